@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 import matplotlib.pyplot as plt
 import numpy as np
