@@ -1,0 +1,399 @@
+"""Unit tests of helper_functions: every promised behaviour has a test that
+fails when the behaviour breaks.
+
+Device-dependent tests take the device from ``get_device()``, so the same
+tests run on a CUDA machine; a few also check the CPU path explicitly.
+"""
+
+import random
+
+import matplotlib
+
+matplotlib.use("Agg")  # the unit tests draw off-screen; notebooks use inline
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import helper_functions as hf
+
+DEVICE = hf.get_device()
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def binary_model(device=DEVICE):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 1)).to(device)
+
+
+def multiclass_model(n_classes=3, device=DEVICE):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, n_classes)).to(device)
+
+
+def separable_data(n=200, seed=0):
+    """Two blobs far apart: any sensible model separates them."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = rng.normal(scale=0.3, size=(n, 2)) + np.where(y[:, None] == 1, 2.0, -2.0)
+    return X.astype(np.float32), y.astype(np.int64)
+
+
+# --------------------------------------------------------------------------
+# Seeds and devices
+# --------------------------------------------------------------------------
+def test_set_seeds_makes_all_generators_repeat():
+    hf.set_seeds(123)
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    hf.set_seeds(123)
+    second = (random.random(), np.random.rand(), torch.rand(1).item())
+    assert first == second
+    hf.set_seeds(124)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) != first
+
+
+def test_set_seeds_default_is_42():
+    hf.set_seeds()
+    a = torch.rand(3)
+    torch.manual_seed(42)
+    assert torch.equal(a, torch.rand(3))
+
+
+def test_get_device_matches_cuda_availability():
+    device = hf.get_device()
+    assert isinstance(device, torch.device)
+    assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# --------------------------------------------------------------------------
+# Datasets
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("maker", [hf.make_xor, hf.make_spirals])
+def test_datasets_dtypes_shapes_and_determinism(maker):
+    X, y = maker(random_state=7)
+    assert X.dtype == np.float32 and y.dtype == np.int64
+    assert X.ndim == 2 and X.shape[1] == 2 and y.shape == (X.shape[0],)
+    X2, y2 = maker(random_state=7)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+    X3, _ = maker(random_state=8)
+    assert not np.array_equal(X, X3)
+
+
+def test_make_xor_labels_follow_signs():
+    X, y = hf.make_xor(n_samples=403, noise=0.1, random_state=0)
+    assert X.shape == (403, 2)
+    # with small noise every point stays in its quadrant
+    expected = (np.sign(X[:, 0]) != np.sign(X[:, 1])).astype(np.int64)
+    np.testing.assert_array_equal(y, expected)
+    # clusters are balanced: 101, 101, 101, 100 points
+    quadrant_counts = np.unique(np.sign(X).astype(int), axis=0, return_counts=True)[1]
+    assert sorted(quadrant_counts.tolist()) == [100, 101, 101, 101]
+    assert np.allclose(np.abs(X).mean(), 1.0, atol=0.05)
+
+
+def test_make_xor_noise_scales_spread():
+    X_small, _ = hf.make_xor(noise=0.01, random_state=0)
+    X_big, _ = hf.make_xor(noise=0.5, random_state=0)
+    assert np.abs(np.abs(X_small) - 1).max() < 0.1
+    assert np.abs(np.abs(X_big) - 1).std() > 0.2
+
+
+def test_make_spirals_classes_balanced_and_in_unit_disc():
+    X, y = hf.make_spirals(n_samples=301, n_classes=4, random_state=1)
+    assert X.shape == (301, 2)
+    assert set(np.unique(y)) == {0, 1, 2, 3}
+    assert sorted(np.bincount(y).tolist()) == [75, 75, 75, 76]
+    assert np.linalg.norm(X, axis=1).max() <= 1.0 + 1e-6
+
+
+def test_make_spirals_arms_are_rotated_copies_without_noise():
+    X, y = hf.make_spirals(n_samples=300, n_classes=3, noise=0.0, random_state=0)
+    angle = 2 * np.pi / 3
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    arm0 = X[y == 0][np.argsort(np.linalg.norm(X[y == 0], axis=1))]
+    arm1 = X[y == 1][np.argsort(np.linalg.norm(X[y == 1], axis=1))]
+    np.testing.assert_allclose(arm0 @ rotation.T, arm1, atol=1e-5)
+
+
+def test_make_spirals_rejects_one_class():
+    with pytest.raises(ValueError):
+        hf.make_spirals(n_classes=1)
+
+
+# --------------------------------------------------------------------------
+# predict and accuracy
+# --------------------------------------------------------------------------
+def test_predict_binary_thresholds_sigmoid_at_half():
+    model = nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+        model.bias.fill_(0.0)
+    X = torch.tensor([[-2.0], [-0.01], [0.01], [3.0]])
+    labels = hf.predict(model, X)
+    assert labels.dtype == torch.int64 and labels.device.type == "cpu"
+    assert labels.tolist() == [0, 0, 1, 1]
+
+
+def test_predict_multiclass_is_argmax():
+    model = nn.Linear(3, 3, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(3))
+    X = np.array([[0.1, 0.9, 0.0], [5.0, 1.0, 2.0], [0.0, 0.0, 0.3]], dtype=np.float32)
+    assert hf.predict(model, X).tolist() == [1, 0, 2]
+
+
+def test_predict_decides_by_output_width_not_by_labels():
+    # A 2-unit model is multi-class even if only one class is ever predicted.
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.copy_(torch.tensor([1.0, 0.0]))
+    assert hf.predict(model, np.zeros((5, 2), np.float32)).tolist() == [0] * 5
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_predict_accepts_arrays_and_tensors_and_keeps_model(as_tensor):
+    model = binary_model()
+    model.train()
+    X, _ = separable_data(20)
+    X_in = torch.as_tensor(X, device=DEVICE) if as_tensor else X
+    with torch.no_grad():
+        expected = (torch.sigmoid(model.eval()(torch.as_tensor(X, device=DEVICE))) > 0.5).long().view(-1).cpu()
+    model.train()
+    labels = hf.predict(model, X_in)
+    assert labels.shape == (20,)
+    assert torch.equal(labels, expected)  # eval mode: dropout off
+    assert model.training and all(m.training for m in model.modules())
+    assert hf.model_device(model).type == DEVICE.type
+    assert torch.is_grad_enabled()  # predict did not leave gradient tracking off
+
+
+def test_predict_restores_mixed_training_flags():
+    model = binary_model()
+    model.train()
+    model[2].eval()  # a user froze dropout only
+    hf.predict(model, np.zeros((3, 2), np.float32))
+    assert model.training and model[0].training and not model[2].training
+
+
+def test_eval_mode_restores_flags_after_exception():
+    model = binary_model().train()
+    with pytest.raises(RuntimeError), hf.eval_mode(model):
+        assert not model.training
+        raise RuntimeError("boom")
+    assert all(m.training for m in model.modules())
+
+
+def test_model_device_of_parameterless_model_is_cpu():
+    assert hf.model_device(nn.ReLU()) == torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    "y_true, y_pred, expected",
+    [
+        ([1, 0, 1, 1], [1, 0, 0, 1], 0.75),
+        (np.array([2, 2]), np.array([2, 2]), 1.0),
+        (torch.tensor([0, 1]), torch.tensor([1, 0]), 0.0),
+        (torch.tensor([[1], [0]]), np.array([1, 1]), 0.5),  # (N, 1) vs (N,)
+        (torch.tensor([1.0, 0.0]), torch.tensor([1, 0]), 1.0),  # float labels
+        ([], [], 0.0),
+    ],
+)
+def test_accuracy_values(y_true, y_pred, expected):
+    result = hf.accuracy(y_true, y_pred)
+    assert isinstance(result, float)
+    assert result == pytest.approx(expected)
+    assert 0.0 <= result <= 1.0
+
+
+def test_accuracy_accepts_tensors_on_model_device():
+    y = torch.tensor([0, 1, 1, 0], device=DEVICE)
+    assert hf.accuracy(y, y.cpu()) == 1.0
+
+
+def test_accuracy_rejects_mismatched_lengths():
+    with pytest.raises(ValueError):
+        hf.accuracy([1, 0, 1], [1, 0])
+
+
+# --------------------------------------------------------------------------
+# fit
+# --------------------------------------------------------------------------
+def test_fit_binary_full_batch_history_and_falling_loss():
+    X, y = separable_data()
+    model = binary_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = hf.fit(model, nn.BCEWithLogitsLoss(), optimizer, X[:150], y[:150], X[150:], y[150:],
+                     epochs=30, log_every=None)
+    assert set(history) == {"train_loss", "train_acc", "test_loss", "test_acc"}
+    assert all(len(v) == 30 for v in history.values())
+    assert all(isinstance(v, float) for values in history.values() for v in values)
+    assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
+    assert history["test_acc"][-1] == 1.0
+
+
+def test_fit_multiclass_minibatch_with_tensors_on_cpu_moves_data_to_model():
+    X, y = hf.make_spirals(n_samples=150, n_classes=3, noise=0.0, random_state=0)
+    model = multiclass_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    history = hf.fit(model, nn.CrossEntropyLoss(), optimizer, torch.from_numpy(X), torch.from_numpy(y),
+                     epochs=20, batch_size=32, log_every=None)
+    assert len(history["train_loss"]) == 20 and history["test_loss"] == [] and history["test_acc"] == []
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert 0.0 <= min(history["train_acc"]) and max(history["train_acc"]) <= 1.0
+
+
+def test_fit_restores_eval_mode_and_keeps_device():
+    X, y = separable_data(40)
+    model = binary_model().eval()
+    hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y,
+           epochs=2, log_every=None)
+    assert not model.training
+    assert hf.model_device(model).type == DEVICE.type
+
+
+def test_fit_actually_trains_in_train_mode():
+    seen_modes = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(2, 1)
+
+        def forward(self, X):
+            seen_modes.append(self.training)
+            return self.linear(X)
+
+    X, y = separable_data(10)
+    model = Spy().eval()
+    hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, X, y,
+           epochs=2, log_every=None)
+    # per epoch: one training forward (train mode), one test forward (eval mode)
+    assert seen_modes == [True, False, True, False]
+
+
+def test_fit_logs_every_n_epochs_and_the_last(capsys):
+    X, y = separable_data(20)
+    model = binary_model()
+    hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, X, y,
+           epochs=7, log_every=3)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("|")[0].split()[1] for line in lines] == ["3", "6", "7"]
+    assert "test loss" in lines[0]
+
+
+def test_fit_requires_both_test_arrays():
+    X, y = separable_data(10)
+    model = binary_model()
+    with pytest.raises(ValueError):
+        hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, X_test=X)
+
+
+# --------------------------------------------------------------------------
+# Plotting
+# --------------------------------------------------------------------------
+def test_plot_data_scatter_one_collection_per_class_with_legend():
+    X, y = hf.make_spirals(n_samples=90, n_classes=3, random_state=0)
+    ax = hf.plot_data(torch.from_numpy(X), torch.from_numpy(y), title="spirals")
+    assert len(ax.collections) == 3
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1", "class 2"]
+    assert ax.get_title() == "spirals"
+    assert ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_plot_data_draws_on_given_axes():
+    _, ax = plt.subplots()
+    X, y = separable_data(10)
+    assert hf.plot_data(X, y, ax=ax) is ax
+
+
+@pytest.mark.parametrize("make_model", [binary_model, multiclass_model])
+@pytest.mark.parametrize("training", [True, False])
+def test_plot_decision_boundary_leaves_model_untouched(make_model, training):
+    model = make_model()
+    model.train(training)
+    device_before = hf.model_device(model)
+    state_before = {k: v.clone() for k, v in model.state_dict().items()}
+    X, y = separable_data(30)
+    ax = hf.plot_decision_boundary(model, torch.as_tensor(X, device=DEVICE), torch.as_tensor(y, device=DEVICE),
+                                   resolution=20, title="boundary")
+    assert hf.model_device(model) == device_before
+    assert model.training == training and all(m.training == training for m in model.modules())
+    assert all(torch.equal(state_before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())  # no gradient tracking
+    assert ax.get_title() == "boundary"
+
+
+def test_plot_decision_boundary_does_not_move_model_to_cpu():
+    """The classic bug: a helper that calls model.to('cpu'). Caught on any machine
+    by recording every .to()/.cpu() call on the model."""
+    model = binary_model()
+    calls = []
+    original_to, original_cpu = model.to, model.cpu
+    model.to = lambda *a, **k: calls.append(("to", a, k)) or original_to(*a, **k)
+    model.cpu = lambda *a, **k: calls.append(("cpu", a, k)) or original_cpu(*a, **k)
+    X, y = separable_data(10)
+    hf.plot_decision_boundary(model, X, y, resolution=10)
+    hf.predict(model, X)
+    assert calls == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_plot_decision_boundary_keeps_cuda_model_on_cuda():
+    model = binary_model(device="cuda")
+    X, y = separable_data(10)
+    hf.plot_decision_boundary(model, X, y, resolution=10)
+    assert next(model.parameters()).is_cuda
+
+
+def test_plot_decision_boundary_colours_regions_by_prediction():
+    # A model that predicts class 1 right of x1 = 0: the filled contour has two levels.
+    model = nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[10.0, 0.0]]))
+        model.bias.zero_()
+    X = np.array([[-1.0, 0.0], [1.0, 0.0]], np.float32)
+    ax = hf.plot_decision_boundary(model, X, np.array([0, 1]), resolution=30)
+    contour = ax.collections[0]
+    assert isinstance(contour, matplotlib.contour.QuadContourSet)
+    assert len(contour.levels) == 3  # boundaries around the two predicted classes 0 and 1
+    grid_labels = hf.predict(model, np.array([[-0.5, 0.0], [0.5, 0.0]], np.float32))
+    assert grid_labels.tolist() == [0, 1]
+
+
+def test_plot_decision_boundary_multiclass_from_numpy():
+    X, y = hf.make_spirals(n_samples=60, n_classes=4, random_state=0)
+    model = multiclass_model(n_classes=4)
+    ax = hf.plot_decision_boundary(model, X, y, resolution=15)
+    assert len(ax.get_legend().get_texts()) == 4
+
+
+def test_plot_decision_boundary_rejects_non_2d_inputs():
+    with pytest.raises(ValueError):
+        hf.plot_decision_boundary(nn.Linear(3, 1), np.zeros((4, 3), np.float32), np.zeros(4))
+
+
+def test_plot_loss_curves_train_and_test_lines():
+    history = {"train_loss": [1.0, 0.5, 0.2], "train_acc": [0.5, 0.8, 0.9],
+               "test_loss": [1.1, 0.6, 0.3], "test_acc": [0.4, 0.7, 0.85]}
+    loss_ax, acc_ax = hf.plot_loss_curves(history)
+    assert len(loss_ax.lines) == 2 and len(acc_ax.lines) == 2
+    np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), history["test_loss"])
+    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylabel() == "accuracy"
+    assert loss_ax.get_title() and acc_ax.get_title()
+
+
+def test_plot_loss_curves_without_test_data_and_given_axes():
+    _, axes = plt.subplots(1, 2)
+    history = {"train_loss": [1.0, 0.5], "train_acc": [0.5, 0.8], "test_loss": [], "test_acc": []}
+    loss_ax, acc_ax = hf.plot_loss_curves(history, axes=axes)
+    assert loss_ax is axes[0] and acc_ax is axes[1]
+    assert len(loss_ax.lines) == 1
