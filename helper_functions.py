@@ -223,8 +223,8 @@ def accuracy(y_true, y_pred) -> float:
 def _loss_and_labels(model, loss_fn, X, y):
     """Forward pass -> (loss tensor, predicted labels); handles 1 or C logits."""
     logits = model(X)
-    if logits.shape[1] == 1:  # binary: BCEWithLogitsLoss wants float targets (N,)
-        return loss_fn(logits.squeeze(1), y.float()), _logits_to_labels(logits)
+    if logits.ndim == 1 or logits.shape[1] == 1:  # binary: BCEWithLogitsLoss wants float targets (N,)
+        return loss_fn(logits.reshape(-1), y.float()), _logits_to_labels(logits)
     return loss_fn(logits, y), _logits_to_labels(logits)
 
 

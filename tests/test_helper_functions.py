@@ -397,3 +397,21 @@ def test_plot_loss_curves_without_test_data_and_given_axes():
     loss_ax, acc_ax = hf.plot_loss_curves(history, axes=axes)
     assert loss_ax is axes[0] and acc_ax is axes[1]
     assert len(loss_ax.lines) == 1
+
+
+def test_fit_and_predict_accept_a_model_returning_flat_logits():
+    class Flat(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(2, 1)
+
+        def forward(self, X):
+            return self.linear(X).squeeze(1)  # (N,) instead of (N, 1)
+
+    X, y = separable_data(40)
+    torch.manual_seed(0)
+    model = Flat().to(DEVICE)
+    history = hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.5), X, y,
+                     epochs=20, log_every=None)
+    assert history["train_acc"][-1] == 1.0
+    assert hf.accuracy(y, hf.predict(model, X)) == 1.0
