@@ -10,7 +10,7 @@ from time import monotonic
 
 from tqdm import tqdm
 
-from .checks import DEFAULT_CHECKS_PATH, load_checks
+from .checks import DEFAULT_CHECKS_PATH, ChecksError, load_checks
 from .grader import Options, SubmissionGrade, find_submissions, grade_all
 from .report import summary, write_csv, write_feedback
 
@@ -54,9 +54,7 @@ def grade_to_files(
     progress: bool = True,
 ) -> list[SubmissionGrade]:
     """Grade ``submissions`` (a folder or one notebook) and write the CSV and the feedback files."""
-    checks = load_checks(options.checks_path)
-    if str(options.repo_root) not in sys.path:  # evaluate() may import helper_functions
-        sys.path.insert(0, str(options.repo_root))
+    checks = load_checks(options.checks_path, wait=False)  # executes in the background
     paths, hidden = find_submissions(submissions)
     for path in hidden:
         print(f"skipped hidden file {path.name}", file=sys.stderr)
@@ -88,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         grade_to_files(args.submissions, args.csv, args.feedback, options, progress=not args.no_progress)
+    except ChecksError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: no CSV written", file=sys.stderr)
         return 130

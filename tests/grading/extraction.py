@@ -32,9 +32,7 @@ def injected_cell(checks: Checks, out_path: Path) -> str:
         checks: the criteria (their source text goes into the cell).
         out_path: absolute path of the JSON file the cell writes.
     """
-    args = ", ".join(
-        repr(arg) for arg in (checks.source, str(checks.path), str(out_path), checks.numbers, ISOLATED_MODULE_NAME)
-    )
+    args = ", ".join(repr(arg) for arg in (checks.source, str(checks.path), str(out_path), ISOLATED_MODULE_NAME))
     return (
         "import builtins as __grader_builtins\n"
         "__grader_ns = {'__name__': '__grader_extraction__', '__builtins__': __grader_builtins}\n"

@@ -36,7 +36,7 @@ from time import monotonic
 
 import nbformat
 
-from .checks import DEFAULT_CHECKS_PATH, REPO_ROOT, Checks
+from .checks import DEFAULT_CHECKS_PATH, REPO_ROOT, Checks, ChecksError
 from .extraction import Extracted, Payload, injected_cell, read_payload
 from .kernel import INTERRUPT_GRACE, CellRun, Kernel, kernel_env
 
@@ -276,6 +276,7 @@ def _all_missing(checks: Checks, message: str) -> list[ExerciseGrade]:
 async def _grade(path: Path, checks: Checks, options: Options, start: float) -> SubmissionGrade:
     nb, reason = load_notebook(path)
     if nb is None:
+        await asyncio.wrap_future(checks.future)  # the points table
         return SubmissionGrade(
             path=path, status=INVALID, exercises=_all_missing(checks, f"not graded: {reason}"), notes=[reason]
         )
@@ -289,6 +290,7 @@ async def _grade(path: Path, checks: Checks, options: Options, start: float) -> 
         run = _Run(nb, checks, options, work, root / "kernel.log", out_path, start)
         await run.execute()
         payload = read_payload(out_path) if run.extracted else None
+        await asyncio.wrap_future(checks.future)  # loaded in the background while the kernel ran
         return run.result(path, payload)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -453,7 +455,11 @@ async def grade_all(
     options: Options,
     on_result: Callable[[SubmissionGrade], None] | None = None,
 ) -> list[SubmissionGrade]:
-    """Grade ``paths`` with ``options.jobs`` kernels at a time; results in the order of ``paths``."""
+    """Grade ``paths`` with ``options.jobs`` kernels at a time; results in the order of ``paths``.
+
+    Raises:
+        ChecksError: the criteria failed to load (the other work is cancelled).
+    """
     semaphore = asyncio.Semaphore(max(1, options.jobs))
 
     async def one(path: Path) -> SubmissionGrade:
@@ -463,4 +469,13 @@ async def grade_all(
             on_result(grade)
         return grade
 
-    return list(await asyncio.gather(*(one(Path(p)) for p in paths)))
+    async def criteria_loaded() -> None:
+        await asyncio.wrap_future(checks.future)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(criteria_loaded())  # fails the batch if the criteria don't load
+            tasks = [group.create_task(one(Path(p))) for p in paths]
+    except* ChecksError as errors:
+        raise errors.exceptions[0] from None
+    return [task.result() for task in tasks]

@@ -6,7 +6,7 @@ executed in a fresh dict and ``run`` is called with the student's namespace.
 
 ``run`` executes the criteria module from the source text it is given (never
 an importable copy the student could have patched), calls ``extract(n, ns)``
-for every exercise, and writes the plain values, pickled and base64-encoded,
+for every exercise in its ``EXERCISES``, and writes the plain values, pickled and base64-encoded,
 to a JSON file after each exercise (so a later crash or hang keeps the earlier
 results). It catches everything, KeyboardInterrupt included: the grader's
 interrupt at the timeout then costs only the exercise being extracted.
@@ -30,7 +30,7 @@ def _short(text, limit):
     return text if len(text) <= limit else text[: limit - 15] + " ... [truncated]"
 
 
-def run(student_ns, checks_source, checks_filename, out_path, numbers, module_name):
+def run(student_ns, checks_source, checks_filename, out_path, module_name):
     """Extract the plain values of every exercise and write them to ``out_path``.
 
     Args:
@@ -38,7 +38,6 @@ def run(student_ns, checks_source, checks_filename, out_path, numbers, module_na
         checks_source: text of the criteria module.
         checks_filename: its path (for tracebacks only).
         out_path: absolute path of the JSON file to write.
-        numbers: exercise numbers to extract.
         module_name: ``__name__`` for the executed criteria.
     """
     results = {"load_error": None, "exercises": {}}
@@ -60,6 +59,7 @@ def run(student_ns, checks_source, checks_filename, out_path, numbers, module_na
         exec(compile(checks_source, checks_filename, "exec"), module.__dict__)
         not_attempted = module.NotAttempted
         extract = module.extract
+        numbers = sorted(module.EXERCISES)
     except BaseException:
         results["load_error"] = _short(traceback.format_exc(), MAX_TRACEBACK_CHARS)
         save()
