@@ -1,0 +1,388 @@
+"""Seed sweep: every thresholded training claim of the lesson, for seeds 0-19.
+
+One command (from the repository root)::
+
+    python tests/benchmarks/seed_sweep.py
+
+Each recipe below rebuilds one claim a notebook asserts (e.g. "test accuracy
+>= 0.99" after training a ReLU network on the circles) with the notebook's
+exact data call, split, architecture, optimizer, learning rate, epochs and
+batch size, through ``helper_functions`` (data makers, ``fit``, ``predict``,
+``accuracy``). The notebook uses ``SEED = 42``; here the seed takes each value
+0..19 (``--seeds``) in every place the notebook uses ``SEED``: the data's
+``random_state`` where the data are random, the train/test split, and
+``torch.manual_seed`` right before each model is built. A claim holds when
+all 20 seeds clear its threshold; upper-bound claims (a model that *fails*,
+e.g. "a straight line stays below 0.6 on circles") are swept too.
+
+Runs on 2 worker processes (``--workers``), one torch thread each
+(``OMP_NUM_THREADS=1``), on the CPU. Writes a Markdown table (min / median /
+max per claim and the seeds that miss) to
+``tests/benchmarks/results/seed_sweep.md`` (``--out``) and exits with status 1
+when any claim misses its threshold for any seed. ``pytest -m slow`` runs the
+same recipes as tests (``tests/test_seed_sweep.py``).
+
+Keep each recipe in step with its notebook: the ``source`` of each recipe
+names the notebook and section it mirrors.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported, here and in the workers
+os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
+
+import argparse  # noqa: E402
+import concurrent.futures  # noqa: E402
+import datetime as dt  # noqa: E402
+import multiprocessing  # noqa: E402
+import operator  # noqa: E402
+import pathlib  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sklearn.datasets import make_blobs, make_circles  # noqa: E402
+from sklearn.metrics import f1_score, precision_score, recall_score  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from torch import nn  # noqa: E402
+
+from helper_functions import accuracy, fit, make_spirals, make_xor, predict  # noqa: E402
+
+DEFAULT_OUT = ROOT / "tests" / "benchmarks" / "results" / "seed_sweep.md"
+SEEDS = range(20)
+OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One asserted inequality on one metric a recipe returns."""
+
+    metric: str
+    op: str
+    threshold: float
+
+    def holds(self, value: float) -> bool:
+        return OPS[self.op](value, self.threshold)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.threshold:g}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A training recipe copied from a notebook, and the claims the notebook asserts on it."""
+
+    name: str
+    source: str  # notebook and section it mirrors
+    run: Callable[[int], dict[str, float]]  # seed -> metrics
+    claims: tuple[Claim, ...]
+    pending: str = ""  # non-empty: not yet rebuilt from a committed notebook (why)
+
+
+# --------------------------------------------------------------------------
+# Shared pieces (each mirrors code in the notebooks, named after it)
+# --------------------------------------------------------------------------
+def split(X, y, seed, stratify=None):
+    """The notebooks' 80/20 split: ``train_test_split(X, y, test_size=0.2, random_state=SEED)``."""
+    return train_test_split(X, y, test_size=0.2, random_state=seed, stratify=stratify)
+
+
+def train(model, loss_fn, optimizer, X_train, y_train, epochs, batch_size=None):
+    fit(model, loss_fn, optimizer, X_train, y_train, epochs=epochs, batch_size=batch_size, log_every=None)
+    return model
+
+
+def accuracy_on(model, X_test, y_test) -> float:
+    return accuracy(y_test, predict(model, X_test))
+
+
+# --------------------------------------------------------------------------
+# 02_neural_networks_classification.ipynb
+# --------------------------------------------------------------------------
+def nb02_circles(seed):
+    """Section 1: ``make_circles(n_samples=1000, noise=0.03, random_state=SEED)``, 80/20 split."""
+    X, y = make_circles(n_samples=1000, noise=0.03, random_state=seed)
+    return split(X.astype(np.float32), y, seed)
+
+
+def nb02_linear_stack(hidden_units, hidden_layers):
+    """Section 7's ``linear_stack``: Linear layers only, then one logit."""
+    sizes = [2] + [hidden_units] * hidden_layers
+    layers = [nn.Linear(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)]
+    return nn.Sequential(*layers, nn.Linear(hidden_units, 1))
+
+
+def nb02_circle_model_v1(hidden_units=16):
+    """Section 8's ``CircleModelV1``: 2 -> 16 -> ReLU -> 16 -> ReLU -> 1 (layers built in this order)."""
+    return nn.Sequential(
+        nn.Linear(2, hidden_units), nn.ReLU(), nn.Linear(hidden_units, hidden_units), nn.ReLU(),
+        nn.Linear(hidden_units, 1),
+    )
+
+
+def nb02_run_experiment(seed, hidden_units, hidden_layers, epochs, optimizer_name, lr, X_train, y_train):
+    """Section 7's ``run_experiment``: seed, build a linear stack, train full batch."""
+    torch.manual_seed(seed)
+    model = nb02_linear_stack(hidden_units, hidden_layers)
+    optimizer_class = torch.optim.Adam if optimizer_name == "Adam" else torch.optim.SGD
+    return train(model, nn.BCEWithLogitsLoss(), optimizer_class(model.parameters(), lr=lr), X_train, y_train, epochs)
+
+
+def nb02_model_0(seed):
+    """Sections 3-6: CircleModelV0 (2 -> 5 -> 1, no activation), SGD lr 0.1, 100 epochs, full batch.
+
+    The notebook writes this loop by hand; it does exactly what ``fit`` does
+    (forward, loss, zero_grad, backward, step on the full training set).
+    """
+    X_train, X_test, y_train, y_test = nb02_circles(seed)
+    model = nb02_run_experiment(seed, 5, 1, 100, "SGD", 0.1, X_train, y_train)
+    return {"test_acc": accuracy_on(model, X_test, y_test)}
+
+
+NB02_EXPERIMENTS = {  # section 7: name: (hidden_units, hidden_layers, epochs, optimizer, lr)
+    "baseline (model_0)": (5, 1, 100, "SGD", 0.1),
+    "more hidden units": (32, 1, 100, "SGD", 0.1),
+    "more layers": (5, 2, 100, "SGD", 0.1),
+    "more epochs": (5, 1, 1000, "SGD", 0.1),
+    "larger learning rate": (5, 1, 100, "SGD", 1.0),
+    "all at once, with Adam": (16, 2, 300, "Adam", 0.02),
+}
+
+
+def nb02_linear_experiments(seed):
+    """Section 7: every linear experiment stays at guessing on the circles (the max is asserted < 0.6)."""
+    X_train, X_test, y_train, y_test = nb02_circles(seed)
+    accs = [accuracy_on(nb02_run_experiment(seed, *config, X_train, y_train), X_test, y_test)
+            for config in NB02_EXPERIMENTS.values()]
+    return {"max test_acc": max(accs)}
+
+
+def nb02_line_labels(seed):
+    """Section 7: the baseline recipe on labels ``x1 + x2 > 0`` (a line separates them)."""
+    X_train, X_test, _, _ = nb02_circles(seed)
+    y_line_train = (X_train[:, 0] + X_train[:, 1] > 0).astype(np.int64)
+    y_line_test = (X_test[:, 0] + X_test[:, 1] > 0).astype(np.int64)
+    model = nb02_run_experiment(seed, 5, 1, 100, "SGD", 0.1, X_train, y_line_train)
+    return {"test_acc": accuracy_on(model, X_test, y_line_test)}
+
+
+def nb02_circles_relu(seed):
+    """Section 8 (and 13): CircleModelV1, Adam lr 0.02, 300 epochs, full batch."""
+    X_train, X_test, y_train, y_test = nb02_circles(seed)
+    torch.manual_seed(seed)
+    model = nb02_circle_model_v1()
+    train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 300)
+    return {"test_acc": accuracy_on(model, X_test, y_test)}
+
+
+def nb02_xor_data(seed):
+    """Section 9: ``make_xor(n_samples=1000, noise=0.1, random_state=SEED)``, 80/20 split."""
+    X, y = make_xor(n_samples=1000, noise=0.1, random_state=seed)
+    return X, y, *split(X, y, seed)
+
+
+def nb02_xor_best_line(seed):
+    """Section 9: the best of 2 x 90 x 61 straight lines on all 1000 XOR points."""
+    X, y, *_ = nb02_xor_data(seed)
+    X, y = torch.from_numpy(X), torch.from_numpy(y).float()
+    angles = torch.linspace(0, torch.pi, 90)
+    offsets = torch.linspace(-1.5, 1.5, 61)
+    normals = torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)  # (90, 2)
+    positive_side = (X @ normals.T)[:, :, None] > offsets  # (1000, 90, 61)
+    line_acc = (positive_side == y.bool()[:, None, None]).float().mean(dim=0)
+    line_acc = torch.maximum(line_acc, 1 - line_acc)
+    return {"best line acc": line_acc.max().item()}
+
+
+def nb02_xor(seed, activation: bool):
+    """Section 9: 2 -> 8 (-> ReLU) -> 1, Adam lr 0.05, 200 epochs, full batch."""
+    _, _, X_train, X_test, y_train, y_test = nb02_xor_data(seed)
+    torch.manual_seed(seed)
+    if activation:
+        model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+    else:
+        model = nn.Sequential(nn.Linear(2, 8), nn.Linear(8, 1))
+    train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.05), X_train, y_train, 200)
+    return {"test_acc": accuracy_on(model, X_test, y_test)}
+
+
+def nb02_xor_linear(seed):
+    return nb02_xor(seed, activation=False)
+
+
+def nb02_xor_relu(seed):
+    return nb02_xor(seed, activation=True)
+
+
+def nb02_multiclass_model(out_features, in_features=2, hidden_units=32):
+    """Section 11's ``MultiClassModel``: 2 -> 32 -> ReLU -> 32 -> ReLU -> C logits."""
+    return nn.Sequential(
+        nn.Linear(in_features, hidden_units), nn.ReLU(), nn.Linear(hidden_units, hidden_units), nn.ReLU(),
+        nn.Linear(hidden_units, out_features),
+    )
+
+
+def nb02_blobs(seed):
+    """Section 11: four blobs at (±3, ±3), std 1.0; MultiClassModel(4), Adam lr 0.02, 100 epochs."""
+    X, y = make_blobs(n_samples=1000, centers=[[-3, 3], [3, 3], [-3, -3], [3, -3]], cluster_std=1.0,
+                      random_state=seed)
+    X_train, X_test, y_train, y_test = split(X.astype(np.float32), y, seed)
+    torch.manual_seed(seed)
+    model = nb02_multiclass_model(4)
+    train(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 100)
+    return {"test_acc": accuracy_on(model, X_test, y_test)}
+
+
+def nb02_spirals(seed):
+    """Sections 11-12: make_spirals(1000, 3, 0.2); MultiClassModel(3), Adam lr 0.02, 200 epochs; accuracy and
+    macro F1."""
+    X, y = make_spirals(n_samples=1000, n_classes=3, noise=0.2, random_state=seed)
+    X_train, X_test, y_train, y_test = split(X, y, seed)
+    torch.manual_seed(seed)
+    model = nb02_multiclass_model(3)
+    train(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 200)
+    y_pred = predict(model, X_test).numpy()
+    return {"test_acc": accuracy(y_test, y_pred), "macro F1": float(f1_score(y_test, y_pred, average="macro"))}
+
+
+def nb02_imbalanced(seed):
+    """Section 12: circles with all outer points and the first 50 inner ones, stratified split; a linear stack
+    (16 units, 2 layers) and CircleModelV1, each Adam lr 0.02, 300 epochs."""
+    X, y = make_circles(n_samples=1000, noise=0.03, random_state=seed)
+    keep = np.concatenate([np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:50]])
+    X, y = X[keep].astype(np.float32), y[keep]
+    X_train, X_test, y_train, y_test = split(X, y, seed, stratify=y)
+    metrics = {}
+    for name, build in [("linear", lambda: nb02_linear_stack(16, 2)), ("ReLU", nb02_circle_model_v1)]:
+        torch.manual_seed(seed)
+        model = build()
+        train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 300)
+        y_pred = predict(model, X_test).numpy()
+        metrics[f"{name} accuracy"] = accuracy(y_test, y_pred)
+        metrics[f"{name} precision"] = float(precision_score(y_test, y_pred, zero_division=0))
+        metrics[f"{name} recall"] = float(recall_score(y_test, y_pred))
+        metrics[f"{name} F1"] = float(f1_score(y_test, y_pred))
+    return metrics
+
+
+NB02 = "02_neural_networks_classification.ipynb"
+RECIPES = [
+    Recipe("nb02-circles-linear-model_0", f"{NB02} §5-6 model_0", nb02_model_0,
+           (Claim("test_acc", "<", 0.6),)),
+    Recipe("nb02-circles-linear-experiments", f"{NB02} §7 experiments", nb02_linear_experiments,
+           (Claim("max test_acc", "<", 0.6),)),
+    Recipe("nb02-line-labels", f"{NB02} §7 model_line", nb02_line_labels, (Claim("test_acc", ">=", 0.95),)),
+    Recipe("nb02-circles-relu", f"{NB02} §8 model_1 (and §13)", nb02_circles_relu,
+           (Claim("test_acc", ">=", 0.99),)),
+    Recipe("nb02-xor-best-line", f"{NB02} §9 lines tried", nb02_xor_best_line,
+           (Claim("best line acc", "<=", 0.76),)),
+    Recipe("nb02-xor-linear", f"{NB02} §9 xor_linear", nb02_xor_linear, (Claim("test_acc", "<", 0.75),)),
+    Recipe("nb02-xor-relu", f"{NB02} §9 xor_mlp", nb02_xor_relu, (Claim("test_acc", ">=", 0.99),)),
+    Recipe("nb02-blobs", f"{NB02} §11 blob_model", nb02_blobs, (Claim("test_acc", ">=", 0.97),)),
+    Recipe("nb02-spirals", f"{NB02} §11-12 spiral_model", nb02_spirals,
+           (Claim("test_acc", ">=", 0.97), Claim("macro F1", ">=", 0.97))),
+    Recipe("nb02-imbalanced-circles", f"{NB02} §12 imbalanced", nb02_imbalanced,
+           (Claim("linear accuracy", ">=", 0.85), Claim("linear recall", "<=", 0.1),
+            Claim("ReLU recall", ">=", 0.8), Claim("ReLU F1", ">=", 0.85))),
+]
+RECIPES_BY_NAME = {recipe.name: recipe for recipe in RECIPES}
+
+
+# --------------------------------------------------------------------------
+# Running and reporting
+# --------------------------------------------------------------------------
+def _init_worker() -> None:
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+def run_one(name: str, seed: int) -> dict[str, float]:
+    """Train one recipe for one seed (in a worker process) and return its metrics."""
+    _init_worker()
+    return RECIPES_BY_NAME[name].run(seed)
+
+
+def failing_seeds(recipe: Recipe, results: dict[int, dict[str, float]]) -> dict[str, list[int]]:
+    """Claim -> the seeds for which it does not hold."""
+    return {str(c): [s for s, m in sorted(results.items()) if not c.holds(m[c.metric])] for c in recipe.claims}
+
+
+def report(recipes, results, seeds, seconds) -> str:
+    lines = [
+        "# Seed sweep",
+        "",
+        f"Command: `python tests/benchmarks/seed_sweep.py`; seeds {seeds[0]}–{seeds[-1]} "
+        f"({len(seeds)} per recipe); {dt.date.today().isoformat()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, CPU; {seconds:.0f} s.",
+        "",
+        "Each recipe is the notebook's own (data call, split, architecture, optimizer, lr, epochs, batch size), "
+        "with the seed in every place the notebook uses `SEED`.",
+        "",
+        "| Recipe | Notebook | Claim | Min | Median | Max | All seeds | Failing seeds |",
+        "|---|---|---|---:|---:|---:|---|---|",
+    ]
+    for recipe in recipes:
+        if recipe.pending:
+            lines.append(f"| `{recipe.name}` | {recipe.source} | {', '.join(map(str, recipe.claims))} "
+                         f"| | | | ⏳ pending | {recipe.pending} |")
+            continue
+        fails = failing_seeds(recipe, results[recipe.name])
+        for claim in recipe.claims:
+            values = [m[claim.metric] for _, m in sorted(results[recipe.name].items())]
+            bad = fails[str(claim)]
+            lines.append(
+                f"| `{recipe.name}` | {recipe.source} | {claim} | {min(values):.3f} | "
+                f"{statistics.median(values):.3f} | {max(values):.3f} | {'✅' if not bad else '❌'} | "
+                f"{', '.join(map(str, bad)) or '–'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=len(SEEDS), help="sweep seeds 0..N-1 (default 20)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--only", nargs="*", default=None, help="recipe names (default: all)")
+    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="Markdown file to write")
+    args = parser.parse_args(argv)
+
+    recipes = [RECIPES_BY_NAME[name] for name in args.only] if args.only else RECIPES
+    seeds = list(range(args.seeds))
+    runnable = [recipe for recipe in recipes if not recipe.pending]
+    results: dict[str, dict[int, dict[str, float]]] = {recipe.name: {} for recipe in runnable}
+    start = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+        futures = {pool.submit(run_one, recipe.name, seed): (recipe.name, seed)
+                   for recipe in runnable for seed in seeds}
+        for future in concurrent.futures.as_completed(futures):
+            name, seed = futures[future]
+            results[name][seed] = future.result()
+            if len(results[name]) == len(seeds):
+                recipe = RECIPES_BY_NAME[name]
+                fails = {c: s for c, s in failing_seeds(recipe, results[name]).items() if s}
+                print(f"{name}: {'all seeds clear' if not fails else f'FAILS {fails}'} "
+                      f"({time.perf_counter() - start:.0f} s)", flush=True)
+    seconds = time.perf_counter() - start
+
+    text = report(recipes, results, seeds, seconds)
+    print()
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(f"Written to {args.out}")
+    missed = any(any(failing_seeds(r, results[r.name]).values()) for r in runnable)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
