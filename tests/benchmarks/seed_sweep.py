@@ -16,7 +16,9 @@ all 20 seeds clear its threshold; upper-bound claims (a model that *fails*,
 e.g. "a straight line stays below 0.6 on circles") are swept too.
 
 Runs on 2 worker processes (``--workers``), one torch thread each
-(``OMP_NUM_THREADS=1``), on the CPU. Writes a Markdown table (min / median /
+(``OMP_NUM_THREADS=1``), on the device the notebooks would use
+(``helper_functions.get_device()``: CUDA when available; ``--device cpu``
+to force the CPU). Writes a Markdown table (min / median /
 max per claim and the seeds that miss) to
 ``tests/benchmarks/results/seed_sweep.md`` (``--out``) and exits with status 1
 when any claim misses its threshold for any seed. ``pytest -m slow`` runs the
@@ -56,10 +58,12 @@ from sklearn.metrics import f1_score, precision_score, recall_score  # noqa: E40
 from sklearn.model_selection import train_test_split  # noqa: E402
 from torch import nn  # noqa: E402
 
-from helper_functions import accuracy, fit, make_spirals, make_xor, predict  # noqa: E402
+from helper_functions import accuracy, fit, get_device, make_spirals, make_xor, predict  # noqa: E402
 
 DEFAULT_OUT = ROOT / "tests" / "benchmarks" / "results" / "seed_sweep.md"
 SEEDS = range(20)
+# The notebooks' device cell: CUDA when available. ``--device`` overrides it (for the workers too).
+DEVICE = os.environ.get("SEED_SWEEP_DEVICE") or str(get_device())
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 
 
@@ -133,7 +137,7 @@ def nb02_circle_model_v1(hidden_units=16):
 def nb02_run_experiment(seed, hidden_units, hidden_layers, epochs, optimizer_name, lr, X_train, y_train):
     """Section 7's ``run_experiment``: seed, build a linear stack, train full batch."""
     torch.manual_seed(seed)
-    model = nb02_linear_stack(hidden_units, hidden_layers)
+    model = nb02_linear_stack(hidden_units, hidden_layers).to(DEVICE)
     optimizer_class = torch.optim.Adam if optimizer_name == "Adam" else torch.optim.SGD
     return train(model, nn.BCEWithLogitsLoss(), optimizer_class(model.parameters(), lr=lr), X_train, y_train, epochs)
 
@@ -180,7 +184,7 @@ def nb02_circles_relu(seed):
     """Section 8 (and 13): CircleModelV1, Adam lr 0.02, 300 epochs, full batch."""
     X_train, X_test, y_train, y_test = nb02_circles(seed)
     torch.manual_seed(seed)
-    model = nb02_circle_model_v1()
+    model = nb02_circle_model_v1().to(DEVICE)
     train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 300)
     return {"test_acc": accuracy_on(model, X_test, y_test)}
 
@@ -209,9 +213,9 @@ def nb02_xor(seed, activation: bool):
     _, _, X_train, X_test, y_train, y_test = nb02_xor_data(seed)
     torch.manual_seed(seed)
     if activation:
-        model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+        model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1)).to(DEVICE)
     else:
-        model = nn.Sequential(nn.Linear(2, 8), nn.Linear(8, 1))
+        model = nn.Sequential(nn.Linear(2, 8), nn.Linear(8, 1)).to(DEVICE)
     train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.05), X_train, y_train, 200)
     return {"test_acc": accuracy_on(model, X_test, y_test)}
 
@@ -238,7 +242,7 @@ def nb02_blobs(seed):
                       random_state=seed)
     X_train, X_test, y_train, y_test = split(X.astype(np.float32), y, seed)
     torch.manual_seed(seed)
-    model = nb02_multiclass_model(4)
+    model = nb02_multiclass_model(4).to(DEVICE)
     train(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 100)
     return {"test_acc": accuracy_on(model, X_test, y_test)}
 
@@ -249,7 +253,7 @@ def nb02_spirals(seed):
     X, y = make_spirals(n_samples=1000, n_classes=3, noise=0.2, random_state=seed)
     X_train, X_test, y_train, y_test = split(X, y, seed)
     torch.manual_seed(seed)
-    model = nb02_multiclass_model(3)
+    model = nb02_multiclass_model(3).to(DEVICE)
     train(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 200)
     y_pred = predict(model, X_test).numpy()
     return {"test_acc": accuracy(y_test, y_pred), "macro F1": float(f1_score(y_test, y_pred, average="macro"))}
@@ -265,7 +269,7 @@ def nb02_imbalanced(seed):
     metrics = {}
     for name, build in [("linear", lambda: nb02_linear_stack(16, 2)), ("ReLU", nb02_circle_model_v1)]:
         torch.manual_seed(seed)
-        model = build()
+        model = build().to(DEVICE)
         train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 300)
         y_pred = predict(model, X_test).numpy()
         metrics[f"{name} accuracy"] = accuracy(y_test, y_pred)
@@ -322,7 +326,7 @@ def report(recipes, results, seeds, seconds) -> str:
         "",
         f"Command: `python tests/benchmarks/seed_sweep.py`; seeds {seeds[0]}–{seeds[-1]} "
         f"({len(seeds)} per recipe); {dt.date.today().isoformat()}, {os.cpu_count()} cores, "
-        f"torch {torch.__version__}, CPU; {seconds:.0f} s.",
+        f"torch {torch.__version__}, device {os.environ.get('SEED_SWEEP_DEVICE', DEVICE)}; {seconds:.0f} s.",
         "",
         "Each recipe is the notebook's own (data call, split, architecture, optimizer, lr, epochs, batch size), "
         "with the seed in every place the notebook uses `SEED`.",
@@ -352,8 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="sweep seeds 0..N-1 (default 20)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--only", nargs="*", default=None, help="recipe names (default: all)")
+    parser.add_argument("--device", default=DEVICE, help=f"torch device for the models (default {DEVICE})")
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="Markdown file to write")
     args = parser.parse_args(argv)
+    os.environ["SEED_SWEEP_DEVICE"] = args.device  # the spawned workers read it at import
 
     recipes = [RECIPES_BY_NAME[name] for name in args.only] if args.only else RECIPES
     seeds = list(range(args.seeds))
