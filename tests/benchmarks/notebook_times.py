@@ -154,13 +154,12 @@ def budget_cell(rel: str, ratio: float | None, peak: float | None) -> tuple[str,
     return f"≤ {max_ratio:g}x, ≤ {max_mib} MiB {'✅' if ok else '❌'}", ok
 
 
-def report(names, walls, peaks, errors, repeats, threads) -> tuple[str, bool]:
+def report(names, walls, peaks, errors, repeats, threads, command) -> tuple[str, bool]:
     ref_median = statistics.median(walls[REFERENCE]) if walls[REFERENCE] else None
     lines = [
         "# Notebook run time and memory",
         "",
-        f"Command: `python tests/benchmarks/notebook_times.py --repeats {repeats}`"
-        + (f" `--threads {threads}`" if threads != 1 else ""),
+        f"Command: `{command}`",
         "",
         *machine_description(threads),
         f"- Each notebook executed {repeats} time(s), interleaved round-robin with the imports-only reference; "
@@ -237,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                 peaks[name].append(peak)
             print(f"[{repeat}/{args.repeats}] {name}: {wall:.2f} s, peak {peak or float('nan'):.0f} MiB", flush=True)
 
-    text, ok = report(names, walls, peaks, errors, args.repeats, args.threads)
+    command = " ".join(["python tests/benchmarks/notebook_times.py", *(sys.argv[1:] if argv is None else argv)])
+    text, ok = report(names, walls, peaks, errors, args.repeats, args.threads, command)
     print()
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -299,6 +299,30 @@ RECIPES = [
            (Claim("linear accuracy", ">=", 0.85), Claim("linear recall", "<=", 0.1),
             Claim("ReLU recall", ">=", 0.8), Claim("ReLU F1", ">=", 0.85))),
 ]
+
+
+# --------------------------------------------------------------------------
+# Placeholders: claims the brief lists for notebooks that are not committed yet.
+# Each is replaced by the notebook's exact recipe once the notebook lands.
+# --------------------------------------------------------------------------
+def pending_recipe(seed):
+    raise NotImplementedError("recipe not yet rebuilt from its notebook")
+
+
+NB01 = "01_neural_networks_theory.ipynb"
+SOL = "solutions/02_neural_networks_exercises_solutions.ipynb"
+WAITING = "PLACEHOLDER: waiting for the notebook to be committed"
+RECIPES += [
+    Recipe("nb01-xor-by-hand", f"{NB01} hand-written network on XOR", pending_recipe,
+           (Claim("test_acc", ">=", 0.99),), pending=WAITING),
+    Recipe("nb01-circles-by-hand", f"{NB01} hand-written network on circles", pending_recipe,
+           (Claim("test_acc", ">=", 0.99),), pending=WAITING),
+    Recipe("ex-moons", f"{SOL} moons", pending_recipe, (Claim("test_acc", ">=", 0.99),), pending=WAITING),
+    Recipe("ex-spirals", f"{SOL} spirals", pending_recipe, (Claim("test_acc", ">=", 0.97),), pending=WAITING),
+    Recipe("ex-xor", f"{SOL} XOR", pending_recipe, (Claim("test_acc", ">=", 0.99),), pending=WAITING),
+    Recipe("ex-iris", f"{SOL} Iris", pending_recipe, (Claim("test_acc", ">=", 0.96),), pending=WAITING),
+    Recipe("ex-digits", f"{SOL} digits", pending_recipe, (Claim("test_acc", ">=", 0.95),), pending=WAITING),
+]
 RECIPES_BY_NAME = {recipe.name: recipe for recipe in RECIPES}
 
 
@@ -320,11 +344,11 @@ def failing_seeds(recipe: Recipe, results: dict[int, dict[str, float]]) -> dict[
     return {str(c): [s for s, m in sorted(results.items()) if not c.holds(m[c.metric])] for c in recipe.claims}
 
 
-def report(recipes, results, seeds, seconds) -> str:
+def report(recipes, results, seeds, seconds, command) -> str:
     lines = [
         "# Seed sweep",
         "",
-        f"Command: `python tests/benchmarks/seed_sweep.py`; seeds {seeds[0]}–{seeds[-1]} "
+        f"Command: `{command}`; seeds {seeds[0]}–{seeds[-1]} "
         f"({len(seeds)} per recipe); {dt.date.today().isoformat()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, device {os.environ.get('SEED_SWEEP_DEVICE', DEVICE)}; {seconds:.0f} s.",
         "",
@@ -380,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"({time.perf_counter() - start:.0f} s)", flush=True)
     seconds = time.perf_counter() - start
 
-    text = report(recipes, results, seeds, seconds)
+    command = " ".join(["python tests/benchmarks/seed_sweep.py", *(sys.argv[1:] if argv is None else argv)])
+    text = report(recipes, results, seeds, seconds, command)
     print()
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
