@@ -1,0 +1,619 @@
+"""The instructor grader (``python -m tests.grading``), end to end.
+
+Two parts:
+
+* The machinery, with a tiny stand-in for ``tests/exercise_checks.py`` (three
+  exercises on plain Python values) and tiny notebooks, so kernels start fast:
+  timeouts, interrupts, crashes, invalid files, cheating, huge output, what is
+  written where.
+* The real criteria on submissions built from the exercise template and its
+  solutions (answer cells of cheap exercises copied into the template), with
+  the exact expected points; the full solutions are graded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import csv
+import hashlib
+import json
+import os
+import pickle
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from tests.grading.checks import load_checks
+from tests.grading.extraction import restricted_loads
+from tests.grading.grader import Options, cell_exercises, grade_all, load_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "02_neural_networks_exercises.ipynb"
+SOLUTIONS_DIR = ROOT / "solutions"
+SOLUTIONS = SOLUTIONS_DIR / "02_neural_networks_exercises_solutions.ipynb"
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+def new_notebook(cells: list[str | tuple[str, list[str]]]) -> nbformat.NotebookNode:
+    """Cells as source strings; '## ...' makes a markdown cell; (source, tags) tags a cell."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for cell in cells:
+        source, tags = cell if isinstance(cell, tuple) else (cell, [])
+        new = nbformat.v4.new_markdown_cell(source) if source.startswith("## ") else nbformat.v4.new_code_cell(source)
+        if tags:
+            new.metadata["tags"] = tags
+        nb.cells.append(new)
+    return nb
+
+
+def run_cli(*args: str | Path, tmpdir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``python -m tests.grading ARGS`` from the repository root; temporary files go to ``tmpdir``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
+    env.update(OMP_NUM_THREADS="1", TMPDIR=str(tmpdir))
+    return subprocess.run(
+        [sys.executable, "-m", "tests.grading", *map(str, args), "--no-progress"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def read_csv(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return {row["submission"]: row for row in csv.DictReader(f)}
+
+
+def points(row: dict[str, str], numbers) -> dict[int, int]:
+    return {n: int(row[f"ex{n}"]) for n in numbers}
+
+
+def listing(root: Path, skip: tuple[str, ...] = (), content: bool = True) -> dict[str, str]:
+    """Every path below ``root`` with the hash of its content ('' for folders, or when not ``content``)."""
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not (Path(folder) == root and d in skip)]
+        for name in dirs:
+            out[os.path.relpath(os.path.join(folder, name), root)] = ""
+        for name in files:
+            path = os.path.join(folder, name)
+            out[os.path.relpath(path, root)] = hashlib.sha1(Path(path).read_bytes()).hexdigest() if content else ""
+    return out
+
+
+def git_tracked() -> set[str]:
+    result = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    return set(result.stdout.splitlines())
+
+
+# --------------------------------------------------------------------------
+# Part 1: the machinery, with a stand-in for the criteria
+# --------------------------------------------------------------------------
+FAKE_CHECKS = '''
+"""Stand-in criteria: same API as tests/exercise_checks.py, three exercises."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NOT_ATTEMPTED, PASSED, FAILED = "not attempted", "passed", "failed"
+
+
+class NotAttempted(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Exercise:
+    number: int
+    title: str
+    points: int
+    needs: tuple[str, ...]
+
+
+@dataclass
+class Result:
+    number: int
+    status: str
+    message: str
+    points: int
+
+
+EXERCISES = {
+    1: Exercise(1, "The answer", 1, ("a",)),
+    2: Exercise(2, "A sorted list", 2, ("b",)),
+    3: Exercise(3, "Squares", 2, ("f",)),
+}
+
+
+def _get(ns, name):
+    if ns.get(name) is None:
+        raise NotAttempted(f"set {name}")
+    return ns[name]
+
+
+def extract(number, ns):
+    if number == 1:
+        return {"a": np.asarray(_get(ns, "a"))}
+    if number == 2:
+        return {"b": list(_get(ns, "b"))}
+    return {"y": np.asarray(_get(ns, "f")(np.arange(5)))}
+
+
+def evaluate(number, values):
+    if number == 1:
+        ok, hint = values["a"].shape == () and int(values["a"]) == 42, "a should be 42"
+    elif number == 2:
+        ok, hint = values["b"] == [1, 2, 3], "b should be [1, 2, 3]"
+    else:
+        ok, hint = np.array_equal(values["y"], np.arange(5) ** 2), "f(x) should return x**2"
+    return Result(number, PASSED if ok else FAILED, "right" if ok else hint, EXERCISES[number].points if ok else 0)
+
+
+def check(number, ns):
+    try:
+        result = evaluate(number, extract(number, ns))
+    except NotAttempted as exc:
+        result = Result(number, NOT_ATTEMPTED, str(exc), 0)
+    print(result.status, result.message)
+    return result
+'''
+
+GOOD = ["a = 42", "b = [1, 2, 3]", "def f(x):\n    return x ** 2"]
+
+# Cheating: shadow the builtins the grader's cell might use, redefine the
+# criteria in the namespace, and paste passing outputs. Only b is right.
+CHEAT = """\
+exec = compile = globals = print = None
+NotAttempted = Exception
+def extract(number, ns):
+    return {"a": 42, "b": [1, 2, 3], "y": [0, 1, 4, 9, 16]}
+def evaluate(number, values):
+    return "passed"
+check = lambda number, ns: "passed"
+EXERCISES = {1: None}
+a = 41
+b = [1, 2, 3]
+"""
+
+# The scratch copy is the kernel's working folder, holds only the notebook,
+# stripped of stored outputs; the environment is the documented one. a and b
+# are right only if all of that holds. The cell also writes files (which must
+# land in the scratch folder and vanish with it).
+PROBE = """\
+import glob, json, os, sys
+import matplotlib
+here = sorted(os.listdir("."))
+copy = json.load(open(glob.glob("*.ipynb")[0]))
+stripped = all(not c.get("outputs") and c.get("execution_count") is None
+               for c in copy["cells"] if c["cell_type"] == "code")
+a = 42 if here == ["probe.ipynb"] and stripped else 0
+env_ok = (os.environ["OMP_NUM_THREADS"] == "1" and os.environ.get("PYTHONDONTWRITEBYTECODE") == "1"
+          and sys.path.count(REPO) and "inline" in matplotlib.get_backend())
+b = [1, 2, 3] if env_ok else []
+open("written_here.txt", "w").write("x")
+open("../written_above.txt", "w").write("x")
+"""
+
+
+def fake_submissions(folder: Path) -> dict[str, tuple[int, int, int, str]]:
+    """Write the stand-in submissions; return {file name: (ex1, ex2, ex3, status)}."""
+    folder.mkdir(parents=True)
+    expected = {}
+
+    def add(name, cells, ex1, ex2, ex3, status="graded", nb=None):
+        nbformat.write(nb or new_notebook(cells), folder / name)
+        expected[name] = (ex1, ex2, ex3, status)
+
+    add("good.ipynb", ["## Exercise 1", GOOD[0], "## Exercise 2", GOOD[1], "## Exercise 3", GOOD[2]], 1, 2, 2)
+    add("blank.ipynb", ["a = b = f = None"], 0, 0, 0)
+    add("empty.ipynb", [], 0, 0, 0)
+    add("wrong.ipynb", ["a = 41", "b = [3, 2, 1]", GOOD[2]], 0, 0, 2)
+    add("error in ex2.ipynb", [GOOD[0], "b = [1, 2, 3]\nb = sorted(b, key=undefined_name)", GOOD[2]], 1, 2, 2)
+    add("exception before.ipynb", [GOOD[0], "raise ValueError('oops')\nb = [1, 2, 3]", GOOD[2]], 1, 0, 2)
+    add("extract fails.ipynb", [*GOOD[:2], "def f(x):\n    raise RuntimeError('f is broken')"], 1, 2, 0)
+    add("loop.ipynb", [GOOD[0], "import time\nwhile True:\n    time.sleep(0.05)\nb = [1, 2, 3]", GOOD[2]], 1, 0, 2,
+        "timeout")
+    add("crash.ipynb", [GOOD[0], "import os\nos._exit(1)\nb = [1, 2, 3]", GOOD[1], GOOD[2]], 1, 2, 2, "crashed")
+    add("huge.ipynb", [GOOD[0], "print('x' * 3_000_000)\nprint('the end')", *GOOD[1:]], 1, 2, 2)
+    cheater = new_notebook([GOOD[2], CHEAT, ("check(1, globals())", ["ex1", "check"])])
+    cheater.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="passed right\n")]
+    cheater.cells[2].execution_count = 3
+    add("cheater.ipynb", [], 0, 2, 2, nb=cheater)
+    add("probe.ipynb", [f"REPO = {str(ROOT)!r}", PROBE, GOOD[2]], 1, 2, 2)
+    (folder / "not json.ipynb").write_text("{ this is not JSON", encoding="utf-8")
+    (folder / "json list.ipynb").write_text("[1, 2, 3]", encoding="utf-8")
+    (folder / "binary.ipynb").write_bytes(bytes(range(256)) * 4)
+    for name in ("not json.ipynb", "json list.ipynb", "binary.ipynb"):
+        expected[name] = (0, 0, 0, "invalid notebook")
+    # Not graded: hidden files, checkpoints, subfolders, other extensions.
+    nbformat.write(new_notebook(GOOD), folder / ".hidden.ipynb")
+    (folder / ".ipynb_checkpoints").mkdir()
+    nbformat.write(new_notebook(GOOD), folder / ".ipynb_checkpoints" / "good-checkpoint.ipynb")
+    (folder / "sub").mkdir()
+    nbformat.write(new_notebook(GOOD), folder / "sub" / "nested.ipynb")
+    (folder / "notes.txt").write_text("not a notebook", encoding="utf-8")
+    return expected
+
+
+@pytest.fixture(scope="module")
+def fake_batch(tmp_path_factory):
+    """One CLI run (-j 2, 3 s cell timeout) over the stand-in submissions."""
+    base = tmp_path_factory.mktemp("fake")
+    checks = base / "fake_checks.py"
+    checks.write_text(FAKE_CHECKS, encoding="utf-8")
+    subs, scratch, out = base / "submissions", base / "scratch", base / "out"
+    expected = fake_submissions(subs)
+    scratch.mkdir()
+    before = listing(subs)
+    result = run_cli(subs, "--csv", out / "grades.csv", "--feedback", out / "feedback", "-j", "2",
+                     "--cell-timeout", "3", "--checks", checks, tmpdir=scratch)
+    return {"result": result, "expected": expected, "subs": subs, "scratch": scratch, "out": out,
+            "before": before, "after": listing(subs)}
+
+
+def test_fake_batch_exact_grades(fake_batch):
+    result = fake_batch["result"]
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(fake_batch["out"] / "grades.csv")
+    assert set(rows) == set(fake_batch["expected"]), "one row per submission, nothing else graded"
+    for name, (ex1, ex2, ex3, status) in fake_batch["expected"].items():
+        row = rows[name]
+        assert (points(row, [1, 2, 3]), row["status"]) == ({1: ex1, 2: ex2, 3: ex3}, status), (name, row)
+        assert int(row["total"]) == ex1 + ex2 + ex3 and row["max"] == "5"
+
+
+def test_fake_batch_csv_layout_and_summary(fake_batch):
+    with (fake_batch["out"] / "grades.csv").open(encoding="utf-8", newline="") as f:
+        header = next(csv.reader(f))
+    assert header == ["submission", "ex1", "ex2", "ex3", "total", "max", "status", "note"]
+    rows = read_csv(fake_batch["out"] / "grades.csv")
+    assert "code cell 2" in rows["loop.ipynb"]["note"] and "interrupted after 3 s" in rows["loop.ipynb"]["note"]
+    assert "kernel died in code cell 2" in rows["crash.ipynb"]["note"]
+    assert "not valid JSON" in rows["not json.ipynb"]["note"]
+    assert "not a notebook" in rows["json list.ipynb"]["note"]
+    assert "not UTF-8" in rows["binary.ipynb"]["note"]
+    stdout = fake_batch["result"].stdout
+    assert "15 submissions" in stdout and "(-j 2)" in stdout
+    assert "1 timeout, 1 crashed, 3 invalid notebook" in stdout
+    assert "skipped hidden file .hidden.ipynb" in fake_batch["result"].stderr
+
+
+def test_fake_batch_feedback(fake_batch):
+    feedback = fake_batch["out"] / "feedback"
+    assert sorted(p.name for p in feedback.iterdir()) == sorted(
+        Path(name).stem + ".md" for name in fake_batch["expected"]
+    )
+    wrong = (feedback / "wrong.md").read_text(encoding="utf-8")
+    assert "**Score: 2 / 5** · status: **graded**" in wrong
+    assert "| 1 | The answer | ❌ failed | 0 / 1 |" in wrong and "a should be 42" in wrong
+    blank = (feedback / "blank.md").read_text(encoding="utf-8")
+    assert "⏳ not attempted" in blank and "set b" in blank
+    error = (feedback / "error in ex2.md").read_text(encoding="utf-8")
+    assert "**Code cell 2 raised `NameError`**" in error and "undefined_name" in error
+    loop = (feedback / "loop.md").read_text(encoding="utf-8")
+    assert "was interrupted after 3 s" in loop and "KeyboardInterrupt" in loop
+    extract_fails = (feedback / "extract fails.md").read_text(encoding="utf-8")
+    assert "your code failed when the grader read this exercise: RuntimeError: f is broken" in extract_fails
+    crash = (feedback / "crash.md").read_text(encoding="utf-8")
+    assert "crashed the kernel" in crash
+    invalid = (feedback / "not json.md").read_text(encoding="utf-8")
+    assert "invalid notebook" in invalid and "not valid JSON" in invalid
+    huge = (feedback / "huge.md").read_text(encoding="utf-8")
+    assert "Code cell 2 printed 3,000,009 characters" in huge and "characters truncated" not in huge
+    assert len(huge.encode()) < 10_000, "huge output must be truncated in the feedback"
+    assert max(len(p.read_bytes()) for p in feedback.iterdir()) < 20_000
+
+
+def test_fake_batch_writes_nothing_else(fake_batch):
+    assert fake_batch["after"] == fake_batch["before"], "the submissions folder must not change"
+    assert list(fake_batch["scratch"].iterdir()) == [], "temporary folders must be removed"
+    assert sorted(p.name for p in fake_batch["out"].iterdir()) == ["feedback", "grades.csv"]
+
+
+def test_hung_cell_and_notebook_time_limit(tmp_path):
+    """A cell that ignores the interrupt, and a notebook that runs out of time, still get graded."""
+    checks = tmp_path / "fake_checks.py"
+    checks.write_text(FAKE_CHECKS, encoding="utf-8")
+    stubborn = (
+        "import time\n"
+        "while True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n        pass\n"
+    )
+    nbformat.write(new_notebook([GOOD[0], stubborn, GOOD[1], GOOD[2]]), tmp_path / "stubborn.ipynb")
+    slow = "import time\ntime.sleep(4)"
+    nbformat.write(new_notebook([GOOD[0], slow, slow, GOOD[1], GOOD[2]]), tmp_path / "slow.ipynb")
+    options = Options(cell_timeout=2, notebook_timeout=30, interrupt_grace=1, checks_path=checks,
+                      scratch_root=tmp_path)
+    stubborn_grade, = asyncio.run(grade_all([tmp_path / "stubborn.ipynb"], load_checks(checks), options))
+    options.notebook_timeout, options.cell_timeout = 8, 30
+    slow_grade, = asyncio.run(grade_all([tmp_path / "slow.ipynb"], load_checks(checks), options))
+
+    assert stubborn_grade.status == "timeout"
+    assert [e.points for e in stubborn_grade.exercises] == [1, 2, 2]
+    assert "ignored the interrupt" in stubborn_grade.note
+    assert [c.state for c in stubborn_grade.cells] == ["ok", "hung", "ok", "ok"]
+
+    assert slow_grade.status == "timeout"
+    assert [e.points for e in slow_grade.exercises] == [1, 0, 0]
+    assert "notebook time limit" in slow_grade.note
+    assert [c.state for c in slow_grade.cells][-2:] == ["not run", "not run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake_checks.py", "slow.ipynb", "stubborn.ipynb"]
+
+
+def test_cli_errors(tmp_path):
+    missing = run_cli(tmp_path / "nowhere", tmpdir=tmp_path)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    (tmp_path / "broken_checks.py").write_text("raise RuntimeError('broken criteria')\n", encoding="utf-8")
+    (tmp_path / "subs").mkdir()
+    nbformat.write(new_notebook(GOOD), tmp_path / "subs" / "a.ipynb")
+    broken = run_cli(tmp_path / "subs", "--checks", tmp_path / "broken_checks.py", "--csv", tmp_path / "g.csv",
+                     tmpdir=tmp_path)
+    assert broken.returncode == 1 and "broken criteria" in broken.stderr
+    assert not (tmp_path / "g.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "not valid JSON"),
+        (b"{ not json", "not valid JSON"),
+        (b"[1, 2]", "not a notebook"),
+        (b'{"cells": []}', "not a notebook"),
+        (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not UTF-8"),
+        (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": "oops"}', "not a readable notebook"),
+        (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code"}]}',
+         "not a readable notebook"),
+    ],
+)
+def test_load_notebook_rejects(tmp_path, content, reason):
+    path = tmp_path / "x.ipynb"
+    path.write_bytes(content)
+    nb, why = load_notebook(path)
+    assert nb is None and reason in why
+
+
+def test_load_notebook_accepts_loose_notebooks(tmp_path):
+    # Minimal v4 without cell ids or metadata, source as a list of lines: Jupyter opens these.
+    raw = {"nbformat": 4, "nbformat_minor": 4, "metadata": {},
+           "cells": [{"cell_type": "code", "source": ["a = 1\n", "b = 2"], "outputs": [], "execution_count": None,
+                      "metadata": {}}]}
+    path = tmp_path / "loose.ipynb"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    nb, why = load_notebook(path)
+    assert why == "" and nb.cells[0].source == "a = 1\nb = 2"
+
+
+def test_cell_exercises_tags_then_headings():
+    nb = new_notebook(["import x", "## Exercise 1: data", "a = 1", ("b = 2", ["ex2", "answer"]), "c = 3",
+                       "## Exercise 2: more", "d = 4", "## Summary", "e = 5"])
+    assert cell_exercises(nb) == [None, 1, 1, 2, 1, 2, 2, None, None]
+
+
+def test_restricted_loads_plain_data_only():
+    values = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.int64(3), "f": 0.5, "s": {1, 2},
+              "c": complex(1, 2), "o": np.array([1, None], dtype=object), "dtype": np.dtype("int64"),
+              "nested": [("a", [1.0, None]), {"k": b"bytes"}]}
+    back = restricted_loads(pickle.dumps(values, protocol=4))
+    assert back.keys() == values.keys() and np.array_equal(back["x"], values["x"]) and back["dtype"] == np.int64
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    for payload in (pickle.dumps(Evil()), pickle.dumps(Path("/")), pickle.dumps(np.array([Evil()], dtype=object))):
+        with pytest.raises(pickle.UnpicklingError, match="not allowed"):
+            restricted_loads(payload)
+
+
+# --------------------------------------------------------------------------
+# Part 2: the real criteria on submissions built from the template and solutions
+# --------------------------------------------------------------------------
+needs_exercises = pytest.mark.skipif(
+    not (TEMPLATE.exists() and SOLUTIONS.exists() and (ROOT / "tests" / "exercise_checks.py").exists()),
+    reason="the exercise notebooks and tests/exercise_checks.py are not in the repository yet",
+)
+CHEAP = (1, 2, 3, 6, 8)  # exercises whose solutions run in about a second
+
+
+def exercise_of(cell) -> int | None:
+    for tag in cell.get("metadata", {}).get("tags", []):
+        if tag.startswith("ex") and tag[2:].isdigit():
+            return int(tag[2:])
+    return None
+
+
+def role_of(cell) -> str:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return next((role for role in ("answer", "answer-text", "check") if role in tags), "")
+
+
+def build_submission(fill: tuple[int, ...], edit: dict[int, tuple[str, str]] | None = None,
+                     drop_checks: bool = False) -> nbformat.NotebookNode:
+    """The template with the solution's answer cells of exercises ``fill`` copied in (same index).
+
+    ``edit`` maps an exercise to (prefix, suffix): the prefix goes before the
+    source of its first answer code cell, the suffix after its last one.
+    ``drop_checks`` deletes every check cell.
+    """
+    template = nbformat.read(TEMPLATE, as_version=4)
+    solution = nbformat.read(SOLUTIONS, as_version=4)
+    assert len(template.cells) == len(solution.cells), "template and solutions must be mirrors"
+    nb = copy.deepcopy(template)
+    answers: dict[int, list[int]] = {}
+    for i, (cell, solved) in enumerate(zip(template.cells, solution.cells, strict=True)):
+        number = exercise_of(cell)
+        assert number == exercise_of(solved) and role_of(cell) == role_of(solved), f"cell {i} differs in its tags"
+        if number in fill and role_of(cell) in ("answer", "answer-text"):
+            nb.cells[i] = copy.deepcopy(solved)
+            if solved.cell_type == "code":
+                nb.cells[i].outputs, nb.cells[i].execution_count = [], None
+        if role_of(cell) == "answer" and cell.cell_type == "code":
+            answers.setdefault(number, []).append(i)
+    for number, (prefix, suffix) in (edit or {}).items():
+        first, last = answers[number][0], answers[number][-1]
+        nb.cells[first].source = prefix + nb.cells[first].source
+        nb.cells[last].source = nb.cells[last].source + suffix
+    if drop_checks:
+        nb.cells = [cell for cell in nb.cells if role_of(cell) != "check"]
+    return nb
+
+
+@pytest.fixture(scope="module")
+def real_checks():
+    return load_checks()
+
+
+@pytest.fixture(scope="module")
+def solutions_run(tmp_path_factory):
+    """The real command on solutions/, timed (the only time the full solutions are graded)."""
+    base = tmp_path_factory.mktemp("solutions")
+    scratch = base / "scratch"
+    scratch.mkdir()
+    start = time.monotonic()
+    result = run_cli(SOLUTIONS_DIR, "--csv", base / "grades.csv", "--feedback", base / "feedback", tmpdir=scratch)
+    seconds = time.monotonic() - start
+    return {"result": result, "seconds": seconds, "base": base, "scratch": scratch}
+
+
+@needs_exercises
+def test_solutions_get_full_marks(solutions_run, real_checks):
+    result = solutions_run["result"]
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(solutions_run["base"] / "grades.csv")
+    row = rows[SOLUTIONS.name]
+    assert row["status"] == "graded", row
+    assert points(row, real_checks.numbers) == {e.number: e.points for e in real_checks.exercises}, row
+    assert int(row["total"]) == int(row["max"]) == real_checks.max_points == 23
+    feedback = (solutions_run["base"] / "feedback" / f"{SOLUTIONS.stem}.md").read_text(encoding="utf-8")
+    assert feedback.count("✅ passed") == 2 * 13 and "❌" not in feedback
+    assert list(solutions_run["scratch"].iterdir()) == []
+
+
+@needs_exercises
+def test_grading_costs_at_most_execution_plus_5s(solutions_run, tmp_path):
+    """The grader on solutions/ vs a plain nbclient run (``jupyter execute``, outputs discarded) of it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
+    start = time.monotonic()
+    plain = subprocess.run(
+        [Path(sys.executable).parent / "jupyter-execute", "--timeout=600", "--kernel_name=python3", SOLUTIONS.name],
+        cwd=SOLUTIONS_DIR, env=env, capture_output=True, text=True, timeout=600,
+    )
+    plain_seconds = time.monotonic() - start
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    graded = solutions_run["seconds"]
+    print(f"grader on solutions/: {graded:.1f} s; plain nbclient run: {plain_seconds:.1f} s")
+    assert graded <= plain_seconds + 5, f"grading took {graded:.1f} s, plain execution {plain_seconds:.1f} s"
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory):
+    """The bad-input matrix, graded in one CLI run (-j 2): {name: (expected points by exercise, status)}."""
+    base = tmp_path_factory.mktemp("matrix")
+    subs, scratch, out = base / "submissions", base / "scratch", base / "out"
+    subs.mkdir()
+    scratch.mkdir()
+    full = dict.fromkeys(range(1, 14), 0)
+    cheap = {**full, **{1: 1, 2: 1, 3: 1, 6: 2, 8: 2}}
+    cases = {}
+
+    def add(name, nb, expected, status="graded"):
+        if isinstance(nb, nbformat.NotebookNode):
+            nbformat.write(nb, subs / name)
+        else:
+            (subs / name).write_text(nb, encoding="utf-8")
+        cases[name] = (expected, status)
+
+    add("blank template.ipynb", nbformat.read(TEMPLATE, as_version=4), full)
+    # A renamed copy of the cheap submission is the baseline: graded normally.
+    add("Jane Doe - lesson 02 (final) v2.ipynb", build_submission(CHEAP), cheap)
+    add("wrong answers.ipynb", build_submission(CHEAP, edit={
+        1: ("", "\nX_train_moons = X_train_moons[:700]  # a wrong split"),
+        6: ("", "\ndef stable_tanh(x):  # overflows: exp(100) is inf in float32\n"
+                "    return (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x))"),
+    }), {**cheap, 1: 0, 6: 0})
+    add("exception in exercise 2.ipynb", build_submission(CHEAP, edit={2: ("raise RuntimeError('student bug')\n", "")}),
+        {**cheap, 2: 0, 3: 0})
+    add("endless loop in exercise 6.ipynb", build_submission(CHEAP, edit={6: ("while True:\n    pass\n", "")}),
+        {**cheap, 6: 0}, "timeout")
+    add("no check cells.ipynb", build_submission(CHEAP, drop_checks=True), cheap)
+    add("huge output.ipynb", build_submission(CHEAP, edit={1: ("print('y' * 5_000_000)\n", "")}), cheap)
+    # Cheating: the criteria monkeypatched and redefined, passing outputs pasted into every
+    # check cell. Only exercise 1 is really done, so 1 point.
+    cheater = build_submission((1,))
+    cheat = (
+        "import tests.exercise_checks as ec\n"
+        "passed = ec.Result(0, ec.PASSED, 'pasted', 2)\n"
+        "ec.evaluate = lambda number, values: passed\n"
+        "ec.extract = lambda number, namespace: {}\n"
+        "ec.check = check = lambda number, namespace: print(f'✅ Exercise {number} passed')\n"
+        "evaluate, extract = ec.evaluate, ec.extract\n"
+    )
+    cheater.cells.insert(1, nbformat.v4.new_code_cell(cheat))
+    for cell in cheater.cells:
+        if role_of(cell) == "check":
+            number = exercise_of(cell)
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"✅ Exercise {number} passed\n")]
+    add("cheater.ipynb", cheater, {**full, 1: 1})
+    add("not json.ipynb", "this is not a notebook", full, "invalid notebook")
+    add("not a notebook.ipynb", json.dumps({"cells": "nope"}), full, "invalid notebook")
+
+    before_subs = listing(subs)
+    protected = {p: hashlib.sha1(p.read_bytes()).hexdigest()
+                 for p in (TEMPLATE, SOLUTIONS, ROOT / "tests" / "exercise_checks.py", ROOT / "helper_functions.py")}
+    before_repo = listing(ROOT, skip=(".git", ".venv"), content=False)
+    result = run_cli(subs, "--csv", out / "grades.csv", "--feedback", out / "feedback", "-j", "2",
+                     "--cell-timeout", "10", tmpdir=scratch)
+    return {"result": result, "cases": cases, "out": out, "subs": subs, "scratch": scratch,
+            "before_subs": before_subs, "after_subs": listing(subs),
+            "before_repo": before_repo, "after_repo": listing(ROOT, skip=(".git", ".venv"), content=False),
+            "protected": protected}
+
+
+@needs_exercises
+def test_matrix_exact_points_and_statuses(matrix, real_checks):
+    result = matrix["result"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_csv(matrix["out"] / "grades.csv")
+    assert set(rows) == set(matrix["cases"])
+    wrong = {}
+    for name, (expected, status) in matrix["cases"].items():
+        got = points(rows[name], real_checks.numbers)
+        if (got, rows[name]["status"]) != (expected, status):
+            wrong[name] = {"expected": (expected, status), "got": (got, rows[name]["status"]),
+                           "note": rows[name]["note"]}
+        assert int(rows[name]["total"]) == sum(got.values()) and int(rows[name]["max"]) == 23
+    assert not wrong, json.dumps(wrong, indent=1)
+
+
+@needs_exercises
+def test_matrix_feedback(matrix):
+    feedback = matrix["out"] / "feedback"
+    assert sorted(p.name for p in feedback.iterdir()) == sorted(Path(n).stem + ".md" for n in matrix["cases"])
+    text = {p.stem: p.read_text(encoding="utf-8") for p in feedback.iterdir()}
+    assert "RuntimeError" in text["exception in exercise 2"] and "student bug" in text["exception in exercise 2"]
+    assert "interrupted after 10 s" in text["endless loop in exercise 6"]
+    assert re.search(r"printed 5,0\d\d,\d\d\d characters", text["huge output"])
+    assert max(len(t.encode()) for t in text.values()) < 40_000
+    assert "not graded: not valid JSON" in text["not json"]
+
+
+@needs_exercises
+def test_matrix_writes_only_the_output_paths(matrix):
+    assert matrix["after_subs"] == matrix["before_subs"], "the submissions folder must not change"
+    assert list(matrix["scratch"].iterdir()) == [], "temporary folders must be removed"
+    for path, digest in matrix["protected"].items():
+        assert hashlib.sha1(path.read_bytes()).hexdigest() == digest, f"{path} changed"
+    # Other sessions may add files to the checkout meanwhile: only untracked newcomers count,
+    # and not pytest's own caches of test modules.
+    new = set(matrix["after_repo"]) - set(matrix["before_repo"]) - git_tracked()
+    new = {p for p in new if not (Path(p).parent.name == "__pycache__" and "pytest" in Path(p).name)}
+    assert not new, f"the grader wrote into the repository: {sorted(new)}"
