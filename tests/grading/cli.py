@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from pathlib import Path
 from time import monotonic
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         jobs=args.jobs,
         checks_path=args.checks,
     )
+    # SIGTERM (e.g. a job scheduler's time limit) stops like Ctrl-C: the kernels are shut down.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         grade_to_files(args.submissions, args.csv, args.feedback, options, progress=not args.no_progress)
     except ChecksError as exc:
