@@ -348,6 +348,21 @@ def test_hung_cell_and_notebook_time_limit(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake_checks.py", "slow.ipynb", "stubborn.ipynb"]
 
 
+def test_kernel_that_does_not_start(tmp_path):
+    """A broken kernel environment: one retry, then status crashed with a note (no exception)."""
+    checks = tmp_path / "fake_checks.py"
+    checks.write_text(FAKE_CHECKS, encoding="utf-8")
+    broken = tmp_path / "broken_root"
+    broken.mkdir()
+    (broken / "ipykernel_launcher.py").write_text("raise SystemExit('no kernel today')\n", encoding="utf-8")
+    nbformat.write(new_notebook(GOOD), tmp_path / "a.ipynb")
+    options = Options(checks_path=checks, repo_root=broken, scratch_root=tmp_path)  # first on PYTHONPATH
+    grade, = asyncio.run(grade_all([tmp_path / "a.ipynb"], load_checks(checks), options))
+    assert (grade.status, grade.total) == ("crashed", 0)
+    assert "the kernel did not start" in grade.note
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ipynb", "broken_root", "fake_checks.py"]
+
+
 def test_cli_errors(tmp_path):
     missing = run_cli(tmp_path / "nowhere", tmpdir=tmp_path)
     assert missing.returncode == 1 and "does not exist" in missing.stderr

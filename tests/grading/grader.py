@@ -38,7 +38,7 @@ import nbformat
 
 from .checks import DEFAULT_CHECKS_PATH, REPO_ROOT, Checks, ChecksError
 from .extraction import Extracted, Payload, injected_cell, read_payload
-from .kernel import INTERRUPT_GRACE, CellRun, Kernel, kernel_env
+from .kernel import INTERRUPT_GRACE, CellRun, Kernel, KernelStartError, kernel_env
 
 GRADED, TIMEOUT, CRASHED, INVALID = "graded", "timeout", "crashed", "invalid notebook"
 STATUSES = (GRADED, TIMEOUT, CRASHED, INVALID)
@@ -326,9 +326,17 @@ class _Run:
 
     async def execute(self) -> None:
         env = kernel_env(self.options.repo_root)
-        restarts = 0
+        restarts = start_failures = 0
         while True:
-            lost = await self._attempt(env)
+            try:
+                lost = await self._attempt(env)
+            except KernelStartError as exc:
+                start_failures += 1
+                if start_failures < 2:
+                    continue
+                self.crashed = True
+                self.notes.append(f"the kernel did not start ({_first_line(exc)})")
+                return
             if not lost:
                 return
             if restarts >= self.options.max_restarts or monotonic() >= self.deadline:

@@ -32,6 +32,10 @@ OUTPUT_TAIL_CHARS = 2048
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+class KernelStartError(Exception):
+    """The kernel did not start (a problem of the machine, not of the submission)."""
+
+
 class _CurrentEnvKernelSpecs(KernelSpecManager):
     """Kernel specs plus one that runs ipykernel with this very Python (like nbval's --current-env)."""
 
@@ -135,8 +139,10 @@ class Kernel:
         try:
             await self._client.async_start_new_kernel(env=self._env, stdout=self._log, stderr=self._log)
             self.kc = await self._client.async_start_new_kernel_client()
-        except BaseException:
+        except BaseException as exc:
             await self.shutdown()
+            if isinstance(exc, Exception):
+                raise KernelStartError(f"{type(exc).__name__}: {exc}") from exc
             raise
         return self
 
