@@ -328,12 +328,12 @@ def test_hung_cell_and_notebook_time_limit(tmp_path):
         "while True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n        pass\n"
     )
     nbformat.write(new_notebook([GOOD[0], stubborn, GOOD[1], GOOD[2]]), tmp_path / "stubborn.ipynb")
-    slow = "import time\ntime.sleep(4)"
+    slow = "import time\ntime.sleep(3)"
     nbformat.write(new_notebook([GOOD[0], slow, slow, GOOD[1], GOOD[2]]), tmp_path / "slow.ipynb")
     options = Options(cell_timeout=2, notebook_timeout=30, interrupt_grace=1, checks_path=checks,
                       scratch_root=tmp_path)
     stubborn_grade, = asyncio.run(grade_all([tmp_path / "stubborn.ipynb"], load_checks(checks), options))
-    options.notebook_timeout, options.cell_timeout = 8, 30
+    options.notebook_timeout, options.cell_timeout = 5, 30
     slow_grade, = asyncio.run(grade_all([tmp_path / "slow.ipynb"], load_checks(checks), options))
 
     assert stubborn_grade.status == "timeout"
