@@ -1,0 +1,184 @@
+"""Draw the three diagrams of the theory notebook and save them as PNGs.
+
+Usage (from the repository root):
+
+    python images/make_figures.py              # writes the PNGs beside this script
+    python images/make_figures.py --out DIR    # writes them into DIR instead
+
+Figures:
+    network_structure.png  the exam network: four inputs -> a hidden layer -> pass/fail
+    forward_pass.png       one neuron: random weights, weighted sum + bias -> activation
+    training_cycle.png     initialise -> forward -> loss -> backward -> update, repeated
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")  # a script that only writes files needs no window
+import matplotlib.pyplot as plt
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+
+HERE = pathlib.Path(__file__).resolve().parent
+DPI = 100
+
+INPUT_COLOUR = "#cfe2f3"
+HIDDEN_COLOUR = "#d9ead3"
+OUTPUT_COLOUR = "#f4cccc"
+STEP_COLOUR = "#fff2cc"
+
+
+def _arrow(ax, start, end, colour="black", width=1.5, style="-|>", rad=0.0):
+    """Draw an arrow from ``start`` to ``end`` (data coordinates)."""
+    ax.add_patch(
+        FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=14, color=colour, linewidth=width,
+                        connectionstyle=f"arc3,rad={rad}", shrinkA=0, shrinkB=0)
+    )
+
+
+def _label_on_edge(ax, start, end, text, t=0.3, offset=0.18, fontsize=12):
+    """Write ``text`` at fraction ``t`` along the segment start -> end, shifted ``offset`` above it."""
+    (x0, y0), (x1, y1) = start, end
+    x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+    length = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5
+    nx, ny = -(y1 - y0) / length, (x1 - x0) / length  # unit normal pointing "up" for left-to-right edges
+    ax.text(x + offset * nx, y + offset * ny, text, fontsize=fontsize, ha="center", va="center", color="#1155cc")
+
+
+def _neuron(ax, centre, radius, colour, text="", fontsize=13):
+    """Draw a neuron as a circle with an optional label inside."""
+    ax.add_patch(Circle(centre, radius, facecolor=colour, edgecolor="black", linewidth=1.5, zorder=3))
+    if text:
+        ax.text(*centre, text, ha="center", va="center", fontsize=fontsize, zorder=4)
+
+
+def _box(ax, centre, width, height, text, colour, fontsize=12):
+    """Draw a rounded box centred at ``centre`` with ``text`` inside."""
+    x, y = centre
+    ax.add_patch(
+        FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.02,rounding_size=0.12",
+                       facecolor=colour, edgecolor="black", linewidth=1.5, zorder=3)
+    )
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, zorder=4)
+
+
+def _blank_axes(figsize, xlim, ylim):
+    """A figure with one axes in data units and no ticks or frame."""
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return fig, ax
+
+
+def draw_network_structure(path: pathlib.Path) -> None:
+    """The exam network: x1..x4 -> one hidden neuron -> one pass/fail output."""
+    fig, ax = _blank_axes((10, 5.2), (0, 10), (-0.2, 5.2))
+    inputs = ["hours studied", "how smart", "previous knowledge", "name"]
+    input_x, hidden, output = 2.9, (5.6, 2.4), (8.2, 2.4)
+    r = 0.38
+    for i, label in enumerate(inputs):
+        y = 4.1 - 1.15 * i
+        _neuron(ax, (input_x, y), r, INPUT_COLOUR, f"$x_{i + 1}$")
+        ax.text(input_x - 0.55, y, label, ha="right", va="center", fontsize=12)
+        start, end = (input_x + r, y), (hidden[0] - r - 0.1, hidden[1] + 0.1 * (1.5 - i))
+        _arrow(ax, start, end)
+        _label_on_edge(ax, start, end, f"$w_{i + 1}$", t=0.28)
+    _neuron(ax, hidden, r + 0.12, HIDDEN_COLOUR, "$h$", fontsize=14)
+    _neuron(ax, output, r + 0.12, OUTPUT_COLOUR, r"$\hat{y}$", fontsize=14)
+    _arrow(ax, (hidden[0] + r + 0.12, hidden[1]), (output[0] - r - 0.12, output[1]))
+    ax.text((hidden[0] + output[0]) / 2, hidden[1] + 0.15, "$v$", fontsize=12, ha="center", va="bottom",
+            color="#1155cc")
+    ax.text(hidden[0], hidden[1] - 0.75, "bias $b_1$", ha="center", fontsize=11, color="#1155cc")
+    ax.text(output[0], output[1] - 0.75, "bias $b_2$", ha="center", fontsize=11, color="#1155cc")
+    ax.text(output[0] + 0.65, output[1], "pass (1)\nor fail (0)", ha="left", va="center", fontsize=12)
+    for x, title in [(input_x, "input layer"), (hidden[0], "hidden layer"), (output[0], "output layer")]:
+        ax.text(x, 4.95, title, ha="center", va="center", fontsize=13, fontweight="bold")
+    ax.set_title("The exam network: four inputs, one hidden neuron, one pass/fail output", fontsize=14)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+
+
+def draw_forward_pass(path: pathlib.Path) -> None:
+    """One neuron: random initial weights, weighted sum plus bias, then the activation."""
+    fig, ax = _blank_axes((10, 5.0), (0, 10.4), (-0.6, 4.6))
+    r = 0.32
+    sum_centre, act_centre = (5.0, 1.9), (7.4, 1.9)
+    for i in range(4):
+        y = 3.4 - 1.0 * i
+        _neuron(ax, (1.2, y), r, INPUT_COLOUR, f"$x_{i + 1}$", fontsize=12)
+        start, end = (1.2 + r, y), (sum_centre[0] - 0.55, sum_centre[1] + 0.12 * (1.5 - i))
+        _arrow(ax, start, end)
+        _label_on_edge(ax, start, end, f"$\\times\\,w_{i + 1}$", t=0.3, offset=0.2)
+    _neuron(ax, sum_centre, 0.55, HIDDEN_COLOUR, r"$\Sigma$", fontsize=18)
+    ax.text(sum_centre[0] + 0.25, sum_centre[1] - 1.05, "$z = w_1x_1 + w_2x_2 + w_3x_3 + w_4x_4 + b$", ha="left",
+            fontsize=12)
+    _arrow(ax, (sum_centre[0], -0.45), (sum_centre[0], sum_centre[1] - 0.55 - 0.55))
+    ax.text(sum_centre[0] + 0.15, -0.45, "bias $b$", ha="left", va="bottom", fontsize=12, color="#1155cc")
+    _box(ax, act_centre, 1.5, 1.0, "activation\n$a = f(z)$", STEP_COLOUR, fontsize=12)
+    _arrow(ax, (sum_centre[0] + 0.55, sum_centre[1]), (act_centre[0] - 0.75, act_centre[1]))
+    ax.text((sum_centre[0] + act_centre[0]) / 2 - 0.1, sum_centre[1] + 0.1, "$z$", fontsize=13, ha="center",
+            va="bottom")
+    _arrow(ax, (act_centre[0] + 0.75, act_centre[1]), (9.5, act_centre[1]))
+    ax.text(9.55, act_centre[1], "$a$", fontsize=14, ha="left", va="center")
+    ax.text(0.2, 4.35, "Step 1: start with random weights $w_i$ (e.g. from a normal distribution) and $b = 0$",
+            fontsize=12, ha="left", va="center")
+    ax.set_title("Forward pass through one neuron: weighted sum plus bias, then an activation", fontsize=14)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+
+
+def draw_training_cycle(path: pathlib.Path) -> None:
+    """Initialise once, then forward -> loss -> backward -> update, repeated for every epoch."""
+    fig, ax = _blank_axes((10, 5.6), (0, 11), (0, 6))
+    w, h = 2.6, 1.0
+    init = (1.4, 5.1)
+    steps = {
+        "forward": ((5.6, 5.1), "2. Forward pass\npredictions $\\hat{y}$"),
+        "loss": ((9.1, 3.0), "3. Loss\n$L(\\hat{y}, y)$"),
+        "backward": ((5.6, 0.9), "4. Backward pass\ngradients $\\partial L / \\partial w$"),
+        "update": ((2.1, 3.0), "5. Update\n$w \\leftarrow w - \\mathrm{lr}\\cdot\\partial L/\\partial w$"),
+    }
+    _box(ax, init, w, h, "1. Initialise\nweights and biases", INPUT_COLOUR)
+    for centre, text in steps.values():
+        _box(ax, centre, w, h, text, STEP_COLOUR)
+    (fx, fy), (lx, ly), (bx, by), (ux, uy) = (steps[k][0] for k in ["forward", "loss", "backward", "update"])
+    _arrow(ax, (init[0] + w / 2, init[1]), (fx - w / 2, fy), width=2)
+    _arrow(ax, (fx + w / 2, fy - 0.1), (lx, ly + h / 2), width=2, rad=-0.25)
+    _arrow(ax, (lx, ly - h / 2), (bx + w / 2, by + 0.1), width=2, rad=-0.25)
+    _arrow(ax, (bx - w / 2, by + 0.1), (ux, uy - h / 2), width=2, rad=-0.25)
+    _arrow(ax, (ux + 0.3, uy + h / 2), (fx - w / 2 + 0.2, fy - h / 2), width=2, rad=-0.25)
+    ax.text(5.6, 3.0, "repeat steps 2-5\nfor many epochs", ha="center", va="center", fontsize=14,
+            fontweight="bold", color="#990000")
+    ax.set_title("The complete training cycle of a neural network", fontsize=14)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+
+
+FIGURES = {
+    "network_structure.png": draw_network_structure,
+    "forward_pass.png": draw_forward_pass,
+    "training_cycle.png": draw_training_cycle,
+}
+
+
+def main(argv: list[str] | None = None) -> list[pathlib.Path]:
+    """Draw every figure into the output folder and return the paths written."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=pathlib.Path, default=HERE, help="output folder (default: this script's folder)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, draw in FIGURES.items():
+        draw(args.out / name)
+        written.append(args.out / name)
+        print(f"wrote {name}")
+    return written
+
+
+if __name__ == "__main__":
+    main()
