@@ -125,11 +125,11 @@ _BORROWED: dict[int, tuple[str, ...]] = {
     6: (),
     7: (),
     8: (),
-    9: (),
+    9: _XOR_SPLIT,
     10: (),
-    11: (),
-    12: (),
-    13: ("X_test_digits", "y_test_digits"),
+    11: ("X_train_digits", "y_train_digits"),
+    12: ("X_train_digits", "y_train_digits"),
+    13: ("X_train_digits", "y_train_digits", "X_test_digits", "y_test_digits"),
 }
 _POINTS = {n: (1 if n <= 3 else 2) for n in range(1, 14)}  # 23 in total
 
@@ -943,16 +943,17 @@ def _eval_12(v: dict) -> str:
         raise _Fail(f"without regularization the gap is only {gaps['none']:.3f} (train "
                     f"{float(results['none']['train_acc']):.3f}): make the setup over-fit first (wider network, "
                     "fewer training samples, more epochs)")
+    spelled = {"l1": "L1", "l2": "L2", "dropout": "dropout"}
     best = _norm_key(v["best"]) if isinstance(v["best"], str) else None
-    closest = min(("l1", "l2", "dropout"), key=lambda k: gaps[k])
-    if best not in ("l1", "l2", "dropout"):
-        raise _Fail(f"best_regularizer should be one of 'l1', 'l2', 'dropout'; yours is {v['best']!r}"[:200])
+    closest = min(spelled, key=lambda k: gaps[k])
+    if best not in spelled:
+        raise _Fail(f"best_regularizer should be one of 'L1', 'L2', 'dropout'; yours is {v['best']!r}"[:200])
     if gaps[best] > gaps[closest] + 1e-12:
-        raise _Fail(f"best_regularizer is '{best}' (gap {gaps[best]:.3f}), but '{closest}' closes the gap more "
-                    f"({gaps[closest]:.3f})")
+        raise _Fail(f"best_regularizer is '{spelled[best]}' (gap {gaps[best]:.3f}), but '{spelled[closest]}' closes "
+                    f"the gap more ({gaps[closest]:.3f})")
     _check_answer(v["answer"], 12)
-    return (f"'{best}' closes the train-validation gap most ({gaps['none']:.3f} -> {gaps[best]:.3f}) (your written "
-            "answer is not graded automatically: compare it with the solution)")
+    return (f"{spelled[best]} closes the train-validation gap most ({gaps['none']:.3f} -> {gaps[best]:.3f}) (your "
+            "written answer is not graded automatically: compare it with the solution)")
 
 
 def _eval_13(v: dict) -> str:
