@@ -53,9 +53,10 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from sklearn.datasets import make_blobs, make_circles  # noqa: E402
+from sklearn.datasets import load_digits, load_iris, make_blobs, make_circles, make_moons  # noqa: E402
 from sklearn.metrics import f1_score, precision_score, recall_score  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.model_selection import StratifiedKFold, train_test_split  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
 from torch import nn  # noqa: E402
 
 from helper_functions import accuracy, fit, get_device, make_spirals, make_xor, predict  # noqa: E402
@@ -302,26 +303,239 @@ RECIPES = [
 
 
 # --------------------------------------------------------------------------
-# Placeholders: claims the brief lists for notebooks that are not committed yet.
-# Each is replaced by the notebook's exact recipe once the notebook lands.
+# solutions/02_neural_networks_exercises_solutions.ipynb (the template has no training)
+# --------------------------------------------------------------------------
+def ex_binary_mlp(hidden_units, activation=nn.ReLU, depth=2):
+    """2 -> hidden (-> act) [-> hidden -> act] -> 1 logit, as the solutions write it."""
+    layers = [nn.Linear(2, hidden_units), activation()]
+    if depth == 2:
+        layers += [nn.Linear(hidden_units, hidden_units), activation()]
+    return nn.Sequential(*layers, nn.Linear(hidden_units, 1)).to(DEVICE)
+
+
+def ex4_moons(seed):
+    """Exercises 1-4: make_moons(1000, noise=0.03), 80/20 split; 2 -> 32 -> ReLU -> 32 -> ReLU -> 1; Adam lr 0.01;
+    300 epochs of a hand-written full-batch loop (the same steps as ``fit``)."""
+    X, y = make_moons(n_samples=1000, noise=0.03, random_state=seed)
+    X_train, X_test, y_train, y_test = split(X.astype(np.float32), y, seed)
+    torch.manual_seed(seed)
+    model = ex_binary_mlp(32)
+    train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.01), X_train, y_train, 300)
+    return {"test_acc": accuracy_on(model, X_test, y_test)}
+
+
+def ex7_spirals(seed):
+    """Exercise 7: make_spirals(1000, 3), stratified 80/20 split; 2 -> 64 -> ReLU -> 64 -> ReLU -> 3; Adam lr 0.01,
+    300 epochs, full batch."""
+    X, y = make_spirals(n_samples=1000, n_classes=3, random_state=seed)
+    X_train, X_test, y_train, y_test = split(X, y, seed, stratify=y)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3)).to(DEVICE)
+    train(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.01), X_train, y_train, 300)
+    return {"test_acc": accuracy_on(model, X_test, y_test)}
+
+
+def ex_xor_split(seed):
+    """Exercise 8's data: make_xor(1000, noise=0.1), 80/20 split."""
+    X, y = make_xor(n_samples=1000, noise=0.1, random_state=seed)
+    return split(X, y, seed)
+
+
+def ex8_xor(seed):
+    """Exercise 8: 2 -> 8 -> ReLU -> 1, Adam lr 0.05, 100 epochs, full batch."""
+    X_train, X_test, y_train, y_test = ex_xor_split(seed)
+    torch.manual_seed(seed)
+    model = ex_binary_mlp(8, depth=1)
+    train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.05), X_train, y_train, 100)
+    return {"test_acc": accuracy_on(model, X_test, y_test)}
+
+
+def ex9_activations(seed):
+    """Exercise 9: on exercise 8's split, 2 -> 8 -> {sigmoid, ReLU, tanh} -> 1, Adam lr 0.01, 200 epochs each."""
+    X_train, X_test, y_train, y_test = ex_xor_split(seed)
+    metrics = {}
+    for name, activation in {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}.items():
+        torch.manual_seed(seed)
+        model = ex_binary_mlp(8, activation, depth=1)
+        train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.01), X_train, y_train, 200)
+        metrics[f"{name} test_acc"] = accuracy_on(model, X_test, y_test)
+    metrics["min test_acc"] = min(metrics.values())
+    return metrics
+
+
+def ex_standardised(loader, seed):
+    """Exercise 10's data: stratified 80/20 split, StandardScaler fitted on the training split."""
+    X, y = loader(return_X_y=True)
+    X_train, X_test, y_train, y_test = split(X, y, seed, stratify=y)
+    scaler = StandardScaler().fit(X_train)
+    return (scaler.transform(X_train).astype(np.float32), scaler.transform(X_test).astype(np.float32),
+            y_train, y_test)
+
+
+def ex10_iris(seed):
+    """Exercise 10: Iris, 4 -> 16 -> ReLU -> 3, Adam lr 0.01, 200 epochs, full batch."""
+    X_train, X_test, y_train, y_test = ex_standardised(load_iris, seed)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3)).to(DEVICE)
+    train(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.01), X_train, y_train, 200)
+    return {"test_acc": accuracy_on(model, X_test, y_test)}
+
+
+def ex10_digits(seed):
+    """Exercise 10: digits, 64 -> 128 -> ReLU -> 10, Adam lr 0.01, 100 epochs, full batch."""
+    X_train, X_test, y_train, y_test = ex_standardised(load_digits, seed)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10)).to(DEVICE)
+    train(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.01), X_train, y_train, 100)
+    return {"test_acc": accuracy_on(model, X_test, y_test)}
+
+
+def ex11_optimizers(seed):
+    """Exercise 11: 20% of the digits training split held out; 64 -> 64 -> ReLU -> 10 with SGD 0.1, momentum 0.9,
+    RMSprop 0.001, Adam 0.001; 15 epochs of mini-batches of 64. The claim is the check's criterion (no assert)."""
+    X_train, _, y_train, _ = ex_standardised(load_digits, seed)
+    fit_idx, val_idx = train_test_split(np.arange(len(y_train)), test_size=0.2, random_state=seed, stratify=y_train)
+    optimizers = {
+        "SGD": lambda params: torch.optim.SGD(params, lr=0.1),
+        "Momentum": lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9),
+        "RMSprop": lambda params: torch.optim.RMSprop(params, lr=0.001),
+        "Adam": lambda params: torch.optim.Adam(params, lr=0.001),
+    }
+    metrics = {}
+    for name, make_optimizer in optimizers.items():
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)).to(DEVICE)
+        train(model, nn.CrossEntropyLoss(), make_optimizer(model.parameters()), X_train[fit_idx], y_train[fit_idx],
+              15, batch_size=64)
+        metrics[f"{name} val_acc"] = accuracy_on(model, X_train[val_idx], y_train[val_idx])
+    metrics["best val_acc"] = max(metrics.values())
+    return metrics
+
+
+def ex12_regularization(seed, X_train=None, y_train=None):
+    """Exercise 12: 100 digits from the training split (and 300 for validation); 64 -> 512 -> 512 -> 10 with
+    dropout p; full-batch Adam lr 0.01, 100 epochs: none, L1 3e-4, L2 (weight decay) 1e-2, dropout 0.5."""
+    if X_train is None:
+        X_train, _, y_train, _ = ex_standardised(load_digits, seed)
+    small_idx, val_idx = train_test_split(np.arange(len(y_train)), train_size=100, test_size=300,
+                                          random_state=seed, stratify=y_train)
+    X_small = torch.from_numpy(X_train[small_idx]).to(DEVICE)
+    y_small = torch.from_numpy(y_train[small_idx]).to(DEVICE)
+    X_val = torch.from_numpy(X_train[val_idx]).to(DEVICE)
+    y_val = torch.from_numpy(y_train[val_idx]).to(DEVICE)
+
+    def make_wide_model(dropout=0.0):
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Linear(64, 512), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(512, 512), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(512, 10),
+        ).to(DEVICE)
+
+    def train_regularized(model, l1=0.0, weight_decay=0.0, epochs=100, lr=0.01):
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        for _ in range(epochs):
+            model.train()
+            loss = nn.functional.cross_entropy(model(X_small), y_small)
+            if l1:
+                loss = loss + l1 * sum(p.abs().sum() for name, p in model.named_parameters() if name.endswith("weight"))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            # the notebook measures both accuracies every epoch (no randomness: eval mode)
+        return accuracy(y_small, predict(model, X_small)), accuracy(y_val, predict(model, X_val))
+
+    results = {
+        "none": train_regularized(make_wide_model()),
+        "L1": train_regularized(make_wide_model(), l1=3e-4),
+        "L2": train_regularized(make_wide_model(), weight_decay=1e-2),
+        "dropout": train_regularized(make_wide_model(dropout=0.5)),
+    }
+    gaps = {name: train_acc - val_acc for name, (train_acc, val_acc) in results.items()}
+    return {
+        "none train_acc": results["none"][0],
+        "none gap": gaps["none"],
+        "none gap - smallest regularized gap": gaps["none"] - min(gaps["L1"], gaps["L2"], gaps["dropout"]),
+    }
+
+
+def ex13_cross_validation(seed):
+    """Exercise 13: 3-fold stratified CV of 8 configurations on the digits training split (10 epochs each), then
+    the best retrained on the whole training split and tested once.
+
+    The notebook's ``make_mlp`` builds the hidden layers *before* it calls ``torch.manual_seed``, so their
+    initial weights come from the random state that exercise 12 left behind; exercise 12 is therefore rerun
+    first, exactly as in the notebook, to reproduce that state.
+    """
+    X_train, X_test, y_train, y_test = ex_standardised(load_digits, seed)
+    ex12_regularization(seed, X_train, y_train)  # leaves torch's random state where the notebook has it
+
+    def make_mlp(hidden_layers, hidden_units):
+        layers, width = [], 64
+        for _ in range(hidden_layers):
+            layers += [nn.Linear(width, hidden_units), nn.ReLU()]
+            width = hidden_units
+        torch.manual_seed(seed)
+        return nn.Sequential(*layers, nn.Linear(width, 10)).to(DEVICE)
+
+    configs = []
+    for hidden_layers in (1, 2):
+        for hidden_units in (32, 128):
+            for lr in (0.01, 0.001):
+                small_batch = (hidden_layers == 2) ^ (hidden_units == 128) ^ (lr == 0.001)
+                configs.append({"hidden_layers": hidden_layers, "hidden_units": hidden_units, "lr": lr,
+                                "batch_size": 64 if small_batch else 256})
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+    means = []
+    for config in configs:
+        fold_accs = []
+        for train_idx, val_idx in folds.split(np.zeros(len(y_train)), y_train):
+            model = make_mlp(config["hidden_layers"], config["hidden_units"])
+            optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
+            train(model, nn.CrossEntropyLoss(), optimizer, X_train[train_idx], y_train[train_idx], 10,
+                  batch_size=config["batch_size"])
+            fold_accs.append(accuracy_on(model, X_train[val_idx], y_train[val_idx]))
+        means.append(float(np.mean(fold_accs)))
+    best = configs[int(np.argmax(means))]
+    model_cv = make_mlp(best["hidden_layers"], best["hidden_units"])
+    optimizer = torch.optim.Adam(model_cv.parameters(), lr=best["lr"])
+    train(model_cv, nn.CrossEntropyLoss(), optimizer, X_train, y_train, 10, batch_size=best["batch_size"])
+    return {"best CV accuracy": max(means), "cv_test_acc": accuracy_on(model_cv, X_test, y_test)}
+
+
+SOL = "solutions/02_neural_networks_exercises_solutions.ipynb"
+RECIPES += [
+    Recipe("ex-moons", f"{SOL} ex. 4", ex4_moons, (Claim("test_acc", ">=", 0.99),)),
+    Recipe("ex-spirals", f"{SOL} ex. 7", ex7_spirals, (Claim("test_acc", ">=", 0.97),)),
+    Recipe("ex-xor", f"{SOL} ex. 8", ex8_xor, (Claim("test_acc", ">=", 0.99),)),
+    Recipe("ex-activations-xor", f"{SOL} ex. 9", ex9_activations, (Claim("min test_acc", ">=", 0.99),)),
+    Recipe("ex-iris", f"{SOL} ex. 10", ex10_iris, (Claim("test_acc", ">=", 0.96),)),
+    Recipe("ex-digits", f"{SOL} ex. 10", ex10_digits, (Claim("test_acc", ">=", 0.95),)),
+    Recipe("ex-optimizers-digits", f"{SOL} ex. 11 (check criterion)", ex11_optimizers,
+           (Claim("best val_acc", ">=", 0.9),)),
+    Recipe("ex-regularization-digits", f"{SOL} ex. 12 (assert + check criteria)", ex12_regularization,
+           (Claim("none gap - smallest regularized gap", ">", 0.0), Claim("none train_acc", ">=", 0.95),
+            Claim("none gap", ">=", 0.03))),
+    Recipe("ex-cross-validation-digits", f"{SOL} ex. 13", ex13_cross_validation,
+           (Claim("cv_test_acc", ">=", 0.9),)),
+]
+
+
+# --------------------------------------------------------------------------
+# Placeholders: claims for notebooks that are not committed yet; each is
+# replaced by the notebook's exact recipe once the notebook lands.
 # --------------------------------------------------------------------------
 def pending_recipe(seed):
     raise NotImplementedError("recipe not yet rebuilt from its notebook")
 
 
 NB01 = "01_neural_networks_theory.ipynb"
-SOL = "solutions/02_neural_networks_exercises_solutions.ipynb"
 WAITING = "PLACEHOLDER: waiting for the notebook to be committed"
 RECIPES += [
     Recipe("nb01-xor-by-hand", f"{NB01} hand-written network on XOR", pending_recipe,
            (Claim("test_acc", ">=", 0.99),), pending=WAITING),
     Recipe("nb01-circles-by-hand", f"{NB01} hand-written network on circles", pending_recipe,
            (Claim("test_acc", ">=", 0.99),), pending=WAITING),
-    Recipe("ex-moons", f"{SOL} moons", pending_recipe, (Claim("test_acc", ">=", 0.99),), pending=WAITING),
-    Recipe("ex-spirals", f"{SOL} spirals", pending_recipe, (Claim("test_acc", ">=", 0.97),), pending=WAITING),
-    Recipe("ex-xor", f"{SOL} XOR", pending_recipe, (Claim("test_acc", ">=", 0.99),), pending=WAITING),
-    Recipe("ex-iris", f"{SOL} Iris", pending_recipe, (Claim("test_acc", ">=", 0.96),), pending=WAITING),
-    Recipe("ex-digits", f"{SOL} digits", pending_recipe, (Claim("test_acc", ">=", 0.95),), pending=WAITING),
 ]
 RECIPES_BY_NAME = {recipe.name: recipe for recipe in RECIPES}
 
