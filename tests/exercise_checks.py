@@ -25,8 +25,6 @@ cell, so that ``extract`` can see them. They are checked only for being
 present and not the placeholder; their content is for a human to read.
 """
 
-from __future__ import annotations
-
 import functools
 import math
 from dataclasses import dataclass
@@ -1016,14 +1014,16 @@ def _eval_10(v: dict) -> str:
         ref_X, _ = _reference_data(data)
         if mean.shape != (ref_X.shape[1],) or scale.shape != mean.shape:
             raise _Fail(f"{scaler_name} was fitted on {mean.shape[0]} features; {data} has {ref_X.shape[1]}")
+        test_info = part.get(names[1])
+        if isinstance(test_info, dict) and np.ndim(test_info.get("array")) == 2 and len(test_info["array"]) > 1:
+            if np.abs(np.asarray(test_info["array"], dtype=np.float64).mean(axis=0)).max() < 1e-5:
+                raise _Fail(f"{names[1]} has column means of exactly 0: it was scaled with statistics of the test "
+                            f"split; transform it with {scaler_name}, fitted on the training split")
         X_train, X_test, _, y_test = _check_split(part, names[:4], data, n_test=None, scaler=(mean, scale), tol=1e-3)
         train_mean = X_train.astype(np.float64).mean(axis=0)
         if np.abs(train_mean).max() > 1e-3:
             raise _Fail(f"{names[0]} is not standardised by {scaler_name} (its column means are not 0): fit the "
                         "scaler on the training split only, then transform both splits with it")
-        if np.abs(X_test.astype(np.float64).mean(axis=0)).max() < 1e-5:
-            raise _Fail(f"{names[1]} has column means of exactly 0: it was scaled with statistics of the test split; "
-                        f"transform it with {scaler_name}, fitted on the training split")
         outputs = _model_outputs(part["model"], names[5], len(X_test))
         n_classes = int(_reference_data(data)[1].max()) + 1
         if outputs.shape[1] != n_classes:
