@@ -569,7 +569,7 @@ def report(recipes, results, seeds, seconds, command) -> str:
         "Each recipe is the notebook's own (data call, split, architecture, optimizer, lr, epochs, batch size), "
         "with the seed in every place the notebook uses `SEED`.",
         "",
-        "| Recipe | Notebook | Claim | Min | Median | Max | All seeds | Failing seeds |",
+        "| Recipe | Notebook | Claim | Min | Median | Max | All seeds | Failing seeds (value) |",
         "|---|---|---|---:|---:|---:|---|---|",
     ]
     for recipe in recipes:
@@ -581,10 +581,11 @@ def report(recipes, results, seeds, seconds, command) -> str:
         for claim in recipe.claims:
             values = [m[claim.metric] for _, m in sorted(results[recipe.name].items())]
             bad = fails[str(claim)]
+            bad_text = ", ".join(f"{seed} ({results[recipe.name][seed][claim.metric]:.3f})" for seed in bad)
             lines.append(
                 f"| `{recipe.name}` | {recipe.source} | {claim} | {min(values):.3f} | "
                 f"{statistics.median(values):.3f} | {max(values):.3f} | {'✅' if not bad else '❌'} | "
-                f"{', '.join(map(str, bad)) or '–'} |"
+                f"{bad_text or '–'} |"
             )
     return "\n".join(lines) + "\n"
 
