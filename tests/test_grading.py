@@ -31,8 +31,9 @@ import numpy as np
 import pytest
 
 from tests.grading.checks import load_checks
+from tests.grading.cli import main as cli_main
 from tests.grading.extraction import restricted_loads
-from tests.grading.grader import Options, cell_exercises, grade_all, load_notebook
+from tests.grading.grader import Options, cell_exercises, grade_all, grade_submission, load_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "02_neural_networks_exercises.ipynb"
@@ -330,11 +331,16 @@ def test_hung_cell_and_notebook_time_limit(tmp_path):
     nbformat.write(new_notebook([GOOD[0], stubborn, GOOD[1], GOOD[2]]), tmp_path / "stubborn.ipynb")
     slow = "import time\ntime.sleep(3)"
     nbformat.write(new_notebook([GOOD[0], slow, slow, GOOD[1], GOOD[2]]), tmp_path / "slow.ipynb")
-    options = Options(cell_timeout=2, notebook_timeout=30, interrupt_grace=1, checks_path=checks,
-                      scratch_root=tmp_path)
-    stubborn_grade, = asyncio.run(grade_all([tmp_path / "stubborn.ipynb"], load_checks(checks), options))
-    options.notebook_timeout, options.cell_timeout = 5, 30
-    slow_grade, = asyncio.run(grade_all([tmp_path / "slow.ipynb"], load_checks(checks), options))
+    stubborn_options = Options(cell_timeout=2, notebook_timeout=30, interrupt_grace=1, checks_path=checks,
+                               scratch_root=tmp_path)
+    slow_options = Options(cell_timeout=30, notebook_timeout=5, checks_path=checks, scratch_root=tmp_path)
+    fake = load_checks(checks)
+
+    async def both():
+        return await asyncio.gather(grade_submission(tmp_path / "stubborn.ipynb", fake, stubborn_options),
+                                    grade_submission(tmp_path / "slow.ipynb", fake, slow_options))
+
+    stubborn_grade, slow_grade = asyncio.run(both())
 
     assert stubborn_grade.status == "timeout"
     assert [e.points for e in stubborn_grade.exercises] == [1, 2, 2]
@@ -363,16 +369,16 @@ def test_kernel_that_does_not_start(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ipynb", "broken_root", "fake_checks.py"]
 
 
-def test_cli_errors(tmp_path):
-    missing = run_cli(tmp_path / "nowhere", tmpdir=tmp_path)
-    assert missing.returncode == 1 and "does not exist" in missing.stderr
+def test_cli_errors(tmp_path, capsys):
+    assert cli_main([str(tmp_path / "nowhere")]) == 1
+    assert "does not exist" in capsys.readouterr().err
     (tmp_path / "broken_checks.py").write_text("raise RuntimeError('broken criteria')\n", encoding="utf-8")
     (tmp_path / "subs").mkdir()
-    nbformat.write(new_notebook(GOOD), tmp_path / "subs" / "a.ipynb")
-    broken = run_cli(tmp_path / "subs", "--checks", tmp_path / "broken_checks.py", "--csv", tmp_path / "g.csv",
-                     tmpdir=tmp_path)
-    assert broken.returncode == 1 and "broken criteria" in broken.stderr
-    assert not (tmp_path / "g.csv").exists()
+    (tmp_path / "subs" / "a.ipynb").write_text("not a notebook", encoding="utf-8")
+    args = ["--checks", tmp_path / "broken_checks.py", "--csv", tmp_path / "g.csv", "--feedback", tmp_path / "fb"]
+    assert cli_main([str(tmp_path / "subs"), *map(str, args), "--no-progress"]) == 1
+    assert "broken criteria" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken_checks.py", "subs"], "no CSV, no feedback"
 
 
 @pytest.mark.parametrize(
@@ -557,7 +563,9 @@ def matrix(tmp_path_factory):
     }), {**cheap, 1: 0, 6: 0})
     add("exception in exercise 2.ipynb", build_submission(CHEAP, edit={2: ("raise RuntimeError('student bug')\n", "")}),
         {**cheap, 2: 0, 3: 0})
-    add("endless loop in exercise 6.ipynb", build_submission(CHEAP, edit={6: ("while True:\n    pass\n", "")}),
+    loop = "import time\nwhile True:  # an endless loop (sleeping, to leave the CPU to the other worker)\n" \
+           "    time.sleep(0.01)\n"
+    add("endless loop in exercise 6.ipynb", build_submission(CHEAP, edit={6: (loop, "")}),
         {**cheap, 6: 0}, "timeout")
     add("no check cells.ipynb", build_submission(CHEAP, drop_checks=True), cheap)
     add("huge output.ipynb", build_submission(CHEAP, edit={1: ("print('y' * 5_000_000)\n", "")}), cheap)

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         checks_path=args.checks,
     )
     # SIGTERM (e.g. a job scheduler's time limit) stops like Ctrl-C: the kernels are shut down.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         grade_to_files(args.submissions, args.csv, args.feedback, options, progress=not args.no_progress)
     except ChecksError as exc:
@@ -95,4 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: no CSV written", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0

@@ -325,7 +325,9 @@ class _Run:
         return report
 
     async def execute(self) -> None:
-        env = kernel_env(self.options.repo_root)
+        tmpdir = self.work.parent / "tmp"
+        tmpdir.mkdir(exist_ok=True)
+        env = kernel_env(self.options.repo_root, tmpdir)
         restarts = start_failures = 0
         while True:
             try:

@@ -47,15 +47,18 @@ class _CurrentEnvKernelSpecs(KernelSpecManager):
         return super().get_kernel_spec(kernel_name)
 
 
-def kernel_env(repo_root: Path) -> dict[str, str]:
+def kernel_env(repo_root: Path, tmpdir: Path | None = None) -> dict[str, str]:
     """Environment of a grading kernel.
 
     The repository root goes first on PYTHONPATH (``helper_functions`` and
     ``tests`` import); one OpenMP thread per kernel (``-j`` runs several);
     MPLBACKEND is removed so figures use the inline backend as in Jupyter;
-    no ``__pycache__`` is written next to the imported modules.
+    no ``__pycache__`` is written next to the imported modules; temporary
+    files (e.g. torch's compile caches) go to ``tmpdir``, which the grader deletes.
     """
     env = dict(os.environ)
+    if tmpdir is not None:
+        env["TMPDIR"] = env["TEMP"] = env["TMP"] = str(tmpdir)
     env.pop("MPLBACKEND", None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(repo_root), env.get("PYTHONPATH", "")] if p)
     env["OMP_NUM_THREADS"] = "1"
