@@ -38,6 +38,7 @@ os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
 import argparse  # noqa: E402
 import concurrent.futures  # noqa: E402
 import datetime as dt  # noqa: E402
+import math  # noqa: E402
 import multiprocessing  # noqa: E402
 import operator  # noqa: E402
 import pathlib  # noqa: E402
@@ -522,20 +523,309 @@ RECIPES += [
 
 
 # --------------------------------------------------------------------------
-# Placeholders: claims for notebooks that are not committed yet; each is
-# replaced by the notebook's exact recipe once the notebook lands.
+# 01_neural_networks_theory.ipynb: the hand-written network (copied from the
+# notebook: Xavier init from a seeded generator, tanh hidden layer, BCE with
+# logits, chain-rule backward pass, plain gradient descent)
 # --------------------------------------------------------------------------
-def pending_recipe(seed):
-    raise NotImplementedError("recipe not yet rebuilt from its notebook")
+def nb01_init_params(n_inputs, hidden_units, generator, dtype=torch.float32):
+    W1_std, W2_std = math.sqrt(2 / (n_inputs + hidden_units)), math.sqrt(2 / (hidden_units + 1))
+    W1 = torch.randn(n_inputs, hidden_units, generator=generator, dtype=dtype) * W1_std
+    W2 = torch.randn(hidden_units, 1, generator=generator, dtype=dtype) * W2_std
+    params = {"W1": W1, "b1": torch.zeros(hidden_units, dtype=dtype), "W2": W2, "b2": torch.zeros(1, dtype=dtype)}
+    return {name: tensor.to(DEVICE) for name, tensor in params.items()}
 
 
-NB01 = "01_neural_networks_theory.ipynb"
-WAITING = "PLACEHOLDER: waiting for the notebook to be committed"
+def nb01_forward(params, X):
+    h = torch.tanh(X @ params["W1"] + params["b1"])  # (N, H)
+    return h @ params["W2"] + params["b2"], h  # (N, 1) logits, (N, H)
+
+
+def nb01_bce_with_logits(y_logits, y_true):
+    return (torch.clamp(y_logits, min=0) - y_true * y_logits + torch.log(1 + torch.exp(-y_logits.abs()))).mean()
+
+
+def nb01_backward(params, X, y, y_logits, h):
+    N = X.shape[0]
+    dlogits = (torch.sigmoid(y_logits) - y) / N  # (N, 1)
+    dW2 = h.T @ dlogits
+    db2 = dlogits.sum(dim=0)
+    dz1 = (dlogits @ params["W2"].T) * (1 - h**2)  # (N, H)
+    return {"W1": X.T @ dz1, "b1": dz1.sum(dim=0), "W2": dW2, "b2": db2}
+
+
+def nb01_exam_data(seed, n_students=2000):
+    """Section 1: the made-up exam records, stratified 75/25 split, standardised with the training statistics;
+    labels as (N, 1) float tensors."""
+    rng = np.random.default_rng(seed)
+    hours = rng.uniform(0, 10, n_students)
+    smart = rng.normal(100, 15, n_students)
+    knowledge = rng.uniform(0, 100, n_students)
+    name_code = rng.integers(0, 20, n_students)
+    score = (1.0 * (hours - 5) / 2.9 + 0.6 * (smart - 100) / 15 + 0.8 * (knowledge - 50) / 29
+             + rng.normal(0, 0.3, n_students))
+    y = (score > 0).astype(np.int64)
+    X = np.column_stack([hours, smart, knowledge, name_code]).astype(np.float64)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=seed, stratify=y)
+    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+
+    def to_tensors(X_part, y_part):
+        X_tensor = torch.tensor((X_part - mean) / std, dtype=torch.float32, device=DEVICE)
+        return X_tensor, torch.tensor(y_part, dtype=torch.float32, device=DEVICE).unsqueeze(1)
+
+    return (*to_tensors(X_train, y_train), *to_tensors(X_test, y_test))
+
+
+def nb01_random_init(seed):
+    """Section 2's ``train_briefly("random")``: 4 -> 3 -> 1 tanh network, 0.5 * randn init, 100 steps of lr 0.5
+    (autograd); the three hidden neurons must end up different."""
+    X_train, y_train, _, _ = nb01_exam_data(seed)
+    generator = torch.Generator().manual_seed(seed)
+    params = {name: (0.5 * torch.randn(shape, generator=generator)).to(DEVICE).requires_grad_()
+              for name, shape in {"W1": (4, 3), "b1": (3,), "W2": (3, 1), "b2": (1,)}.items()}
+    for _ in range(100):
+        h = torch.tanh(X_train @ params["W1"] + params["b1"])
+        loss = nn.functional.binary_cross_entropy_with_logits(h @ params["W2"] + params["b2"], y_train)
+        grads = torch.autograd.grad(loss, list(params.values()))
+        with torch.no_grad():
+            for param, grad in zip(params.values(), grads, strict=True):
+                param -= 0.5 * grad
+    W1 = params["W1"].detach()
+    return {"largest difference between neurons": (W1 - W1[:, :1]).abs().max().item()}
+
+
+def nb01_init_signal(seed):
+    """Section 2's ``activation_stds``: 10 random 256-wide layers on 1000 random inputs, per init recipe."""
+    def activation_stds(activation, weight_std, n_layers=10, width=256):
+        generator = torch.Generator().manual_seed(seed)
+        a = torch.randn(1000, width, generator=generator).to(DEVICE)
+        stds = []
+        for _ in range(n_layers):
+            W = (torch.randn(width, width, generator=generator) * weight_std).to(DEVICE)
+            a = activation(a @ W)
+            stds.append(a.std().item())
+        return stds, a
+
+    tiny = activation_stds(torch.tanh, 0.01)[0][-1]
+    saturated = (activation_stds(torch.tanh, 1.0)[1].abs() > 0.99).float().mean().item()
+    xavier_last = activation_stds(torch.tanh, math.sqrt(2 / 512))[0][-1]
+    he = activation_stds(torch.relu, math.sqrt(2 / 256))[0]
+    return {"tanh std 0.01: last std": tiny, "tanh std 1: share saturated": saturated,
+            "tanh Xavier: last std": xavier_last, "ReLU He: last std / first std": he[-1] / he[0]}
+
+
+def nb01_vanishing_gradients(seed):
+    """Section 4's ``first_to_last_gradient``: 10 random 32-wide layers; gradient norm at layer 1 / layer 10."""
+    def ratio(activation, weight_std, n_layers=10, width=32):
+        generator = torch.Generator().manual_seed(seed)
+        weights = [(torch.randn(width, width, generator=generator) * weight_std).to(DEVICE).requires_grad_()
+                   for _ in range(n_layers)]
+        a = torch.randn(256, width, generator=generator).to(DEVICE)
+        for W in weights:
+            a = activation(a @ W)
+        a.sum().backward()
+        return (weights[0].grad.norm() / weights[-1].grad.norm()).item()
+
+    return {"sigmoid ratio": ratio(torch.sigmoid, math.sqrt(1 / 32)),
+            "tanh ratio": ratio(torch.tanh, math.sqrt(1 / 32)),
+            "ReLU ratio": ratio(torch.relu, math.sqrt(2 / 32))}
+
+
+def nb01_exam(seed):
+    """Section 7: the 4 -> 1 -> 1 exam network by hand, lr 0.5, 500 full-batch epochs."""
+    X_train, y_train, X_test, y_test = nb01_exam_data(seed)
+    params = nb01_init_params(4, 1, torch.Generator().manual_seed(seed))
+    losses = []
+    for _ in range(500):
+        y_logits, h = nb01_forward(params, X_train)
+        losses.append(nb01_bce_with_logits(y_logits, y_train).item())
+        grads = nb01_backward(params, X_train, y_train, y_logits, h)
+        for name in params:
+            params[name] -= 0.5 * grads[name]
+    w = params["W1"][:, 0]
+    y_pred = (nb01_forward(params, X_test)[0] > 0).float()
+    return {"final / first train loss": losses[-1] / losses[0],
+            "|w name| / max |w other|": (w[3].abs() / w[:3].abs().max()).item(),
+            "test_acc": accuracy(y_test, y_pred)}
+
+
+def nb01_optimizers(seed):
+    """Section 9: the exam network (4 -> 1 -> 1) for 100 epochs with our SGD 0.5, momentum 0.5, RMSprop 0.01,
+    Adam 0.05; every loss must halve."""
+    def sgd_step(params, grads, state, lr):
+        for name in params:
+            params[name] -= lr * grads[name]
+
+    def momentum_step(params, grads, state, lr, momentum=0.9):
+        for name in params:
+            state[name] = velocity = momentum * state.get(name, 0) + grads[name]
+            params[name] -= lr * velocity
+
+    def rmsprop_step(params, grads, state, lr, alpha=0.99, eps=1e-8):
+        for name in params:
+            state[name] = square_avg = alpha * state.get(name, 0) + (1 - alpha) * grads[name] ** 2
+            params[name] -= lr * grads[name] / (square_avg.sqrt() + eps)
+
+    def adam_step(params, grads, state, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+        state["t"] = t = state.get("t", 0) + 1
+        for name in params:
+            m, v = state.get(name, (0, 0))
+            m = beta1 * m + (1 - beta1) * grads[name]
+            v = beta2 * v + (1 - beta2) * grads[name] ** 2
+            state[name] = (m, v)
+            params[name] -= lr * (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + eps)
+
+    X_train, y_train, _, _ = nb01_exam_data(seed)
+    ratios = {}
+    for name, step, lr in [("SGD", sgd_step, 0.5), ("momentum", momentum_step, 0.5),
+                           ("RMSprop", rmsprop_step, 0.01), ("Adam", adam_step, 0.05)]:
+        params = nb01_init_params(4, 1, torch.Generator().manual_seed(seed))
+        state, losses = {}, []
+        for _ in range(100):
+            y_logits, h = nb01_forward(params, X_train)
+            losses.append(nb01_bce_with_logits(y_logits, y_train).item())
+            step(params, nb01_backward(params, X_train, y_train, y_logits, h), state, lr)
+        ratios[name] = losses[-1] / losses[0]
+    return {"largest final / first loss": max(ratios.values())}
+
+
+def nb01_split_to_tensors(X, y, seed):
+    """Section 8's ``split_to_tensors``: 80/20 split, float32 tensors, labels (N, 1)."""
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=seed)
+    data = {"X_train": X_train, "X_test": X_test, "y_train": y_train[:, None], "y_test": y_test[:, None]}
+    return {key: torch.tensor(value, dtype=torch.float32, device=DEVICE) for key, value in data.items()}
+
+
+def nb01_by_hand(data, seed, hidden_units=8, lr=1.0, epochs=300):
+    """Section 8's ``train_by_hand``: 2 -> 8 -> tanh -> 1 by hand, lr 1.0, 300 full-batch epochs."""
+    params = nb01_init_params(data["X_train"].shape[1], hidden_units, torch.Generator().manual_seed(seed))
+    for _ in range(epochs):
+        y_logits, h = nb01_forward(params, data["X_train"])
+        grads = nb01_backward(params, data["X_train"], data["y_train"], y_logits, h)
+        for name in params:
+            params[name] -= lr * grads[name]
+    return {"test_acc": accuracy(data["y_test"], nb01_forward(params, data["X_test"])[0] > 0)}
+
+
+def nb01_xor_by_hand(seed):
+    return nb01_by_hand(nb01_split_to_tensors(*make_xor(n_samples=1000, noise=0.1, random_state=seed), seed), seed)
+
+
+def nb01_circles_data(seed):
+    return nb01_split_to_tensors(*make_circles(n_samples=1000, noise=0.05, factor=0.5, random_state=seed), seed)
+
+
+def nb01_circles_by_hand(seed):
+    return nb01_by_hand(nb01_circles_data(seed), seed)
+
+
+def nb01_circles_torch(seed):
+    """Section 8's bridge: the same network in PyTorch (Linear, Tanh, Linear), SGD lr 1.0, 300 epochs via fit."""
+    data = nb01_circles_data(seed)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).to(DEVICE)
+    train(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=1.0), data["X_train"],
+          data["y_train"], 300)
+    return {"test_acc": accuracy_on(model, data["X_test"], data["y_test"])}
+
+
+def nb01_overfitting(seed):
+    """Section 10: make_moons(120, noise=0.35), 50/50 split; 2 -> 64 -> 64 -> 1 ReLU (dropout p), Adam lr 0.01,
+    300 full-batch epochs: no regularisation, early stopping (patience 20), L2 1e-2, L1 1e-3, dropout 0.5."""
+    X_moons, y_moons = make_moons(n_samples=120, noise=0.35, random_state=seed)
+    X_fit, X_val, y_fit, y_val = train_test_split(X_moons, y_moons, test_size=0.5, random_state=seed)
+    moons = {
+        "X_train": torch.tensor(X_fit, dtype=torch.float32, device=DEVICE),
+        "y_train": torch.tensor(y_fit, dtype=torch.float32, device=DEVICE).unsqueeze(1),
+        "X_val": torch.tensor(X_val, dtype=torch.float32, device=DEVICE),
+        "y_val": torch.tensor(y_val, dtype=torch.float32, device=DEVICE).unsqueeze(1),
+    }
+
+    def make_wide_model(dropout=0.0):
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Linear(2, 64), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(64, 64), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(64, 1),
+        ).to(DEVICE)
+
+    def train_with_validation(model, optimizer, data, epochs, l1=0.0, patience=None):
+        history = {"train_loss": [], "val_loss": []}
+        best_loss, best_epoch, best_state = float("inf"), 0, None
+        for epoch in range(1, epochs + 1):
+            model.train()
+            loss = nn.functional.binary_cross_entropy_with_logits(model(data["X_train"]), data["y_train"])
+            if l1:
+                loss = loss + l1 * sum(p.abs().sum() for name, p in model.named_parameters() if name.endswith("weight"))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            model.eval()
+            with torch.no_grad():
+                for part in ["train", "val"]:
+                    part_loss = nn.functional.binary_cross_entropy_with_logits(model(data[f"X_{part}"]),
+                                                                               data[f"y_{part}"])
+                    history[f"{part}_loss"].append(part_loss.item())
+            if history["val_loss"][-1] < best_loss:
+                best_loss, best_epoch = history["val_loss"][-1], epoch
+                best_state = {key: value.clone() for key, value in model.state_dict().items()}
+            elif patience is not None and epoch - best_epoch >= patience:
+                break
+        if patience is not None:
+            model.load_state_dict(best_state)
+        return history, best_epoch
+
+    lr, epochs = 0.01, 300
+    model = make_wide_model()
+    history, best_epoch = train_with_validation(model, torch.optim.Adam(model.parameters(), lr=lr), moons, epochs)
+    final = {"none": (history["train_loss"][-1], history["val_loss"][-1])}
+    model = make_wide_model()
+    early, early_best = train_with_validation(model, torch.optim.Adam(model.parameters(), lr=lr), moons, epochs,
+                                              patience=20)
+    final["early stopping"] = (early["train_loss"][early_best - 1], early["val_loss"][early_best - 1])
+    for name, (dropout, weight_decay, l1) in {"L2": (0.0, 1e-2, 0.0), "L1": (0.0, 0.0, 1e-3),
+                                              "dropout": (0.5, 0.0, 0.0)}.items():
+        model = make_wide_model(dropout)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        reg_history, _ = train_with_validation(model, optimizer, moons, epochs, l1=l1)
+        final[name] = (reg_history["train_loss"][-1], reg_history["val_loss"][-1])
+    gaps = {name: val_loss - train_loss for name, (train_loss, val_loss) in final.items()}
+    metrics = {
+        "train loss fall after the best epoch": history["train_loss"][best_epoch - 1] - history["train_loss"][-1],
+        "val loss rise above its minimum": history["val_loss"][-1] - min(history["val_loss"]),
+        "epochs saved by early stopping": epochs - len(early["train_loss"]),
+        "final val loss - early-stopping val loss": history["val_loss"][-1] - early["val_loss"][early_best - 1],
+    }
+    for name in ["early stopping", "L2", "L1", "dropout"]:
+        metrics[f"gap none - gap {name}"] = gaps["none"] - gaps[name]
+    return metrics
+
+
+NB01 = "01_neural_networks_theory.ipynb"  # recipes as in commit 2d8c609
 RECIPES += [
-    Recipe("nb01-xor-by-hand", f"{NB01} hand-written network on XOR", pending_recipe,
-           (Claim("test_acc", ">=", 0.99),), pending=WAITING),
-    Recipe("nb01-circles-by-hand", f"{NB01} hand-written network on circles", pending_recipe,
-           (Claim("test_acc", ">=", 0.99),), pending=WAITING),
+    Recipe("nb01-random-init-breaks-symmetry", f"{NB01} §2 train_briefly", nb01_random_init,
+           (Claim("largest difference between neurons", ">", 0.1),)),
+    Recipe("nb01-init-signal", f"{NB01} §2 activation_stds", nb01_init_signal,
+           (Claim("tanh std 0.01: last std", "<", 1e-6), Claim("tanh std 1: share saturated", ">", 0.5),
+            Claim("tanh Xavier: last std", ">", 0.1), Claim("ReLU He: last std / first std", ">", 0.5))),
+    Recipe("nb01-vanishing-gradients", f"{NB01} §4 first_to_last_gradient", nb01_vanishing_gradients,
+           (Claim("sigmoid ratio", "<", 1e-4), Claim("tanh ratio", ">", 0.1), Claim("ReLU ratio", ">", 0.1))),
+    Recipe("nb01-exam-by-hand", f"{NB01} §7 the whole loop", nb01_exam,
+           (Claim("final / first train loss", "<", 0.5), Claim("|w name| / max |w other|", "<", 0.1),
+            Claim("test_acc", ">=", 0.9))),
+    Recipe("nb01-xor-by-hand", f"{NB01} §8 XOR by hand", nb01_xor_by_hand, (Claim("test_acc", ">=", 0.99),)),
+    Recipe("nb01-circles-by-hand", f"{NB01} §8 circles by hand", nb01_circles_by_hand,
+           (Claim("test_acc", ">=", 0.99),)),
+    Recipe("nb01-circles-pytorch", f"{NB01} §8 bridge to PyTorch", nb01_circles_torch,
+           (Claim("test_acc", ">=", 0.99),)),
+    Recipe("nb01-optimizers-exam", f"{NB01} §9 optimizers on the exam data", nb01_optimizers,
+           (Claim("largest final / first loss", "<", 0.5),)),
+    Recipe("nb01-overfitting-moons", f"{NB01} §10 training vs validation", nb01_overfitting,
+           (Claim("train loss fall after the best epoch", ">", 0.0),
+            Claim("val loss rise above its minimum", ">", 0.1),
+            Claim("epochs saved by early stopping", ">", 0),
+            Claim("final val loss - early-stopping val loss", ">", 0.0),
+            Claim("gap none - gap early stopping", ">", 0.0), Claim("gap none - gap L2", ">", 0.0),
+            Claim("gap none - gap L1", ">", 0.0), Claim("gap none - gap dropout", ">", 0.0))),
 ]
 RECIPES_BY_NAME = {recipe.name: recipe for recipe in RECIPES}
 
