@@ -219,7 +219,12 @@ def nb02_xor(seed, activation: bool):
     else:
         model = nn.Sequential(nn.Linear(2, 8), nn.Linear(8, 1)).to(DEVICE)
     train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.05), X_train, y_train, 200)
-    return {"test_acc": accuracy_on(model, X_test, y_test)}
+    metrics = {"test_acc": accuracy_on(model, X_test, y_test)}
+    if not activation:  # "no opinion" everywhere: probabilities on all 1000 points near 0.5
+        X_all = torch.from_numpy(nb02_xor_data(seed)[0]).to(DEVICE)
+        with torch.inference_mode():
+            metrics["max |p - 0.5|, all points"] = (torch.sigmoid(model(X_all)) - 0.5).abs().max().item()
+    return metrics
 
 
 def nb02_xor_linear(seed):
@@ -281,7 +286,7 @@ def nb02_imbalanced(seed):
     return metrics
 
 
-NB02 = "02_neural_networks_classification.ipynb"  # recipes as in commit 52d0bd9
+NB02 = "02_neural_networks_classification.ipynb"  # recipes as in commit 2c7323c
 RECIPES = [
     Recipe("nb02-circles-linear-model_0", f"{NB02} §5-6 model_0", nb02_model_0,
            (Claim("test_acc", "<", 0.6),)),
@@ -292,7 +297,8 @@ RECIPES = [
            (Claim("test_acc", ">=", 0.99),)),
     Recipe("nb02-xor-best-line", f"{NB02} §9 lines tried", nb02_xor_best_line,
            (Claim("best line acc", "<=", 0.76),)),
-    Recipe("nb02-xor-linear", f"{NB02} §9 xor_linear", nb02_xor_linear, (Claim("test_acc", "<", 0.75),)),
+    Recipe("nb02-xor-linear", f"{NB02} §9 xor_linear", nb02_xor_linear,
+           (Claim("test_acc", "<", 0.75), Claim("max |p - 0.5|, all points", "<", 0.1))),
     Recipe("nb02-xor-relu", f"{NB02} §9 xor_mlp", nb02_xor_relu, (Claim("test_acc", ">=", 0.99),)),
     Recipe("nb02-blobs", f"{NB02} §11 blob_model", nb02_blobs, (Claim("test_acc", ">=", 0.97),)),
     Recipe("nb02-spirals", f"{NB02} §11-12 spiral_model", nb02_spirals,
