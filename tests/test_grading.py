@@ -650,8 +650,9 @@ def test_matrix_writes_only_the_output_paths(matrix):
     assert list(matrix["scratch"].iterdir()) == [], "temporary folders must be removed"
     for path, digest in matrix["protected"].items():
         assert hashlib.sha1(path.read_bytes()).hexdigest() == digest, f"{path} changed"
-    # Other sessions may add files to the checkout meanwhile: only untracked newcomers count,
-    # and not pytest's own caches of test modules.
+    # Other tests (pytest -n auto) and sessions may add files to the checkout meanwhile: only
+    # untracked newcomers count, and not hidden top-level folders (probes of other tests, tool
+    # caches) or __pycache__ (the probe submission checks that kernels don't write bytecode).
     new = set(matrix["after_repo"]) - set(matrix["before_repo"]) - git_tracked()
-    new = {p for p in new if not (Path(p).parent.name == "__pycache__" and "pytest" in Path(p).name)}
+    new = {p for p in new if not (p.startswith(".") or "__pycache__" in Path(p).parts)}
     assert not new, f"the grader wrote into the repository: {sorted(new)}"
