@@ -23,21 +23,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "check its results with tests/exercise_checks.py, write a CSV and one feedback file per student.",
     )
     parser.add_argument("submissions", type=Path, help="folder of submitted notebooks (not recursive), or one notebook")
-    parser.add_argument("--csv", type=Path, default=Path("grades.csv"), help="CSV to write (default: grades.csv)")
+    parser.add_argument(
+        "--csv", type=Path, default=Path("grades.csv"), metavar="PATH", help="CSV to write (default: grades.csv)"
+    )
     parser.add_argument(
         "--feedback",
         type=Path,
+        metavar="DIR",
         default=Path("feedback"),
         help="folder for the per-student Markdown (default: feedback)",
     )
     parser.add_argument(
-        "-j", "--jobs", type=int, default=1, help="submissions graded at once, one kernel each (default 1)"
+        "-j", "--jobs", type=int, default=1, metavar="N", help="submissions graded at once, one kernel each (default 1)"
     )
     parser.add_argument(
-        "--cell-timeout", type=float, default=120.0, help="seconds per cell before it is interrupted (default 120)"
+        "--cell-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds per cell before it is interrupted (default 120)",
     )
     parser.add_argument(
-        "--notebook-timeout", type=float, default=600.0, help="seconds for all cells of one submission (default 600)"
+        "--notebook-timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="seconds for all cells of one submission (default 600)",
     )
     parser.add_argument("--checks", type=Path, default=DEFAULT_CHECKS_PATH, help=argparse.SUPPRESS)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
