@@ -833,6 +833,7 @@ RECIPES += [
             Claim("gap none - gap early stopping", ">", 0.0), Claim("gap none - gap L2", ">", 0.0),
             Claim("gap none - gap L1", ">", 0.0), Claim("gap none - gap dropout", ">", 0.0))),
 ]
+RECIPES.sort(key=lambda recipe: ["nb01", "nb02", "ex"].index(recipe.name.split("-")[0]))  # notebook order
 RECIPES_BY_NAME = {recipe.name: recipe for recipe in RECIPES}
 
 
@@ -852,6 +853,15 @@ def run_one(name: str, seed: int) -> dict[str, float]:
 def failing_seeds(recipe: Recipe, results: dict[int, dict[str, float]]) -> dict[str, list[int]]:
     """Claim -> the seeds for which it does not hold."""
     return {str(c): [s for s, m in sorted(results.items()) if not c.holds(m[c.metric])] for c in recipe.claims}
+
+
+def _fmt(value: float) -> str:
+    """Three decimals, integers as integers, tiny numbers in scientific notation."""
+    if float(value).is_integer() and abs(value) >= 1:
+        return str(int(value))
+    if value != 0 and abs(value) < 0.01:
+        return f"{value:.1e}"
+    return f"{value:.3f}"
 
 
 def report(recipes, results, seeds, seconds, command) -> str:
@@ -877,10 +887,10 @@ def report(recipes, results, seeds, seconds, command) -> str:
         for claim in recipe.claims:
             values = [m[claim.metric] for _, m in sorted(results[recipe.name].items())]
             bad = fails[str(claim)]
-            bad_text = ", ".join(f"{seed} ({results[recipe.name][seed][claim.metric]:.3f})" for seed in bad)
+            bad_text = ", ".join(f"{seed} ({_fmt(results[recipe.name][seed][claim.metric])})" for seed in bad)
             lines.append(
-                f"| `{recipe.name}` | {recipe.source} | {claim} | {min(values):.3f} | "
-                f"{statistics.median(values):.3f} | {max(values):.3f} | {'✅' if not bad else '❌'} | "
+                f"| `{recipe.name}` | {recipe.source} | {claim} | {_fmt(min(values))} | "
+                f"{_fmt(statistics.median(values))} | {_fmt(max(values))} | {'✅' if not bad else '❌'} | "
                 f"{bad_text or '–'} |"
             )
     return "\n".join(lines) + "\n"
