@@ -118,7 +118,7 @@ _BORROWED: dict[int, tuple[str, ...]] = {
     1: (),
     2: (),
     3: ("model_moons",),
-    4: ("model_moons",) + _MOONS_SPLIT,
+    4: ("model_moons", "loss_fn_moons", "optimizer_moons") + _MOONS_SPLIT,
     5: ("model_moons", "X_test_moons", "y_test_moons"),
     6: (),
     7: (),

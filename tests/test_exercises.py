@@ -9,6 +9,7 @@
 No notebook is executed here (the harness executes both notebooks); models are tiny and built in-process.
 """
 
+import ast
 import io
 import math
 import pickle
@@ -119,6 +120,26 @@ def test_template_answer_cells_are_placeholders(notebooks):
                     assigned[_exercise(cell)].update(names)
     for n in NUMBERS:
         assert assigned[n] == set(ec._OWN[n]), n
+
+
+def test_needs_cover_what_the_solutions_borrow(notebooks):
+    """Every name an exercise's solution reads from another exercise's answer cells is in its `needs`,
+    so an exception in exercise k only costs the exercises that list k's names."""
+    _, solution = notebooks
+    stored: dict[int, set[str]] = {n: set() for n in NUMBERS}
+    loaded: dict[int, set[str]] = {n: set() for n in NUMBERS}
+    for cell in solution.cells:
+        if cell.cell_type == "code" and {"answer", "answer-text"} & set(_tags(cell)):
+            for node in ast.walk(ast.parse(cell.source)):
+                if isinstance(node, ast.Name):
+                    (loaded if isinstance(node.ctx, ast.Load) else stored)[_exercise(cell)].add(node.id)
+                elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+                    stored[_exercise(cell)].add(node.name)
+                elif isinstance(node, ast.arg):
+                    stored[_exercise(cell)].add(node.arg)
+    for n in NUMBERS:
+        borrowed = {name for name in loaded[n] - stored[n] if any(name in stored[m] for m in NUMBERS if m != n)}
+        assert borrowed <= set(ec.EXERCISES[n].needs), (n, borrowed - set(ec.EXERCISES[n].needs))
 
 
 def test_solution_cells_have_no_todo(notebooks):
@@ -523,6 +544,11 @@ def test_check_never_raises(garbage, capsys):
     assert len(printed) == 13 and all(line[:1] in "❌⏳" for line in printed)
 
 
+def test_borrowed_names_must_come_first(capsys):
+    result = ec.check(4, {"history_moons": [1.0, 0.5]})
+    assert result.status == ec.NOT_ATTEMPTED and "from exercise 2 first" in result.message
+
+
 def test_check_on_template_namespace_and_odd_calls(capsys):
     for n in NUMBERS:
         result = ec.check(n, dict.fromkeys(ec.EXERCISES[n].needs))
@@ -686,18 +712,17 @@ def test_real_small_models_pass_and_fail():
     X_train, X_test, y_train, y_test = _tensor_split("moons", 200, y_float=True)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     ns = dict(zip(MOONS, (X_train, X_test, y_train, y_test), strict=True), model_moons=model,
-              history_moons={"train_loss": [1.0, 0.5]})
+              loss_fn_moons=nn.BCEWithLogitsLoss(), optimizer_moons=optimizer, history_moons={"train_loss": [1.0, 0.5]})
     assert "test accuracy" in ec.evaluate(4, ec.extract(4, ns)).message  # untrained: fails with the hint
     assert ec.evaluate(4, ec.extract(4, ns)).status == ec.FAILED
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(200):
         loss = nn.functional.binary_cross_entropy_with_logits(model(X_train).squeeze(1), y_train)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     assert ec.evaluate(4, ec.extract(4, ns)).status == ec.PASSED
-    ns.update(loss_fn_moons=nn.BCEWithLogitsLoss(), optimizer_moons=optimizer)
     assert ec.evaluate(3, ec.extract(3, ns)).status == ec.PASSED
     ns["optimizer_moons"] = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1)  # another model's parameters
     assert "doesn't hold exactly" in ec.evaluate(3, ec.extract(3, ns)).message
