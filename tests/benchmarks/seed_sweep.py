@@ -211,14 +211,14 @@ def nb02_xor_best_line(seed):
 
 
 def nb02_xor(seed, activation: bool):
-    """Section 9: 2 -> 8 (-> ReLU) -> 1, Adam lr 0.05, 200 epochs, full batch."""
+    """Section 9: 2 -> 8 (-> ReLU) -> 1, Adam lr 0.05, 100 epochs, full batch."""
     _, _, X_train, X_test, y_train, y_test = nb02_xor_data(seed)
     torch.manual_seed(seed)
     if activation:
         model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1)).to(DEVICE)
     else:
         model = nn.Sequential(nn.Linear(2, 8), nn.Linear(8, 1)).to(DEVICE)
-    train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.05), X_train, y_train, 200)
+    train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.05), X_train, y_train, 100)
     metrics = {"test_acc": accuracy_on(model, X_test, y_test)}
     if not activation:  # "no opinion" everywhere: probabilities on all 1000 points near 0.5
         X_all = torch.from_numpy(nb02_xor_data(seed)[0]).to(DEVICE)
@@ -244,13 +244,13 @@ def nb02_multiclass_model(out_features, in_features=2, hidden_units=32):
 
 
 def nb02_blobs(seed):
-    """Section 11: four blobs at (±3, ±3), std 1.0; MultiClassModel(4), Adam lr 0.02, 100 epochs."""
+    """Section 11: four blobs at (±3, ±3), std 1.0; MultiClassModel(4), Adam lr 0.02, 50 epochs."""
     X, y = make_blobs(n_samples=1000, centers=[[-3, 3], [3, 3], [-3, -3], [3, -3]], cluster_std=1.0,
                       random_state=seed)
     X_train, X_test, y_train, y_test = split(X.astype(np.float32), y, seed)
     torch.manual_seed(seed)
     model = nb02_multiclass_model(4).to(DEVICE)
-    train(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 100)
+    train(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 50)
     return {"test_acc": accuracy_on(model, X_test, y_test)}
 
 
@@ -286,7 +286,7 @@ def nb02_imbalanced(seed):
     return metrics
 
 
-NB02 = "02_neural_networks_classification.ipynb"  # recipes as in commit 2c7323c
+NB02 = "02_neural_networks_classification.ipynb"  # recipes as in commit b8b7a6e
 RECIPES = [
     Recipe("nb02-circles-linear-model_0", f"{NB02} §5-6 model_0", nb02_model_0,
            (Claim("test_acc", "<", 0.6),)),
@@ -593,10 +593,10 @@ def nb01_random_init(seed):
 
 
 def nb01_init_signal(seed):
-    """Section 2's ``activation_stds``: 10 random 256-wide layers on 1000 random inputs, per init recipe."""
+    """Section 2's ``activation_stds``: 10 random 256-wide layers on 500 random inputs, per init recipe."""
     def activation_stds(activation, weight_std, n_layers=10, width=256):
         generator = torch.Generator().manual_seed(seed)
-        a = torch.randn(1000, width, generator=generator).to(DEVICE)
+        a = torch.randn(500, width, generator=generator).to(DEVICE)
         stds = []
         for _ in range(n_layers):
             W = (torch.randn(width, width, generator=generator) * weight_std).to(DEVICE)
@@ -799,7 +799,7 @@ def nb01_overfitting(seed):
     return metrics
 
 
-NB01 = "01_neural_networks_theory.ipynb"  # recipes as in commit 2d8c609
+NB01 = "01_neural_networks_theory.ipynb"  # recipes as in commit d11525c
 RECIPES += [
     Recipe("nb01-random-init-breaks-symmetry", f"{NB01} §2 train_briefly", nb01_random_init,
            (Claim("largest difference between neurons", ">", 0.1),)),
@@ -850,7 +850,7 @@ def failing_seeds(recipe: Recipe, results: dict[int, dict[str, float]]) -> dict[
 
 def _fmt(value: float) -> str:
     """Three decimals, integers as integers, tiny numbers in scientific notation."""
-    if float(value).is_integer() and abs(value) >= 1:
+    if float(value).is_integer() and abs(value) >= 2:
         return str(int(value))
     if value != 0 and abs(value) < 0.01:
         return f"{value:.1e}"
