@@ -117,7 +117,7 @@ def draw_forward_pass(path: pathlib.Path) -> None:
     _neuron(ax, sum_centre, 0.55, HIDDEN_COLOUR, r"$\Sigma$", fontsize=18)
     ax.text(sum_centre[0] + 0.25, sum_centre[1] - 1.05, "$z = w_1x_1 + w_2x_2 + w_3x_3 + w_4x_4 + b$", ha="left",
             fontsize=12)
-    _arrow(ax, (sum_centre[0], -0.45), (sum_centre[0], sum_centre[1] - 0.55 - 0.55))
+    _arrow(ax, (sum_centre[0], -0.45), (sum_centre[0], sum_centre[1] - 0.55))  # the bias enters the sum
     ax.text(sum_centre[0] + 0.15, -0.45, "bias $b$", ha="left", va="bottom", fontsize=12, color="#1155cc")
     _box(ax, act_centre, 1.5, 1.0, "activation\n$a = f(z)$", STEP_COLOUR, fontsize=12)
     _arrow(ax, (sum_centre[0] + 0.55, sum_centre[1]), (act_centre[0] - 0.75, act_centre[1]))
