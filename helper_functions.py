@@ -26,7 +26,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 __all__ = [
     "set_seeds",
@@ -281,6 +280,9 @@ def fit(
     if batch_size is None:
         batches = [(X_train, y_train)]
     else:
+        # Imported here: torch.utils.data costs every notebook import time, and only mini-batches need it.
+        from torch.utils.data import DataLoader, TensorDataset
+
         batches = DataLoader(TensorDataset(X_train, y_train), batch_size=batch_size, shuffle=True)
 
     history: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}

@@ -162,7 +162,7 @@ NB02_EXPERIMENTS = {  # section 7: name: (hidden_units, hidden_layers, epochs, o
     "more layers": (5, 3, 100, "SGD", 0.1),
     "more epochs": (5, 1, 300, "SGD", 0.1),
     "larger learning rate": (5, 1, 100, "SGD", 1.0),
-    "all at once, with Adam": (16, 2, 200, "Adam", 0.02),
+    "all at once, with Adam": (16, 2, 100, "Adam", 0.02),
 }
 
 
@@ -184,11 +184,11 @@ def nb02_line_labels(seed):
 
 
 def nb02_circles_relu(seed):
-    """Section 8: CircleModelV1, Adam lr 0.02, 200 epochs, full batch."""
+    """Section 8: CircleModelV1, Adam lr 0.02, 100 epochs, full batch."""
     X_train, X_test, y_train, y_test = nb02_circles(seed)
     torch.manual_seed(seed)
     model = nb02_circle_model_v1().to(DEVICE)
-    train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 200)
+    train(model, nn.BCEWithLogitsLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 100)
     return {"test_acc": accuracy_on(model, X_test, y_test)}
 
 
@@ -256,13 +256,13 @@ def nb02_blobs(seed):
 
 
 def nb02_spirals(seed):
-    """Sections 11-12: make_spirals(1000, 3, 0.2); MultiClassModel(3), Adam lr 0.02, 200 epochs; accuracy and
+    """Sections 11-12: make_spirals(1000, 3, 0.2); MultiClassModel(3), Adam lr 0.02, 150 epochs; accuracy and
     macro F1."""
     X, y = make_spirals(n_samples=1000, n_classes=3, noise=0.2, random_state=seed)
     X_train, X_test, y_train, y_test = split(X, y, seed)
     torch.manual_seed(seed)
     model = nb02_multiclass_model(3).to(DEVICE)
-    train(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 200)
+    train(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.02), X_train, y_train, 150)
     y_pred = predict(model, X_test).numpy()
     return {"test_acc": accuracy(y_test, y_pred), "macro F1": float(f1_score(y_test, y_pred, average="macro"))}
 
@@ -287,7 +287,7 @@ def nb02_imbalanced(seed):
     return metrics
 
 
-NB02 = "02_neural_networks_classification.ipynb"  # recipes as in commit 7549179
+NB02 = "02_neural_networks_classification.ipynb"  # recipes as in commit 8933007
 RECIPES = [
     Recipe("nb02-circles-linear-model_0", f"{NB02} §5-6 model_0", nb02_model_0,
            (Claim("test_acc", "<", 0.6),)),
