@@ -599,6 +599,17 @@ def _stable_tanh(x):
     return torch.sign(x) * (1 - e) / (1 + e)
 
 
+def _curves_axes(n_lines, ylabel, ys):
+    """An Axes with n labelled curves over epochs, as an exercise's comparison figure would have."""
+    _, ax = plt.subplots()
+    for _ in range(n_lines):
+        ax.plot([1, 2], ys, label="x")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return ax
+
+
 @pytest.fixture(scope="module")
 def solved_namespace():
     """A namespace that passes every exercise, built in about a second (no real training)."""
@@ -623,12 +634,7 @@ def solved_namespace():
     ns["results_activations"], ns["histories_activations"] = activations["results"], activations["histories"]
     ns["histories_activations"] = {k: {key: torch.tensor(v) for key, v in h.items()}  # tensors are converted
                                    for k, h in ns["histories_activations"].items()}
-    fig, ax3 = plt.subplots()
-    for _ in range(3):
-        ax3.plot([1, 2], [1, 0], label="x")
-    ax3.set_xlabel("epoch")
-    ax3.set_ylabel("loss")
-    ax3.legend()
+    ax3 = _curves_axes(3, "loss", [1, 0])
     ns["ax_activations"], ns["answer_9"] = ax3, activations["answer"]
     for data, names, n_classes in (("iris", ec._IRIS, 3), ("digits", ec._DIGITS, 10)):
         X, y = (load_iris if data == "iris" else load_digits)(return_X_y=True)
@@ -640,12 +646,7 @@ def solved_namespace():
                               NearestNeighbour(torch.cat([Xs_train, Xs_test]), np.concatenate([y_train, y_test]),
                                                n_classes)), strict=True))
     optimizers = _optimizer_values()
-    fig, ax4 = plt.subplots()
-    for _ in range(4):
-        ax4.plot([1, 2], [0.5, 0.9], label="x")
-    ax4.set_xlabel("epoch")
-    ax4.set_ylabel("val acc")
-    ax4.legend()
+    ax4 = _curves_axes(4, "val acc", [0.5, 0.9])
     ns.update(results_optimizers=optimizers["results"], histories_optimizers=optimizers["histories"],
               ax_optimizers=ax4, answer_11=optimizers["answer"])
     regularization = _regularization_values()
