@@ -35,6 +35,7 @@ __all__ = [
     "model_device",
     "eval_mode",
     "predict",
+    "predict_proba",
     "accuracy",
     "fit",
     "plot_data",
@@ -196,6 +197,26 @@ def predict(model: nn.Module, X) -> torch.Tensor:
     with eval_mode(model), torch.inference_mode():
         logits = model(_as_float_tensor(X, model_device(model)))
     return _logits_to_labels(logits).cpu()
+
+
+def predict_proba(model: nn.Module, X) -> torch.Tensor:
+    """Predict class probabilities, without gradients, leaving the model unchanged.
+
+    Args:
+        model: a classifier returning logits of shape ``(N, 1)`` or ``(N, C)``.
+        X: ``(N, D)`` features: a tensor on any device, or a NumPy array.
+
+    Returns:
+        ``(N, C)`` float32 tensor on the CPU whose rows sum to 1: for a binary
+        model (one output unit) ``C = 2`` with columns ``1 - sigmoid(logit)``
+        and ``sigmoid(logit)``; otherwise the softmax of the ``C`` logits.
+    """
+    with eval_mode(model), torch.inference_mode():
+        logits = model(_as_float_tensor(X, model_device(model)))
+    if logits.ndim == 1 or logits.shape[1] == 1:
+        p1 = torch.sigmoid(logits.reshape(-1, 1))
+        return torch.cat([1 - p1, p1], dim=1).float().cpu()
+    return torch.softmax(logits, dim=1).float().cpu()
 
 
 def accuracy(y_true, y_pred) -> float:
@@ -376,8 +397,16 @@ def plot_data(X, y, ax=None, title: str | None = None):
     return ax
 
 
-def plot_decision_boundary(model: nn.Module, X, y, ax=None, resolution: int = 200, title: str | None = None):
-    """Colour the plane by the model's predicted class and scatter the data on top.
+def plot_decision_boundary(
+    model: nn.Module,
+    X,
+    y,
+    ax=None,
+    resolution: int = 200,
+    title: str | None = None,
+    shade: str = "class",
+):
+    """Colour the plane by the model's prediction and scatter the data on top.
 
     Works for binary (one output unit) and multi-class (``C`` units) models.
     The grid is evaluated without gradient tracking on the model's own device,
@@ -391,10 +420,19 @@ def plot_decision_boundary(model: nn.Module, X, y, ax=None, resolution: int = 20
         ax: matplotlib Axes to draw on; a new figure when None.
         resolution: grid points per axis (``resolution**2`` predictions).
         title: optional Axes title.
+        shade: ``"class"`` fills each region with its predicted class's colour;
+            ``"probability"`` shades by confidence instead: for a binary model
+            the colour runs from class 0 through white (p = 0.5) to class 1
+            with ``p = sigmoid(logit)``, and the p = 0.5 line is drawn; for a
+            multi-class model each point takes its predicted class's colour,
+            faded towards white as the largest softmax probability falls to
+            ``1 / C``.
 
     Returns:
         The matplotlib Axes.
     """
+    if shade not in ("class", "probability"):
+        raise ValueError(f"shade must be 'class' or 'probability', got {shade!r}")
     X_np, y_np = _as_numpy_2d(X), _as_label_array(y)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
@@ -402,12 +440,27 @@ def plot_decision_boundary(model: nn.Module, X, y, ax=None, resolution: int = 20
     lo, hi = X_np.min(axis=0) - margin, X_np.max(axis=0) + margin
     xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
     grid = np.column_stack([xx.ravel(), yy.ravel()])  # (resolution**2, 2)
-    labels = predict(model, grid).numpy().reshape(xx.shape)
+    probs = predict_proba(model, grid).numpy()  # (resolution**2, C), C >= 2
+    labels = probs.argmax(axis=1).reshape(xx.shape)
 
-    n_classes = int(max(labels.max(), y_np.max() if y_np.size else 0)) + 1
-    n_classes = max(n_classes, 2)
-    cmap = plt.matplotlib.colors.ListedColormap(_colours(n_classes))
-    ax.contourf(xx, yy, labels, levels=np.arange(n_classes + 1) - 0.5, cmap=cmap, alpha=0.25)
+    n_classes = max(int(max(probs.shape[1], y_np.max() + 1 if y_np.size else 0)), 2)
+    colours = _colours(n_classes)
+    if shade == "class":
+        cmap = plt.matplotlib.colors.ListedColormap(colours)
+        ax.contourf(xx, yy, labels, levels=np.arange(n_classes + 1) - 0.5, cmap=cmap, alpha=0.25)
+    elif probs.shape[1] == 2:  # binary: one colour scale through white at p = 0.5
+        cmap = plt.matplotlib.colors.LinearSegmentedColormap.from_list("p", [colours[0], "white", colours[1]])
+        p1 = probs[:, 1].reshape(xx.shape)
+        ax.imshow(p1, origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]), cmap=cmap, vmin=0, vmax=1,
+                  alpha=0.55, aspect="auto", interpolation="bilinear")
+        if p1.min() < 0.5 < p1.max():
+            ax.contour(xx, yy, p1, levels=[0.5], colors="k", linewidths=1.0)
+    else:  # multi-class: class colour, faded by how sure the model is
+        rgb = np.array([plt.matplotlib.colors.to_rgb(c) for c in colours])[labels]  # (res, res, 3)
+        confidence = (probs.max(axis=1).reshape(xx.shape) - 1 / probs.shape[1]) / (1 - 1 / probs.shape[1])
+        image = 1 - confidence[..., None] * (1 - rgb)  # blend with white
+        ax.imshow(image, origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]), alpha=0.55, aspect="auto",
+                  interpolation="bilinear")
     plot_data(X_np, y_np, ax=ax, title=title)
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])

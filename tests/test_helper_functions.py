@@ -376,6 +376,73 @@ def test_plot_decision_boundary_multiclass_from_numpy():
     assert len(ax.get_legend().get_texts()) == 4
 
 
+def _step_model(n_out=1):
+    """Linear model whose logit is 10 * x1 (binary) or favours class k by x1 (multi-class)."""
+    model = nn.Linear(2, n_out)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.weight[:, 0] = torch.linspace(-10.0, 10.0, n_out) if n_out > 1 else 10.0
+        model.bias.zero_()
+    return model
+
+
+def test_predict_proba_binary_columns_are_one_minus_p_and_p():
+    model = _step_model(1)
+    X = np.array([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]], np.float32)
+    probs = hf.predict_proba(model, X)
+    p1 = torch.sigmoid(torch.tensor([-10.0, 0.0, 10.0]))
+    assert probs.shape == (3, 2) and probs.dtype == torch.float32 and probs.device.type == "cpu"
+    assert torch.allclose(probs[:, 1], p1) and torch.allclose(probs.sum(dim=1), torch.ones(3))
+    assert (probs.argmax(dim=1) == hf.predict(model, X)).all()  # p = 0.5 is class 0 in both
+
+
+def test_predict_proba_multiclass_is_softmax_and_keeps_mode():
+    model = multiclass_model(n_classes=3).train()
+    X = torch.randn(5, 2, device=DEVICE)
+    probs = hf.predict_proba(model, X)
+    with torch.no_grad():
+        expected = torch.softmax(model(X), dim=1).cpu()
+    assert torch.allclose(probs, expected, atol=1e-6)
+    assert model.training
+
+
+def test_plot_decision_boundary_shade_probability_binary_image_follows_sigmoid():
+    model = _step_model(1)
+    X = np.array([[-1.0, 0.0], [1.0, 0.0]], np.float32)
+    ax = hf.plot_decision_boundary(model, X, np.array([0, 1]), resolution=21, shade="probability")
+    image = ax.get_images()[0]
+    p1 = np.asarray(image.get_array())  # (21, 21): sigmoid(10 * x1), rows = x2
+    assert p1.shape == (21, 21)
+    assert p1[:, 0].max() < 0.01 and p1[:, -1].min() > 0.99  # sure on the far left and right
+    assert np.allclose(p1, p1[0])  # x2 plays no part
+    assert np.all(np.diff(p1[0]) >= 0)  # rises left to right
+    # the p = 0.5 line is drawn as a contour
+    assert any(isinstance(c, matplotlib.contour.QuadContourSet) for c in ax.collections)
+
+
+def test_plot_decision_boundary_shade_probability_multiclass_fades_with_confidence():
+    model = _step_model(3)
+    X = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.5]], np.float32)
+    ax = hf.plot_decision_boundary(model, X, np.array([0, 2, 1]), resolution=31, shade="probability")
+    rgb = np.asarray(ax.get_images()[0].get_array())  # (31, 31, 3)
+    assert rgb.shape == (31, 31, 3)
+    whiteness = rgb.mean(axis=2)[0]
+    # sure at both ends (saturated colour), unsure where the three logits tie (x1 = 0)
+    assert whiteness[15] > whiteness[0] and whiteness[15] > whiteness[-1]
+
+
+def test_plot_decision_boundary_shade_probability_leaves_model_untouched():
+    model = binary_model().train()
+    X, y = separable_data(40)
+    hf.plot_decision_boundary(model, X, y, resolution=10, shade="probability")
+    assert model.training and next(model.parameters()).device.type == DEVICE.type
+
+
+def test_plot_decision_boundary_rejects_unknown_shade():
+    with pytest.raises(ValueError, match="shade"):
+        hf.plot_decision_boundary(_step_model(1), np.zeros((2, 2), np.float32), np.array([0, 1]), shade="alpha")
+
+
 def test_plot_decision_boundary_rejects_non_2d_inputs():
     with pytest.raises(ValueError):
         hf.plot_decision_boundary(nn.Linear(3, 1), np.zeros((4, 3), np.float32), np.zeros(4))
