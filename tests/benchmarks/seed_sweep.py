@@ -771,7 +771,8 @@ def report(results, seeds, command, workers, wall, variants_results, extras) -> 
                 failures.append(f"{notebook} seed {run.seed}: {run.failure}")
     if variants_results or extras:
         lines += ["", "## Measured for information, not claimed by any notebook", "",
-                  "| Notebook | Measurement | Min | Median | Max | Seeds with a value |", "|---|---|---:|---:|---:|---:|"]
+                  "| Notebook | Measurement | Min | Median | Max | Seeds with a value |",
+                  "|---|---|---:|---:|---:|---:|"]
         for variant, rows in variants_results:
             for row in rows:
                 below = len(row.failing)
@@ -856,7 +857,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - start
 
     results, extras = [], []
-    for path, name, claims, expected_errors in plans:
+    for _path, name, claims, expected_errors in plans:
         run_list = [r for r in runs if r.notebook == name and r.variant is None]
         rows = build_rows(claims, run_list, seeds, expected_errors)
         claim_cells = {c.code_cell for c in claims}
