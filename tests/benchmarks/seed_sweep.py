@@ -459,7 +459,6 @@ def prepare(path: pathlib.Path, notebook: str, seed: int, records_path: pathlib.
             tags = cell.get("metadata", {}).get("tags", [])
             if "raises-exception" in tags or any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
                 expected_errors.add(code_number)
-            cell.outputs, cell.execution_count = [], None
     set_seed(nb, str(seed))
     stop_after = None
     if variant is not None:
@@ -472,7 +471,10 @@ def prepare(path: pathlib.Path, notebook: str, seed: int, records_path: pathlib.
                            if nb.cells[i].cell_type == "code" and "assert" in nb.cells[i].source), None)
         if stop_after is None:
             raise ValueError(f"{notebook}: no assert after {variant.name}")
-    claims, warnings = instrument(nb, notebook)
+    claims, warnings = instrument(nb, notebook)  # reads the committed outputs of check cells
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
     if stop_after is not None:
         kept_numbers = sum(1 for c in nb.cells[:stop_after + 1] if c.cell_type == "code")
         nb.cells = nb.cells[:stop_after + 1]
