@@ -535,7 +535,7 @@ async def run_all(jobs, workers: int, env: dict, timeout: int) -> list[Run]:
         async with semaphore:
             run = await run_copy(path, notebook, seed, env, timeout, variant)
         done += 1
-        failed = sum(1 for r in run.records if r.get("ok") is False)
+        failed = sum(1 for r in run.records if r.get("ok") is False or r.get("status") == "failed")
         name = notebook + (f" [{variant.name} = SEED]" if variant else "")
         print(f"[{done}/{len(jobs)}] {name}, seed {seed}: {run.wall:.1f} s, {len(run.records)} records, "
               f"{failed} failing" + (f", {run.failure}" if run.failure else ""), flush=True)
@@ -577,12 +577,12 @@ def fmt(value) -> str:
         return "–"
     if isinstance(value, bool):
         return str(value)
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
         if value != value:
             return "nan"
-        if value == int(value) and abs(value) < 1e6:
-            return str(int(value))
-        if abs(value) >= 1e-2 and abs(value) < 1e4:
+        if value == 0 or 1e-2 <= abs(value) < 1e4:
             return f"{value:.3f}"
         return f"{value:.1e}"
     return str(value)
