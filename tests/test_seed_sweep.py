@@ -78,6 +78,25 @@ def test_parse_seeds_rejects(text):
         sweep.parse_seeds(text)
 
 
+@pytest.mark.parametrize(
+    "only, expected",
+    [("theory", ["01_neural_networks_theory.ipynb"]),
+     ("exercises", ["02_neural_networks_exercises.ipynb"]),
+     ("solutions", ["solutions/02_neural_networks_exercises_solutions.ipynb"]),
+     ("02_neural_networks", ["02_neural_networks_classification.ipynb", "02_neural_networks_exercises.ipynb",
+                             "solutions/02_neural_networks_exercises_solutions.ipynb"]),
+     ("solutions/02_neural_networks_exercises_solutions.ipynb",
+      ["solutions/02_neural_networks_exercises_solutions.ipynb"])],
+)
+def test_only_selects_notebooks_by_name(only, expected):
+    assert [name for _, name in sweep.resolve_notebooks([only])] == expected
+
+
+def test_only_rejects_unknown_names():
+    with pytest.raises(SystemExit, match="no such notebook"):
+        sweep.resolve_notebooks(["nonexistent"])
+
+
 def test_parameters_cell_is_found_by_tag_then_by_seed_line(tmp_path):
     nb = nbformat.read(probe_notebook(tmp_path / "p.ipynb"), as_version=4)
     assert sweep.find_seed_cell(nb) == (1, "cell")

@@ -804,8 +804,10 @@ def resolve_notebooks(only: list[str] | None) -> list[tuple[pathlib.Path, str]]:
     chosen = []
     for text in only:
         path = pathlib.Path(text)
-        matches = [(p, n) for p, n in known if n == text or text in pathlib.Path(n).name
+        # "exercises" is the template only, "solutions" the solutions: a name's last word first, then any part.
+        matches = [(p, n) for p, n in known if n == text or pathlib.Path(n).stem.endswith(text)
                    or (path.exists() and path.resolve() == p)]
+        matches = matches or [(p, n) for p, n in known if text in pathlib.Path(n).name]
         if not matches and path.suffix == ".ipynb" and path.exists():
             matches = [(path.resolve(), path.name)]
         if not matches:
