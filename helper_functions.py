@@ -904,7 +904,7 @@ class _PlaygroundView:
     background is redrawn only when a limit doubles.
     """
 
-    TILE, GAP, LEFT, HEIGHT = 0.62, 0.06, 4.75, 6.3  # inches
+    TILE, GAP, LEFT, HEIGHT, TOP = 0.62, 0.06, 4.75, 6.6, 5.55  # inches; TOP: top of the plane and tiles
 
     def __init__(self, pg: Playground, resolution: int = 60, live: bool = False):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -919,7 +919,8 @@ class _PlaygroundView:
         self._build_boundary()
         self._build_loss()
         self._build_tiles()
-        self.title = self.fig.suptitle("", fontsize=11)
+        self.title = self.fig.text(0.55 / self.width, 6.3 / self.HEIGHT, "", fontsize=11, va="bottom")
+        self.fig.text(0.55 / self.width, 6.08 / self.HEIGHT, pg.task, fontsize=8, va="bottom", color="0.3")
         self._contour, self._background, self._limits = None, None, (10, 1.0)
         self.dynamic = [self.image, *self.points, self.train_line, self.test_line, self.title]
         self.dynamic += [self.mosaic] if self.mosaic is not None else []
@@ -932,7 +933,7 @@ class _PlaygroundView:
 
     def _build_boundary(self) -> None:
         """The plane: an RGB probability image, train points filled, test points hollow, legend above."""
-        ax = self.boundary_ax = self._axes(0.55, 2.0, 3.85, 3.6)
+        ax = self.boundary_ax = self._axes(0.55, 2.0, 3.85, self.TOP - 2.0)
         extent = self.pg._extent()
         self.image = ax.imshow(np.ones((2, 2, 3)), origin="lower", extent=extent, aspect="auto",
                                interpolation="bilinear")
@@ -971,13 +972,13 @@ class _PlaygroundView:
             return
         rows, left = max(self.shown), self.LEFT + 0.25
         height = rows * (self.TILE + self.GAP)
-        ax = self._axes(left, 5.8 - height, len(self.shown) * (self.TILE + 0.25), height)
+        ax = self._axes(left, self.TOP - height, len(self.shown) * (self.TILE + 0.25), height)
         ax.set_axis_off()
         self.mosaic = ax.imshow(np.ones((2, 2, 3)), aspect="auto", interpolation="bilinear")
         for layer, units in enumerate(self.pg.settings["hidden_layers"][:_MAX_TILE_LAYERS]):
             x = left + layer * (self.TILE + 0.25) + self.TILE / 2
             label = f"layer {layer + 1}" + (f"\n{self.shown[layer]} of {units}" if units > self.shown[layer] else "")
-            self.fig.text(x / self.width, 5.85 / self.HEIGHT, label, ha="center", va="bottom", fontsize=8)
+            self.fig.text(x / self.width, (self.TOP + 0.05) / self.HEIGHT, label, ha="center", va="bottom", fontsize=8)
 
     @property
     def n_panels(self) -> int:
@@ -987,7 +988,7 @@ class _PlaygroundView:
     def _mosaic(self, hidden: list) -> np.ndarray:
         """One ``(R, R, units)`` activation array per layer -> one RGB mosaic, white between tiles.
 
-        Each tile runs purple (negative) - white (0) - orange (positive), scaled
+        Each tile runs orange (negative) - white (0) - purple (positive), scaled
         by its own largest absolute value, like the Playground's neuron tiles.
         """
         R, cmap = self.resolution, plt.get_cmap("PuOr")
@@ -1016,7 +1017,7 @@ class _PlaygroundView:
         self.test_line.set_data(history["epoch"], history["test_loss"])
         self._update_limits(max(history["train_loss"] + history["test_loss"], default=0.0))
         acc = f"{history['test_acc'][-1]:.3f}" if pg.epoch else "-"
-        self.title.set_text(f"epoch {pg.epoch}   test accuracy {acc}   ({pg.task})")
+        self.title.set_text(f"epoch {pg.epoch}    test accuracy {acc}")
 
     def _update_limits(self, top_loss: float) -> None:
         """Loss axes: x up to 10, 20, 40, ... epochs; y doubles when a loss leaves it."""
