@@ -319,7 +319,7 @@ def test_public_names():
     assert {"set_seeds", "get_device", "predict", "predict_proba", "accuracy", "fit", "plot_data",
             "plot_decision_boundary", "plot_loss_curves", "make_xor", "make_spirals"} <= set(hf.__all__)
     assert "model_device" not in hf.__all__ and "eval_mode" not in hf.__all__
-    assert not hasattr(hf, "model_device") and not hasattr(hf, "eval_mode")
+    assert not hasattr(hf, "model_device")
     assert all(callable(getattr(hf, name)) for name in hf.__all__)
 
 
