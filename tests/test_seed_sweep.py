@@ -205,22 +205,33 @@ def test_the_sweep_runs_notebooks_and_trains_nothing_itself():
 def test_a_broken_claim_fails_the_sweep_and_is_named(tmp_path, capsys):
     intact = probe_notebook(tmp_path / "intact.ipynb")
     broken = probe_notebook(tmp_path / "broken.ipynb", lr=0.0)  # the learning rate set to 0: nothing learns
+    crashing = probe_notebook(tmp_path / "crashing.ipynb")
+    nb = nbformat.read(crashing, as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell("raise ValueError('a plotting cell broke')"))
+    nb.cells.insert(4, nbformat.v4.new_code_cell("import os\nif SEED == 1:\n    os._exit(1)  # the kernel dies"))
+    nbformat.write(nb, crashing)
     before = {p.name for p in tmp_path.iterdir()}
     out = tmp_path / "report.md"
-    status = sweep.main(["--only", str(intact), "--only", str(broken), "--seeds", "2", "--workers", "2",
-                         "--out", str(out)])
+    status = sweep.main(["--only", str(intact), "--only", str(broken), "--only", str(crashing), "--seeds", "2",
+                         "--workers", "2", "--out", str(out)])
     printed = capsys.readouterr().out
     report = out.read_text(encoding="utf-8")
 
     assert status == 1
     assert "broken.ipynb cell 3, line 2: test_acc >= 0.9 (part 1 of 2) fails for seeds 0 (" in printed
-    assert "intact.ipynb cell" not in printed.split("failing claim(s):")[1]  # only the broken notebook fails
+    assert "intact.ipynb" not in printed.split("failing claim(s):")[1]  # the intact notebook holds
     intact_table = report.split("## `intact.ipynb`")[1].split("## ")[0]
     broken_table = report.split("## `broken.ipynb`")[1].split("## ")[0]
     assert "❌" not in intact_table and intact_table.count("2/2 ✅") == 6
     row = next(line for line in broken_table.splitlines() if "`test_acc >= 0.9 (part 1 of 2)`" in line)
     assert re.search(r"\| 1\. Training|\| 2\. Claims", row) and "`>= 0.9`" in row and "0/2 ❌" in row
     assert "0 (0.0" in row or "0 (0)" in row or re.search(r"0 \(-?\d", row)
+    # a cell that raises where the committed notebook does not is listed; a dead kernel leaves claims unreached
+    crashing_part = report.split("## `crashing.ipynb`")[1].split("\n## ")[0]
+    assert "- seed 0, cell 2: `ValueError: a plotting cell broke`" in crashing_part
+    assert "crashing.ipynb seed 1: DeadKernelError" in printed
+    row = next(line for line in crashing_part.splitlines() if "`test_acc >= 0.9 (part 1 of 2)`" in line)
+    assert "1/2 ❌" in row and "1 (not reached (DeadKernelError))" in row
     # the notebooks ran in a scratch folder: nothing was written next to them
     assert {p.name for p in tmp_path.iterdir()} == before | {"report.md"}
 
