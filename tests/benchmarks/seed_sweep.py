@@ -732,6 +732,16 @@ def git_state() -> str:
         return "unknown"
 
 
+def tree_state() -> set[str]:
+    """``git status --porcelain`` lines of the repository (empty set outside git)."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return set()
+    return set(out.splitlines())
+
+
 def report(results, seeds, command, workers, wall, variants_results, extras) -> tuple[str, list[str]]:
     """Markdown report and the list of failures (claim names) for the exit status."""
     total_claims = sum(len(rows) for _, rows, _, _ in results)
@@ -856,9 +866,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(jobs)} notebook runs ({len(plans)} notebooks x {len(seeds)} seeds"
           + (f" + {len(variants)} variant(s)" if variants else "") + f"), {args.workers} at a time", flush=True)
 
+    tree_before = tree_state()
     start = time.perf_counter()
     runs = asyncio.run(run_all(jobs, max(1, args.workers), env, args.timeout))
     wall = time.perf_counter() - start
+    # The notebooks ran in scratch folders; one that writes into the repository anyway is a failure.
+    written = sorted(tree_state() - tree_before)
 
     results, extras = [], []
     for _path, name, claims, expected_errors in plans:
@@ -889,6 +902,7 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         print(f"Written to {out}")
+    failures += [f"the sweep changed the working tree: {line}" for line in written]
     if failures:
         print(f"\n{len(failures)} failing claim(s):", *failures, sep="\n- ")
         return 1
