@@ -223,6 +223,9 @@ def notebook_table(results: Results, current: str) -> str:
     """The lesson's table of notebooks: only its last column (run time) is generated, the rest is kept."""
     times = results.times
     lines = current.rstrip("\n").splitlines()
+    header = next((split_row(line) for line in lines if line.startswith("|")), [])
+    if not header or not header[-1].startswith("Run time"):
+        raise ValueError(f"README block notebook-table: its last column should be 'Run time...', not {header[-1:]}")
     out = []
     for line in lines:
         cells = split_row(line) if line.startswith("|") else []
