@@ -71,13 +71,19 @@ from tests.kernel_env import kernel_env  # noqa: E402
 
 DEFAULT_OUT = ROOT / "tests" / "benchmarks" / "results" / "seed_sweep.md"
 DEFAULT_SEEDS = "0-19"
-NOTEBOOKS = [
-    "01_neural_networks_theory.ipynb",
-    "02_neural_networks_classification.ipynb",
-    "02_neural_networks_exercises.ipynb",
-    "solutions/02_neural_networks_exercises_solutions.ipynb",
-]
-SOLUTIONS = "solutions/02_neural_networks_exercises_solutions.ipynb"
+try:  # the lesson's notebooks, listed once (tests/lesson.py, from the `everyday` branch)
+    from tests.lesson import NOTEBOOKS as _LESSON_NOTEBOOKS  # noqa: E402
+    from tests.lesson import SOLUTIONS  # noqa: E402
+
+    NOTEBOOKS = list(_LESSON_NOTEBOOKS)
+except ImportError:  # until it lands
+    NOTEBOOKS = [
+        "01_neural_networks_theory.ipynb",
+        "02_neural_networks_classification.ipynb",
+        "02_neural_networks_exercises.ipynb",
+        "solutions/02_neural_networks_exercises_solutions.ipynb",
+    ]
+    SOLUTIONS = NOTEBOOKS[3]
 
 # Extra measurements: expressions evaluated in the kernel after the notebook's last cell, recorded for
 # information. Each is a value that a claim of the notebook tests without the sweep seeing it (inside `check`),
