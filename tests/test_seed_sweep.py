@@ -55,6 +55,11 @@ def probe_notebook(path: pathlib.Path, lr: float = 0.5, tag: bool = True) -> pat
             "assert all(v < 2 for v in [w, 1])\nassert isinstance(w, float)"
         ),
         nbformat.v4.new_code_cell("import os\nopen('written_by_the_probe.txt', 'w').write(os.getcwd())"),
+        nbformat.v4.new_code_cell(  # the kernel rules of tests/kernel_env.py, and a private temp folder
+            "import tempfile\nassert os.environ['OMP_NUM_THREADS'] == '1'\n"
+            "assert 'agg' not in os.environ.get('MPLBACKEND', '').lower()  # inline figures\n"
+            "assert tempfile.gettempdir().endswith('/tmp') and 'seed_sweep_' in tempfile.gettempdir()"
+        ),
     ]
     nbformat.write(nb, path)
     return path
@@ -222,7 +227,7 @@ def test_a_broken_claim_fails_the_sweep_and_is_named(tmp_path, capsys):
     assert "intact.ipynb" not in printed.split("failing claim(s):")[1]  # the intact notebook holds
     intact_table = report.split("## `intact.ipynb`")[1].split("## ")[0]
     broken_table = report.split("## `broken.ipynb`")[1].split("## ")[0]
-    assert "❌" not in intact_table and intact_table.count("2/2 ✅") == 6
+    assert "❌" not in intact_table and intact_table.count("2/2 ✅") == 10
     row = next(line for line in broken_table.splitlines() if "`test_acc >= 0.9 (part 1 of 2)`" in line)
     assert re.search(r"\| 1\. Training|\| 2\. Claims", row) and "`>= 0.9`" in row and "0/2 ❌" in row
     assert "0 (0.0" in row or "0 (0)" in row or re.search(r"0 \(-?\d", row)
