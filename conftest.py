@@ -44,6 +44,10 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    # pyproject's --nbval-sanitize-with is relative to the root: make it work from any folder.
+    sanitize = getattr(config.option, "nbval_sanitize_with", None)
+    if sanitize and not os.path.isabs(sanitize) and not os.path.exists(sanitize):
+        config.option.nbval_sanitize_with = str(config.rootpath / sanitize)
     if config.getoption("--lesson-working-copy"):
         os.environ[lesson.WORKING_COPY_ENV] = "1"
     if _is_controller(config):
