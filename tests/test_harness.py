@@ -70,7 +70,8 @@ def test_kernel_environment_is_fixed_by_conftest(repo, probe_dir):
         "import os, matplotlib\n"
         "assert 'inline' in matplotlib.get_backend(), matplotlib.get_backend()\n"
         "assert os.environ['OMP_NUM_THREADS'] == '1'",
-        f"import helper_functions, tests.exercise_checks\nassert helper_functions.__file__ == {str(repo / 'helper_functions.py')!r}",
+        "import helper_functions, tests.exercise_checks\n"
+        f"assert helper_functions.__file__ == {str(repo / 'helper_functions.py')!r}",
         "import matplotlib.pyplot as plt\nplt.plot([0, 1]); plt.title('probe'); plt.show()",
     ])
     result = run_pytest(repo, probe_dir / "sub" / "probe.ipynb", env_extra={"MPLBACKEND": "Agg"})
@@ -108,7 +109,7 @@ def test_nbval_reads_the_cell_tags_the_notebooks_use(repo, probe_dir):
     write_notebook(probe_dir / "untagged.ipynb", [checked[0]], outputs={0: wrong})
     result = run_pytest(repo, probe_dir / "tagged.ipynb", probe_dir / "untagged.ipynb")
     assert result.returncode == 1, "a cell tagged nbval-check-output with a different output must fail"
-    assert "1 failed, 1 passed" in result.stdout and "tagged.ipynb::Cell 0" in result.stdout, result.stdout[-3000:]
+    assert "1 failed, 1 passed" in result.stdout and "/tagged.ipynb::Cell 0" in result.stdout, result.stdout[-3000:]
 
 
 def collected_files(result: subprocess.CompletedProcess) -> set[str]:
