@@ -153,6 +153,9 @@ def open_and_save(server: JupyterServer, name: str, *, always: bool = True) -> b
         spec = server.request("GET", "/api/kernelspecs")["kernelspecs"][kernel["name"]]["spec"]
         info = server.kernel_info(kernel["id"])
         model = server.request("GET", f"/api/contents/{quoted}?type=notebook&content=1")
+        # Opened, JupyterLab makes a checkpoint if there is none (.ipynb_checkpoints/ beside the notebook).
+        if not server.request("GET", f"/api/contents/{quoted}/checkpoints"):
+            server.request("POST", f"/api/contents/{quoted}/checkpoints")
         nb = model["content"]
         before = json.dumps(nb["metadata"], sort_keys=True)
         nb["metadata"]["kernelspec"] = {
