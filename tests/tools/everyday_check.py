@@ -127,11 +127,20 @@ def instructor_day(repo: pathlib.Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=pathlib.Path, help="work in this folder (must not exist) and keep it")
+    parser.add_argument("--normalise-first", action="store_true",
+                        help="first commit, in the clone, the notebooks with run_notebook's metadata (what "
+                             "re-executing them with tests/tools/run_notebook.py stores), for a branch whose "
+                             "notebooks are not re-executed yet")
     args = parser.parse_args(argv)
     base = args.keep or pathlib.Path(tempfile.mkdtemp(prefix="everyday-"))
     base.mkdir(parents=True, exist_ok=True)
     try:
         repo = clone(base / "lesson")
+        if args.normalise_first:
+            for name in lesson.NOTEBOOKS:
+                nbformat.write(normalise(nbformat.read(repo / name, as_version=4)), repo / name)
+            git(["commit", "-q", "-am", "notebooks with run_notebook's metadata"], repo)
+            print("committed the notebooks with run_notebook's metadata first (--normalise-first)")
         print(f"clone of {git(['rev-parse', 'HEAD'], repo).stdout.strip()[:10]} in {repo}", flush=True)
         before = run_pytest(repo, "baseline")
         print(f"baseline: {before['summary']} ({before['seconds']:.0f} s, {lesson_tests(before['outcomes'])} "
