@@ -128,7 +128,7 @@ def note(root: pathlib.Path = ROOT) -> str | None:
             f"these differ from git: {listed}"
         )
     return (
-        f"lesson: your working copy of {listed} differs from git; the tests ran git's version "
-        "(committed, or staged with `git add`) and left your files as they are. "
+        f"lesson: your working copy of {listed} differs from git; the tests use git's version "
+        "(committed, or staged with `git add`) and leave your files as they are. "
         "To test your copies instead: pytest --lesson-working-copy"
     )

@@ -102,7 +102,8 @@ def problems_in(label: str, source: str, notebook: bool = True) -> list[str]:
                     found.append(f"{label}: {name}(download=True)")
             if name in SHELL_CALLS:
                 command = " ".join(c.value for a in args for c in _strings(a))
-                if SHELL_NETWORK.search(command):
+                offline_pip = re.search(r"\bpip3?\b.*\binstall\b", command) and "--no-index" in command
+                if SHELL_NETWORK.search(command) and not offline_pip:
                     found.append(f"{label}: runs {command.strip()[:80]!r} (network from a shell command)")
             for arg in args:
                 (shown if name in SHOW_CALLS else passed).update(id(c) for c in _strings(arg))
@@ -229,11 +230,13 @@ def test_scanner_in_a_python_file():
         "def f():\n    'See https://example.org'\n    return 1",
         "assert 'pip install -r requirements.txt' in text\nassert 'https://x.org' in README",
         "import subprocess\nsubprocess.run(['pytest', '-q'])",
+        "import subprocess\nsubprocess.run(['python', '-m', 'pip', 'install', '--no-index', '-e', '.'])",
     ]
     caught = [
         "import pandas as pd\ndf = pd.read_csv('https://example.org/iris.csv')",
         "import os\nos.system('curl -O http://example.org/x')",
         "from urllib.request import urlopen",
+        "import subprocess\nsubprocess.run(['python', '-m', 'pip', 'install', '-e', '.'])",
     ]
     for source in allowed:
         assert problems_in("probe", source, notebook=False) == [], source
