@@ -134,3 +134,12 @@ def test_the_python_version_the_readme_states_is_the_notebooks():
     stated = re.search(r"record the\s+Python they ran on \(([\d.]+)\)", README)
     assert stated, "the README says which Python the notebooks were executed with"
     assert versions == {stated.group(1)}, versions
+
+
+def test_the_cell_timeout_the_readme_states_is_pyprojects():
+    import tomllib
+
+    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    timeout = next(o for o in addopts["addopts"] if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1]
+    assert f"A cell still\nrunning after {timeout} s fails" in README or f"A cell still running after {timeout} s" in \
+        README.replace("\n", " ")

@@ -59,13 +59,16 @@ def run_pytest(repo: pathlib.Path, label: str) -> dict:
     result = subprocess.run([sys.executable, "-m", "pytest", f"--junitxml={report}"],
                             cwd=repo, env=env, capture_output=True, text=True, timeout=3600)
     seconds = time.perf_counter() - start
-    outcomes = {}
+    outcomes, cell_seconds = {}, {}
     for case in ET.parse(report).getroot().iter("testcase"):
         test_id = f"{case.get('classname')}::{case.get('name')}"
         kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
         outcomes[test_id] = kinds[0] if kinds else "passed"
+        if "ipynb" in test_id:
+            cell_seconds[test_id] = float(case.get("time") or 0)
     summary = [line for line in result.stdout.splitlines() if line.startswith("=") and " in " in line]
-    return {"outcomes": outcomes, "summary": summary[-1] if summary else result.stdout[-500:],
+    slowest = max(cell_seconds.items(), key=lambda item: item[1], default=("none", 0.0))
+    return {"outcomes": outcomes, "slowest_cell": slowest, "summary": summary[-1] if summary else result.stdout[-500:],
             "seconds": seconds, "stdout": result.stdout, "returncode": result.returncode}
 
 
@@ -144,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"clone of {git(['rev-parse', 'HEAD'], repo).stdout.strip()[:10]} in {repo}", flush=True)
         before = run_pytest(repo, "baseline")
         print(f"baseline: {before['summary']} ({before['seconds']:.0f} s, {lesson_tests(before['outcomes'])} "
-              "lesson tests)", flush=True)
+              f"lesson tests; slowest lesson cell {before['slowest_cell'][1]:.1f} s: {before['slowest_cell'][0]})",
+              flush=True)
         student_day(repo)
         instructor_day(repo)
         after = run_pytest(repo, "after")
