@@ -124,7 +124,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 def _git_status() -> dict[str, bytes] | None:
-    """``git status --porcelain`` entries -> file contents (None outside a git checkout)."""
+    """``git status --porcelain`` entries -> file contents (None unless ROOT is a git checkout's top)."""
+    if not lesson.is_git_checkout():
+        return None
     try:
         result = subprocess.run(
             ["git", "status", "--porcelain", "-z", "--untracked-files=all"],

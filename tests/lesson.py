@@ -63,6 +63,11 @@ def _git(args: list[str], root: pathlib.Path) -> subprocess.CompletedProcess | N
         return None
 
 
+def is_git_checkout(root: pathlib.Path = ROOT) -> bool:
+    """True when ``root`` is the top of a git checkout (not a folder inside some other repository)."""
+    return _is_git_checkout(root)
+
+
 @functools.cache
 def _is_git_checkout(root: pathlib.Path) -> bool:
     result = _git(["rev-parse", "--show-toplevel"], root)
