@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 
 import matplotlib.pyplot as plt
@@ -43,6 +45,7 @@ __all__ = [
     "plot_decision_boundary",
     "plot_loss_curves",
     "Playground",
+    "playground",
 ]
 
 
@@ -900,8 +903,8 @@ class _PlaygroundView:
     ticks, labels, legend) are drawn once into a background, and each frame
     restores it and draws only the changing artists on top (blitting): the
     probability image, the points, the p = 0.5 line, the loss curves, the
-    hidden-unit mosaic and the title. The loss axes grow by doubling, so the
-    background is redrawn only when a limit doubles.
+    hidden-unit mosaic and the title. The loss axes' limits go in doublings, so
+    the background is redrawn only when one changes.
     """
 
     TILE, GAP, LEFT, HEIGHT, TOP = 0.62, 0.06, 4.75, 6.6, 5.55  # inches; TOP: top of the plane and tiles
@@ -1020,8 +1023,8 @@ class _PlaygroundView:
         self.title.set_text(f"epoch {pg.epoch}    test accuracy {acc}")
 
     def _update_limits(self, top_loss: float) -> None:
-        """Loss axes: x up to 10, 20, 40, ... epochs; y doubles when a loss leaves it."""
-        x_max, y_max = self._limits
+        """Loss axes: x up to 10, 20, 40, ... epochs, y up to 1, 2, 4, ...: the background changes rarely."""
+        x_max, y_max = 10, 1.0
         while x_max < self.pg.epoch:
             x_max *= 2
         while np.isfinite(top_loss) and y_max < top_loss and y_max < 1e6:
@@ -1083,3 +1086,238 @@ class _PlaygroundView:
         buffer = io.BytesIO()
         Image.fromarray(self.render()[..., :3]).save(buffer, format="png", compress_level=1)
         return buffer.getvalue()
+
+
+# ---- the widget ------------------------------------------------------------
+PLAYGROUND_FRAME_EPOCHS = 5  # at most this many epochs per live frame ...
+PLAYGROUND_FRAME_TRAIN_S = 0.05  # ... and fewer when they take longer than this (big mini-batch runs)
+PLAYGROUND_RESOLUTION = 60  # grid points per axis of the live view (the benchmark's default)
+_LIVE_PLAYGROUNDS: list = []  # weak references to every open widget, so that only one plays at a time
+
+
+def playground(**settings):
+    """An interactive playground: the :class:`Playground` with controls, Play/Pause/Step/Reset and a live figure.
+
+    Built only from core ipywidgets (they render in JupyterLab, Notebook 7,
+    VS Code and Colab); the figure is an ``Image`` redrawn in place. Play
+    trains in a background thread, a few epochs per frame, so the kernel
+    stays free; it stops on Pause, on any change of setting, on Reset, when
+    the widget is closed, and when another playground starts playing.
+
+    Args:
+        **settings: any of :class:`Playground`'s arguments (``X`` and ``y``
+            for your own data); the controls start from them.
+
+    Returns:
+        The ``ipywidgets.VBox`` to display; its ``.controller`` attribute holds
+        the current ``Playground`` (``.controller.pg``) and every control.
+
+    Raises:
+        ValueError: when the starting settings are invalid (the message says what to change).
+    """
+    return _PlaygroundApp(settings).ui
+
+
+class _PlaygroundApp:
+    """The widget's state and callbacks: a ``Playground``, its live view, the controls, the play thread."""
+
+    def __init__(self, settings: dict):
+        import ipywidgets as widgets  # imported here: only the widget needs it, and it costs import time
+
+        self.widgets = widgets
+        self.data = {k: settings.pop(k) for k in ("X", "y", "device") if k in settings}
+        self.pg = Playground(**settings, **self.data)
+        self.view = _PlaygroundView(self.pg, PLAYGROUND_RESOLUTION, live=True)
+        self._thread, self._stop = None, threading.Event()
+        self.controls = self._build_controls(self.pg.settings)
+        self.buttons = self._build_buttons()
+        self.counter = widgets.HTML()
+        self.status = widgets.HTML()
+        self.image = widgets.Image(format="png")
+        self.code = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.ui = self._build_layout()
+        self.ui.controller = self
+        self.ui.observe(self._on_closed, names="comm")
+        for ref in list(_LIVE_PLAYGROUNDS):  # a re-run cell's old playground stops playing
+            if ref() is not None:
+                ref().pause()
+        _LIVE_PLAYGROUNDS[:] = [ref for ref in _LIVE_PLAYGROUNDS if ref() is not None] + [weakref.ref(self)]
+        self._draw()
+
+    # -- building the UI
+    def _build_controls(self, s: dict) -> dict:
+        """One control per setting, starting from ``s``; each change rebuilds the playground."""
+        w, own = self.widgets, self.pg._own_data
+        style = dict(description_width="88px")
+        lr_log = np.log10(s["lr"])
+        controls = dict(
+            dataset=w.Dropdown(options=["your data"] if own else list(PLAYGROUND_DATASETS), value=s["dataset"],
+                               disabled=own),
+            noise=w.FloatSlider(value=s["noise"], min=0.0, max=max(0.5, s["noise"]), step=0.01, disabled=own),
+            n_samples=w.IntSlider(value=s["n_samples"], min=min(50, s["n_samples"]),
+                                  max=max(2000, s["n_samples"]), step=10, disabled=own),
+            test_size=w.FloatSlider(value=s["test_size"], min=0.05, max=0.9, step=0.05),
+            hidden_layers=w.Text(value=", ".join(str(u) for u in s["hidden_layers"]), placeholder="e.g. 8, 8",
+                                 continuous_update=False),
+            activation=w.Dropdown(options=list(_PLAYGROUND_ACTIVATIONS), value=s["activation"]),
+            optimizer=w.Dropdown(options=list(_PLAYGROUND_OPTIMIZERS), value=s["optimizer"]),
+            lr=w.FloatLogSlider(value=s["lr"], base=10, min=min(-4.0, lr_log), max=max(0.5, lr_log), step=0.1,
+                                readout_format=".2g"),
+            l2=w.Dropdown(options=sorted({0.0, 1e-4, 1e-3, 1e-2, 1e-1, float(s["l2"])}), value=float(s["l2"])),
+            dropout=w.FloatSlider(value=s["dropout"], min=0.0, max=0.9, step=0.05),
+            batch_size=w.Dropdown(options=[("full batch", None)] + [(str(b), b) for b in
+                                           sorted({8, 16, 32, 64, 128} | ({s["batch_size"]} - {None}))],
+                                  value=s["batch_size"]),
+            seed=w.BoundedIntText(value=s["seed"], min=0, max=2**31 - 1),
+        )
+        for name, control in controls.items():
+            control.description, control.style = name, style
+            if hasattr(control, "continuous_update"):
+                control.continuous_update = False  # rebuild when a slider is released, not while dragging
+            control.observe(self._on_setting, names="value")
+        return controls
+
+    def _build_buttons(self) -> dict:
+        """Play, Pause, Step, Reset and Show code, wired to their callbacks."""
+        w = self.widgets
+        buttons = dict(play=w.Button(description="▶ Play", button_style="success"),
+                       pause=w.Button(description="⏸ Pause", disabled=True),
+                       step=w.Button(description="Step"), reset=w.Button(description="Reset"),
+                       code=w.Button(description="Show code"))
+        for name, button in buttons.items():
+            button.layout.width = "110px"
+            button.on_click(getattr(self, f"_on_{name}"))
+        return buttons
+
+    def _build_layout(self):
+        """Buttons and counter, three columns of controls, status line, figure, code."""
+        w, c = self.widgets, self.controls
+        columns = [["dataset", "noise", "n_samples", "test_size"], ["hidden_layers", "activation", "dropout", "l2"],
+                   ["optimizer", "lr", "batch_size", "seed"]]
+        return w.VBox([
+            w.HBox([*self.buttons.values(), self.counter]),
+            w.HBox([w.VBox([c[name] for name in column]) for column in columns]),
+            self.status, self.image, self.code,
+        ])
+
+    # -- drawing
+    def _draw(self) -> None:
+        """Redraw the figure and the counter for the current state (one live frame)."""
+        self.view.update()
+        self.image.value = self.view.png()
+        h = self.pg.history
+        text = f"<b>epoch {self.pg.epoch}</b>"
+        if self.pg.epoch:
+            text += (f" &nbsp; train loss {h['train_loss'][-1]:.4f} &nbsp; test loss {h['test_loss'][-1]:.4f}"
+                     f" &nbsp; test accuracy {h['test_acc'][-1]:.3f}")
+        self.counter.value = text
+        if self.buttons["code"].description == "Hide code":
+            self._show_code()
+
+    def _show_code(self) -> None:
+        """Put ``to_code()`` for the current state in the code panel."""
+        import html
+
+        self.code.value = f"<pre style='font-size:12px'>{html.escape(self.pg.to_code())}</pre>"
+
+    # -- playing
+    @property
+    def is_playing(self) -> bool:
+        """True while the background thread trains."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def play(self) -> None:
+        """Start training in a background thread (stopping any other playground that plays)."""
+        if self.is_playing:
+            return
+        for ref in _LIVE_PLAYGROUNDS:
+            if ref() is not None and ref() is not self:
+                ref().pause()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(self._stop,), name="playground-play", daemon=True)
+        self.buttons["play"].disabled, self.buttons["pause"].disabled = True, False
+        self._thread.start()
+
+    def _run(self, stop: threading.Event) -> None:
+        """The play thread: a few epochs, one frame, a short rest for the kernel, until ``stop`` is set."""
+        try:
+            while not stop.is_set():
+                start = time.perf_counter()
+                for _ in range(PLAYGROUND_FRAME_EPOCHS):
+                    self.pg.step()
+                    if time.perf_counter() - start > PLAYGROUND_FRAME_TRAIN_S or stop.is_set():
+                        break
+                self._draw()
+                stop.wait(0.01)  # lets the kernel answer button clicks between frames
+        except Exception as error:  # shown in the widget: a thread's traceback would go nowhere
+            self.status.value = f"<span style='color:#b00'>stopped: {type(error).__name__}: {error}</span>"
+        finally:
+            self.buttons["play"].disabled, self.buttons["pause"].disabled = False, True
+
+    def pause(self) -> None:
+        """Stop the play thread and wait for it to finish its frame."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        self._thread = None
+        self.buttons["play"].disabled, self.buttons["pause"].disabled = False, True
+
+    # -- callbacks
+    def _on_play(self, _button) -> None:
+        self.play()
+
+    def _on_pause(self, _button) -> None:
+        self.pause()
+
+    def _on_step(self, _button) -> None:
+        """One epoch, then a frame."""
+        self.pause()
+        self.pg.step()
+        self._draw()
+
+    def _on_reset(self, _button) -> None:
+        """Back to epoch 0 with the same settings."""
+        self.pause()
+        self.pg.reset()
+        self._draw()
+
+    def _on_code(self, button) -> None:
+        """Show or hide the equivalent PyTorch code."""
+        showing = button.description == "Show code"
+        button.description = "Hide code" if showing else "Show code"
+        self.code.layout.display = None if showing else "none"
+        if showing:
+            self._show_code()
+
+    def _settings(self) -> dict:
+        """The controls' values as ``Playground`` arguments (``hidden_layers`` parsed from its text)."""
+        values = {name: control.value for name, control in self.controls.items()}
+        text = values["hidden_layers"].strip().strip("()[]")
+        try:
+            values["hidden_layers"] = tuple(int(part) for part in text.replace(",", " ").split())
+        except ValueError:
+            raise ValueError(f"hidden_layers: write whole numbers separated by commas, e.g. 8, 8 "
+                             f"(or leave it empty for a linear model); got {text!r}") from None
+        if self.pg._own_data:
+            values.pop("dataset")
+        return values
+
+    def _on_setting(self, _change) -> None:
+        """Any control changed: stop playing, build a new playground (or say what is wrong)."""
+        self.pause()
+        try:
+            pg = Playground(**self._settings(), **self.data)
+        except ValueError as error:
+            self.status.value = f"<span style='color:#b00'>{error}</span>"
+            return
+        self.pg, self.view = pg, _PlaygroundView(pg, PLAYGROUND_RESOLUTION, live=True)
+        self.status.value = ""
+        self._draw()
+
+    def _on_closed(self, change) -> None:
+        """The widget was closed: stop the thread and close every part of it."""
+        if change["new"] is None:
+            self.pause()
+            for widget in [*self.controls.values(), *self.buttons.values(), self.counter, self.status,
+                           self.image, self.code]:
+                widget.close()
