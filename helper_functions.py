@@ -765,12 +765,15 @@ class Playground:
         x1, x2 = np.meshgrid(np.linspace(x1_min, x1_max, resolution), np.linspace(x2_min, x2_max, resolution))
         h = torch.tensor(np.column_stack([x1.ravel(), x2.ravel()]), dtype=torch.float32, device=self.device)
         hidden = []
-        with self._lock, eval_mode(self.model), torch.inference_mode():
+        with self._lock, torch.inference_mode():
+            was_training = self.model.training
+            self.model.eval()  # no dropout
             for layer in self.model:
                 h = layer(h)  # (R*R, units) after a hidden layer
                 if type(layer).__name__ in _PLAYGROUND_ACTIVATIONS.values():
                     hidden.append(h.cpu().numpy().reshape(resolution, resolution, -1))
             probs = torch.sigmoid(h) if self.n_classes == 2 else torch.softmax(h, dim=1)
+            self.model.train(was_training)
         probs = probs.cpu().numpy()
         if self.n_classes == 2:
             probs = np.concatenate([1 - probs, probs], axis=1)
@@ -896,7 +899,7 @@ def _probability_rgb(probs: np.ndarray, colours: list) -> np.ndarray:
 
 
 class _PlaygroundView:
-    """The playground's figure, built once; :meth:`update` redraws what changed, :meth:`png` encodes it.
+    """The playground's figure, built once; :meth:`update` redraws what changed, :meth:`jpeg` encodes it.
 
     A live frame must be cheap, and drawing text (tick labels, legends) is
     most of a matplotlib draw. So with ``live=True`` the static parts (axes,
@@ -1077,14 +1080,15 @@ class _PlaygroundView:
         cols = np.arange(target.shape[1]) * mosaic.shape[1] // target.shape[1]
         target[...] = (255 * mosaic[rows[:, None], cols[None, :]]).astype(np.uint8)
 
-    def png(self) -> bytes:
-        """The frame as PNG bytes (what the widget shows); fast zlib level, the image is mostly flat colour."""
+    def jpeg(self) -> bytes:
+        """The frame as JPEG bytes, what the widget shows: about 1 ms to encode against 30 ms for a PNG
+        (measured here) and half the bytes to send, with no visible loss at quality 90."""
         import io
 
         from PIL import Image
 
         buffer = io.BytesIO()
-        Image.fromarray(self.render()[..., :3]).save(buffer, format="png", compress_level=1)
+        Image.fromarray(self.render()).convert("RGB").save(buffer, format="jpeg", quality=90)
         return buffer.getvalue()
 
 
@@ -1133,7 +1137,7 @@ class _PlaygroundApp:
         self.buttons = self._build_buttons()
         self.counter = widgets.HTML()
         self.status = widgets.HTML()
-        self.image = widgets.Image(format="png")
+        self.image = widgets.Image(format="jpeg")
         self.code = widgets.HTML(layout=widgets.Layout(display="none"))
         self.ui = self._build_layout()
         self.ui.controller = self
@@ -1204,7 +1208,7 @@ class _PlaygroundApp:
     def _draw(self) -> None:
         """Redraw the figure and the counter for the current state (one live frame)."""
         self.view.update()
-        self.image.value = self.view.png()
+        self.image.value = self.view.jpeg()
         h = self.pg.history
         text = f"<b>epoch {self.pg.epoch}</b>"
         if self.pg.epoch:
@@ -1242,17 +1246,27 @@ class _PlaygroundApp:
         """The play thread: a few epochs, one frame, a short rest for the kernel, until ``stop`` is set."""
         try:
             while not stop.is_set():
-                start = time.perf_counter()
-                for _ in range(PLAYGROUND_FRAME_EPOCHS):
-                    self.pg.step()
-                    if time.perf_counter() - start > PLAYGROUND_FRAME_TRAIN_S or stop.is_set():
-                        break
-                self._draw()
+                self.frame(stop)
                 stop.wait(0.01)  # lets the kernel answer button clicks between frames
         except Exception as error:  # shown in the widget: a thread's traceback would go nowhere
             self.status.value = f"<span style='color:#b00'>stopped: {type(error).__name__}: {error}</span>"
         finally:
             self.buttons["play"].disabled, self.buttons["pause"].disabled = False, True
+
+    def frame(self, stop: threading.Event | None = None) -> int:
+        """One live frame: up to ``PLAYGROUND_FRAME_EPOCHS`` epochs (fewer when slow), then a redraw.
+
+        Returns:
+            The number of epochs trained.
+        """
+        start, epochs = time.perf_counter(), 0
+        while epochs < PLAYGROUND_FRAME_EPOCHS and not (stop is not None and stop.is_set()):
+            self.pg.step()
+            epochs += 1
+            if time.perf_counter() - start > PLAYGROUND_FRAME_TRAIN_S:
+                break
+        self._draw()
+        return epochs
 
     def pause(self) -> None:
         """Stop the play thread and wait for it to finish its frame."""
