@@ -1209,6 +1209,7 @@ class _PlaygroundApp:
         """Redraw the figure and the counter for the current state (one live frame)."""
         self.view.update()
         self.image.value = self.view.jpeg()
+        self.image.width = str(int(self.view.fig.get_figwidth() * self.view.fig.dpi))  # 1:1, not stretched
         h = self.pg.history
         text = f"<b>epoch {self.pg.epoch}</b>"
         if self.pg.epoch:

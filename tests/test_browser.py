@@ -81,7 +81,8 @@ def jupyterlab(tmp_path):
     log = open(tmp_path / "jupyterlab.log", "w")  # closed in the finaliser below
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}"],
+         "--ServerApp.port_retries=0", "--allow-root", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={notebooks}"],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -113,11 +114,18 @@ def _epoch(counter) -> int:
     return int(match.group(1)) if match else -1
 
 
-def test_playground_plays_in_jupyterlab(jupyterlab, tmp_path):
-    chromium = _chromium()
-    if chromium is None:
+@pytest.fixture
+def chromium():
+    """(path of the system Chromium, playwright.sync_api); skips the test, saying why, without them."""
+    path = _chromium()
+    if path is None:
         pytest.skip("no Chromium on this machine (Debian: apt-get install chromium chromium-driver)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+    return path, sync_api
+
+
+def test_playground_plays_in_jupyterlab(chromium, jupyterlab, tmp_path):
+    chromium, sync_api = chromium
     base, token, notebooks = jupyterlab
     name = _write_notebook(notebooks)
     with sync_api.sync_playwright() as playwright:
@@ -143,7 +151,8 @@ def test_playground_plays_in_jupyterlab(jupyterlab, tmp_path):
             page.wait_for_timeout(500)  # the last frame arrives
             epochs = _epoch(counter)
             after = image.screenshot()
-            page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
+            page.get_by_role("button", name="▶ Play").scroll_into_view_if_needed()
+            page.screenshot(path=str(tmp_path / "playground.png"))
         finally:
             browser.close()
     assert epochs >= 20, f"the epoch counter reached only {epochs} (screenshot: {tmp_path / 'playground.png'})"
