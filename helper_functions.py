@@ -1152,7 +1152,7 @@ class _PlaygroundApp:
     def _build_controls(self, s: dict) -> dict:
         """One control per setting, starting from ``s``; each change rebuilds the playground."""
         w, own = self.widgets, self.pg._own_data
-        style = dict(description_width="88px")
+        style, layout = dict(description_width="92px"), dict(width="265px")
         lr_log = np.log10(s["lr"])
         controls = dict(
             dataset=w.Dropdown(options=["your data"] if own else list(PLAYGROUND_DATASETS), value=s["dataset"],
@@ -1169,13 +1169,14 @@ class _PlaygroundApp:
                                 readout_format=".2g"),
             l2=w.Dropdown(options=sorted({0.0, 1e-4, 1e-3, 1e-2, 1e-1, float(s["l2"])}), value=float(s["l2"])),
             dropout=w.FloatSlider(value=s["dropout"], min=0.0, max=0.9, step=0.05),
-            batch_size=w.Dropdown(options=[("full batch", None)] + [(str(b), b) for b in
+            # 0 stands for None (full batch): a Dropdown whose value is None shows nothing selected.
+            batch_size=w.Dropdown(options=[("full batch", 0)] + [(str(b), b) for b in
                                            sorted({8, 16, 32, 64, 128} | ({s["batch_size"]} - {None}))],
-                                  value=s["batch_size"]),
+                                  value=s["batch_size"] or 0),
             seed=w.BoundedIntText(value=s["seed"], min=0, max=2**31 - 1),
         )
         for name, control in controls.items():
-            control.description, control.style = name, style
+            control.description, control.style, control.layout = name, style, w.Layout(**layout)
             if hasattr(control, "continuous_update"):
                 control.continuous_update = False  # rebuild when a slider is released, not while dragging
             control.observe(self._on_setting, names="value")
@@ -1307,6 +1308,7 @@ class _PlaygroundApp:
     def _settings(self) -> dict:
         """The controls' values as ``Playground`` arguments (``hidden_layers`` parsed from its text)."""
         values = {name: control.value for name, control in self.controls.items()}
+        values["batch_size"] = values["batch_size"] or None  # 0 in the Dropdown: full batch
         text = values["hidden_layers"].strip().strip("()[]")
         try:
             values["hidden_layers"] = tuple(int(part) for part in text.replace(",", " ").split())

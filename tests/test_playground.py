@@ -309,6 +309,15 @@ def test_only_one_playground_plays(ui):
     assert not other.controller.is_playing
 
 
+def test_batch_size_control_shows_full_batch(ui):
+    control = ui.controller.controls["batch_size"]
+    assert control.label == "full batch" and ui.controller.pg.settings["batch_size"] is None
+    control.value = 32
+    assert ui.controller.pg.settings["batch_size"] == 32
+    control.label = "full batch"
+    assert ui.controller.pg.settings["batch_size"] is None
+
+
 def test_show_code_shows_to_code(ui):
     app = ui.controller
     app.buttons["step"].click()
