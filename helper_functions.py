@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
-import time
-import weakref
 from collections.abc import Iterator
 
 import matplotlib.pyplot as plt
@@ -503,6 +501,9 @@ def plot_loss_curves(history: dict[str, list[float]], axes=None):
 # --------------------------------------------------------------------------
 # The core (`Playground`) is plain Python and matplotlib, testable without a
 # front end; the widget (`playground`) is a thin ipywidgets layer over it.
+import time  # the playground's own imports stay in its section (E402 is off for this module)
+import weakref
+
 PLAYGROUND_DATASETS = ("circles", "moons", "xor", "blobs", "spirals")
 _PLAYGROUND_ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "tanh": "Tanh", "sigmoid": "Sigmoid",
                            "linear": "Identity"}
