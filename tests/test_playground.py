@@ -342,3 +342,21 @@ def test_own_data_widget_disables_the_data_controls():
         assert widget.controller.pg._own_data and widget.controller.pg.settings["activation"] == "tanh"
     finally:
         widget.close()
+
+
+# ---------------------------------------------------------------- the README block of the benchmark
+def test_readme_block_renders_the_committed_results():
+    import importlib.util
+    import pathlib
+
+    folder = pathlib.Path(__file__).resolve().parent / "benchmarks"
+    spec = importlib.util.spec_from_file_location("playground_times", folder / "playground_times.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = (folder / "results" / "playground_times.md").read_text(encoding="utf-8")
+    block = module.readme_block(folder / "results")
+    for label in module.NETWORKS:
+        row = next(line for line in results.splitlines() if line.startswith(f"| {label} |"))
+        cpu_epoch, cpu_frame, epochs = [cell.strip() for cell in row.strip("|").split("|")][1:4]
+        assert f"| {label} | {cpu_epoch} | {cpu_frame} | {epochs} |" in block
+    assert "python tests/benchmarks/playground_times.py" in block
