@@ -43,7 +43,7 @@ def _numpy(a):
         (dict(dataset="moons"), 100, 0.95),
         (dict(dataset="blobs"), 50, 0.99),  # 4 classes: CrossEntropyLoss
         (dict(dataset="spirals"), 200, 0.95),  # 3 classes
-        (dict(dataset="spirals", batch_size=32, optimizer="momentum", lr=0.1), 100, 0.95),
+        (dict(dataset="spirals", batch_size=32, optimizer="momentum", lr=0.1), 50, 0.95),
     ],
     ids=["circles", "xor", "moons", "blobs", "spirals", "spirals-minibatch-momentum"],
 )
