@@ -620,6 +620,16 @@ class Playground:
         y: your own ``(N,)`` labels, any values (renumbered 0..C-1 in sorted order).
         device: where the model trains; None means the CPU, which is faster than
             a GPU for networks this small (each step is a few tiny kernels).
+
+    Attributes:
+        model: the ``nn.Sequential`` being trained: ``(N, 2)`` -> ``(N, 1)`` or ``(N, C)`` logits.
+        loss_fn, optimizer: its loss and optimizer; ``task`` says which loss and why.
+        history: dict of lists, one entry per epoch: ``epoch``, ``train_loss``,
+            ``test_loss``, ``train_acc``, ``test_acc``; ``epoch`` is its length.
+        X, y: all ``(N, 2)`` float32 points and ``(N,)`` int64 labels 0..C-1 (copies);
+            ``X_train``, ``X_test``, ``y_train``, ``y_test``: the split, as tensors on ``device``.
+        classes: ``(C,)`` original label of each class; ``n_classes``: C.
+        settings: the settings above (without ``X``, ``y``, ``device``).
     """
 
     def __init__(self, dataset="circles", noise=0.1, n_samples=400, test_size=0.2, hidden_layers=(8, 8),
