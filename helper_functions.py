@@ -791,7 +791,10 @@ class Playground:
         return dict(extent=extent, probs=probs.reshape(resolution, resolution, -1), hidden=hidden)
 
     def figure(self, resolution: int = 60):
-        """One matplotlib Figure of the current state (a new Figure at each call, not on pyplot).
+        """One matplotlib Figure of the current state, new at each call.
+
+        It is already closed in pyplot, so it shows once, as a cell's last
+        expression or with ``display(fig)``, and figures don't pile up.
 
         Left: the plane shaded by predicted probability, train points filled and
         test points hollow; below it the loss curves; right: one small map per
@@ -800,16 +803,15 @@ class Playground:
         """
         view = _PlaygroundView(self, resolution)
         view.update()
-        view.fig.n_hidden_panels = view.n_panels  # the number of hidden-unit maps drawn
         return view.fig
 
     def to_code(self) -> str:
         """The same training as runnable PyTorch: data, split, model, loss, optimizer, loop, final numbers.
 
         Pasted into a cell (with ``helper_functions`` importable, and your
-        ``X`` and ``y`` defined if you gave your own data) it trains for the
-        playground's current number of epochs and prints the same losses: the
-        seed, the order of random draws and every operation are the same.
+        ``X`` and ``y`` defined if you gave your own data) it trains on the CPU
+        for the playground's current number of epochs and prints the same
+        losses: the seed, the order of random draws and every operation are the same.
         """
         s = self.settings
         lines = ["import numpy as np", "import torch", "from sklearn.model_selection import train_test_split",
@@ -925,13 +927,19 @@ class _PlaygroundView:
 
     def __init__(self, pg: Playground, resolution: int = 60, live: bool = False):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure  # not pyplot: no global state, safe in a background thread
+        from matplotlib.figure import Figure
 
         self.pg, self.resolution, self.live = pg, resolution, live
         self.shown = [min(w, _MAX_TILE_UNITS) for w in pg.settings["hidden_layers"][:_MAX_TILE_LAYERS]]
         self.width = self.LEFT + (0.25 + len(self.shown) * (self.TILE + 0.25) if self.shown else 0.1)
-        self.fig = Figure(figsize=(self.width, self.HEIGHT), dpi=72)
-        self.canvas = FigureCanvasAgg(self.fig)
+        size = (self.width, self.HEIGHT)
+        if live:  # drawn in the play thread: a bare Figure, away from pyplot's global state
+            self.fig = Figure(figsize=size, dpi=72)
+            self.canvas = FigureCanvasAgg(self.fig)
+        else:  # made by pyplot so that Jupyter knows how to show it, closed so that it shows only once
+            self.fig = plt.figure(figsize=size, dpi=72)
+            plt.close(self.fig)
+            self.canvas = self.fig.canvas
         self.colours = _colours(pg.n_classes)
         self._build_boundary()
         self._build_loss()
@@ -996,11 +1004,6 @@ class _PlaygroundView:
             x = left + layer * (self.TILE + 0.25) + self.TILE / 2
             label = f"layer {layer + 1}" + (f"\n{self.shown[layer]} of {units}" if units > self.shown[layer] else "")
             self.fig.text(x / self.width, (self.TOP + 0.05) / self.HEIGHT, label, ha="center", va="bottom", fontsize=8)
-
-    @property
-    def n_panels(self) -> int:
-        """Number of hidden-unit maps shown."""
-        return sum(self.shown)
 
     def _mosaic(self, hidden: list) -> np.ndarray:
         """One ``(R, R, units)`` activation array per layer -> one RGB mosaic, white between tiles.
