@@ -101,7 +101,7 @@ def measure(frames: int, warmup: int = 3) -> dict[str, dict[str, float]]:
     }
 
 
-def to_markdown(results: dict[str, dict[str, float]], frames: int) -> str:
+def to_markdown(results: dict[str, dict[str, float]], frames: int, load: tuple[float, float]) -> str:
     """The results file: how it was measured, then one table row per network."""
     import torch
 
@@ -118,6 +118,10 @@ def to_markdown(results: dict[str, dict[str, float]], frames: int) -> str:
         f"{hf.PLAYGROUND_FRAME_EPOCHS} epochs (fewer once they take {1000 * hf.PLAYGROUND_FRAME_TRAIN_S:.0f} ms), "
         "then redraws; default settings otherwise (400 points, test_size 0.2, Adam, full batch)",
         f"- {frames} frames and {frames} single epochs per network, the networks taking turns; medians",
+        f"- Load average (1 min) at start and end: {load[0]:.1f} and {load[1]:.1f} on {os.cpu_count()} cores "
+        "(above the core count, other work was waiting for the cores too, and the wall figures grow; so can the "
+        "epochs per frame shrink, since a frame stops training after "
+        f"{1000 * hf.PLAYGROUND_FRAME_TRAIN_S:.0f} ms of wall time)",
         "- CPU ms: CPU time of the process (one torch thread), what a frame costs on an otherwise idle machine; "
         "wall ms: clock time, which includes waiting for the cores when other work shares the machine; "
         f"the target ({TARGET_MS:.0f} ms per frame) is judged on CPU time",
@@ -173,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    load_start = os.getloadavg()[0]
     results = measure(args.frames)
-    text = to_markdown(results, args.frames)
+    text = to_markdown(results, args.frames, (load_start, os.getloadavg()[0]))
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
