@@ -924,6 +924,7 @@ class _PlaygroundView:
     """
 
     TILE, GAP, LEFT, HEIGHT, TOP = 0.62, 0.06, 4.75, 6.6, 5.55  # inches; TOP: top of the plane and tiles
+    DPI = 90  # about 600 x 600 pixels for 8x8: readable labels, and the frame stays well under 100 ms
 
     def __init__(self, pg: Playground, resolution: int = 60, live: bool = False):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -934,10 +935,10 @@ class _PlaygroundView:
         self.width = self.LEFT + (0.25 + len(self.shown) * (self.TILE + 0.25) if self.shown else 0.1)
         size = (self.width, self.HEIGHT)
         if live:  # drawn in the play thread: a bare Figure, away from pyplot's global state
-            self.fig = Figure(figsize=size, dpi=72)
+            self.fig = Figure(figsize=size, dpi=self.DPI)
             self.canvas = FigureCanvasAgg(self.fig)
         else:  # made by pyplot so that Jupyter knows how to show it, closed so that it shows only once
-            self.fig = plt.figure(figsize=size, dpi=72)
+            self.fig = plt.figure(figsize=size, dpi=self.DPI)
             plt.close(self.fig)
             self.canvas = self.fig.canvas
         self.colours = _colours(pg.n_classes)
