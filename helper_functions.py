@@ -1232,6 +1232,9 @@ class _PlaygroundApp:
             text += (f" &nbsp; train loss {h['train_loss'][-1]:.4f} &nbsp; test loss {h['test_loss'][-1]:.4f}"
                      f" &nbsp; test accuracy {h['test_acc'][-1]:.3f}")
         self.counter.value = text
+        if self.pg.epoch and not np.isfinite(h["train_loss"][-1]):
+            self.status.value = ("<span style='color:#b00'>the loss is no longer a number (it overflowed): "
+                                 "lower lr and press Reset</span>")
         if self.buttons["code"].description == "Hide code":
             self._show_code()
 

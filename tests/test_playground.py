@@ -318,6 +318,15 @@ def test_batch_size_control_shows_full_batch(ui):
     assert ui.controller.pg.settings["batch_size"] is None
 
 
+def test_diverging_run_says_what_to_change(ui):
+    app = ui.controller
+    app.pg = Playground(dataset="xor", optimizer="sgd", lr=1e6, activation="linear")  # beyond the lr slider
+    app.view = type(app.view)(app.pg, resolution=20, live=True)
+    app.buttons["step"].click()
+    app.buttons["step"].click()
+    assert "lower lr" in app.status.value
+
+
 def test_show_code_shows_to_code(ui):
     app = ui.controller
     app.buttons["step"].click()
