@@ -1313,6 +1313,7 @@ class _PlaygroundApp:
         """Back to epoch 0 with the same settings."""
         self.pause()
         self.pg.reset()
+        self.status.value = ""
         self._draw()
 
     def _on_code(self, button) -> None:

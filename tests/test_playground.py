@@ -325,6 +325,8 @@ def test_diverging_run_says_what_to_change(ui):
     app.buttons["step"].click()
     app.buttons["step"].click()
     assert "lower lr" in app.status.value
+    app.buttons["reset"].click()
+    assert app.status.value == ""
 
 
 def test_show_code_shows_to_code(ui):
