@@ -119,8 +119,8 @@ def to_markdown(results: dict[str, dict[str, float]], frames: int, load: tuple[f
         "then redraws; default settings otherwise (400 points, test_size 0.2, Adam, full batch)",
         f"- {frames} frames and {frames} single epochs per network, the networks taking turns; medians",
         f"- Load average (1 min) at start and end: {load[0]:.1f} and {load[1]:.1f} on {os.cpu_count()} cores "
-        "(above the core count, other work was waiting for the cores too, and the wall figures grow; so can the "
-        "epochs per frame shrink, since a frame stops training after "
+        "(a lagging average: while other work waits for the cores, wall figures exceed CPU figures, and the "
+        "epochs per frame can shrink, since a frame stops training after "
         f"{1000 * hf.PLAYGROUND_FRAME_TRAIN_S:.0f} ms of wall time)",
         "- CPU ms: CPU time of the process (one torch thread), what a frame costs on an otherwise idle machine; "
         "wall ms: clock time, which includes waiting for the cores when other work shares the machine; "
