@@ -163,11 +163,6 @@ def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             module.training = training
 
 
-# The playground section at the end of this file still calls it by its old name; it moves to _eval_mode (asked
-# in /work/coord/REQUESTS.md), then this alias goes. Not in __all__.
-eval_mode = _eval_mode
-
-
 def _as_float_tensor(X, device: torch.device) -> torch.Tensor:
     """Any array-like ``(N, D)`` -> float32 tensor ``(N, D)`` on ``device``."""
     if not isinstance(X, torch.Tensor):
