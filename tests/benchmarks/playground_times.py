@@ -157,7 +157,7 @@ def readme_block(results: pathlib.Path) -> str:
         f"The playground's live frame (a few epochs of training, then the redraw) and one training epoch, "
         f"median CPU milliseconds (one torch thread) measured by `python tests/benchmarks/playground_times.py` "
         f"on {facts['Date']} ({facts['Machine']}); wall-clock figures, which grow when other work shares the "
-        f"machine, are in `tests/benchmarks/results/playground_times.md`. {facts['Grid']}.", "",
+        f"machine, are in `tests/benchmarks/results/playground_times.md`. Grid {facts['Grid']}.", "",
         "| Network | ms per epoch | ms per frame | epochs per frame |", "|---|---:|---:|---:|",
     ]
     lines += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} |" for r in rows]
