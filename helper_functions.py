@@ -12,6 +12,8 @@ Conventions
 * A model with **one** output unit is a binary classifier that returns logits
   (``BCEWithLogitsLoss``); a model with ``C > 1`` output units is a
   multi-class classifier that returns ``C`` logits (``CrossEntropyLoss``).
+  ``_is_binary`` holds this rule; ``predict``, ``predict_proba``, ``fit`` and
+  the decision-boundary plot all go through it.
 * No helper changes the caller's model: it comes back on the same device and
   in the same train/eval mode as it went in.
 """
@@ -27,14 +29,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 __all__ = [
     "set_seeds",
     "get_device",
     "make_xor",
     "make_spirals",
-    "model_device",
-    "eval_mode",
     "predict",
     "predict_proba",
     "accuracy",
@@ -141,7 +142,7 @@ def make_spirals(
 # --------------------------------------------------------------------------
 # Model utilities
 # --------------------------------------------------------------------------
-def model_device(model: nn.Module) -> torch.device:
+def _model_device(model: nn.Module) -> torch.device:
     """Return the device of the model's first parameter (CPU if it has none)."""
     for tensor in list(model.parameters()) + list(model.buffers()):
         return tensor.device
@@ -149,7 +150,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 @contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode for a ``with`` block, then restore every
     submodule's own ``training`` flag exactly as it was."""
     flags = [(module, module.training) for module in model.modules()]
@@ -161,6 +162,11 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             module.training = training
 
 
+# The playground section at the end of this file still calls it by its old name; it moves to _eval_mode (asked
+# in /work/coord/REQUESTS.md), then this alias goes. Not in __all__.
+eval_mode = _eval_mode
+
+
 def _as_float_tensor(X, device: torch.device) -> torch.Tensor:
     """Any array-like ``(N, D)`` -> float32 tensor ``(N, D)`` on ``device``."""
     if not isinstance(X, torch.Tensor):
@@ -168,18 +174,61 @@ def _as_float_tensor(X, device: torch.device) -> torch.Tensor:
     return X.to(device=device, dtype=torch.float32)
 
 
-def _as_label_array(y) -> np.ndarray:
-    """Labels as a tensor on any device, an array or a list -> ``(N,)`` int64 array."""
+def _as_label_array(y, name: str = "labels") -> np.ndarray:
+    """Labels as a tensor on any device, an array or a list -> ``(N,)`` int64 array.
+
+    Float labels are accepted only when every value is a whole number (``1.0``): probabilities or logits
+    (``0.73``) raise ``ValueError`` instead of being silently truncated to 0.
+    """
     if isinstance(y, torch.Tensor):
         y = y.detach().cpu().numpy()
-    return np.asarray(y).reshape(-1).astype(np.int64)
+    y = np.asarray(y).reshape(-1)
+    if y.dtype.kind in "fc" and y.size:
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            raise ValueError(
+                f"{name} must be class labels (whole numbers such as 0, 1, 2), but it holds "
+                f"{int(bad.sum())} non-integer value(s), e.g. {y[bad][0]!r}: these look like probabilities or "
+                "logits. Turn them into labels first: (y_probs > 0.5).long() or (y_logits > 0).long() for one "
+                "output unit, y_logits.argmax(dim=1) for several, or use predict(model, X)."
+            )
+    elif y.dtype.kind not in "biuf" and y.size:
+        raise ValueError(f"{name} must be class labels (whole numbers), got an array of dtype {y.dtype}")
+    return y.astype(np.int64)
+
+
+def _is_binary(logits: torch.Tensor) -> bool:
+    """The lesson's rule: one output unit (``(N,)`` or ``(N, 1)`` logits) means a binary classifier.
+
+    Args:
+        logits: ``(N,)``, ``(N, 1)`` or ``(N, C)`` model outputs.
+
+    Returns:
+        True for one output unit (sigmoid, ``BCEWithLogitsLoss``), False for ``C > 1`` units (softmax,
+        ``CrossEntropyLoss``).
+    """
+    return logits.ndim == 1 or logits.shape[1] == 1
 
 
 def _logits_to_labels(logits: torch.Tensor) -> torch.Tensor:
-    """``(N, 1)`` or ``(N,)`` logits -> binary labels; ``(N, C)`` -> argmax labels."""
-    if logits.ndim == 1 or logits.shape[1] == 1:
+    """``(N, 1)`` or ``(N,)`` logits -> binary labels; ``(N, C)`` -> argmax labels; ``(N,)`` int64."""
+    if _is_binary(logits):
         return (torch.sigmoid(logits.reshape(-1)) > 0.5).long()
     return logits.argmax(dim=1)
+
+
+def _logits_to_probs(logits: torch.Tensor) -> torch.Tensor:
+    """Logits -> ``(N, C)`` float32 class probabilities; one output unit gives ``C = 2`` columns (1 - p, p)."""
+    if _is_binary(logits):
+        p1 = torch.sigmoid(logits.reshape(-1, 1))
+        return torch.cat([1 - p1, p1], dim=1).float()
+    return torch.softmax(logits, dim=1).float()
+
+
+def _logits(model: nn.Module, X) -> torch.Tensor:
+    """The model's outputs on ``X`` in eval mode, without gradients, on the model's device; model unchanged."""
+    with _eval_mode(model), torch.inference_mode():
+        return model(_as_float_tensor(X, _model_device(model)))
 
 
 def predict(model: nn.Module, X) -> torch.Tensor:
@@ -196,9 +245,7 @@ def predict(model: nn.Module, X) -> torch.Tensor:
     Returns:
         ``(N,)`` int64 tensor of labels on the CPU.
     """
-    with eval_mode(model), torch.inference_mode():
-        logits = model(_as_float_tensor(X, model_device(model)))
-    return _logits_to_labels(logits).cpu()
+    return _logits_to_labels(_logits(model, X)).cpu()
 
 
 def predict_proba(model: nn.Module, X) -> torch.Tensor:
@@ -213,12 +260,7 @@ def predict_proba(model: nn.Module, X) -> torch.Tensor:
         model (one output unit) ``C = 2`` with columns ``1 - sigmoid(logit)``
         and ``sigmoid(logit)``; otherwise the softmax of the ``C`` logits.
     """
-    with eval_mode(model), torch.inference_mode():
-        logits = model(_as_float_tensor(X, model_device(model)))
-    if logits.ndim == 1 or logits.shape[1] == 1:
-        p1 = torch.sigmoid(logits.reshape(-1, 1))
-        return torch.cat([1 - p1, p1], dim=1).float().cpu()
-    return torch.softmax(logits, dim=1).float().cpu()
+    return _logits_to_probs(_logits(model, X)).cpu()
 
 
 def accuracy(y_true, y_pred) -> float:
@@ -226,12 +268,16 @@ def accuracy(y_true, y_pred) -> float:
 
     Args:
         y_true: ``(N,)`` labels: tensor on any device, NumPy array or list.
-        y_pred: ``(N,)`` labels, same kinds accepted.
+        y_pred: ``(N,)`` labels, same kinds accepted (``predict(model, X)``, ``(y_logits > 0).long()``).
 
     Returns:
         ``(y_true == y_pred).mean()`` as a Python float; ``0.0`` for empty input.
+
+    Raises:
+        ValueError: when the lengths differ, or when either holds non-integer values such as probabilities
+            or logits (``accuracy(y, torch.sigmoid(y_logits))`` is a mistake: turn them into labels first).
     """
-    y_true, y_pred = _as_label_array(y_true), _as_label_array(y_pred)
+    y_true, y_pred = _as_label_array(y_true, "y_true"), _as_label_array(y_pred, "y_pred")
     if y_true.shape != y_pred.shape:
         raise ValueError(f"shapes differ: y_true {y_true.shape}, y_pred {y_pred.shape}")
     if y_true.size == 0:
@@ -245,7 +291,7 @@ def accuracy(y_true, y_pred) -> float:
 def _loss_and_labels(model, loss_fn, X, y):
     """Forward pass -> (loss tensor, predicted labels); handles 1 or C logits."""
     logits = model(X)
-    if logits.ndim == 1 or logits.shape[1] == 1:  # binary: BCEWithLogitsLoss wants float targets (N,)
+    if _is_binary(logits):  # BCEWithLogitsLoss wants float targets of shape (N,)
         return loss_fn(logits.reshape(-1), y.float()), _logits_to_labels(logits)
     return loss_fn(logits, y), _logits_to_labels(logits)
 
@@ -292,20 +338,17 @@ def fit(
     """
     if (X_test is None) != (y_test is None):
         raise ValueError("give both X_test and y_test, or neither")
-    device = model_device(model)
+    device = _model_device(model)
     X_train = _as_float_tensor(X_train, device)
-    y_train = torch.as_tensor(_as_label_array(y_train), device=device)
+    y_train = torch.as_tensor(_as_label_array(y_train, "y_train"), device=device)
     has_test = X_test is not None
     if has_test:
         X_test = _as_float_tensor(X_test, device)
-        y_test = torch.as_tensor(_as_label_array(y_test), device=device)
+        y_test = torch.as_tensor(_as_label_array(y_test, "y_test"), device=device)
 
     if batch_size is None:
         batches = [(X_train, y_train)]
     else:
-        # Imported here: torch.utils.data costs every notebook import time, and only mini-batches need it.
-        from torch.utils.data import DataLoader, TensorDataset
-
         batches = DataLoader(TensorDataset(X_train, y_train), batch_size=batch_size, shuffle=True)
 
     history: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
