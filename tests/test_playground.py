@@ -5,6 +5,9 @@ of CPU (torch runs one thread, as in the lesson's kernels).
 """
 
 
+import threading
+import time
+
 import matplotlib
 import numpy as np
 import pytest
@@ -40,7 +43,7 @@ def _numpy(a):
         (dict(dataset="moons"), 100, 0.95),
         (dict(dataset="blobs"), 50, 0.99),  # 4 classes: CrossEntropyLoss
         (dict(dataset="spirals"), 200, 0.95),  # 3 classes
-        (dict(dataset="spirals", batch_size=32, optimizer="momentum", lr=0.1), 100, 0.95),
+        (dict(dataset="spirals", batch_size=32, optimizer="momentum", lr=0.1), 50, 0.95),
     ],
     ids=["circles", "xor", "moons", "blobs", "spirals", "spirals-minibatch-momentum"],
 )
@@ -204,3 +207,167 @@ def test_figure_has_one_map_per_hidden_unit(hidden_layers, expected_panels):
     ]
     assert sum(drawn) == expected_panels
     assert [sum(drawn[c * rows:(c + 1) * rows]) for c in range(cols)] == shown
+
+
+# ---------------------------------------------------------------- the widget, driven through its callbacks
+def _play_threads():
+    return [t for t in threading.enumerate() if t.name == "playground-play" and t.is_alive()]
+
+
+def _wait_for(condition, timeout=30.0):
+    """Poll ``condition()`` until it is true (the machine may be busy); False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def ui():
+    from helper_functions import playground
+
+    widget = playground(dataset="xor", hidden_layers=(4,))
+    yield widget
+    widget.close()
+    assert not _play_threads()
+
+
+def test_widget_is_core_ipywidgets_with_every_setting(ui):
+    import ipywidgets
+
+    app = ui.controller
+    assert isinstance(ui, ipywidgets.VBox) and isinstance(app.image, ipywidgets.Image)
+    settings = set(app.pg.settings)
+    assert set(app.controls) == settings  # a control for every setting
+    assert {"play", "pause", "step", "reset", "code"} <= set(app.buttons)
+    assert app.image.format == "jpeg" and app.image.value[:3] == b"\xff\xd8\xff"  # a JPEG frame
+    assert "<b>epoch 0</b>" in app.counter.value
+    seen = [ui]
+    while seen:  # only ipywidgets' own widget classes, anywhere in the tree
+        widget = seen.pop()
+        assert type(widget).__module__.startswith("ipywidgets."), type(widget)
+        seen.extend(getattr(widget, "children", ()))
+
+
+def test_play_pause_step_reset(ui):
+    app = ui.controller
+    first_frame = app.image.value
+    app.buttons["play"].click()
+    assert app.is_playing and app.buttons["play"].disabled
+    assert _wait_for(lambda: app.pg.epoch >= 10 and "epoch 0<" not in app.counter.value)
+    app.buttons["pause"].click()
+    assert not app.is_playing and not _play_threads()
+    stopped_at = app.pg.epoch
+    time.sleep(0.2)
+    assert app.pg.epoch == stopped_at  # nothing trains after Pause
+    assert f"<b>epoch {stopped_at}</b>" in app.counter.value
+    assert app.image.value != first_frame  # the figure was redrawn
+    app.buttons["step"].click()
+    assert app.pg.epoch == stopped_at + 1 and f"<b>epoch {stopped_at + 1}</b>" in app.counter.value
+    app.buttons["reset"].click()
+    assert app.pg.epoch == 0 and "<b>epoch 0</b>" in app.counter.value
+    assert app.image.value == first_frame  # same seed, same start
+
+
+def test_change_of_setting_stops_play_and_rebuilds(ui):
+    app = ui.controller
+    app.buttons["play"].click()
+    assert _wait_for(lambda: app.pg.epoch >= 1)
+    app.controls["hidden_layers"].value = "3, 5"
+    assert not app.is_playing and not _play_threads()
+    assert app.pg.settings["hidden_layers"] == (3, 5) and app.pg.epoch == 0
+    app.controls["dataset"].value = "spirals"
+    assert app.pg.n_classes == 3 and app.pg.model[-1].out_features == 3
+    app.controls["hidden_layers"].value = "3, 0"  # invalid: the message says what to change, the old one stays
+    assert "hidden_layers must be whole numbers >= 1" in app.status.value
+    assert app.pg.settings["hidden_layers"] == (3, 5)
+    app.controls["hidden_layers"].value = "eight"
+    assert "separated by commas" in app.status.value
+
+
+def test_close_stops_the_thread(ui):
+    app = ui.controller
+    app.buttons["play"].click()
+    assert _wait_for(lambda: app.pg.epoch >= 1)
+    ui.close()
+    assert not app.is_playing and not _play_threads()
+
+
+def test_only_one_playground_plays(ui):
+    from helper_functions import playground
+
+    other = playground(dataset="circles", hidden_layers=(2,))
+    try:
+        ui.controller.buttons["play"].click()
+        assert _wait_for(lambda: ui.controller.pg.epoch >= 1)
+        other.controller.buttons["play"].click()
+        assert not ui.controller.is_playing and other.controller.is_playing
+    finally:
+        other.close()
+    assert not other.controller.is_playing
+
+
+def test_batch_size_control_shows_full_batch(ui):
+    control = ui.controller.controls["batch_size"]
+    assert control.label == "full batch" and ui.controller.pg.settings["batch_size"] is None
+    control.value = 32
+    assert ui.controller.pg.settings["batch_size"] == 32
+    control.label = "full batch"
+    assert ui.controller.pg.settings["batch_size"] is None
+
+
+def test_diverging_run_says_what_to_change(ui):
+    app = ui.controller
+    app.pg = Playground(dataset="xor", optimizer="sgd", lr=1e6, activation="linear")  # beyond the lr slider
+    app.view = type(app.view)(app.pg, resolution=20, live=True)
+    app.buttons["step"].click()
+    app.buttons["step"].click()
+    assert "lower lr" in app.status.value
+    app.buttons["reset"].click()
+    assert app.status.value == ""
+
+
+def test_show_code_shows_to_code(ui):
+    app = ui.controller
+    app.buttons["step"].click()
+    app.buttons["code"].click()
+    assert app.buttons["code"].description == "Hide code" and app.code.layout.display is None
+    assert "nn.Linear(2, 4)" in app.code.value and "epochs = 1" in app.code.value
+    app.buttons["code"].click()
+    assert app.code.layout.display == "none"
+
+
+def test_own_data_widget_disables_the_data_controls():
+    from helper_functions import playground
+
+    X = np.array([[0.0, 0.0], [1.0, 1.0]] * 10) + np.linspace(0, 0.1, 20)[:, None]
+    y = np.array([0, 1] * 10)
+    widget = playground(X=X, y=y)
+    try:
+        controls = widget.controller.controls
+        assert controls["dataset"].value == "your data" and controls["dataset"].disabled
+        assert controls["noise"].disabled and controls["n_samples"].disabled
+        controls["activation"].value = "tanh"
+        assert widget.controller.pg._own_data and widget.controller.pg.settings["activation"] == "tanh"
+    finally:
+        widget.close()
+
+
+# ---------------------------------------------------------------- the README block of the benchmark
+def test_readme_block_renders_the_committed_results():
+    import importlib.util
+    import pathlib
+
+    folder = pathlib.Path(__file__).resolve().parent / "benchmarks"
+    spec = importlib.util.spec_from_file_location("playground_times", folder / "playground_times.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = (folder / "results" / "playground_times.md").read_text(encoding="utf-8")
+    block = module.readme_block(folder / "results")
+    for label in module.NETWORKS:
+        row = next(line for line in results.splitlines() if line.startswith(f"| {label} |"))
+        cpu_epoch, cpu_frame, epochs = [cell.strip() for cell in row.strip("|").split("|")][1:4]
+        assert f"| {label} | {cpu_epoch} | {cpu_frame} | {epochs} |" in block
+    assert "python tests/benchmarks/playground_times.py" in block

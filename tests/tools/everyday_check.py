@@ -64,7 +64,7 @@ def run_pytest(repo: pathlib.Path, label: str) -> dict:
         test_id = f"{case.get('classname')}::{case.get('name')}"
         kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
         outcomes[test_id] = kinds[0] if kinds else "passed"
-        if "ipynb" in test_id:
+        if is_lesson_cell(test_id):
             cell_seconds[test_id] = float(case.get("time") or 0)
     summary = [line for line in result.stdout.splitlines() if line.startswith("=") and " in " in line]
     slowest = max(cell_seconds.items(), key=lambda item: item[1], default=("none", 0.0))
@@ -72,8 +72,13 @@ def run_pytest(repo: pathlib.Path, label: str) -> dict:
             "seconds": seconds, "stdout": result.stdout, "returncode": result.returncode}
 
 
+def is_lesson_cell(test_id: str) -> bool:
+    """An nbval item (one notebook cell), e.g. ``01_neural_networks_theory.ipynb::Cell 3``."""
+    return ".ipynb::Cell " in test_id
+
+
 def lesson_tests(outcomes: dict) -> int:
-    return sum(1 for test_id in outcomes if ".ipynb" in test_id)
+    return sum(1 for test_id in outcomes if is_lesson_cell(test_id))
 
 
 def execute(nb: nbformat.NotebookNode, folder: pathlib.Path, cells: list[int] | None = None) -> None:
