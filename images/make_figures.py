@@ -15,6 +15,7 @@ Figures:
 from __future__ import annotations
 
 import argparse
+import itertools
 import pathlib
 
 import matplotlib
@@ -185,7 +186,7 @@ def draw_backprop_graph(path: pathlib.Path) -> None:
         ("p", "L"): "$\\frac{\\partial L}{\\partial p} = \\frac{p-y}{p(1-p)}$",
     }
     names = [name for name, *_ in chain]
-    for a, b in zip(names[:-1], names[1:]):
+    for a, b in itertools.pairwise(names):
         (xa, ya), (xb, yb) = centres[a], centres[b]
         _arrow(ax, (xa + r, ya), (xb - r, yb))  # forward: values flow right
         if local[a, b]:
