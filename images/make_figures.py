@@ -9,11 +9,13 @@ Figures:
     network_structure.png  the exam network: four inputs -> a hidden layer -> pass/fail
     forward_pass.png       one neuron: random weights, weighted sum + bias -> activation
     training_cycle.png     initialise -> forward -> loss -> backward -> update, repeated
+    backprop_graph.png     the exam network as a computational graph, local derivatives on the edges
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import pathlib
 
 import matplotlib
@@ -88,10 +90,11 @@ def draw_network_structure(path: pathlib.Path) -> None:
         start, end = (input_x + r, y), (hidden[0] - r - 0.1, hidden[1] + 0.1 * (1.5 - i))
         _arrow(ax, start, end)
         _label_on_edge(ax, start, end, f"$w_{i + 1}$", t=0.28)
+    ax.text(4.25, 0.05, "$w_1, \\dots, w_4$ form the column $W_1$", ha="center", fontsize=11, color="#1155cc")
     _neuron(ax, hidden, r + 0.12, HIDDEN_COLOUR, "$h$", fontsize=14)
     _neuron(ax, output, r + 0.12, OUTPUT_COLOUR, r"$\hat{y}$", fontsize=14)
     _arrow(ax, (hidden[0] + r + 0.12, hidden[1]), (output[0] - r - 0.12, output[1]))
-    ax.text((hidden[0] + output[0]) / 2, hidden[1] + 0.15, "$v$", fontsize=12, ha="center", va="bottom",
+    ax.text((hidden[0] + output[0]) / 2, hidden[1] + 0.15, "$W_2$", fontsize=12, ha="center", va="bottom",
             color="#1155cc")
     ax.text(hidden[0], hidden[1] - 0.75, "bias $b_1$", ha="center", fontsize=11, color="#1155cc")
     ax.text(output[0], output[1] - 0.75, "bias $b_2$", ha="center", fontsize=11, color="#1155cc")
@@ -125,7 +128,7 @@ def draw_forward_pass(path: pathlib.Path) -> None:
             va="bottom")
     _arrow(ax, (act_centre[0] + 0.75, act_centre[1]), (9.5, act_centre[1]))
     ax.text(9.55, act_centre[1], "$a$", fontsize=14, ha="left", va="center")
-    ax.text(0.2, 4.35, "Step 1: start with random weights $w_i$ (e.g. from a normal distribution) and $b = 0$",
+    ax.text(0.2, 4.35, "The weights $w_i$ and the bias $b$ come from step 1 (random weights, $b = 0$ to start)",
             fontsize=12, ha="left", va="center")
     ax.set_title("Forward pass through one neuron: weighted sum plus bias, then an activation", fontsize=14)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
@@ -159,10 +162,64 @@ def draw_training_cycle(path: pathlib.Path) -> None:
     plt.close(fig)
 
 
+def draw_backprop_graph(path: pathlib.Path) -> None:
+    """The exam network as a graph x -> z1 -> h -> z2 -> p -> L with each edge's local derivative."""
+    fig, ax = _blank_axes((12, 5.4), (-0.3, 12.6), (-0.4, 5.6))
+    r = 0.42
+    chain = [  # (name, centre, text inside, what it computes)
+        ("x", (0.6, 3.0), "$x$", "input"),
+        ("z1", (2.9, 3.0), "$z_1$", "$z_1 = w \\cdot x + b_1$"),
+        ("h", (5.2, 3.0), "$h$", "$h = \\tanh(z_1)$"),
+        ("z2", (7.5, 3.0), "$z_2$", "$z_2 = W_2 h + b_2$"),
+        ("p", (9.8, 3.0), "$p$", "$p = \\sigma(z_2)$"),
+        ("L", (12.0, 3.0), "$L$", "$L = -[y\\log p$\n$+\\,(1-y)\\log(1-p)]$"),
+    ]
+    centres = {name: centre for name, centre, _, _ in chain}
+    for name, centre, text, formula in chain:
+        colour = {"x": INPUT_COLOUR, "L": OUTPUT_COLOUR}.get(name, HIDDEN_COLOUR)
+        _neuron(ax, centre, r, colour, text, fontsize=14)
+        ax.text(centre[0], centre[1] + 0.62, formula, ha="center", va="bottom", fontsize=10.5)
+    local = {  # local derivative of each edge of the chain, written on the backward arrow
+        ("x", "z1"): "", ("z1", "h"): "$\\frac{\\partial h}{\\partial z_1} = 1 - h^2$",
+        ("h", "z2"): "$\\frac{\\partial z_2}{\\partial h} = W_2$",
+        ("z2", "p"): "$\\frac{\\partial p}{\\partial z_2} = p(1-p)$",
+        ("p", "L"): "$\\frac{\\partial L}{\\partial p} = \\frac{p-y}{p(1-p)}$",
+    }
+    names = [name for name, *_ in chain]
+    for a, b in itertools.pairwise(names):
+        (xa, ya), (xb, yb) = centres[a], centres[b]
+        _arrow(ax, (xa + r, ya), (xb - r, yb))  # forward: values flow right
+        if local[a, b]:
+            _arrow(ax, (xb - r, yb - 0.55), (xa + r, ya - 0.55), colour="#cc0000", rad=0.35)  # backward: left
+            ax.text((xa + xb) / 2, ya - 1.35, local[a, b], ha="center", va="center", fontsize=13,
+                    color="#cc0000")
+    params = [  # parameter leaves below the chain, with the local derivative of their edge
+        ("$w$", (2.3, 0.55), "z1", "$\\frac{\\partial z_1}{\\partial w} = x$"),
+        ("$b_1$", (3.6, 0.55), "z1", "$1$"),
+        ("$W_2$", (6.9, 0.55), "z2", "$\\frac{\\partial z_2}{\\partial W_2} = h$"),
+        ("$b_2$", (8.2, 0.55), "z2", "$1$"),
+    ]
+    for text, centre, target, derivative in params:
+        _box(ax, centre, 0.75, 0.5, text, STEP_COLOUR, fontsize=12)
+        tx, ty = centres[target]
+        _arrow(ax, (centre[0], centre[1] + 0.25), (tx + 0.35 * (centre[0] - tx), ty - r), colour="grey")
+        ax.text(centre[0], centre[1] - 0.45, derivative, ha="center", va="top", fontsize=12, color="#1155cc")
+    ax.text(10.9, 0.55, "together:\n$\\frac{\\partial L}{\\partial z_2} = p - y$", ha="center", va="center",
+            fontsize=13, color="#cc0000")
+    ax.text(0.0, 5.35, "Forward (black): each node computes its value from the nodes on its left.", fontsize=12,
+            ha="left")
+    ax.text(0.0, 4.95, "Backward (red): $\\partial L/\\partial$node = $\\partial L/\\partial$(node on its right)"
+            " $\\times$ the local derivative of the edge between them.", fontsize=12, ha="left", color="#cc0000")
+    ax.set_title("Backpropagation on the exam network: the chain rule, one edge at a time", fontsize=14, y=1.02)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+
+
 FIGURES = {
     "network_structure.png": draw_network_structure,
     "forward_pass.png": draw_forward_pass,
     "training_cycle.png": draw_training_cycle,
+    "backprop_graph.png": draw_backprop_graph,
 }
 
 

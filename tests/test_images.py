@@ -1,16 +1,17 @@
-"""The diagram script draws all three lesson figures into any folder."""
+"""The diagram script draws every lesson diagram into any folder, and the committed PNGs match its list."""
 
 import pathlib
+import re
 import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "images" / "make_figures.py"
-FIGURES = ["network_structure.png", "forward_pass.png", "training_cycle.png"]
+FIGURES = ["network_structure.png", "forward_pass.png", "training_cycle.png", "backprop_graph.png"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def test_make_figures_writes_three_valid_pngs(tmp_path):
+def test_make_figures_writes_every_figure_as_a_valid_png(tmp_path):
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", str(tmp_path)], capture_output=True, text=True, timeout=120
     )
@@ -30,3 +31,10 @@ def test_committed_figures_exist_and_are_small():
         data = path.read_bytes()
         assert data[:8] == PNG_MAGIC
         assert len(data) < 150_000
+
+
+def test_every_figure_the_theory_notebook_shows_is_drawn_by_the_script():
+    notebook = (ROOT / "01_neural_networks_theory.ipynb").read_text(encoding="utf-8")
+    shown = set(re.findall(r"images/([a-z_]+\.png)", notebook))
+    assert shown, "the theory notebook shows no diagram from images/"
+    assert shown <= set(FIGURES), f"shown but not drawn by images/make_figures.py: {sorted(shown - set(FIGURES))}"
