@@ -30,9 +30,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKS_PATH = REPO_ROOT / "tests" / "exercise_checks.py"
-# The module whose source runs inside the student's kernel (its `extract`). Today the
-# criteria module itself; when the kernel-side code moves into its own module, change this line.
-KERNEL_SIDE_CRITERIA = None  # None: the criteria file (``Checks.path``)
+# The module whose source runs inside the student's kernel (its `extract`): None means the
+# criteria's own ``KERNEL_SOURCE``/``KERNEL_PATH`` if they define them, else the criteria file.
+KERNEL_SIDE_CRITERIA = None
 ISOLATED_MODULE_NAME = "grader_exercise_checks"
 EVALUATOR_START_TIMEOUT = 180.0
 
@@ -88,7 +88,11 @@ class Checks:
                  allow_modified: bool = False):
         self.path = Path(path).resolve()
         self.repo_root = Path(repo_root).resolve()
+        self.allow_modified = allow_modified
         self.guarded = [self.path, self.repo_root / "helper_functions.py"]
+        sibling = self.path.parent / "exercise_extraction.py"  # the kernel-side module, where there is one
+        if sibling.exists():
+            self.guarded.append(sibling)
         modified = git_modified(self.guarded, self.repo_root)
         if modified and not allow_modified:
             raise ChecksError(
@@ -99,8 +103,9 @@ class Checks:
         try:
             self.source = self.path.read_text(encoding="utf-8")
             compile(self.source, str(self.path), "exec")
-            kernel_path = Path(KERNEL_SIDE_CRITERIA) if KERNEL_SIDE_CRITERIA else self.path
-            self.kernel_source = self.source if kernel_path == self.path else kernel_path.read_text(encoding="utf-8")
+            self.kernel_path = Path(KERNEL_SIDE_CRITERIA) if KERNEL_SIDE_CRITERIA else self.path
+            self.kernel_source = (self.source if self.kernel_path == self.path
+                                  else self.kernel_path.read_text(encoding="utf-8"))
         except (OSError, SyntaxError, ValueError) as exc:
             raise ChecksError(f"cannot read the criteria {self.path}: {exc}") from exc
         self.exercises: tuple[ExerciseInfo, ...] = ()
@@ -139,6 +144,15 @@ class Checks:
             await self.close()
             raise ChecksError(f"cannot load the criteria {self.path}: {ready.get('error', 'no reply')}")
         self.exercises = tuple(ExerciseInfo(int(n), str(t), int(p)) for n, t, p in ready["exercises"])
+        if ready.get("kernel_source"):  # the criteria name their own kernel-side module
+            self.kernel_source, self.kernel_path = ready["kernel_source"], Path(ready["kernel_path"])
+            if self.kernel_path not in self.hashes:
+                self.hashes[self.kernel_path] = hashlib.sha256(self.kernel_source.encode()).hexdigest()
+                modified = git_modified([self.kernel_path], self.repo_root)
+                if modified and not self.allow_modified:
+                    await self.close()
+                    raise ChecksError(f"refusing to grade: {', '.join(modified)} differs from git HEAD in "
+                                      f"{self.repo_root} (or pass --allow-modified)")
         self.has_probes = bool(ready.get("probes"))
         self._reader = asyncio.get_running_loop().create_task(self._read_replies())
         return self

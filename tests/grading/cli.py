@@ -77,6 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds for all cells of one submission (default 600)")
     parser.add_argument("--extract-timeout", type=float, default=None, metavar="S",
                         help="seconds to read one exercise's values in the kernel (default: max(cell timeout, 30))")
+    parser.add_argument("--evaluate-timeout", type=float, default=60.0, metavar="S",
+                        help="seconds the grader may spend evaluating one exercise's values (default 60)")
+    parser.add_argument("--evaluate-memory", type=float, default=4.0, metavar="GB",
+                        help="memory the grader may use evaluating one exercise's values (default 4 GB)")
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help="re-grade only these files of the folder; the other rows, feedback files and "
                              "records from the earlier run stay as they are")
@@ -114,13 +118,16 @@ def shard_of(paths: list[Path], shard: tuple[int, int] | None) -> list[Path]:
 
 
 def finish(feedback_dir: Path, csv_path: Path, roster_path: Path | None, keep_rows: dict | None = None,
-           skipped: list[str] | None = None) -> tuple[list[dict], list[str]]:
-    """CSV, summary.md/png and answers.md from the records in ``feedback_dir``."""
+           skipped: list[str] | None = None, shard: bool = False) -> tuple[list[dict], list[str]]:
+    """CSV, summary.md/png and answers.md from the records in ``feedback_dir``.
+
+    A shard lists no roster student as missing (they may be in another shard): ``merge`` does.
+    """
     records = read_records(feedback_dir)
     roster = read_roster(roster_path) if roster_path else None
-    unmatched = write_csv(records, csv_path, roster=roster, extra_rows=keep_rows)
+    unmatched = write_csv(records, csv_path, roster=roster, extra_rows=keep_rows, missing_rows=not shard)
     ordered = [records[name] for name in sorted(records, key=_key)]
-    if roster is not None:
+    if roster is not None and not shard:
         _, missing, _ = match_roster(roster, list(records))
         ordered += [{"submission": s["file"], "status": "missing", "total": 0, "max": next(
             (r["max"] for r in records.values()), 0), "note": "no submission", "exercises": []} for s in missing]
@@ -197,7 +204,7 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
     finally:
         if stream is not None:
             stream.close()
-    ordered, unmatched = finish(args.feedback, args.csv, args.roster, keep_rows, skipped)
+    ordered, unmatched = finish(args.feedback, args.csv, args.roster, keep_rows, skipped, shard=bool(args.shard))
     print(summary_text(ordered, monotonic() - start, options.jobs, unmatched))
     changed = checks.changed_since_start()
     if changed:
@@ -248,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         checks_path=args.checks,
         repo_root=args.repo_root,
         extract_timeout_s=args.extract_timeout,
+        evaluate_timeout=args.evaluate_timeout,
+        evaluate_memory=int(args.evaluate_memory * 1e9),
         allow_modified=args.allow_modified,
     )
     try:

@@ -158,16 +158,44 @@ def _load(source: str, filename: str, repo_root: str) -> types.ModuleType:
     return module
 
 
+def kernel_side(module, filename: str) -> tuple[str, str]:
+    """The source that runs in the kernel and its path: the criteria's ``KERNEL_SOURCE`` if it has one."""
+    source = getattr(module, "KERNEL_SOURCE", None)
+    if isinstance(source, str) and source:
+        return source, str(getattr(module, "KERNEL_PATH", filename))
+    return "", filename
+
+
 def _table(module) -> list:
     return [
         [int(number), str(getattr(ex, "title", "")), int(ex.points)] for number, ex in sorted(module.EXERCISES.items())
     ]
 
 
+_PROBES: dict = {}  # seed -> make_probes(seed), made in the server (inherited by the forks)
+MAX_CACHED_PROBES = 32
+
+
 def _probes(module, seed):
     if seed is None or not callable(getattr(module, "make_probes", None)):
         return None
-    return module.make_probes(int(seed))
+    seed = int(seed)
+    if seed not in _PROBES:
+        while len(_PROBES) >= MAX_CACHED_PROBES:
+            _PROBES.pop(next(iter(_PROBES)))
+        _PROBES[seed] = module.make_probes(seed)
+    return _PROBES[seed]
+
+
+def probe_inputs(module, probes) -> dict:
+    """The part of the probes that goes into the kernel: inputs X only, never the labels."""
+    import numpy as np
+
+    if callable(getattr(module, "probe_inputs", None)):
+        inputs = module.probe_inputs(probes)
+    else:
+        inputs = {name: value["X"] if isinstance(value, dict) else value[0] for name, value in probes.items()}
+    return {str(name): np.asarray(x) for name, x in inputs.items()}
 
 
 def _handle_probes(module, request) -> dict:
@@ -176,7 +204,7 @@ def _handle_probes(module, request) -> dict:
     probes = _probes(module, request.get("seed"))
     if probes is None:
         return {"ok": False}
-    arrays = {name: np.asarray(value[0] if isinstance(value, tuple | list) else value) for name, value in probes.items()}
+    arrays = probe_inputs(module, probes)
     tmp = request["path"] + ".part"
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -273,7 +301,9 @@ def serve() -> None:
     try:
         setup = json.loads(stdin.readline())
         module = _load(setup["source"], setup["filename"], setup["repo_root"])
-        send({"ready": True, "exercises": _table(module), "probes": callable(getattr(module, "make_probes", None))})
+        kernel_source, kernel_path = kernel_side(module, setup["filename"])
+        send({"ready": True, "exercises": _table(module), "probes": callable(getattr(module, "make_probes", None)),
+              "kernel_source": kernel_source, "kernel_path": kernel_path})
     except BaseException as exc:
         send({"ready": False, "error": _short(f"{type(exc).__name__}: {exc}", 2000)})
         return
@@ -306,6 +336,17 @@ def serve() -> None:
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
                     request = json.loads(line)
+                    if request.get("op") == "probes":  # trusted criteria code: here, cached for the forks
+                        try:
+                            reply = _handle_probes(module, request)
+                        except Exception as exc:
+                            reply = {"ok": False, "error": f"{type(exc).__name__}: {_short(exc, 300)}"}
+                        send({**reply, "id": request["id"]})
+                        continue
+                    if request.get("op") == "forget":
+                        _PROBES.pop(request.get("seed"), None)
+                        send({"id": request["id"]})
+                        continue
                     read_fd, write_fd = os.pipe()
                     pid = os.fork()
                     if pid == 0:

@@ -374,7 +374,7 @@ class _Run:
         self.crashed = self.timed_out = False
         self.ran_to_end = False
         self.batch = uuid.uuid4().hex[:12]
-        self.seed = secrets.randbits(62) if checks.has_probes else None
+        self.seed = secrets.randbits(32) if checks.has_probes else None
         self.extracted: dict[int, str] = {}  # exercise -> results file (or a message why not)
         self.extraction_notes: dict[int, str] = {}
         self.deaths: list[int] = []  # code positions where the kernel was found dead, per attempt
@@ -600,6 +600,8 @@ class _Run:
             points = max(0, min(int(reply.get("points", 0)), ex.points)) if reply.get("status") == PASSED else 0
             self.exercise_grades[ex.number] = grade(reply.get("status", FAILED), str(reply.get("message", "")),
                                                     points, str(reply.get("details", "")), reply.get("answer"))
+        if self.seed is not None:
+            await self.checks.request({"op": "forget", "seed": self.seed})
 
     def result(self, path: Path) -> SubmissionGrade:
         status = CRASHED if self.crashed else TIMEOUT if self.timed_out else GRADED

@@ -186,7 +186,7 @@ class CsvStream:
 
 
 def write_csv(records: dict[str, dict], path: Path, *, roster: list[dict] | None = None,
-              extra_rows: dict[str, list[str]] | None = None) -> list[str]:
+              extra_rows: dict[str, list[str]] | None = None, missing_rows: bool = True) -> list[str]:
     """The whole CSV, rows in natural order of the file names; roster students without a file as ``missing``.
 
     Returns the submissions that match no roster row (empty without a roster).
@@ -200,7 +200,7 @@ def write_csv(records: dict[str, dict], path: Path, *, roster: list[dict] | None
     for name in sorted(extra_rows or {}, key=_natural_key):
         if name not in records:
             rows.append(extra_rows[name])
-    for student in missing:
+    for student in missing if missing_rows else []:
         ids = [csv_safe(student["student_id"]), csv_safe(student["name"])]
         rows.append([csv_safe(student["file"]), *ids, *("0" for _ in numbers), "0", str(max_points), MISSING,
                      "no submission"])
@@ -209,7 +209,7 @@ def write_csv(records: dict[str, dict], path: Path, *, roster: list[dict] | None
     with tmp.open("w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(rows)
     os.replace(tmp, path)
-    return unmatched if roster else []
+    return unmatched if roster and missing_rows else []
 
 
 def read_csv_rows(path: Path) -> dict[str, list[str]]:
