@@ -309,11 +309,14 @@ def fake_submissions(folder: Path) -> dict[str, tuple[int, int, int, str]]:
     # Issue 14 #4 and #7: escaping processes; every other submission is a potential victim.
     add("escape.ipynb", [ESCAPE], 1, 0, 0)
     # Issue 14 #3 and the lower items: a name that is not UTF-8, a formula, case-only duplicates.
-    nbformat.write(new_notebook(GOOD), folder / os.fsdecode(b"caf\xe9.ipynb"))
-    expected["caf\\xe9.ipynb"] = (1, 2, 2, "graded")
-    add("=HYPERLINK(1).ipynb", GOOD, 1, 2, 2)
+    # (Three of them are not notebooks: their row and feedback file are what counts, no kernel needed.)
+    (folder / os.fsdecode(b"caf\xe9.ipynb")).write_text("x", encoding="utf-8")
+    expected["caf\\xe9.ipynb"] = (0, 0, 0, "invalid notebook")
+    (folder / "=HYPERLINK(1).ipynb").write_text("x", encoding="utf-8")
+    expected["=HYPERLINK(1).ipynb"] = (0, 0, 0, "invalid notebook")
     add("dup.ipynb", GOOD, 1, 2, 2)
-    add("dup.IPYNB", [GOOD[0]], 1, 0, 0)
+    (folder / "dup.IPYNB").write_text("x", encoding="utf-8")
+    expected["dup.IPYNB"] = (0, 0, 0, "invalid notebook")
     (folder / "not json.ipynb").write_text("{ this is not JSON", encoding="utf-8")
     (folder / "json list.ipynb").write_text("[1, 2, 3]", encoding="utf-8")
     (folder / "binary.ipynb").write_bytes(bytes(range(256)) * 4)
@@ -461,7 +464,7 @@ def test_fake_batch_feedback(fake_batch):
 def test_fake_batch_summary_and_answers(fake_batch):
     out = fake_batch["out"]
     summary = (out / "summary.md").read_text(encoding="utf-8")
-    assert f"{len(fake_batch['expected'])} submissions:" in summary and "| invalid notebook | 6 |" in summary
+    assert f"{len(fake_batch['expected'])} submissions:" in summary and "| invalid notebook | 9 |" in summary
     assert "| 1 | The answer | 1 |" in summary and "a should be 42" in summary
     assert "`folder.ipynb` is a folder" in summary
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -719,7 +722,7 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
     again = run_cli(subs, "--csv", tmp_path / "again" / "g.csv", "--feedback", tmp_path / "again" / "fb",
                     "--checks", checks, tmpdir=scratch)
     assert again.returncode == 0, again.stderr
-    assert list(scratch.iterdir()) == [], "the next run removes the scratch folders a killed grader left"
+    assert list(scratch.iterdir()) == [], f"the next run removes what a killed grader left: {list(scratch.iterdir())}"
 
 
 @pytest.mark.parametrize(

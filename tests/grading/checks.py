@@ -25,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,9 +115,22 @@ class Checks:
         self._pending: dict[int, asyncio.Future] = {}
         self._ids = itertools.count(1)
         self._reader: asyncio.Task | None = None
-        self._lock = asyncio.Lock() if sys.version_info >= (3, 10) else None
+        self._starting: asyncio.Task | None = None
+        self.load_seconds = 0.0
 
     # -- the evaluation process -------------------------------------------------
+    async def begin(self, env: dict[str, str] | None = None) -> None:
+        """Start loading the criteria in the evaluation process (the process is spawned now); see ``ready``."""
+        self.load_started = time.monotonic()
+        self._starting = asyncio.get_running_loop().create_task(self.start(env))
+        await asyncio.sleep(0)  # let it spawn the process before anything else starts
+
+    async def ready(self) -> Checks:
+        """Wait until the criteria are loaded (no submission code may run before). Raises ``ChecksError``."""
+        if not self.exercises:
+            await asyncio.shield(self._starting)
+        return self
+
     async def start(self, env: dict[str, str] | None = None) -> Checks:
         """Start the evaluation process and wait until the criteria are loaded in it.
 
@@ -155,6 +169,7 @@ class Checks:
                                       f"{self.repo_root} (or pass --allow-modified)")
         self.has_probes = bool(ready.get("probes"))
         self._reader = asyncio.get_running_loop().create_task(self._read_replies())
+        self.load_seconds = time.monotonic() - getattr(self, "load_started", time.monotonic())
         return self
 
     async def _read_replies(self) -> None:

@@ -86,17 +86,18 @@ def restricted_loads(data: bytes):
     return _RestrictedUnpickler(io.BytesIO(data)).load()
 
 
-def read_regular_file(path: str, limit: int) -> bytes:
-    """At most ``limit`` bytes of a regular file, never blocking, never following a symlink.
+def read_regular_file(path: str, limit: int, follow_symlinks: bool = False) -> bytes:
+    """At most ``limit`` bytes of a regular file, never blocking (a FIFO, a device is refused).
 
     Raises:
         OSError: not a regular file, unreadable, or larger than ``limit``.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, flags)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"{path} is not a regular file")
+            raise OSError(f"not a regular file (a {_kind(info.st_mode)})")
         if info.st_size > limit:
             raise OSError(f"too large: {info.st_size:,} bytes (limit {limit:,})")
         chunks, total = [], 0
@@ -111,6 +112,16 @@ def read_regular_file(path: str, limit: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "folder" if stat.S_ISDIR(mode) else "special file"
 
 
 # --------------------------------------------------------------------------

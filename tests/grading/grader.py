@@ -136,6 +136,7 @@ class SubmissionGrade:
     seconds: float = 0.0
     extraction_error: str = ""
     ran: bool = True  # False: not a notebook, nothing was run
+    timings: dict[str, float] = field(default_factory=dict)  # seconds spent extracting, evaluating
 
     @property
     def name(self) -> str:
@@ -185,11 +186,11 @@ def _natural_key(name: str) -> list:
 def load_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
     """Read a submission; return ``(notebook, "")`` or ``(None, why it is not a notebook)``."""
     try:
-        text = read_regular_file(str(path), MAX_NOTEBOOK_BYTES).decode("utf-8-sig")
+        text = read_regular_file(str(path), MAX_NOTEBOOK_BYTES, follow_symlinks=True).decode("utf-8-sig")
     except UnicodeDecodeError:
         return None, "not a text file (not UTF-8)"
     except OSError as exc:
-        return None, f"cannot be read ({exc.strerror or exc})"
+        return None, f"cannot be read ({exc.strerror or exc})" if exc.errno else str(exc)
     try:
         raw = json.loads(text)
     except RecursionError:
@@ -278,6 +279,8 @@ async def grade_submission(path: Path, checks: Checks, options: Options) -> Subm
     start = monotonic()
     try:
         grade = await _grade(Path(path), checks, options, start)
+    except ChecksError:
+        raise
     except Exception as exc:  # the batch must go on; the row says what happened
         traceback.print_exc(file=sys.stderr)
         grade = SubmissionGrade(
@@ -336,6 +339,7 @@ def _alive(pid: int) -> bool:
 async def _grade(path: Path, checks: Checks, options: Options, start: float) -> SubmissionGrade:
     nb, reason = load_notebook(path)
     if nb is None:
+        await checks.ready()  # the points table
         return SubmissionGrade(
             path=path, status=INVALID, exercises=_all_missing(checks, f"not graded: {reason}"), notes=[reason],
             ran=False,
@@ -349,8 +353,11 @@ async def _grade(path: Path, checks: Checks, options: Options, start: float) -> 
         (work / path.name).write_text(json.dumps(nb, ensure_ascii=False), encoding="utf-8")
         run = _Run(nb, checks, options, root, start)
         await run.execute()
+        begin = monotonic()
         await run.evaluate()
-        return run.result(path)
+        grade = run.result(path)
+        grade.timings = {"extract": round(run.extract_seconds, 2), "evaluate": round(monotonic() - begin, 2)}
+        return grade
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -379,6 +386,7 @@ class _Run:
         self.extraction_notes: dict[int, str] = {}
         self.deaths: list[int] = []  # code positions where the kernel was found dead, per attempt
         self.exercise_grades: dict[int, ExerciseGrade] = {}
+        self.extract_seconds = 0.0
 
     def _report(self, index, code_number, exercise, run: CellRun | None, timeout_used: float = 0.0) -> CellReport:
         report = CellReport(index, code_number, exercise, state="not run" if run is None else run.state)
@@ -415,6 +423,7 @@ class _Run:
     async def _died_after(self, positions: list[int], linger: float) -> bool:
         """Run only the code cells at ``positions`` in a new kernel, then wait ``linger`` s: did it die?"""
         async with Kernel(self.work, self._env(), self.log, self.options.startup_timeout) as kernel:
+            await self.checks.ready()
             await kernel.run(prepare_cell(), 30, 5.0, history=False)
             for position in positions:
                 source = self.code_cells[position][3]
@@ -457,6 +466,9 @@ class _Run:
         """Run the notebook once in a new kernel, then extract; True if the kernel was lost (died or hung)."""
         options = self.options
         async with Kernel(self.work, self._env(), self.log, options.startup_timeout) as kernel:
+            waited = monotonic()
+            await self.checks.ready()
+            self.deadline += monotonic() - waited  # waiting for the criteria is not the notebook's time
             await kernel.run(prepare_cell(), 30, 5.0, history=False)
             for position, (index, code_number, exercise, source) in enumerate(self.code_cells):
                 if index in self.skip:
@@ -490,7 +502,11 @@ class _Run:
                     return True
             else:
                 self.ran_to_end = True
-            return await self._extract(kernel)
+            begin = monotonic()
+            try:
+                return await self._extract(kernel)
+            finally:
+                self.extract_seconds += monotonic() - begin
 
     async def _blame(self, position: int, report: CellReport) -> None:
         """Decide which cell to leave out of the next run after the kernel died at ``position``."""
@@ -634,7 +650,9 @@ async def grade_all(
     """
     procs.become_subreaper()
     clean_stale_scratch(scratch_parent(options))
-    await checks.start(evaluator_env(options.repo_root))
+    # The evaluation process is spawned first; kernels may start meanwhile, but no cell of a
+    # submission runs before the criteria are loaded in it (``checks.ready()``).
+    await checks.begin(evaluator_env(options.repo_root))
     semaphore = asyncio.Semaphore(max(1, options.jobs))
 
     async def one(path: Path) -> SubmissionGrade:
@@ -647,6 +665,7 @@ async def grade_all(
     try:
         tasks = [asyncio.ensure_future(one(Path(p))) for p in paths]
         try:
+            await checks.ready()
             await asyncio.gather(*tasks)
         except BaseException:
             for task in tasks:

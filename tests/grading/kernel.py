@@ -139,6 +139,9 @@ class Kernel:
             resources={"metadata": {"path": str(cwd)}},
             startup_timeout=int(startup_timeout),
         )
+        # The connection file (with the kernel's key) in the submission's scratch folder, not
+        # in $TMPDIR: a grader killed with SIGKILL leaves it where the next run cleans up.
+        self.km.connection_file = str(Path(cwd).parent / f"kernel-{os.getpid()}-{id(self)}.json")
         self._env = env
         self.token = env.get(procs.TOKEN_VAR, "")
         self.pid: int | None = None

@@ -39,6 +39,7 @@ def record_of(grade: SubmissionGrade, feedback_file: str) -> dict:
         "max": grade.max_points,
         "note": grade.note,
         "seconds": round(grade.seconds, 2),
+        "timings": grade.timings,
         "exercises": [
             {"number": e.number, "title": e.title, "points": e.points, "max": e.max_points, "status": e.status,
              "message": e.message, "answer": e.answer}
@@ -197,8 +198,9 @@ def write_csv(records: dict[str, dict], path: Path, *, roster: list[dict] | None
     rows = [csv_header(numbers, roster is not None)]
     for name in sorted(records, key=_natural_key):
         rows.append(csv_row(records[name], numbers, students.get(name), roster is not None))
+    missing_files = {student["file"] for student in missing}
     for name in sorted(extra_rows or {}, key=_natural_key):
-        if name not in records:
+        if name not in records and name not in missing_files and extra_rows[name][-2:-1] != [MISSING]:
             rows.append(extra_rows[name])
     for student in missing if missing_rows else []:
         ids = [csv_safe(student["student_id"]), csv_safe(student["name"])]
