@@ -117,6 +117,7 @@ class Checks:
         self._reader: asyncio.Task | None = None
         self._starting: asyncio.Task | None = None
         self.load_seconds = 0.0
+        self.kernel_wait = 0.0  # the longest a started kernel waited for the criteria
 
     # -- the evaluation process -------------------------------------------------
     async def begin(self, env: dict[str, str] | None = None) -> None:

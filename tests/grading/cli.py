@@ -206,7 +206,8 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
             stream.close()
     ordered, unmatched = finish(args.feedback, args.csv, args.roster, keep_rows, skipped, shard=bool(args.shard))
     print(summary_text(ordered, monotonic() - start, options.jobs, unmatched))
-    print(f"criteria loaded in {checks.load_seconds:.1f} s (before any submission's first cell ran)")
+    print(f"criteria loaded in {checks.load_seconds:.1f} s, before any submission's first cell ran "
+          f"(a started kernel waited {checks.kernel_wait:.1f} s for them)")
     changed = checks.changed_since_start()
     if changed:
         print(f"WARNING: {', '.join(map(str, changed))} changed on disk during the batch (the grades used the "

@@ -159,9 +159,10 @@ def _load(source: str, filename: str, repo_root: str) -> types.ModuleType:
         pass
     if callable(getattr(module, "preload", None)):
         module.preload()
-    elif callable(getattr(module, "_reference_data", None)):
-        for name in getattr(module, "_DATA_CALLS", {}):
-            module._reference_data(name)
+    for function, names in (("reference_data", "DATASETS"), ("_reference_data", "_DATA_CALLS")):
+        if callable(getattr(module, function, None)):
+            for name in getattr(module, names, {}):
+                getattr(module, function)(name)
     if callable(getattr(module, "make_probes", None)):
         module.make_probes(0)
     import numpy  # noqa: F401

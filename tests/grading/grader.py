@@ -381,7 +381,7 @@ class _Run:
         self.crashed = self.timed_out = False
         self.ran_to_end = False
         self.batch = uuid.uuid4().hex[:12]
-        self.seed = secrets.randbits(32) if checks.has_probes else None
+        self.seed: int | None = None  # drawn at the first extraction (the criteria are loaded by then)
         self.extracted: dict[int, str] = {}  # exercise -> results file (or a message why not)
         self.extraction_notes: dict[int, str] = {}
         self.deaths: list[int] = []  # code positions where the kernel was found dead, per attempt
@@ -468,7 +468,9 @@ class _Run:
         async with Kernel(self.work, self._env(), self.log, options.startup_timeout) as kernel:
             waited = monotonic()
             await self.checks.ready()
-            self.deadline += monotonic() - waited  # waiting for the criteria is not the notebook's time
+            waited = monotonic() - waited
+            self.deadline += waited  # waiting for the criteria is not the notebook's time
+            self.checks.kernel_wait = max(self.checks.kernel_wait, waited)
             await kernel.run(prepare_cell(), 30, 5.0, history=False)
             for position, (index, code_number, exercise, source) in enumerate(self.code_cells):
                 if index in self.skip:
@@ -536,6 +538,8 @@ class _Run:
         """Extract every exercise not yet extracted, each in its own cell and file; True if the kernel was lost."""
         options = self.options
         probes_master = None
+        if self.seed is None and self.checks.has_probes:
+            self.seed = secrets.randbits(32)  # secret, fresh per submission; the labels stay in the evaluator
         if self.seed is not None:
             probes_master = self.root / "probes.npz"
             reply = await self.checks.request({"op": "probes", "seed": self.seed, "path": str(probes_master),
