@@ -60,8 +60,9 @@ def new_notebook(cells: list[str | tuple[str, list[str]]]) -> nbformat.NotebookN
     return nb
 
 
-def run_cli(*args: str | Path, tmpdir: Path, timeout: float = 600, home: Path | None = None,
-            progress: bool = True) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str | Path, tmpdir: Path, timeout: float = 600, home: Path | None = None, progress: bool = True
+) -> subprocess.CompletedProcess:
     """``python -m tests.grading ARGS`` from the repository root; temporary files go to ``tmpdir``."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
     env.update(OMP_NUM_THREADS="1", TMPDIR=str(tmpdir))
@@ -70,7 +71,11 @@ def run_cli(*args: str | Path, tmpdir: Path, timeout: float = 600, home: Path | 
         env.setdefault("MPLCONFIGDIR", str(Path.home() / ".config" / "matplotlib"))
     return subprocess.run(
         [sys.executable, "-m", "tests.grading", *map(str, args), *(["--no-progress"] if progress else [])],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -275,16 +280,27 @@ def fake_submissions(folder: Path) -> dict[str, tuple[int, int, int, str]]:
         nbformat.write(nb or new_notebook(cells), folder / name)
         expected[name] = (ex1, ex2, ex3, status)
 
-    add("good.ipynb", ["## Exercise 1", GOOD[0], "## Exercise 2", GOOD[1], "answer_2 = 'sorted, as asked'",
-                       "## Exercise 3", GOOD[2]], 1, 2, 2)
+    add(
+        "good.ipynb",
+        ["## Exercise 1", GOOD[0], "## Exercise 2", GOOD[1], "answer_2 = 'sorted, as asked'", "## Exercise 3", GOOD[2]],
+        1,
+        2,
+        2,
+    )
     add("blank.ipynb", ["a = b = f = None"], 0, 0, 0)
     add("empty.ipynb", [], 0, 0, 0)
     add("wrong.ipynb", ["a = 41", "b = [3, 2, 1]", GOOD[2]], 0, 0, 2)
     add("error in ex2.ipynb", [GOOD[0], "b = [1, 2, 3]\nb = sorted(b, key=undefined_name)", GOOD[2]], 1, 2, 2)
     add("exception before.ipynb", [GOOD[0], "raise ValueError('oops')\nb = [1, 2, 3]", GOOD[2]], 1, 0, 2)
     add("extract fails.ipynb", [*GOOD[:2], "def f(x):\n    raise RuntimeError('f is broken')"], 1, 2, 0)
-    add("loop.ipynb", [GOOD[0], "import time\nwhile True:\n    time.sleep(0.05)\nb = [1, 2, 3]", GOOD[2]], 1, 0, 2,
-        "timeout")
+    add(
+        "loop.ipynb",
+        [GOOD[0], "import time\nwhile True:\n    time.sleep(0.05)\nb = [1, 2, 3]", GOOD[2]],
+        1,
+        0,
+        2,
+        "timeout",
+    )
     add("crash.ipynb", [GOOD[0], "import os\nos._exit(1)\nb = [1, 2, 3]", GOOD[1], GOOD[2]], 1, 2, 2, "crashed")
     add("huge.ipynb", [GOOD[0], "print('x' * 3_000_000)\nprint('the end')", *GOOD[1:]], 1, 2, 2)
     cheater = new_notebook([GOOD[2], CHEAT, ("check(1, globals())", ["ex1", "check"])])
@@ -298,14 +314,32 @@ def fake_submissions(folder: Path) -> dict[str, tuple[int, int, int, str]]:
     add("timer.ipynb", [GOOD[0], TIMER, SLEEP, SLEEP, GOOD[1], SLEEP, GOOD[2]], 1, 2, 2, "crashed")
     # Issue 14 #5: each exercise's extraction has its own limit (a hang, a huge value).
     add("slow forward.ipynb", [GOOD[0], GOOD[1], "def f(x):\n    while True:\n        pass"], 1, 2, 0)
-    add("hangs in ex1.ipynb", ["import time\nclass A:\n    def __array__(self, *args, **kwargs):\n"
-                               "        time.sleep(1000)\na = A()", GOOD[1], GOOD[2]], 0, 2, 2)
+    add(
+        "hangs in ex1.ipynb",
+        [
+            "import time\nclass A:\n    def __array__(self, *args, **kwargs):\n        time.sleep(1000)\na = A()",
+            GOOD[1],
+            GOOD[2],
+        ],
+        0,
+        2,
+        2,
+    )
     add("too large.ipynb", [GOOD[0], "b = [1.5] * 6_000_000", GOOD[2]], 1, 0, 2)
     # Issue 14 #6: values whose evaluation explodes (the repr of 2**40 shared references).
     add("bomb.ipynb", [GOOD[0], "b = [1]\nfor _ in range(40):\n    b = [b, b]", GOOD[2]], 1, 0, 2)
     # Issue 14 #8: a lookup table of the inputs the check cell uses earns nothing on fresh inputs.
-    add("lookup table.ipynb", [GOOD[0], GOOD[1], "TABLE = {tuple(range(5)): [0, 1, 4, 9, 16]}\n"
-                               "def f(x):\n    return TABLE[tuple(int(v) for v in x)]"], 1, 2, 0)
+    add(
+        "lookup table.ipynb",
+        [
+            GOOD[0],
+            GOOD[1],
+            "TABLE = {tuple(range(5)): [0, 1, 4, 9, 16]}\ndef f(x):\n    return TABLE[tuple(int(v) for v in x)]",
+        ],
+        1,
+        2,
+        0,
+    )
     # Issue 14 #4 and #7: escaping processes; every other submission is a potential victim.
     add("escape.ipynb", [ESCAPE], 1, 0, 0)
     # Issue 14 #3 and the lower items: a name that is not UTF-8, a formula, case-only duplicates.
@@ -378,14 +412,41 @@ def fake_batch(tmp_path_factory):
     (home / ".ipython" / "profile_default" / "sentinel").write_text("x", encoding="utf-8")
     before, home_before = listing(subs), listing(home / ".ipython")
     start = time.monotonic()
-    result = run_cli(subs, "--csv", out / "grades.csv", "--feedback", out / "feedback", "-j", "2",
-                     "--cell-timeout", "3", "--extract-timeout", "3", "--evaluate-timeout", "5",
-                     "--evaluate-memory", "1", "--checks", checks, tmpdir=scratch, home=home)
+    result = run_cli(
+        subs,
+        "--csv",
+        out / "grades.csv",
+        "--feedback",
+        out / "feedback",
+        "-j",
+        "2",
+        "--cell-timeout",
+        "3",
+        "--extract-timeout",
+        "3",
+        "--evaluate-timeout",
+        "5",
+        "--evaluate-memory",
+        "1",
+        "--checks",
+        checks,
+        tmpdir=scratch,
+        home=home,
+    )
     print(f"fake batch: {len(expected)} submissions in {time.monotonic() - start:.1f} s")
     time.sleep(0.5)
-    return {"result": result, "expected": expected, "subs": subs, "scratch": scratch, "out": out,
-            "before": before, "after": listing(subs), "home_before": home_before,
-            "home_after": listing(home / ".ipython"), "left": grader_processes()}
+    return {
+        "result": result,
+        "expected": expected,
+        "subs": subs,
+        "scratch": scratch,
+        "out": out,
+        "before": before,
+        "after": listing(subs),
+        "home_before": home_before,
+        "home_after": listing(home / ".ipython"),
+        "left": grader_processes(),
+    }
 
 
 def test_fake_batch_exact_grades(fake_batch):
@@ -416,8 +477,9 @@ def test_fake_batch_notes(fake_batch):
     assert "died a while after code cell 2 ran" in rows["timer.ipynb"]["note"], rows["timer.ipynb"]["note"]
     assert "exercise 3: reading its values took longer than 3 s" in rows["slow forward.ipynb"]["note"]
     assert "exercise 1: reading its values" in rows["hangs in ex1.ipynb"]["note"]
-    assert re.search(r"exercise 2: evaluating your values (took longer than 5 s|needed more than)",
-                     rows["bomb.ipynb"]["note"]), rows["bomb.ipynb"]["note"]
+    assert re.search(
+        r"exercise 2: evaluating your values (took longer than 5 s|needed more than)", rows["bomb.ipynb"]["note"]
+    ), rows["bomb.ipynb"]["note"]
     stdout, stderr = fake_batch["result"].stdout, fake_batch["result"].stderr
     assert f"{len(fake_batch['expected'])} submissions" in stdout and "(-j 2)" in stdout
     assert "skipped hidden file .hidden.ipynb" in stderr and "folder.ipynb is a folder" in stderr
@@ -480,7 +542,12 @@ def test_fake_batch_leaves_nothing_behind(fake_batch):
     assert fake_batch["after"] == fake_batch["before"], "the submissions folder must not change"
     assert list(fake_batch["scratch"].iterdir()) == [], "temporary folders must be removed"
     assert sorted(p.name for p in fake_batch["out"].iterdir()) == [
-        "answers.md", "feedback", "grades.csv", "summary.md", "summary.png"]
+        "answers.md",
+        "feedback",
+        "grades.csv",
+        "summary.md",
+        "summary.png",
+    ]
 
 
 def test_hung_cell_and_notebook_time_limit(tmp_path):
@@ -488,14 +555,14 @@ def test_hung_cell_and_notebook_time_limit(tmp_path):
     checks = tmp_path / "fake_checks.py"
     checks.write_text(FAKE_CHECKS, encoding="utf-8")
     stubborn = (
-        "import time\n"
-        "while True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n        pass\n"
+        "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n        pass\n"
     )
     nbformat.write(new_notebook([GOOD[0], stubborn, GOOD[1], GOOD[2]]), tmp_path / "stubborn.ipynb")
     slow = "import time\ntime.sleep(3)"
     nbformat.write(new_notebook([GOOD[0], slow, slow, GOOD[1], GOOD[2]]), tmp_path / "slow.ipynb")
-    stubborn_options = Options(cell_timeout=2, notebook_timeout=30, interrupt_grace=1, checks_path=checks,
-                               scratch_root=tmp_path)
+    stubborn_options = Options(
+        cell_timeout=2, notebook_timeout=30, interrupt_grace=1, checks_path=checks, scratch_root=tmp_path
+    )
     slow_options = Options(cell_timeout=30, notebook_timeout=5, checks_path=checks, scratch_root=tmp_path)
 
     async def both():
@@ -525,7 +592,7 @@ def test_kernel_that_does_not_start(tmp_path):
     (broken / "ipykernel_launcher.py").write_text("raise SystemExit('no kernel today')\n", encoding="utf-8")
     nbformat.write(new_notebook(GOOD), tmp_path / "a.ipynb")
     options = Options(checks_path=checks, repo_root=broken, scratch_root=tmp_path)  # first on PYTHONPATH
-    grade, = asyncio.run(grade_all([tmp_path / "a.ipynb"], Checks(checks), options))
+    (grade,) = asyncio.run(grade_all([tmp_path / "a.ipynb"], Checks(checks), options))
     assert (grade.status, grade.total) == ("crashed", 0)
     assert "the kernel did not start" in grade.note
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ipynb", "broken_root", "fake_checks.py"]
@@ -613,8 +680,9 @@ def test_roster_only_shards_and_merge(tmp_path):
     nbformat.write(new_notebook([GOOD[0]]), subs / "bob.ipynb")
     nbformat.write(new_notebook(["a = 1"]), subs / "stray.ipynb")
     roster = tmp_path / "roster.csv"
-    roster.write_text("file,student_id,name\nada.ipynb,s1,Ada Lovelace\nBOB.ipynb,s2,Bob\ncyd.ipynb,s3,=Cyd\n",
-                      encoding="utf-8")
+    roster.write_text(
+        "file,student_id,name\nada.ipynb,s1,Ada Lovelace\nBOB.ipynb,s2,Bob\ncyd.ipynb,s3,=Cyd\n", encoding="utf-8"
+    )
     full = tmp_path / "full"
     common = ["--checks", checks, "--roster", roster]
     result = run_cli(subs, "--csv", full / "grades.csv", "--feedback", full / "fb", *common, tmpdir=scratch)
@@ -637,8 +705,9 @@ def test_roster_only_shards_and_merge(tmp_path):
     # --only: bob fixes his notebook; only his row and feedback change.
     ada_feedback = (full / "fb" / "ada.md").read_bytes()
     nbformat.write(new_notebook(GOOD), subs / "bob.ipynb")
-    regrade = run_cli(subs, "--csv", full / "grades.csv", "--feedback", full / "fb", "--only", "bob.ipynb", *common,
-                      tmpdir=scratch)
+    regrade = run_cli(
+        subs, "--csv", full / "grades.csv", "--feedback", full / "fb", "--only", "bob.ipynb", *common, tmpdir=scratch
+    )
     assert regrade.returncode == 0, regrade.stderr
     with (full / "grades.csv").open(encoding="utf-8", newline="") as f:
         updated = list(csv.reader(f))
@@ -648,13 +717,33 @@ def test_roster_only_shards_and_merge(tmp_path):
 
     # --shard 1/2 and 2/2, then merge: the same CSV and summary as one run over the folder.
     for i in (1, 2):
-        shard = run_cli(subs, "--csv", tmp_path / f"s{i}" / "grades.csv", "--feedback", tmp_path / f"s{i}" / "fb",
-                        "--shard", f"{i}/2", *common, tmpdir=scratch)
+        shard = run_cli(
+            subs,
+            "--csv",
+            tmp_path / f"s{i}" / "grades.csv",
+            "--feedback",
+            tmp_path / f"s{i}" / "fb",
+            "--shard",
+            f"{i}/2",
+            *common,
+            tmpdir=scratch,
+        )
         assert shard.returncode == 0, shard.stderr
     graded = [set(read_csv(tmp_path / f"s{i}" / "grades.csv")) - {"cyd.ipynb"} for i in (1, 2)]
     assert graded == [{"ada.ipynb", "stray.ipynb"}, {"bob.ipynb"}]
-    merged = run_cli("merge", tmp_path / "s1" / "fb", tmp_path / "s2" / "fb", "--csv", tmp_path / "m" / "grades.csv",
-                     "--feedback", tmp_path / "m" / "fb", "--roster", roster, tmpdir=scratch, progress=False)
+    merged = run_cli(
+        "merge",
+        tmp_path / "s1" / "fb",
+        tmp_path / "s2" / "fb",
+        "--csv",
+        tmp_path / "m" / "grades.csv",
+        "--feedback",
+        tmp_path / "m" / "fb",
+        "--roster",
+        roster,
+        tmpdir=scratch,
+        progress=False,
+    )
     assert merged.returncode == 0, merged.stderr
     assert (tmp_path / "m" / "grades.csv").read_bytes() == (full / "grades.csv").read_bytes()
     assert sorted(p.name for p in (tmp_path / "m" / "fb").glob("*.md")) == ["ada.md", "bob.md", "stray.md"]
@@ -675,9 +764,26 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
     env.update(OMP_NUM_THREADS="1", TMPDIR=str(scratch))
 
     def start(out):
-        return subprocess.Popen([sys.executable, "-m", "tests.grading", str(subs), "--csv", str(out / "g.csv"),
-                                 "--feedback", str(out / "fb"), "--checks", str(checks), "--no-progress"],
-                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.grading",
+                str(subs),
+                "--csv",
+                str(out / "g.csv"),
+                "--feedback",
+                str(out / "fb"),
+                "--checks",
+                str(checks),
+                "--no-progress",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def wait_for_rows(out, process):
         for _ in range(1200):
@@ -719,8 +825,16 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
     for pid in kernels_in(left[0]):  # the orphaned kernel: killed here (nothing can catch SIGKILL)
         os.kill(pid, signal.SIGKILL)
     (subs / "2 slow.ipynb").unlink()
-    again = run_cli(subs, "--csv", tmp_path / "again" / "g.csv", "--feedback", tmp_path / "again" / "fb",
-                    "--checks", checks, tmpdir=scratch)
+    again = run_cli(
+        subs,
+        "--csv",
+        tmp_path / "again" / "g.csv",
+        "--feedback",
+        tmp_path / "again" / "fb",
+        "--checks",
+        checks,
+        tmpdir=scratch,
+    )
     assert again.returncode == 0, again.stderr
     assert list(scratch.iterdir()) == [], f"the next run removes what a killed grader left: {list(scratch.iterdir())}"
 
@@ -734,8 +848,10 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
         (b'{"cells": []}', "not a notebook"),
         (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not UTF-8"),
         (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": "oops"}', "not a readable notebook"),
-        (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code"}]}',
-         "not a readable notebook"),
+        (
+            b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code"}]}',
+            "not a readable notebook",
+        ),
     ],
 )
 def test_load_notebook_rejects(tmp_path, content, reason):
@@ -747,9 +863,20 @@ def test_load_notebook_rejects(tmp_path, content, reason):
 
 def test_load_notebook_accepts_loose_notebooks(tmp_path):
     # Minimal v4 without cell ids or metadata, source as a list of lines: Jupyter opens these.
-    raw = {"nbformat": 4, "nbformat_minor": 4, "metadata": {},
-           "cells": [{"cell_type": "code", "source": ["a = 1\n", "b = 2"], "outputs": [], "execution_count": None,
-                      "metadata": {}}]}
+    raw = {
+        "nbformat": 4,
+        "nbformat_minor": 4,
+        "metadata": {},
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": ["a = 1\n", "b = 2"],
+                "outputs": [],
+                "execution_count": None,
+                "metadata": {},
+            }
+        ],
+    }
     path = tmp_path / "loose.ipynb"
     path.write_text(json.dumps(raw), encoding="utf-8")
     nb, why = load_notebook(path)
@@ -757,15 +884,33 @@ def test_load_notebook_accepts_loose_notebooks(tmp_path):
 
 
 def test_cell_exercises_tags_then_headings():
-    nb = new_notebook(["import x", "## Exercise 1: data", "a = 1", ("b = 2", ["ex2", "answer"]), "c = 3",
-                       "## Exercise 2: more", "d = 4", "## Summary", "e = 5"])
+    nb = new_notebook(
+        [
+            "import x",
+            "## Exercise 1: data",
+            "a = 1",
+            ("b = 2", ["ex2", "answer"]),
+            "c = 3",
+            "## Exercise 2: more",
+            "d = 4",
+            "## Summary",
+            "e = 5",
+        ]
+    )
     assert cell_exercises(nb) == [None, 1, 1, 2, 1, 2, 2, None, None]
 
 
 def test_restricted_loads_plain_data_only():
-    values = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.int64(3), "f": 0.5, "s": {1, 2},
-              "c": complex(1, 2), "o": np.array([1, None], dtype=object), "dtype": np.dtype("int64"),
-              "nested": [("a", [1.0, None]), {"k": b"bytes"}]}
+    values = {
+        "x": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "n": np.int64(3),
+        "f": 0.5,
+        "s": {1, 2},
+        "c": complex(1, 2),
+        "o": np.array([1, None], dtype=object),
+        "dtype": np.dtype("int64"),
+        "nested": [("a", [1.0, None]), {"k": b"bytes"}],
+    }
     back = restricted_loads(pickle.dumps(values, protocol=4))
     assert back.keys() == values.keys() and np.array_equal(back["x"], values["x"]) and back["dtype"] == np.int64
 
@@ -800,8 +945,9 @@ def role_of(cell) -> str:
     return next((role for role in ("answer", "answer-text", "check") if role in tags), "")
 
 
-def build_submission(fill: tuple[int, ...], edit: dict[int, tuple[str, str]] | None = None,
-                     drop_checks: bool = False) -> nbformat.NotebookNode:
+def build_submission(
+    fill: tuple[int, ...], edit: dict[int, tuple[str, str]] | None = None, drop_checks: bool = False
+) -> nbformat.NotebookNode:
     """The template with the solution's answer cells of exercises ``fill`` copied in (same index).
 
     ``edit`` maps an exercise to (prefix, suffix): the prefix goes before the
@@ -863,10 +1009,24 @@ def solutions_run(tmp_path_factory):
     scratch, plain_tmp = base / "scratch", base / "plain_tmp"
     scratch.mkdir()
     plain_tmp.mkdir()
-    grader_command = [sys.executable, "-m", "tests.grading", SOLUTIONS_DIR, "--csv", base / "grades.csv",
-                      "--feedback", base / "feedback", "--no-progress", "--allow-modified"]
-    plain_command = [Path(sys.executable).parent / "jupyter-execute", "--timeout=600", "--kernel_name=python3",
-                     SOLUTIONS.name]
+    grader_command = [
+        sys.executable,
+        "-m",
+        "tests.grading",
+        SOLUTIONS_DIR,
+        "--csv",
+        base / "grades.csv",
+        "--feedback",
+        base / "feedback",
+        "--no-progress",
+        "--allow-modified",
+    ]
+    plain_command = [
+        Path(sys.executable).parent / "jupyter-execute",
+        "--timeout=600",
+        "--kernel_name=python3",
+        SOLUTIONS.name,
+    ]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
     env["OMP_NUM_THREADS"] = "1"
     plain_env = {**env, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(plain_tmp)}
@@ -874,8 +1034,14 @@ def solutions_run(tmp_path_factory):
         graded = pool.submit(timed, grader_command, cwd=ROOT, env={**env, "TMPDIR": str(scratch)})
         plain = pool.submit(timed, plain_command, cwd=SOLUTIONS_DIR, env=plain_env)
         (result, seconds), (plain_result, plain_seconds) = graded.result(), plain.result()
-    return {"result": result, "seconds": seconds, "plain": plain_result, "plain_seconds": plain_seconds,
-            "base": base, "scratch": scratch}
+    return {
+        "result": result,
+        "seconds": seconds,
+        "plain": plain_result,
+        "plain_seconds": plain_seconds,
+        "base": base,
+        "scratch": scratch,
+    }
 
 
 @needs_exercises
@@ -900,10 +1066,13 @@ def test_grading_costs_at_most_execution_plus_load_plus_5s(solutions_run):
     # The grader first loads the criteria in its evaluation process, before any cell runs (issue 14
     # #1); it prints how long that took. Everything else must cost at most 5 s over plain execution.
     load = float(re.search(r"a started kernel waited ([\d.]+) s", solutions_run["result"].stdout).group(1))
-    print(f"grader on solutions/: {graded:.1f} s (a kernel waited {load:.1f} s for the criteria); plain run: "
-          f"{plain_seconds:.1f} s")
+    print(
+        f"grader on solutions/: {graded:.1f} s (a kernel waited {load:.1f} s for the criteria); plain run: "
+        f"{plain_seconds:.1f} s"
+    )
     assert graded - load <= plain_seconds + 5, (
-        f"grading took {graded:.1f} s ({load:.1f} s loading the criteria), plain execution {plain_seconds:.1f} s")
+        f"grading took {graded:.1f} s ({load:.1f} s loading the criteria), plain execution {plain_seconds:.1f} s"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -927,15 +1096,26 @@ def matrix(tmp_path_factory):
     add("blank template.ipynb", nbformat.read(TEMPLATE, as_version=4), full)
     # A renamed copy of the cheap submission is the baseline: graded normally.
     add("Jane Doe - lesson 02 (final) v2.ipynb", build_submission(CHEAP), cheap)
-    add("wrong answers.ipynb", build_submission(CHEAP, edit={
-        1: ("", "\nX_train_moons = X_train_moons[:700]  # a wrong split"),
-    }), {**cheap, 1: 0})
-    add("exception in exercise 2.ipynb", build_submission(CHEAP, edit={2: ("raise RuntimeError('student bug')\n", "")}),
-        {**cheap, 2: 0, 3: 0})
-    loop = "import time\nwhile True:  # an endless loop (sleeping, to leave the CPU to the other worker)\n" \
-           "    time.sleep(0.01)\n"
-    add("endless loop in exercise 6.ipynb", build_submission(CHEAP, edit={6: (loop, "")}),
-        {**cheap, 6: 0}, "timeout")
+    add(
+        "wrong answers.ipynb",
+        build_submission(
+            CHEAP,
+            edit={
+                1: ("", "\nX_train_moons = X_train_moons[:700]  # a wrong split"),
+            },
+        ),
+        {**cheap, 1: 0},
+    )
+    add(
+        "exception in exercise 2.ipynb",
+        build_submission(CHEAP, edit={2: ("raise RuntimeError('student bug')\n", "")}),
+        {**cheap, 2: 0, 3: 0},
+    )
+    loop = (
+        "import time\nwhile True:  # an endless loop (sleeping, to leave the CPU to the other worker)\n"
+        "    time.sleep(0.01)\n"
+    )
+    add("endless loop in exercise 6.ipynb", build_submission(CHEAP, edit={6: (loop, "")}), {**cheap, 6: 0}, "timeout")
     add("no check cells.ipynb", build_submission(CHEAP, drop_checks=True), cheap)
     add("huge output.ipynb", build_submission(CHEAP, edit={1: ("print('y' * 5_000_000)\n", "")}), cheap)
     # Cheating: the criteria monkeypatched and redefined, passing outputs pasted into every
@@ -959,16 +1139,37 @@ def matrix(tmp_path_factory):
     add("not a notebook.ipynb", json.dumps({"cells": "nope"}), full, "invalid notebook")
 
     before_subs = listing(subs)
-    protected = {p: hashlib.sha1(p.read_bytes()).hexdigest()
-                 for p in (TEMPLATE, SOLUTIONS, ROOT / "tests" / "exercise_checks.py", ROOT / "helper_functions.py")}
+    protected = {
+        p: hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in (TEMPLATE, SOLUTIONS, ROOT / "tests" / "exercise_checks.py", ROOT / "helper_functions.py")
+    }
     before_repo = listing(ROOT, skip=(".git", ".venv"), content=False)
     # 30 s per cell: the template's import cell alone takes over 10 s on a loaded 2-core machine.
-    result = run_cli(subs, "--csv", out / "grades.csv", "--feedback", out / "feedback", "-j", "2",
-                     "--cell-timeout", "30", "--allow-modified", tmpdir=scratch)
-    return {"result": result, "cases": cases, "out": out, "subs": subs, "scratch": scratch,
-            "before_subs": before_subs, "after_subs": listing(subs),
-            "before_repo": before_repo, "after_repo": listing(ROOT, skip=(".git", ".venv"), content=False),
-            "protected": protected}
+    result = run_cli(
+        subs,
+        "--csv",
+        out / "grades.csv",
+        "--feedback",
+        out / "feedback",
+        "-j",
+        "2",
+        "--cell-timeout",
+        "30",
+        "--allow-modified",
+        tmpdir=scratch,
+    )
+    return {
+        "result": result,
+        "cases": cases,
+        "out": out,
+        "subs": subs,
+        "scratch": scratch,
+        "before_subs": before_subs,
+        "after_subs": listing(subs),
+        "before_repo": before_repo,
+        "after_repo": listing(ROOT, skip=(".git", ".venv"), content=False),
+        "protected": protected,
+    }
 
 
 @needs_exercises
@@ -981,8 +1182,11 @@ def test_matrix_exact_points_and_statuses(matrix, real_checks):
     for name, (expected, status) in matrix["cases"].items():
         got = points(rows[name], real_checks.numbers)
         if (got, rows[name]["status"]) != (expected, status):
-            wrong[name] = {"expected": (expected, status), "got": (got, rows[name]["status"]),
-                           "note": rows[name]["note"]}
+            wrong[name] = {
+                "expected": (expected, status),
+                "got": (got, rows[name]["status"]),
+                "note": rows[name]["note"],
+            }
         assert int(rows[name]["total"]) == sum(got.values()) and int(rows[name]["max"]) == 23
     assert not wrong, json.dumps(wrong, indent=1)
 

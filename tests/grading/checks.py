@@ -66,7 +66,9 @@ def git_modified(paths: list[Path], repo_root: Path) -> list[str]:
     try:
         result = subprocess.run(
             ["git", "-C", str(repo_root), "status", "--porcelain", "--", *map(str, inside)],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     except (OSError, subprocess.SubprocessError):
         return []
@@ -85,8 +87,9 @@ class Checks:
         exercises: the points table (after ``start``).
     """
 
-    def __init__(self, path: Path | str = DEFAULT_CHECKS_PATH, repo_root: Path = REPO_ROOT,
-                 allow_modified: bool = False):
+    def __init__(
+        self, path: Path | str = DEFAULT_CHECKS_PATH, repo_root: Path = REPO_ROOT, allow_modified: bool = False
+    ):
         self.path = Path(path).resolve()
         self.repo_root = Path(repo_root).resolve()
         self.allow_modified = allow_modified
@@ -105,8 +108,9 @@ class Checks:
             self.source = self.path.read_text(encoding="utf-8")
             compile(self.source, str(self.path), "exec")
             self.kernel_path = Path(KERNEL_SIDE_CRITERIA) if KERNEL_SIDE_CRITERIA else self.path
-            self.kernel_source = (self.source if self.kernel_path == self.path
-                                  else self.kernel_path.read_text(encoding="utf-8"))
+            self.kernel_source = (
+                self.source if self.kernel_path == self.path else self.kernel_path.read_text(encoding="utf-8")
+            )
         except (OSError, SyntaxError, ValueError) as exc:
             raise ChecksError(f"cannot read the criteria {self.path}: {exc}") from exc
         self.exercises: tuple[ExerciseInfo, ...] = ()
@@ -141,9 +145,15 @@ class Checks:
         from . import procs
 
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.grading.evaluator",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=None,
-            cwd=str(Path(__file__).resolve().parents[2]), env=env, limit=1 << 26,
+            sys.executable,
+            "-m",
+            "tests.grading.evaluator",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=None,
+            cwd=str(Path(__file__).resolve().parents[2]),
+            env=env,
+            limit=1 << 26,
         )
         procs.PROTECTED.add(self._process.pid)
         setup = {"source": self.source, "filename": str(self.path), "repo_root": str(self.repo_root)}
@@ -152,7 +162,7 @@ class Checks:
         try:
             line = await asyncio.wait_for(self._process.stdout.readline(), EVALUATOR_START_TIMEOUT)
             ready = json.loads(line or b"{}")
-        except (asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, ValueError) as exc:
             await self.close()
             raise ChecksError(f"cannot load the criteria {self.path}: the evaluator did not start ({exc!r})") from exc
         if not ready.get("ready"):
@@ -166,8 +176,10 @@ class Checks:
                 modified = git_modified([self.kernel_path], self.repo_root)
                 if modified and not self.allow_modified:
                     await self.close()
-                    raise ChecksError(f"refusing to grade: {', '.join(modified)} differs from git HEAD in "
-                                      f"{self.repo_root} (or pass --allow-modified)")
+                    raise ChecksError(
+                        f"refusing to grade: {', '.join(modified)} differs from git HEAD in "
+                        f"{self.repo_root} (or pass --allow-modified)"
+                    )
         self.has_probes = bool(ready.get("probes"))
         self._reader = asyncio.get_running_loop().create_task(self._read_replies())
         self.load_seconds = time.monotonic() - getattr(self, "load_started", time.monotonic())
@@ -214,7 +226,7 @@ class Checks:
             pass
         try:
             await asyncio.wait_for(process.wait(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             process.kill()
             await process.wait()
         procs.PROTECTED.discard(process.pid)

@@ -20,6 +20,8 @@ from .checks import DEFAULT_CHECKS_PATH, REPO_ROOT, Checks, ChecksError
 from .grader import Options, SubmissionGrade, display_name, find_submissions, grade_all
 from .report import (
     CsvStream,
+    feedback_names,
+    match_roster,
     read_csv_rows,
     read_records,
     read_roster,
@@ -30,8 +32,6 @@ from .report import (
     write_feedback_file,
     write_record,
     write_summary,
-    feedback_names,
-    match_roster,
 )
 
 
@@ -47,16 +47,26 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _outputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--csv", type=Path, default=Path("grades.csv"), metavar="PATH",
+        "--csv",
+        type=Path,
+        default=Path("grades.csv"),
+        metavar="PATH",
         help="CSV to write (default: grades.csv); summary.md, summary.png and answers.md go next to it",
     )
     parser.add_argument(
-        "--feedback", type=Path, metavar="DIR", default=Path("feedback"),
+        "--feedback",
+        type=Path,
+        metavar="DIR",
+        default=Path("feedback"),
         help="folder for the per-student Markdown (default: feedback)",
     )
-    parser.add_argument("--roster", type=Path, metavar="CSV",
-                        help="CSV with columns file, student_id, name: adds them to the grades; roster students "
-                             "without a file get status 'missing'")
+    parser.add_argument(
+        "--roster",
+        type=Path,
+        metavar="CSV",
+        help="CSV with columns file, student_id, name: adds them to the grades; roster students "
+        "without a file get status 'missing'",
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,23 +81,59 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "-j", "--jobs", type=int, default=1, metavar="N", help="submissions graded at once, one kernel each (default 1)"
     )
-    parser.add_argument("--cell-timeout", type=float, default=120.0, metavar="S",
-                        help="seconds per cell before it is interrupted (default 120)")
-    parser.add_argument("--notebook-timeout", type=float, default=600.0, metavar="S",
-                        help="seconds for all cells of one submission (default 600)")
-    parser.add_argument("--extract-timeout", type=float, default=None, metavar="S",
-                        help="seconds to read one exercise's values in the kernel (default: max(cell timeout, 30))")
-    parser.add_argument("--evaluate-timeout", type=float, default=60.0, metavar="S",
-                        help="seconds the grader may spend evaluating one exercise's values (default 60)")
-    parser.add_argument("--evaluate-memory", type=float, default=4.0, metavar="GB",
-                        help="memory the grader may use evaluating one exercise's values (default 4 GB)")
-    parser.add_argument("--only", nargs="+", metavar="NAME",
-                        help="re-grade only these files of the folder; the other rows, feedback files and "
-                             "records from the earlier run stay as they are")
-    parser.add_argument("--shard", type=_shard, metavar="I/N",
-                        help="grade the I-th of N deterministic parts of the folder (combine with `merge`)")
-    parser.add_argument("--allow-modified", action="store_true",
-                        help="grade even if tests/exercise_checks.py or helper_functions.py differ from git")
+    parser.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds per cell before it is interrupted (default 120)",
+    )
+    parser.add_argument(
+        "--notebook-timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="seconds for all cells of one submission (default 600)",
+    )
+    parser.add_argument(
+        "--extract-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds to read one exercise's values in the kernel (default: max(cell timeout, 30))",
+    )
+    parser.add_argument(
+        "--evaluate-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds the grader may spend evaluating one exercise's values (default 60)",
+    )
+    parser.add_argument(
+        "--evaluate-memory",
+        type=float,
+        default=4.0,
+        metavar="GB",
+        help="memory the grader may use evaluating one exercise's values (default 4 GB)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="re-grade only these files of the folder; the other rows, feedback files and "
+        "records from the earlier run stay as they are",
+    )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="grade the I-th of N deterministic parts of the folder (combine with `merge`)",
+    )
+    parser.add_argument(
+        "--allow-modified",
+        action="store_true",
+        help="grade even if tests/exercise_checks.py or helper_functions.py differ from git",
+    )
     parser.add_argument("--checks", type=Path, default=DEFAULT_CHECKS_PATH, help=argparse.SUPPRESS)
     parser.add_argument("--repo-root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -117,8 +163,14 @@ def shard_of(paths: list[Path], shard: tuple[int, int] | None) -> list[Path]:
     return [p for k, p in enumerate(paths) if k % n == i - 1]
 
 
-def finish(feedback_dir: Path, csv_path: Path, roster_path: Path | None, keep_rows: dict | None = None,
-           skipped: list[str] | None = None, shard: bool = False) -> tuple[list[dict], list[str]]:
+def finish(
+    feedback_dir: Path,
+    csv_path: Path,
+    roster_path: Path | None,
+    keep_rows: dict | None = None,
+    skipped: list[str] | None = None,
+    shard: bool = False,
+) -> tuple[list[dict], list[str]]:
     """CSV, summary.md/png and answers.md from the records in ``feedback_dir``.
 
     A shard lists no roster student as missing (they may be in another shard): ``merge`` does.
@@ -129,8 +181,17 @@ def finish(feedback_dir: Path, csv_path: Path, roster_path: Path | None, keep_ro
     ordered = [records[name] for name in sorted(records, key=_key)]
     if roster is not None and not shard:
         _, missing, _ = match_roster(roster, list(records))
-        ordered += [{"submission": s["file"], "status": "missing", "total": 0, "max": next(
-            (r["max"] for r in records.values()), 0), "note": "no submission", "exercises": []} for s in missing]
+        ordered += [
+            {
+                "submission": s["file"],
+                "status": "missing",
+                "total": 0,
+                "max": next((r["max"] for r in records.values()), 0),
+                "note": "no submission",
+                "exercises": [],
+            }
+            for s in missing
+        ]
     folder = csv_path.parent
     write_summary(ordered, folder, unmatched, skipped)
     write_answers(list(records.values()), folder / "answers.md")
@@ -206,14 +267,21 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
             stream.close()
     ordered, unmatched = finish(args.feedback, args.csv, args.roster, keep_rows, skipped, shard=bool(args.shard))
     print(summary_text(ordered, monotonic() - start, options.jobs, unmatched))
-    print(f"criteria loaded in {checks.load_seconds:.1f} s, before any submission's first cell ran "
-          f"(a started kernel waited {checks.kernel_wait:.1f} s for them)")
+    print(
+        f"criteria loaded in {checks.load_seconds:.1f} s, before any submission's first cell ran "
+        f"(a started kernel waited {checks.kernel_wait:.1f} s for them)"
+    )
     changed = checks.changed_since_start()
     if changed:
-        print(f"WARNING: {', '.join(map(str, changed))} changed on disk during the batch (the grades used the "
-              "copy read at the start); a submission may have tried to tamper with the grader", file=sys.stderr)
-    print(f"wrote {args.csv}, {len(grades)} feedback files in {args.feedback}, summary.md, summary.png and "
-          f"answers.md in {args.csv.parent}")
+        print(
+            f"WARNING: {', '.join(map(str, changed))} changed on disk during the batch (the grades used the "
+            "copy read at the start); a submission may have tried to tamper with the grader",
+            file=sys.stderr,
+        )
+    print(
+        f"wrote {args.csv}, {len(grades)} feedback files in {args.feedback}, summary.md, summary.png and "
+        f"answers.md in {args.csv.parent}"
+    )
     return grades
 
 

@@ -264,11 +264,16 @@ def _handle_evaluate(module, request) -> dict:
         result = module.evaluate(number, values) if probes is None else module.evaluate(number, values, probes=probes)
         status = str(getattr(result, "status", FAILED))
         points = int(getattr(result, "points", 0))
-        reply.update(status=status if status in (PASSED, FAILED, NOT_ATTEMPTED) else FAILED,
-                     message=str(getattr(result, "message", "")), points=points)
+        reply.update(
+            status=status if status in (PASSED, FAILED, NOT_ATTEMPTED) else FAILED,
+            message=str(getattr(result, "message", "")),
+            points=points,
+        )
     except Exception as exc:
-        reply.update(message=f"could not be evaluated: {type(exc).__name__}: {_short(exc, 200)}",
-                     details=traceback.format_exc(limit=-5))
+        reply.update(
+            message=f"could not be evaluated: {type(exc).__name__}: {_short(exc, 200)}",
+            details=traceback.format_exc(limit=-5),
+        )
     return reply
 
 
@@ -295,7 +300,7 @@ def _child(module, request, write_fd: int) -> None:
         data = json.dumps({"error": f"{type(exc).__name__}: {_short(exc, 300)}"}).encode()
     view = memoryview(data)
     while view:
-        view = view[os.write(write_fd, view):]
+        view = view[os.write(write_fd, view) :]
     os._exit(0)
 
 
@@ -314,8 +319,15 @@ def serve() -> None:
         setup = json.loads(stdin.readline())
         module = _load(setup["source"], setup["filename"], setup["repo_root"])
         kernel_source, kernel_path = kernel_side(module, setup["filename"])
-        send({"ready": True, "exercises": _table(module), "probes": callable(getattr(module, "make_probes", None)),
-              "kernel_source": kernel_source, "kernel_path": kernel_path})
+        send(
+            {
+                "ready": True,
+                "exercises": _table(module),
+                "probes": callable(getattr(module, "make_probes", None)),
+                "kernel_source": kernel_source,
+                "kernel_path": kernel_path,
+            }
+        )
     except BaseException as exc:
         send({"ready": False, "error": _short(f"{type(exc).__name__}: {exc}", 2000)})
         return
@@ -365,9 +377,14 @@ def serve() -> None:
                         os.close(read_fd)
                         _child(module, request, write_fd)
                     os.close(write_fd)
-                    children[pid] = {"id": request["id"], "fd": read_fd, "chunks": [],
-                                     "deadline": time.monotonic() + float(request.get("timeout", 60)), "eof": False}
-        for pid, child in children.items():
+                    children[pid] = {
+                        "id": request["id"],
+                        "fd": read_fd,
+                        "chunks": [],
+                        "deadline": time.monotonic() + float(request.get("timeout", 60)),
+                        "eof": False,
+                    }
+        for child in children.values():
             if child["fd"] in readable and not child["eof"]:
                 chunk = os.read(child["fd"], 1 << 16)
                 if chunk:

@@ -47,7 +47,13 @@ def extraction_cell(checks: Checks, number: int, out_path: Path, probes_path: Pa
     """
     args = ", ".join(
         repr(arg)
-        for arg in (checks.kernel_source, str(checks.kernel_path), str(out_path), ISOLATED_MODULE_NAME, number,
-                    str(probes_path) if probes_path else None)
+        for arg in (
+            checks.kernel_source,
+            str(checks.kernel_path),
+            str(out_path),
+            ISOLATED_MODULE_NAME,
+            number,
+            str(probes_path) if probes_path else None,
+        )
     )
     return _call("run_one", f"__grader_builtins.globals(), {args}")

@@ -2,20 +2,28 @@
 
 For one submission (``grade_submission``):
 
-1. Read the file; anything that isn't a readable notebook is graded
-   ``invalid notebook`` with 0 points, without starting a kernel.
-2. Copy it, stored outputs stripped, into a fresh temporary folder, the
-   kernel's working folder; the folder is deleted afterwards.
-3. Run its code cells in order in a fresh kernel. Errors don't stop the run. A
-   cell still running after ``cell_timeout`` is interrupted and the run goes on
-   with the next cell; once ``notebook_timeout`` is spent the remaining cells
-   are skipped. If the kernel dies (or ignores the interrupt), a new kernel
-   re-runs the notebook without that cell, at most ``max_restarts`` times.
-4. Append one cell that extracts every exercise's plain values
-   (``extraction.injected_cell``), read them back, and call the criteria's
-   ``evaluate`` in this process.
+1. Read the file (a regular file only, never blocking, size-capped); anything
+   that isn't a readable notebook is graded ``invalid notebook`` with 0 points,
+   without starting a kernel.
+2. Copy it, stored outputs stripped, into a fresh scratch folder, the kernel's
+   working folder; the folder is deleted afterwards (and, if the grader was
+   killed, by the next run: ``clean_stale_scratch``).
+3. Run its code cells in order in a fresh kernel, after the grader's silent
+   ``prepare_cell`` (``exit()`` harmless, huge writes chunked). Errors don't
+   stop the run. A cell still running after ``cell_timeout`` is interrupted and
+   the run goes on with the next cell; once ``notebook_timeout`` is spent the
+   remaining cells are skipped. If the kernel dies (or ignores the interrupt),
+   a new kernel re-runs the notebook without that cell; if it then dies in
+   another cell, the death was delayed and ``_find_fatal_cell`` bisects.
+4. Extract each exercise in its own cell with its own time limit and results
+   file (``extraction.extraction_cell``), on fresh probe inputs when the
+   criteria define ``make_probes``; then evaluate each exercise in the
+   evaluation process (``evaluator.py``), in a fork with its own limits.
+5. When the kernel goes, so does every process it started (``procs.py``).
 
-``grade_all`` runs ``jobs`` submissions at once, each with its own kernel.
+``grade_all`` runs ``jobs`` submissions at once, each with its own kernel,
+after starting the evaluation process (no submission cell runs before the
+criteria are loaded in it).
 """
 
 from __future__ import annotations
@@ -341,7 +349,10 @@ async def _grade(path: Path, checks: Checks, options: Options, start: float) -> 
     if nb is None:
         await checks.ready()  # the points table
         return SubmissionGrade(
-            path=path, status=INVALID, exercises=_all_missing(checks, f"not graded: {reason}"), notes=[reason],
+            path=path,
+            status=INVALID,
+            exercises=_all_missing(checks, f"not graded: {reason}"),
+            notes=[reason],
             ran=False,
         )
     nb = strip_outputs(nb)
@@ -449,8 +460,7 @@ class _Run:
         then left idle for a while, kills the kernel. None if it can't be found in time.
         """
         linger = min(max(self.options.cell_timeout, 5.0), 15.0)
-        candidates = [p for p in range(max(first, second) + 1) if self.code_cells[p][0] not in self.skip
-                      or p == first]
+        candidates = [p for p in range(max(first, second) + 1) if self.code_cells[p][0] not in self.skip or p == first]
         lo, hi = 0, len(candidates) - 1  # prefix candidates[..hi] is known to kill
         while lo < hi:
             if monotonic() >= self.deadline:
@@ -531,8 +541,10 @@ class _Run:
         self.skip.add(self.code_cells[fatal][0])
         culprit = self.records.get(self.code_cells[fatal][0]) or self._report(*self.code_cells[fatal][:3], None)
         self.notes = [n for n in self.notes if not n.startswith("kernel died in")]
-        self.notes.append(f"the kernel died a while after {_where(culprit)} ran (found by re-running parts of the "
-                          "notebook); re-ran the notebook without it")
+        self.notes.append(
+            f"the kernel died a while after {_where(culprit)} ran (found by re-running parts of the "
+            "notebook); re-ran the notebook without it"
+        )
 
     async def _extract(self, kernel: Kernel) -> bool:
         """Extract every exercise not yet extracted, each in its own cell and file; True if the kernel was lost."""
@@ -542,9 +554,15 @@ class _Run:
             self.seed = secrets.randbits(32)  # secret, fresh per submission; the labels stay in the evaluator
         if self.seed is not None:
             probes_master = self.root / "probes.npz"
-            reply = await self.checks.request({"op": "probes", "seed": self.seed, "path": str(probes_master),
-                                               "timeout": options.evaluate_timeout,
-                                               "memory": options.evaluate_memory})
+            reply = await self.checks.request(
+                {
+                    "op": "probes",
+                    "seed": self.seed,
+                    "path": str(probes_master),
+                    "timeout": options.evaluate_timeout,
+                    "memory": options.evaluate_memory,
+                }
+            )
             if not reply.get("ok"):
                 probes_master = None
                 self.notes.append(f"the grader could not make its probe inputs ({reply.get('error', 'no reply')})")
@@ -562,9 +580,11 @@ class _Run:
             if run.state in ("timeout", "hung"):
                 self.extraction_notes[ex.number] = (
                     f"reading your values took longer than {options.extract_timeout:.0f} s (the grader's limit per "
-                    "exercise); look at the functions and models this exercise calls")
-                self.notes.append(f"exercise {ex.number}: reading its values took longer than "
-                                  f"{options.extract_timeout:.0f} s")
+                    "exercise); look at the functions and models this exercise calls"
+                )
+                self.notes.append(
+                    f"exercise {ex.number}: reading its values took longer than {options.extract_timeout:.0f} s"
+                )
                 if run.state == "hung":
                     return True  # re-run the notebook for the exercises not yet extracted
             elif run.state == "dead":
@@ -589,6 +609,7 @@ class _Run:
         """Evaluate each extracted exercise in the evaluation process (its own time and memory limit)."""
         options = self.options
         for ex in self.checks.exercises:
+
             def grade(status, message, points=0, details="", answer=None, ex=ex):
                 return ExerciseGrade(ex.number, ex.title, points, ex.points, status, _short(message), details, answer)
 
@@ -599,27 +620,42 @@ class _Run:
             if ex.number in self.extraction_notes:
                 self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {self.extraction_notes[ex.number]}")
                 continue
-            reply = await self.checks.request({
-                "op": "evaluate", "number": ex.number, "path": self.extracted[ex.number], "seed": self.seed,
-                "timeout": options.evaluate_timeout, "memory": options.evaluate_memory,
-                "max_bytes": MAX_VALUES_BYTES,
-            })
+            reply = await self.checks.request(
+                {
+                    "op": "evaluate",
+                    "number": ex.number,
+                    "path": self.extracted[ex.number],
+                    "seed": self.seed,
+                    "timeout": options.evaluate_timeout,
+                    "memory": options.evaluate_memory,
+                    "max_bytes": MAX_VALUES_BYTES,
+                }
+            )
             error = reply.get("error")
             if error == "timeout":
-                message = (f"not graded: evaluating your values took longer than {options.evaluate_timeout:.0f} s "
-                           "(the grader's limit)")
+                message = (
+                    f"not graded: evaluating your values took longer than {options.evaluate_timeout:.0f} s "
+                    "(the grader's limit)"
+                )
             elif error == "memory":
-                message = (f"not graded: evaluating your values needed more than "
-                           f"{options.evaluate_memory / 1e9:.1f} GB (the grader's limit)")
+                message = (
+                    f"not graded: evaluating your values needed more than "
+                    f"{options.evaluate_memory / 1e9:.1f} GB (the grader's limit)"
+                )
             elif error:
                 message = f"not graded: the evaluation failed ({error})"
             if error:
-                self.notes.append(f"exercise {ex.number}: {message[len('not graded: '):]}")
+                self.notes.append(f"exercise {ex.number}: {message[len('not graded: ') :]}")
                 self.exercise_grades[ex.number] = grade(FAILED, message)
                 continue
             points = max(0, min(int(reply.get("points", 0)), ex.points)) if reply.get("status") == PASSED else 0
-            self.exercise_grades[ex.number] = grade(reply.get("status", FAILED), str(reply.get("message", "")),
-                                                    points, str(reply.get("details", "")), reply.get("answer"))
+            self.exercise_grades[ex.number] = grade(
+                reply.get("status", FAILED),
+                str(reply.get("message", "")),
+                points,
+                str(reply.get("details", "")),
+                reply.get("answer"),
+            )
         if self.seed is not None:
             await self.checks.request({"op": "forget", "seed": self.seed})
 

@@ -67,8 +67,14 @@ def run_one(student_ns, source, filename, out_path, module_name, number, probes_
             with numpy.load(probes_path, allow_pickle=False) as data:
                 probes = {name: data[name] for name in data.files}
     except BaseException:
-        _write(out_path, {"kind": "error", "message": "the criteria failed to load in your kernel",
-                          "traceback": _short(traceback.format_exc(), MAX_TRACEBACK_CHARS)})
+        _write(
+            out_path,
+            {
+                "kind": "error",
+                "message": "the criteria failed to load in your kernel",
+                "traceback": _short(traceback.format_exc(), MAX_TRACEBACK_CHARS),
+            },
+        )
         return
     finally:
         if probes_path:

@@ -41,8 +41,15 @@ def record_of(grade: SubmissionGrade, feedback_file: str) -> dict:
         "seconds": round(grade.seconds, 2),
         "timings": grade.timings,
         "exercises": [
-            {"number": e.number, "title": e.title, "points": e.points, "max": e.max_points, "status": e.status,
-             "message": e.message, "answer": e.answer}
+            {
+                "number": e.number,
+                "title": e.title,
+                "points": e.points,
+                "max": e.max_points,
+                "status": e.status,
+                "message": e.message,
+                "answer": e.answer,
+            }
             for e in grade.exercises
         ],
     }
@@ -106,8 +113,11 @@ def read_roster(path: Path) -> list[dict[str, str]]:
     if file_col is None:
         raise ValueError(f"{path}: no file column (one of {', '.join(_FILE_COLUMNS)}) in the header")
     return [
-        {"file": (row.get(file_col) or "").strip(), "student_id": (row.get(id_col) or "").strip() if id_col else "",
-         "name": (row.get(name_col) or "").strip() if name_col else ""}
+        {
+            "file": (row.get(file_col) or "").strip(),
+            "student_id": (row.get(id_col) or "").strip() if id_col else "",
+            "name": (row.get(name_col) or "").strip() if name_col else "",
+        }
         for row in rows
         if (row.get(file_col) or "").strip()
     ]
@@ -156,8 +166,15 @@ def csv_row(record: dict, numbers: list[int], student: dict | None = None, roste
     points = {e["number"]: e["points"] for e in record["exercises"]}
     ids = [csv_safe((student or {}).get("student_id", "")), csv_safe((student or {}).get("name", ""))] if roster else []
     note = str(record.get("note", "")).replace("\n", " ")
-    return [csv_safe(record["submission"]), *ids, *(str(points.get(n, 0)) for n in numbers), str(record["total"]),
-            str(record["max"]), record["status"], csv_safe(_clip(note, NOTE_CHARS))]
+    return [
+        csv_safe(record["submission"]),
+        *ids,
+        *(str(points.get(n, 0)) for n in numbers),
+        str(record["total"]),
+        str(record["max"]),
+        record["status"],
+        csv_safe(_clip(note, NOTE_CHARS)),
+    ]
 
 
 class CsvStream:
@@ -186,8 +203,14 @@ class CsvStream:
         self._file.close()
 
 
-def write_csv(records: dict[str, dict], path: Path, *, roster: list[dict] | None = None,
-              extra_rows: dict[str, list[str]] | None = None, missing_rows: bool = True) -> list[str]:
+def write_csv(
+    records: dict[str, dict],
+    path: Path,
+    *,
+    roster: list[dict] | None = None,
+    extra_rows: dict[str, list[str]] | None = None,
+    missing_rows: bool = True,
+) -> list[str]:
     """The whole CSV, rows in natural order of the file names; roster students without a file as ``missing``.
 
     Returns the submissions that match no roster row (empty without a roster).
@@ -204,8 +227,9 @@ def write_csv(records: dict[str, dict], path: Path, *, roster: list[dict] | None
             rows.append(extra_rows[name])
     for student in missing if missing_rows else []:
         ids = [csv_safe(student["student_id"]), csv_safe(student["name"])]
-        rows.append([csv_safe(student["file"]), *ids, *("0" for _ in numbers), "0", str(max_points), MISSING,
-                     "no submission"])
+        rows.append(
+            [csv_safe(student["file"]), *ids, *("0" for _ in numbers), "0", str(max_points), MISSING, "no submission"]
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     with tmp.open("w", newline="", encoding="utf-8") as f:
@@ -239,8 +263,10 @@ def feedback_names(paths: list[Path]) -> dict[Path, str]:
     folder, so every shard of it names the files alike.
     """
     stems = Counter(display_name(p.stem).lower() for p in paths)
-    return {p: (display_name(p.stem) if stems[display_name(p.stem).lower()] == 1 else display_name(p.name)) + ".md"
-            for p in paths}
+    return {
+        p: (display_name(p.stem) if stems[display_name(p.stem).lower()] == 1 else display_name(p.name)) + ".md"
+        for p in paths
+    }
 
 
 def write_feedback_file(grade: SubmissionGrade, feedback_dir: Path, file_name: str, options: Options) -> Path:
@@ -290,8 +316,13 @@ def feedback_markdown(grade: SubmissionGrade, options: Options) -> str:
             lines += [*_fenced(_clip_middle(grade.extraction_error, 200, DETAILS_CHARS)), ""]
 
     if not grade.ran:
-        lines += ["---", "", "How this was graded: the file could not be read as a notebook, so none of it was "
-                  "run and every exercise got 0 points. Submit the .ipynb file that Jupyter saves.", ""]
+        lines += [
+            "---",
+            "",
+            "How this was graded: the file could not be read as a notebook, so none of it was "
+            "run and every exercise got 0 points. Submit the .ipynb file that Jupyter saves.",
+            "",
+        ]
         return "\n".join(lines)
     lines += [
         "---",
@@ -397,8 +428,17 @@ def item_analysis(records: list[dict]) -> list[dict]:
     rows = {}
     for record in graded:
         for e in record["exercises"]:
-            row = rows.setdefault(e["number"], {"number": e["number"], "title": e["title"], "max": e["max"],
-                                                "passed": 0, "attempted": 0, "hints": Counter()})
+            row = rows.setdefault(
+                e["number"],
+                {
+                    "number": e["number"],
+                    "title": e["title"],
+                    "max": e["max"],
+                    "passed": 0,
+                    "attempted": 0,
+                    "hints": Counter(),
+                },
+            )
             row["passed"] += e["status"] == PASSED
             row["attempted"] += e["status"] != NOT_ATTEMPTED
             if e["status"] not in (PASSED, NOT_ATTEMPTED) and e["message"]:
@@ -411,8 +451,9 @@ def item_analysis(records: list[dict]) -> list[dict]:
     return out
 
 
-def summary_text(records: list[dict], seconds: float | None = None, jobs: int | None = None,
-                 unmatched: list[str] | None = None) -> str:
+def summary_text(
+    records: list[dict], seconds: float | None = None, jobs: int | None = None, unmatched: list[str] | None = None
+) -> str:
     """A plain-text summary of a batch: one line per submission, counts, points, passes per exercise."""
     if not records:
         return "No submissions found."
@@ -429,17 +470,21 @@ def summary_text(records: list[dict], seconds: float | None = None, jobs: int | 
         + ", ".join(f"{stats['counts'][s]} {s}" for s in STATUS_ORDER if stats["counts"][s]),
     ]
     if stats["totals"]:
-        lines.append(f"points: mean {stats['mean']:.1f}, median {stats['median']:g}, min {min(stats['totals'])}, "
-                     f"max {max(stats['totals'])} (out of {stats['max']})")
-        lines.append("passed per exercise: " + "  ".join(f"ex{row['number']} {row['passed']}"
-                                                           for row in item_analysis(records)))
+        lines.append(
+            f"points: mean {stats['mean']:.1f}, median {stats['median']:g}, min {min(stats['totals'])}, "
+            f"max {max(stats['totals'])} (out of {stats['max']})"
+        )
+        lines.append(
+            "passed per exercise: " + "  ".join(f"ex{row['number']} {row['passed']}" for row in item_analysis(records))
+        )
     if unmatched:
         lines.append("in no roster row: " + ", ".join(unmatched))
     return "\n".join(lines)
 
 
-def write_summary(records: list[dict], folder: Path, unmatched: list[str] | None = None,
-                  skipped: list[str] | None = None) -> tuple[Path, Path]:
+def write_summary(
+    records: list[dict], folder: Path, unmatched: list[str] | None = None, skipped: list[str] | None = None
+) -> tuple[Path, Path]:
     """``summary.md`` (counts, points, item analysis) and ``summary.png`` (histogram of totals) in ``folder``."""
     import matplotlib
 
@@ -460,26 +505,38 @@ def write_summary(records: list[dict], folder: Path, unmatched: list[str] | None
     fig.savefig(png, dpi=100)
     plt.close(fig)
     lines = ["# Class summary", ""]
-    lines.append(f"{stats['n']} submissions: " + ", ".join(f"{stats['counts'][s]} {s}" for s in STATUS_ORDER
-                                                           if stats["counts"][s]) + ".")
+    lines.append(
+        f"{stats['n']} submissions: "
+        + ", ".join(f"{stats['counts'][s]} {s}" for s in STATUS_ORDER if stats["counts"][s])
+        + "."
+    )
     lines.append("")
     lines += ["| status | submissions |", "|---|---:|"]
     lines += [f"| {s} | {stats['counts'][s]} |" for s in STATUS_ORDER if stats["counts"][s]]
     lines.append("")
     if stats["totals"]:
-        lines += [f"Points (out of {stats['max']}): mean {stats['mean']:.1f}, median {stats['median']:g}, "
-                  f"min {min(stats['totals'])}, max {max(stats['totals'])}.", "", "![Histogram of totals](summary.png)",
-                  ""]
-        lines += ["## Per exercise", "",
-                  "| # | Exercise | points | passed | attempted | most common hint (failed) |",
-                  "|---:|---|---:|---:|---:|---|"]
+        lines += [
+            f"Points (out of {stats['max']}): mean {stats['mean']:.1f}, median {stats['median']:g}, "
+            f"min {min(stats['totals'])}, max {max(stats['totals'])}.",
+            "",
+            "![Histogram of totals](summary.png)",
+            "",
+        ]
+        lines += [
+            "## Per exercise",
+            "",
+            "| # | Exercise | points | passed | attempted | most common hint (failed) |",
+            "|---:|---|---:|---:|---:|---|",
+        ]
         for row in item_analysis(records):
             n = row["n"] or 1
             hint = f"{row['hint_count']}x: {_clip(row['hint'], 160)}" if row["hint"] else ""
             hint = hint.replace("|", "\\|").replace("\n", " ")
             title = row["title"].replace("|", "\\|")
-            lines.append(f"| {row['number']} | {title} | {row['max']} | {row['passed']} ({row['passed'] / n:.0%}) "
-                         f"| {row['attempted']} ({row['attempted'] / n:.0%}) | {hint} |")
+            lines.append(
+                f"| {row['number']} | {title} | {row['max']} | {row['passed']} ({row['passed'] / n:.0%}) "
+                f"| {row['attempted']} ({row['attempted'] / n:.0%}) | {hint} |"
+            )
         lines.append("")
     if unmatched:
         lines += ["## Files in no roster row", "", *(f"- `{_inline(name)}`" for name in unmatched), ""]
