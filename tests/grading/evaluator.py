@@ -254,6 +254,9 @@ def _handle_evaluate(module, request) -> dict:
     if kind == "not attempted":
         reply.update(status=NOT_ATTEMPTED, message=values or "not attempted")
         return reply
+    if kind == "too large":
+        reply.update(message=f"not graded: {values}", note=values)
+        return reply
     if kind != "values":
         reply.update(message=f"your code failed when the grader read this exercise: {values}", details=tb)
         return reply

@@ -648,6 +648,8 @@ class _Run:
                 self.notes.append(f"exercise {ex.number}: {message[len('not graded: ') :]}")
                 self.exercise_grades[ex.number] = grade(FAILED, message)
                 continue
+            if reply.get("note"):
+                self.notes.append(f"exercise {ex.number}: {reply['note']}")
             points = max(0, min(int(reply.get("points", 0)), ex.points)) if reply.get("status") == PASSED else 0
             self.exercise_grades[ex.number] = grade(
                 reply.get("status", FAILED),

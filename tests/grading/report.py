@@ -423,7 +423,11 @@ def _stats(records: list[dict]) -> dict:
 
 
 def item_analysis(records: list[dict]) -> list[dict]:
-    """Per exercise: how many passed, how many attempted it, and the most common hint of those who failed."""
+    """Per exercise: how many passed, how many attempted it, and the most common hint of those who failed.
+
+    The shares are of all submissions but ``missing`` ones (a file that is not a notebook counts as
+    not attempted).
+    """
     graded = [r for r in records if r["status"] != MISSING]
     rows = {}
     for record in graded:
@@ -440,8 +444,11 @@ def item_analysis(records: list[dict]) -> list[dict]:
                 },
             )
             row["passed"] += e["status"] == PASSED
-            row["attempted"] += e["status"] != NOT_ATTEMPTED
-            if e["status"] not in (PASSED, NOT_ATTEMPTED) and e["message"]:
+            # "not graded: ..." (not a notebook, the run stopped before it, a grader limit) is
+            # neither an attempt nor a hint about the exercise.
+            not_graded = str(e["message"]).startswith("not graded")
+            row["attempted"] += e["status"] != NOT_ATTEMPTED and not not_graded
+            if e["status"] not in (PASSED, NOT_ATTEMPTED) and e["message"] and not not_graded:
                 row["hints"][e["message"]] += 1
     out = []
     for number in sorted(rows):
