@@ -179,8 +179,6 @@ def extract(number, ns, probes=None):
 
 
 def evaluate(number, values, probes=None):
-    import helper_functions  # noqa: F401  (lazily, as the real criteria do)
-
     if number == 1:
         ok, hint = values["a"].shape == () and int(values["a"]) == 42, "a should be 42"
     elif number == 2:
@@ -637,7 +635,12 @@ def make_repo(base: Path) -> Path:
     """A throwaway git checkout with the stand-in criteria and a helper_functions.py."""
     repo = base / "repo"
     (repo / "tests").mkdir(parents=True)
-    (repo / "tests" / "exercise_checks.py").write_text(FAKE_CHECKS, encoding="utf-8")
+    # The stand-in, importing helper_functions lazily in evaluate, as the real criteria do.
+    lazy = FAKE_CHECKS + (
+        "\n_evaluate = evaluate\n\n\ndef evaluate(number, values, probes=None):\n"
+        "    import helper_functions  # noqa: F401\n\n    return _evaluate(number, values, probes)\n"
+    )
+    (repo / "tests" / "exercise_checks.py").write_text(lazy, encoding="utf-8")
     (repo / "helper_functions.py").write_text("SEED = 42\n", encoding="utf-8")
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q"], check=True)

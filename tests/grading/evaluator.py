@@ -30,6 +30,7 @@ Requests (one JSON object per line on stdin; replies on stdout, same ``id``):
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import json
 import os
@@ -150,13 +151,13 @@ def _load(source: str, filename: str, repo_root: str) -> types.ModuleType:
     missing = [name for name in ("EXERCISES", "evaluate") if not hasattr(module, name)]
     if missing:
         raise ValueError(f"it lacks {', '.join(missing)}")
-    # Everything evaluate() will use, loaded now (from then on no imports).
-    import sklearn.datasets  # noqa: F401
-
-    try:
-        import helper_functions  # noqa: F401
-    except ImportError:
-        pass
+    # Everything evaluate() will use, loaded now (from then on no imports): every module the
+    # criteria import anywhere, also inside functions (lazy imports), then their own preloads.
+    for name in imported_modules(source):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # e.g. an optional import; the forks then refuse it, visibly
     if callable(getattr(module, "preload", None)):
         module.preload()
     for function, names in (("reference_data", "DATASETS"), ("_reference_data", "_DATA_CALLS")):
@@ -176,6 +177,20 @@ def kernel_side(module, filename: str) -> tuple[str, str]:
     if isinstance(source, str) and source:
         return source, str(getattr(module, "KERNEL_PATH", filename))
     return "", filename
+
+
+def imported_modules(source: str) -> list[str]:
+    """Every module an ``import`` or ``from ... import`` statement in ``source`` names (any depth)."""
+    import ast
+
+    names: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+            names += [f"{node.module}.{alias.name}" for alias in node.names]  # submodules, if they are
+    return list(dict.fromkeys(name for name in names if name != "__future__"))
 
 
 def _table(module) -> list:

@@ -86,8 +86,11 @@ def run_one(student_ns, source, filename, out_path, module_name, number, probes_
         values = extract(number, student_ns) if probes is None else extract(number, student_ns, probes=probes)
         blob = pickle.dumps(values, protocol=4)
         if len(blob) > MAX_PICKLE_BYTES:
-            entry = {"kind": "too large", "message": f"your values for this exercise take {len(blob):,} bytes "
-                     f"(the grader's limit is {MAX_PICKLE_BYTES:,})"}
+            entry = {
+                "kind": "too large",
+                "message": f"your values for this exercise take {len(blob):,} bytes "
+                f"(the grader's limit is {MAX_PICKLE_BYTES:,})",
+            }
         else:
             entry = {"kind": "values", "pickle": base64.b64encode(blob).decode("ascii")}
     except not_attempted as exc:
