@@ -1,13 +1,170 @@
 """Session set-up shared by the unit tests and the notebook runs.
 
-nbval starts one Jupyter kernel per notebook and the kernel inherits this
-process's environment, so the environment is fixed here, before any kernel
-starts, with the same rules the grader and the benchmarks use
-(``tests/kernel_env.py``).
+* The kernel environment. nbval starts one Jupyter kernel per notebook and the
+  kernel inherits this process's environment, so the environment is fixed here,
+  before any kernel starts, with the same rules the grader and the benchmarks
+  use (``tests/kernel_env.py``).
+* Which notebooks nbval runs: the lesson's four (``tests/lesson.NOTEBOOKS``),
+  not every ``*.ipynb`` below the root. Student copies, ``submissions/``,
+  checkpoints and scratch notebooks are not collected, unless named on the
+  command line (``pytest submissions/alice.ipynb`` runs that one).
+* Which version of a lesson notebook it runs: git's, when a student's working
+  copy differs (filled in, re-run, saved); the header and the summary of the
+  report say so. ``--lesson-working-copy`` runs the working copies.
+* After the run: if the repository was clean before and is not after, the run
+  fails, naming what it wrote (tests must leave the tree as they found it).
 """
 
-import os
+from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import types
+
+import nbformat
+import nbval.plugin
+import pytest
+from nbval.plugin import IPyNbFile
+
+from tests import lesson
 from tests.kernel_env import apply_kernel_env
 
 apply_kernel_env(os.environ)
+
+ROOT = pathlib.Path(__file__).resolve().parent
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--lesson-working-copy",
+        action="store_true",
+        help="run and check the lesson notebooks as they are on disk, not git's version (tests/lesson.py)",
+    )
+
+
+def pytest_configure(config):
+    # pyproject's --nbval-sanitize-with is relative to the root: make it work from any folder.
+    sanitize = getattr(config.option, "nbval_sanitize_with", None)
+    if sanitize and not os.path.isabs(sanitize) and not os.path.exists(sanitize):
+        config.option.nbval_sanitize_with = str(config.rootpath / sanitize)
+    if config.getoption("--lesson-working-copy"):
+        os.environ[lesson.WORKING_COPY_ENV] = "1"
+    if _is_controller(config):
+        config._lesson_git_status = _git_status()
+
+
+def _is_controller(config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def _given_paths(config) -> list[pathlib.Path]:
+    """The paths named on the command line (not the testpaths pytest falls back to)."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return []
+    base = pathlib.Path(config.invocation_params.dir)
+    return [(base / arg.split("::", 1)[0]).resolve() for arg in config.args]
+
+
+def _named_explicitly(file_path: pathlib.Path, config) -> bool:
+    """True when ``file_path`` or a folder below the root that holds it was named on the command line."""
+    file_path = file_path.resolve()
+    for given in _given_paths(config):
+        if given == file_path or (given != ROOT and given in file_path.parents):
+            return True
+    return False
+
+
+class LessonNotebook(IPyNbFile):
+    """nbval's collector for a lesson notebook, reading git's version instead of the working copy."""
+
+    def collect(self):
+        nb = nbformat.reads(lesson.notebook_text(lesson.relative(self.path)), as_version=4)
+        # nbval 0.11 reads the file with nbformat.read inside collect(): hand it git's version instead.
+        real = nbval.plugin.nbformat
+        nbval.plugin.nbformat = types.SimpleNamespace(read=lambda *args, **kwargs: nb)
+        try:
+            return list(super().collect())
+        finally:
+            nbval.plugin.nbformat = real
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collect_file(file_path, parent):
+    collected = yield
+    if file_path.suffix != ".ipynb":
+        return collected
+    others = [node for node in collected if not isinstance(node, IPyNbFile)]
+    nbval_nodes = [node for node in collected if isinstance(node, IPyNbFile)]
+    if not nbval_nodes:
+        return collected
+    name = lesson.relative(file_path)
+    if name is not None and lesson.source(name) == "git":
+        return [*others, LessonNotebook.from_parent(parent, path=file_path)]
+    if name is not None or _named_explicitly(file_path, parent.config):
+        return collected
+    return others
+
+
+def pytest_report_header(config):
+    text = lesson.note()
+    return [text] if text else []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    text = lesson.note()
+    if text:
+        terminalreporter.write_sep("-", "lesson notebooks")
+        terminalreporter.write_line(text)
+    changed = getattr(config, "_lesson_changed", None)
+    if changed:
+        terminalreporter.write_sep("!", "the test run changed the repository")
+        terminalreporter.write_line("\n".join(changed))
+        terminalreporter.write_line(getattr(config, "_lesson_changed_advice", ""))
+
+
+def _git_status() -> dict[str, bytes] | None:
+    """``git status --porcelain`` entries -> file contents (None unless ROOT is a git checkout's top)."""
+    if not lesson.is_git_checkout():
+        return None
+    try:
+        result = subprocess.run(
+            ["git", "status", "--porcelain", "-z", "--untracked-files=all"],
+            cwd=ROOT, capture_output=True, timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    status = {}
+    for entry in result.stdout.decode("utf-8", "replace").split("\0"):
+        if len(entry) > 3:
+            file = ROOT / entry[3:]
+            try:
+                status[entry] = file.read_bytes() if file.is_file() else b""
+            except OSError:
+                status[entry] = b""
+    return status
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    before = getattr(config, "_lesson_git_status", None)
+    if not _is_controller(config) or before is None:
+        return
+    after = _git_status() or {}
+    changed = sorted(entry for entry, content in after.items() if before.get(entry) != content)
+    if not changed:
+        return
+    config._lesson_changed = changed
+    if not before:
+        config._lesson_changed_advice = (
+            "The repository was clean before this run, so a test or a notebook wrote into it: tests must "
+            "write to a temporary folder. (If you saved a file yourself during the run, run pytest again.)"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    else:
+        config._lesson_changed_advice = (
+            "Your working copy was not clean before this run, so this is only a warning: if you did not "
+            "save these files yourself during the run, a test or a notebook wrote into the repository."
+        )

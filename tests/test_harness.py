@@ -1,26 +1,36 @@
 """The notebook harness itself: pytest + nbval with the settings in pyproject.toml
 and conftest.py. Each test runs an inner pytest on small probe notebooks, so a
-broken setting (a lost flag, an inherited MPLBACKEND, a missing sanitize rule)
-fails here with a clear message instead of silently weakening the suite.
+broken setting (a lost flag, an inherited MPLBACKEND, a tag nbval does not read,
+a student's notebook collected as a lesson test) fails here with a clear message
+instead of silently weakening the suite.
+
+The probes live in a throwaway copy of the repository (tests/tools/repo_copy.py),
+never in the repository itself: nothing here writes into the working tree.
 """
 
 import os
 import pathlib
-import shutil
+import re
 import subprocess
 import sys
-import uuid
+import tomllib
 
 import nbformat
 import pytest
 
+from tests import lesson
+from tests.tools.repo_copy import copy_repo, git, git_status
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def write_notebook(path: pathlib.Path, cells: list[str], outputs: dict[int, list] | None = None) -> None:
+def write_notebook(path: pathlib.Path, cells: list, outputs: dict[int, list] | None = None) -> None:
+    """Write a notebook of code cells; a cell is its source, or (source, [tags])."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    for cell in cells:
+        source, tags = (cell, []) if isinstance(cell, str) else cell
+        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": tags} if tags else {}))
     for index, cell_outputs in (outputs or {}).items():
         nb.cells[index].outputs = cell_outputs
         nb.cells[index].execution_count = index + 1
@@ -28,75 +38,178 @@ def write_notebook(path: pathlib.Path, cells: list[str], outputs: dict[int, list
     nbformat.write(nb, path)
 
 
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """One copy of the repository shared by the probes that only add files in their own folders."""
+    return copy_repo(tmp_path_factory.mktemp("harness") / "lesson")
+
+
 @pytest.fixture
-def probe_dir():
-    # Inside the repo (so the root conftest.py applies, as for the real
-    # notebooks) but in a dot-folder that the outer run never collects.
-    path = ROOT / f".harness_probe_{uuid.uuid4().hex[:8]}"
-    path.mkdir()
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+def probe_dir(repo, request):
+    path = repo / "probes" / request.node.name.replace("[", "_").replace("]", "")
+    path.mkdir(parents=True)
+    return path
 
 
-def run_pytest(*paths: pathlib.Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "PYTHONPATH", "MPLBACKEND")}
+def run_pytest(cwd: pathlib.Path, *args, env_extra: dict | None = None, timeout: int = 300):
+    """An inner ``pytest -n0`` in ``cwd`` with a plain environment (no thread or path settings)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONPATH", "MPLBACKEND", lesson.WORKING_COPY_ENV)}
     env.update(env_extra or {})
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-n0", "-q", "-p", "no:randomly", *map(str, paths)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "pytest", "-n0", "-q", "-p", "no:randomly", *map(str, args)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )
 
 
-def test_kernel_environment_is_fixed_by_conftest(probe_dir):
+def test_kernel_environment_is_fixed_by_conftest(repo, probe_dir):
     """An inherited MPLBACKEND=Agg would strip every figure from the notebooks;
     OMP_NUM_THREADS must be 1 in the kernels; a notebook in a subfolder (like
-    solutions/) imports the shared module."""
+    solutions/) imports the shared module of its own copy of the lesson."""
     write_notebook(probe_dir / "sub" / "probe.ipynb", [
         "import os, matplotlib\n"
         "assert 'inline' in matplotlib.get_backend(), matplotlib.get_backend()\n"
         "assert os.environ['OMP_NUM_THREADS'] == '1'",
-        "import helper_functions, tests.test_harness",
+        "import helper_functions, tests.exercise_checks\n"
+        f"assert helper_functions.__file__ == {str(repo / 'helper_functions.py')!r}",
         "import matplotlib.pyplot as plt\nplt.plot([0, 1]); plt.title('probe'); plt.show()",
     ])
-    result = run_pytest(probe_dir / "sub" / "probe.ipynb", env_extra={"MPLBACKEND": "Agg"})
+    result = run_pytest(repo, probe_dir / "sub" / "probe.ipynb", env_extra={"MPLBACKEND": "Agg"})
     assert result.returncode == 0, result.stdout[-3000:]
     assert "3 passed" in result.stdout
 
 
-def test_one_item_per_cell_and_failing_assert_fails_the_run(probe_dir):
+def test_one_item_per_cell_and_failing_assert_fails_the_run(repo, probe_dir):
     write_notebook(probe_dir / "learns.ipynb", ["x = 1", "assert x == 1", "print('ok')"])
     write_notebook(probe_dir / "stops_learning.ipynb", ["test_acc = 0.5", "assert test_acc >= 0.99, test_acc"])
-    result = run_pytest(probe_dir)
+    result = run_pytest(repo, probe_dir)
     assert result.returncode == 1, result.stdout[-3000:]
     assert "1 failed, 4 passed" in result.stdout
     assert "stops_learning.ipynb::Cell 1" in result.stdout
 
 
-def test_lax_mode_compares_marked_cells_after_sanitizing(probe_dir):
+def test_nbval_reads_the_cell_tags_the_notebooks_use(repo, probe_dir):
+    """The notebooks mark cells with tags, not comments; each tag must do what it says."""
     cuda_run = "tensor([1.], device='cuda:0') on cuda:0 in 3.2 s\n"
     stored = [nbformat.v4.new_output("stream", name="stdout", text=cuda_run)]
-    write_notebook(
-        probe_dir / "marked.ipynb",
-        ["# NBVAL_CHECK_OUTPUT\nimport torch, time\nprint(torch.ones(1), 'on', 'cpu', 'in', '0.7 s')"],
-        outputs={0: stored},
-    )
-    result = run_pytest(probe_dir / "marked.ipynb")
+    checked = ("import torch\nprint(torch.ones(1), 'on', 'cpu', 'in', '0.7 s')", ["nbval-check-output"])
+    varying = ("import random\nprint(random.random())", ["nbval-ignore-output"])
+    skipped = ("raise RuntimeError('a skipped cell must not run')", ["nbval-skip"])
+    raising = ("raise ValueError('shown on purpose')", ["raises-exception"])
+    write_notebook(probe_dir / "tags.ipynb", [checked, varying, skipped, raising],
+                   outputs={0: stored, 1: [nbformat.v4.new_output("stream", name="stdout", text="0.5\n")]})
+    result = run_pytest(repo, probe_dir / "tags.ipynb", "-rs")
     assert result.returncode == 0, result.stdout[-3000:]
+    assert "3 passed, 1 skipped" in result.stdout, result.stdout[-3000:]
 
+    # nbval-check-output really compares: a different value fails (after sanitizing); untagged, lax mode
+    # does not compare.
     wrong = [nbformat.v4.new_output("stream", name="stdout", text="tensor([2.]) on cpu in 0.7 s\n")]
-    source = "# NBVAL_CHECK_OUTPUT\nimport torch\nprint(torch.ones(1), 'on cpu in 0.7 s')"
-    write_notebook(probe_dir / "marked.ipynb", [source], outputs={0: wrong})
-    result = run_pytest(probe_dir / "marked.ipynb")
-    assert result.returncode == 1, "a marked cell with a different output must fail"
+    write_notebook(probe_dir / "tagged.ipynb", [checked], outputs={0: wrong})
+    write_notebook(probe_dir / "untagged.ipynb", [checked[0]], outputs={0: wrong})
+    result = run_pytest(repo, probe_dir / "tagged.ipynb", probe_dir / "untagged.ipynb")
+    assert result.returncode == 1, "a cell tagged nbval-check-output with a different output must fail"
+    assert "1 failed, 1 passed" in result.stdout and "/tagged.ipynb::Cell 0" in result.stdout, result.stdout[-3000:]
+
+
+def collected_files(result: subprocess.CompletedProcess) -> set[str]:
+    return {line.split("::", 1)[0] for line in result.stdout.splitlines() if "::" in line}
+
+
+def test_only_the_lesson_notebooks_are_collected(repo):
+    """Student copies, submissions, checkpoints and scratch notebooks are not lesson tests."""
+    student = lesson.notebook_text(lesson.EXERCISES)
+    stray = {
+        "submissions/alice.ipynb": student,
+        "submissions/corrupt.ipynb": "{ this is not JSON",
+        "submissions/test_sneaky.py": "def test_x():\n    assert False\n",
+        "my work/02_neural_networks_exercises (copy).ipynb": student,
+        "scratch.ipynb": student,
+        "solutions/.ipynb_checkpoints/02_neural_networks_exercises_solutions-checkpoint.ipynb": student,
+    }
+    for name, text in stray.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text, encoding="utf-8")
+    try:
+        # "." as pytest's testpaths does; tests/ left out only to keep this quick.
+        result = run_pytest(repo, "--collect-only", "--ignore=tests", "--ignore=probes")
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert collected_files(result) == set(lesson.NOTEBOOKS), result.stdout[-3000:]
+
+        # Named on the command line, a student's notebook is collected (and a corrupt one is reported).
+        result = run_pytest(repo, "--collect-only", "submissions/alice.ipynb")
+        assert collected_files(result) == {"submissions/alice.ipynb"}, result.stdout[-3000:]
+    finally:
+        for name in stray:
+            (repo / name).unlink()
+
+
+def test_a_changed_lesson_notebook_runs_gits_version(tmp_path):
+    """A student's saved edits (here: a failing cell) don't fail the lesson's tests; git's version runs,
+    the report says so, the file is left as it was; --lesson-working-copy tests the copy."""
+    repo = copy_repo(tmp_path / "lesson", commit=False)
+    # Stand-in for the theory notebook: two cheap cells, committed.
+    write_notebook(repo / lesson.THEORY, ["x = 1", "assert x == 1"])
+    git(["init", "-q", "-b", "main"], repo)
+    git(["add", "-A"], repo)
+    git(["commit", "-q", "-m", "copy"], repo)
+    write_notebook(repo / lesson.THEORY, ["x = 2", "assert x == 1, 'edited by a student'", "print('more')"])
+    edited = (repo / lesson.THEORY).read_bytes()
+
+    result = run_pytest(repo, lesson.THEORY)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "2 passed" in result.stdout
+    assert f"your working copy of {lesson.THEORY} differs from git" in result.stdout
+    assert "pytest --lesson-working-copy" in result.stdout
+    assert (repo / lesson.THEORY).read_bytes() == edited
+
+    result = run_pytest(repo, lesson.THEORY, "--lesson-working-copy")
+    assert result.returncode == 1 and "1 failed, 2 passed" in result.stdout, result.stdout[-3000:]
+    assert "judging your working copies" in result.stdout
+
+    # Staged with `git add`, the change is what git holds, and is what runs.
+    git(["add", lesson.THEORY], repo)
+    result = run_pytest(repo, lesson.THEORY)
+    assert result.returncode == 1 and "1 failed, 2 passed" in result.stdout, result.stdout[-3000:]
+
+
+def test_a_run_that_writes_into_a_clean_repository_fails(tmp_path):
+    repo = copy_repo(tmp_path / "lesson", commit=False)
+    write_notebook(repo / "probes" / "writes.ipynb", ["open('written_by_a_test.txt', 'w').write('x')"])
+    git(["init", "-q", "-b", "main"], repo)
+    git(["add", "-A"], repo)
+    git(["commit", "-q", "-m", "copy"], repo)
+    result = run_pytest(repo / "probes", "writes.ipynb")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "1 passed" in result.stdout
+    assert "the test run changed the repository" in result.stdout
+    assert "probes/written_by_a_test.txt" in result.stdout
+    assert "tests must write to a temporary folder" in result.stdout
+
+
+def addopts() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return config["tool"]["pytest"]["ini_options"]["addopts"]
 
 
 def test_pyproject_keeps_the_flags_the_suite_relies_on():
-    text = (ROOT / "pyproject.toml").read_text()
+    options = " ".join(addopts())
     for flag in ["--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with=tests/nbval_sanitize.cfg",
-                 '"--dist", "loadfile"', '"-m", "not slow"']:
-        assert flag in text, f"pyproject.toml lost {flag}"
+                 "--dist loadfile", "-m not slow", "--nbval-cell-timeout="]:
+        assert flag in options, f"pyproject.toml lost {flag}"
+
+
+# The slowest cell of any lesson notebook in a full `pytest` run (its junit times), on the 2-core
+# machine with a load average of about 11 from other sessions (2026-12-01): the first cell of notebook 02
+# (kernel start and imports) took 17.5 s. Quiet, the whole notebook takes under 10 s (README, "Run time").
+SLOWEST_CELL_SECONDS = 17.5
+
+
+def test_cell_timeout_stops_an_endless_cell_but_not_a_slow_one():
+    """nbval's default (2,000 s per cell) would let one endless loop stall a run for half an hour;
+    the limit must still leave a slow machine ample room (20x the slowest cell measured here)."""
+    timeout = int(next(o for o in addopts() if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1])
+    assert 20 * SLOWEST_CELL_SECONDS <= timeout <= 900, timeout
 
 
 def test_every_sanitize_rule_is_parsed_by_nbval():
@@ -107,3 +220,9 @@ def test_every_sanitize_rule_is_parsed_by_nbval():
     sections = [line for line in text.splitlines() if line.startswith("[")]
     patterns = get_sanitize_patterns(text)
     assert len(patterns) == len(sections), patterns
+
+
+def test_probes_leave_the_copy_as_committed(repo):
+    """The probes above write only their own folder; nothing else in the copy changed."""
+    changed = [line for line in git_status(repo).splitlines() if not re.match(r"\?\? probes/", line)]
+    assert changed == []

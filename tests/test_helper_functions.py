@@ -172,7 +172,7 @@ def test_predict_accepts_arrays_and_tensors_and_keeps_model(as_tensor):
     assert labels.shape == (20,)
     assert torch.equal(labels, expected)  # eval mode: dropout off
     assert model.training and all(m.training for m in model.modules())
-    assert hf.model_device(model).type == DEVICE.type
+    assert hf._model_device(model).type == DEVICE.type
     assert torch.is_grad_enabled()  # predict did not leave gradient tracking off
 
 
@@ -186,14 +186,14 @@ def test_predict_restores_mixed_training_flags():
 
 def test_eval_mode_restores_flags_after_exception():
     model = binary_model().train()
-    with pytest.raises(RuntimeError), hf.eval_mode(model):
+    with pytest.raises(RuntimeError), hf._eval_mode(model):
         assert not model.training
         raise RuntimeError("boom")
     assert all(m.training for m in model.modules())
 
 
 def test_model_device_of_parameterless_model_is_cpu():
-    assert hf.model_device(nn.ReLU()) == torch.device("cpu")
+    assert hf._model_device(nn.ReLU()) == torch.device("cpu")
 
 
 @pytest.mark.parametrize(
@@ -222,6 +222,111 @@ def test_accuracy_accepts_tensors_on_model_device():
 def test_accuracy_rejects_mismatched_lengths():
     with pytest.raises(ValueError):
         hf.accuracy([1, 0, 1], [1, 0])
+
+
+@pytest.mark.parametrize(
+    "y_pred",
+    [
+        torch.sigmoid(torch.tensor([2.0, -1.0, 0.3, -3.0])),  # probabilities: the common mistake
+        torch.tensor([[2.0], [-1.0], [0.3], [-3.0]]),  # raw logits
+        np.array([1.0, 0.0, 0.5, 0.0]),
+        [1, 0, 0.9999, 0],
+        np.array([1.0, 0.0, np.nan, 0.0]),
+    ],
+)
+def test_accuracy_rejects_probabilities_and_logits(y_pred):
+    """Truncating 0.88 to 0 would report the share of zeros as the accuracy."""
+    with pytest.raises(ValueError, match=r"y_pred must be class labels.*probabilities or logits"):
+        hf.accuracy(torch.tensor([1, 0, 1, 0]), y_pred)
+
+
+def test_accuracy_error_names_the_argument_and_the_fix():
+    with pytest.raises(ValueError) as info:
+        hf.accuracy([0.2, 0.9], [0, 1])
+    message = str(info.value)
+    assert message.startswith("y_true must be class labels")
+    assert "0.2" in message and "predict(model, X)" in message and "argmax" in message
+
+
+@pytest.mark.parametrize(
+    "y_pred",
+    [torch.tensor([True, False, True, False]), torch.tensor([1.0, 0.0, 1.0, 0.0], device=DEVICE),
+     np.array([1, 0, 1, 0], dtype=np.int32), torch.tensor([[1], [0], [1], [0]])],
+)
+def test_accuracy_accepts_whole_number_labels_of_any_dtype(y_pred):
+    assert hf.accuracy(torch.tensor([1, 0, 1, 0]), y_pred) == 1.0
+
+
+def test_accuracy_of_thresholded_logits_matches_predict():
+    model = binary_model().eval()  # dropout off, as predict does
+    X, y = separable_data(50)
+    logits = model(torch.as_tensor(X, device=DEVICE))  # (50, 1), with gradients, as in a training loop
+    assert hf.accuracy(y, logits > 0) == hf.accuracy(y, hf.predict(model, X))
+
+
+def test_fit_rejects_probabilities_as_targets():
+    model = binary_model()
+    X, _ = separable_data(20)
+    with pytest.raises(ValueError, match="y_train must be class labels"):
+        hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X,
+               np.full(20, 0.5), epochs=1, log_every=None)
+
+
+# --------------------------------------------------------------------------
+# The one-output-unit rule lives in one function
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("shape, binary", [((5,), True), ((5, 1), True), ((5, 2), False), ((5, 7), False)])
+def test_is_binary_rule(shape, binary):
+    assert hf._is_binary(torch.zeros(shape)) is binary
+
+
+def test_predict_predict_proba_fit_and_plot_ask_is_binary(monkeypatch):
+    """Every helper that must tell binary from multi-class asks the one rule."""
+    original, calls = hf._is_binary, []
+
+    def spy(logits):
+        calls.append(tuple(logits.shape))
+        return original(logits)
+
+    monkeypatch.setattr(hf, "_is_binary", spy)
+    model = binary_model()
+    X, y = separable_data(40)
+    for name, use in [
+        ("predict", lambda: hf.predict(model, X)),
+        ("predict_proba", lambda: hf.predict_proba(model, X)),
+        ("fit", lambda: hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y,
+                               epochs=1, log_every=None)),
+        ("plot_decision_boundary", lambda: hf.plot_decision_boundary(model, X, y, resolution=10)),
+    ]:
+        calls.clear()
+        use()
+        assert calls, f"{name} does not go through _is_binary"
+
+
+def test_flipping_the_rule_flips_predict_proba(monkeypatch):
+    """With the rule reversed, a one-unit model is treated as one-class softmax: the rule really decides."""
+    model = binary_model()
+    X, _ = separable_data(10)
+    assert hf.predict_proba(model, X).shape == (10, 2)
+    monkeypatch.setattr(hf, "_is_binary", lambda logits: False)
+    probs = hf.predict_proba(model, X)
+    assert probs.shape == (10, 1) and torch.equal(probs, torch.ones(10, 1))
+    assert torch.equal(hf.predict(model, X), torch.zeros(10, dtype=torch.long))
+
+
+def test_public_names():
+    """set_seeds and get_device stay public; the model utilities are private to the module."""
+    assert {"set_seeds", "get_device", "predict", "predict_proba", "accuracy", "fit", "plot_data",
+            "plot_decision_boundary", "plot_loss_curves", "make_xor", "make_spirals"} <= set(hf.__all__)
+    assert "model_device" not in hf.__all__ and "eval_mode" not in hf.__all__
+    assert not hasattr(hf, "model_device")
+    assert all(callable(getattr(hf, name)) for name in hf.__all__)
+
+
+def test_no_lazy_import_left_in_fit():
+    import inspect
+
+    assert "import" not in inspect.getsource(hf.fit)
 
 
 # --------------------------------------------------------------------------
@@ -257,7 +362,7 @@ def test_fit_restores_eval_mode_and_keeps_device():
     hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y,
            epochs=2, log_every=None)
     assert not model.training
-    assert hf.model_device(model).type == DEVICE.type
+    assert hf._model_device(model).type == DEVICE.type
 
 
 def test_fit_actually_trains_in_train_mode():
@@ -320,12 +425,12 @@ def test_plot_data_draws_on_given_axes():
 def test_plot_decision_boundary_leaves_model_untouched(make_model, training):
     model = make_model()
     model.train(training)
-    device_before = hf.model_device(model)
+    device_before = hf._model_device(model)
     state_before = {k: v.clone() for k, v in model.state_dict().items()}
     X, y = separable_data(30)
     ax = hf.plot_decision_boundary(model, torch.as_tensor(X, device=DEVICE), torch.as_tensor(y, device=DEVICE),
                                    resolution=20, title="boundary")
-    assert hf.model_device(model) == device_before
+    assert hf._model_device(model) == device_before
     assert model.training == training and all(m.training == training for m in model.modules())
     assert all(torch.equal(state_before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())  # no gradient tracking

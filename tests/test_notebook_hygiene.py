@@ -1,40 +1,51 @@
-"""Every committed notebook is stored executed, cleanly, top to bottom.
+"""Every lesson notebook is stored executed, cleanly, top to bottom, as JupyterLab saves it.
 
-nbval in lax mode only compares outputs of marked cells, and it cannot notice a
+nbval in lax mode only compares outputs of tagged cells, and it cannot notice a
 notebook committed with cleared outputs, run out of order, or saved with a
-traceback in it. These checks read the stored files (no kernel is started).
+traceback in it. These checks read the stored files (no kernel is started),
+except the round trip at the end, which opens and saves each notebook through
+a real Jupyter server as JupyterLab does and compares the bytes.
+
+Which version is read: git's (committed, or staged with ``git add``) when your
+working copy differs, e.g. after you re-ran a cell and saved; each failure
+message says which version it read (see tests/lesson.py).
 """
 
+from __future__ import annotations
+
 import json
-import pathlib
+import platform
 import re
+import shutil
 import subprocess
+import warnings
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests import lesson
+from tests.tools.run_notebook import KERNELSPEC
+
+ROOT = lesson.ROOT
 MACHINE_PATH = re.compile(r"(/(root|home|tmp|work|Users|var/folders)/|[A-Za-z]:\\\\Users\\\\)")
+# A comment nbval would read as test markup (use the cell tags instead), or a lint suppression.
+NBVAL_COMMENT = re.compile(r"^\s*#\s*(NBVAL_|PYTEST_VALIDATE_)", re.MULTILINE)
+RUFF_NOQA = re.compile(r"#\s*ruff\s*:\s*noqa", re.IGNORECASE)
+PARAMETERS_SOURCE = "SEED = 42"
 
 
-def committed_notebooks() -> list[pathlib.Path]:
-    """Notebooks git tracks (or, outside a git checkout, every notebook below ROOT)."""
-    try:
-        out = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True, check=True)
-        paths = [ROOT / line for line in out.stdout.splitlines() if line]
-    except (OSError, subprocess.CalledProcessError):
-        paths = list(ROOT.rglob("*.ipynb"))
-    return sorted(p for p in paths if not any(part.startswith(".") for part in p.relative_to(ROOT).parts))
-
-
-NOTEBOOKS = committed_notebooks()
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
 
 
 def check_notebook(nb: dict) -> list[str]:
     """Return a list of hygiene problems of one notebook dict (empty when clean)."""
     problems = []
-    kernel = nb.get("metadata", {}).get("kernelspec", {}).get("name")
-    if kernel != "python3":
-        problems.append(f"kernelspec name is {kernel!r}, expected 'python3'")
+    spec = nb.get("metadata", {}).get("kernelspec", {})
+    if spec != KERNELSPEC:
+        problems.append(f"kernelspec is {spec}, expected {KERNELSPEC} (what JupyterLab writes on save)")
+    if (nb.get("nbformat"), nb.get("nbformat_minor")) != (4, 5):
+        problems.append(f"nbformat {nb.get('nbformat')}.{nb.get('nbformat_minor')}, expected 4.5 (cell ids)")
     code_cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
     counts = [c.get("execution_count") for c in code_cells]
     if counts != list(range(1, len(code_cells) + 1)):
@@ -42,7 +53,27 @@ def check_notebook(nb: dict) -> list[str]:
             f"execution counts are {counts}, expected 1..{len(code_cells)}: "
             "restart the kernel, run all cells top to bottom and save"
         )
+    parameters = [i for i, c in enumerate(nb.get("cells", [])) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(parameters) != 1:
+        problems.append(f"{len(parameters)} cells tagged 'parameters' (cells {parameters}), expected exactly one")
+    for index in parameters:
+        cell = nb["cells"][index]
+        if cell.get("cell_type") != "code" or _source(cell).strip() != PARAMETERS_SOURCE:
+            problems.append(
+                f"cell {index} is tagged 'parameters' but holds {_source(cell)!r}: "
+                f"it must be a code cell holding exactly {PARAMETERS_SOURCE!r} (explain SEED in the markdown above)"
+            )
+    timed = [i for i, c in enumerate(nb.get("cells", [])) if "execution" in c.get("metadata", {})]
+    if timed:
+        problems.append(f"cells {timed} store execution timestamps (tests/tools/run_notebook.py leaves them out)")
     for index, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") == "code":
+            source = _source(cell)
+            if NBVAL_COMMENT.search(source):
+                problems.append(f"cell {index} marks nbval with a comment; use a cell tag (e.g. nbval-ignore-output)")
+            if RUFF_NOQA.search(source):
+                problems.append(f"cell {index} has a '# ruff: noqa' comment; ask for a per-file ignore in "
+                                "pyproject.toml")
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 problems.append(f"cell {index} stores an error output ({output.get('ename')})")
@@ -54,41 +85,162 @@ def check_notebook(nb: dict) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
-def test_notebook_is_clean_and_executed_in_order(path):
-    nb = json.loads(path.read_text(encoding="utf-8"))
+def read_judged(name: str) -> tuple[dict, str]:
+    """The judged version of a lesson notebook as a dict, and a phrase saying which version it is."""
+    where = "git's version (your working copy differs)" if lesson.source(name) == "git" else "the working copy"
+    return json.loads(lesson.notebook_text(name)), where
+
+
+def advice(name: str, where: str) -> str:
+    if where == "the working copy":
+        fix = f"re-execute it with `python -m tests.tools.run_notebook {name}`"
+    else:
+        fix = (f"git's version is what fails: fix it and re-execute with `python -m tests.tools.run_notebook {name}`, "
+               "then `git add` it")
+    return f"{name} ({where}): {fix}"
+
+
+def tracked_notebooks() -> list[str] | None:
+    try:
+        out = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return sorted(line for line in out.stdout.splitlines() if line)
+
+
+def test_the_lesson_is_exactly_the_notebooks_git_tracks():
+    """tests/lesson.py is the one list of notebooks; a notebook added to git but not there would go untested."""
+    tracked = tracked_notebooks()
+    if tracked is None:
+        pytest.skip("not a git checkout")
+    assert tracked == sorted(lesson.NOTEBOOKS), (
+        f"git tracks {tracked}, tests/lesson.py lists {sorted(lesson.NOTEBOOKS)}: "
+        "add a new lesson notebook to NOTEBOOKS in tests/lesson.py, or `git rm --cached` a stray one"
+    )
+
+
+@pytest.mark.parametrize("name", lesson.NOTEBOOKS)
+def test_notebook_is_clean_and_executed_in_order(name):
+    if not (ROOT / name).is_file():
+        pytest.fail(f"{name} is missing from the lesson folder, so pytest cannot run it: "
+                    f"`git checkout -- {name}` restores it")
+    nb, where = read_judged(name)
     assert nb.get("nbformat") == 4
     problems = check_notebook(nb)
-    assert not problems, f"{path.relative_to(ROOT)}:\n  " + "\n  ".join(problems)
+    assert not problems, advice(name, where) + "\n  " + "\n  ".join(problems)
 
 
-# The checker itself must catch each kind of problem.
-def _nb(cells, kernel="python3"):
-    return {"nbformat": 4, "metadata": {"kernelspec": {"name": kernel}}, "cells": cells}
+def test_kernelspec_is_the_one_the_pinned_ipykernel_installs():
+    """run_notebook writes KERNELSPEC; it must be what `jupyter kernelspec` lists here, or
+    JupyterLab rewrites it on opening (and git shows the notebook modified)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert {"display_name": spec.display_name, "language": spec.language, "name": "python3"} == KERNELSPEC
 
 
-def _code(count, outputs=()):
-    return {"cell_type": "code", "execution_count": count, "outputs": list(outputs), "source": ""}
+# --- The round trip: open and save through a Jupyter server, as JupyterLab does -----------------------
+
+@pytest.fixture(scope="module")
+def saved_by_jupyterlab(tmp_path_factory):
+    """{name: (bytes before, bytes after, opening made it dirty)} for every lesson notebook."""
+    from tests.tools.jupyterlab_save import JupyterServer, open_and_save
+
+    folder = tmp_path_factory.mktemp("jupyterlab")
+    before = {}
+    for name in lesson.NOTEBOOKS:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        before[name] = lesson.notebook_text(name).encode("utf-8")
+        (folder / name).write_bytes(before[name])
+    results = {}
+    with JupyterServer(folder) as server:
+        for name in lesson.NOTEBOOKS:
+            dirty = open_and_save(server, name)
+            results[name] = (before[name], (folder / name).read_bytes(), dirty)
+    shutil.rmtree(folder, ignore_errors=True)
+    return results
+
+
+def _without_python_version(text: bytes) -> dict:
+    nb = json.loads(text)
+    nb.get("metadata", {}).get("language_info", {}).pop("version", None)
+    return nb
+
+
+@pytest.mark.parametrize("name", lesson.NOTEBOOKS)
+def test_opening_and_saving_in_jupyterlab_changes_nothing(name, saved_by_jupyterlab):
+    before, after, dirty = saved_by_jupyterlab[name]
+    stored = json.loads(before).get("metadata", {}).get("language_info", {}).get("version")
+    here = platform.python_version()
+    if stored != here:
+        # language_info.version is the Python the notebook last ran on: a different patch release
+        # (e.g. CI's newest 3.11) is the one change nobody can commit away.
+        warnings.warn(f"{name} was executed on Python {stored}, this is {here}: JupyterLab here rewrites "
+                      "language_info.version on opening; everything else is compared", stacklevel=1)
+        assert _without_python_version(after) == _without_python_version(before), (
+            f"{name}: opening it in JupyterLab changes more than language_info.version; "
+            f"re-execute it with `python -m tests.tools.run_notebook {name}` and commit it."
+        )
+        return
+    assert not dirty and after == before, (
+        f"{name}: opening it in JupyterLab changes its metadata, so git would show it modified. "
+        f"Re-execute it with `python -m tests.tools.run_notebook {name}` and commit it."
+    )
+
+
+# --- The checker itself must catch each kind of problem ----------------------------------------------
+
+def _nb(cells, spec=None, minor=5):
+    return {"nbformat": 4, "nbformat_minor": minor, "metadata": {"kernelspec": dict(spec or KERNELSPEC)},
+            "cells": cells}
+
+
+def _code(count, outputs=(), source="", tags=(), **metadata):
+    meta = {"tags": list(tags)} if tags else {}
+    meta.update(metadata)
+    return {"cell_type": "code", "execution_count": count, "outputs": list(outputs), "source": source,
+            "metadata": meta}
+
+
+PARAMS = _code(1, source="SEED = 42", tags=["parameters"])
 
 
 def test_checker_accepts_a_clean_notebook():
-    assert check_notebook(_nb([_code(1), {"cell_type": "markdown", "source": "# hi"}, _code(2)])) == []
+    nb = _nb([PARAMS, {"cell_type": "markdown", "source": "# hi", "metadata": {}}, _code(2, tags=["nbval-skip"])])
+    assert check_notebook(nb) == []
 
 
 @pytest.mark.parametrize(
     "nb, fragment",
     [
-        (_nb([_code(None), _code(None)]), "execution counts"),  # cleared outputs
-        (_nb([_code(2), _code(1)]), "execution counts"),  # out of order
-        (_nb([_code(1), _code(3)]), "execution counts"),  # a cell skipped / re-run
-        (_nb([_code(1)], kernel="conda-env-foo"), "kernelspec"),
-        (_nb([_code(1, [{"output_type": "error", "ename": "ValueError"}])]), "error output"),
-        (_nb([_code(1, [{"output_type": "stream", "name": "stdout", "text": "saved to /home/ana/x.png"}])]),
+        (_nb([PARAMS, _code(None), _code(None)]), "execution counts"),  # cleared outputs
+        (_nb([PARAMS, _code(3), _code(2)]), "execution counts"),  # out of order
+        (_nb([PARAMS, _code(2), _code(4)]), "execution counts"),  # a cell skipped / re-run
+        (_nb([PARAMS], spec={"name": "conda-env-foo", "display_name": "foo", "language": "python"}), "kernelspec"),
+        (_nb([PARAMS], spec={"name": "python3", "display_name": "Python 3", "language": "python"}), "kernelspec"),
+        (_nb([PARAMS], minor=4), "nbformat 4.4"),
+        (_nb([PARAMS, _code(2, [{"output_type": "error", "ename": "ValueError"}])]), "error output"),
+        (_nb([PARAMS, _code(2, [{"output_type": "stream", "name": "stdout", "text": "saved to /home/ana/x.png"}])]),
          "machine path"),
-        (_nb([_code(1, [{"output_type": "stream", "name": "stderr", "text": "Traceback (most recent call"}])]),
+        (_nb([PARAMS, _code(2, [{"output_type": "stream", "name": "stderr", "text": "Traceback (most recent"}])]),
          "traceback"),
+        (_nb([_code(1)]), "0 cells tagged 'parameters'"),
+        (_nb([PARAMS, _code(2, source="SEED = 42", tags=["parameters"])]), "2 cells tagged 'parameters'"),
+        (_nb([_code(1, source="# the seed\nSEED = 42", tags=["parameters"])]), "must be a code cell holding exactly"),
+        (_nb([_code(1, source="SEED = 42\nN = 10", tags=["parameters"])]), "must be a code cell holding exactly"),
+        (_nb([_code(1, source="SEED = 7", tags=["parameters"])]), "must be a code cell holding exactly"),
+        (_nb([PARAMS, _code(2, source="# NBVAL_IGNORE_OUTPUT\nimport torch")]), "use a cell tag"),
+        (_nb([PARAMS, _code(2, source="x = 1\n  # NBVAL_CHECK_OUTPUT")]), "use a cell tag"),
+        (_nb([PARAMS, _code(2, source="# ruff: noqa: F401\nimport time")]), "ruff: noqa"),
+        (_nb([PARAMS, _code(2, execution={"iopub.status.busy": "2026-01-01T00:00:00Z"})]), "timestamps"),
     ],
 )
 def test_checker_rejects(nb, fragment):
     problems = check_notebook(nb)
     assert any(fragment in p for p in problems), problems
+
+
+def test_checker_leaves_markup_in_markdown_alone():
+    """Explaining a tag in prose is fine; only code cells are markup nbval (or ruff) would obey."""
+    text = {"cell_type": "markdown", "source": "# NBVAL_SKIP is spelled as a tag\n# ruff: noqa", "metadata": {}}
+    assert check_notebook(_nb([PARAMS, text])) == []

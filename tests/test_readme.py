@@ -1,39 +1,76 @@
-"""The README promises a two-command setup and links to the lesson's files;
-CI must run exactly the test command the README gives students."""
+"""The README's set-up and first hour: the commands it gives are the ones CI runs, its links
+exist, its menu names are JupyterLab 4's, and the facts it states match the lesson."""
 
+from __future__ import annotations
+
+import json
 import pathlib
 import re
+import sys
+
+import pytest
+
+from tests import lesson
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def setup_commands() -> list[str]:
-    section = README.split("## Setup: two commands", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
-    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.split("#", 1)[0].strip()]
+def section(title: str) -> str:
+    return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
-def test_setup_is_exactly_two_commands():
-    commands = setup_commands()
-    assert len(commands) == 2, commands
-    assert commands[0].startswith("pip install -r requirements.txt")
-    assert commands[1] == "pytest"
+def commands(text: str) -> list[str]:
+    """The commands of the bash blocks in ``text``, comments stripped."""
+    lines = [line for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S) for line in block.splitlines()]
+    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+
+
+def test_setup_creates_an_environment_and_installs_the_requirements():
+    assert commands(section("Setup")) == [
+        "python3 -m venv .venv && source .venv/bin/activate",
+        "pip install -r requirements.txt",
+    ]
+
+
+def test_first_hour_runs_pytest_in_a_second_terminal_and_says_how_to_stop_lab():
+    first_hour = section("Your first hour")
+    assert "`jupyter lab`" in first_hour
+    assert commands(first_hour) == ["source .venv/bin/activate", "pytest"]
+    assert "second terminal" in first_hour
+    assert "*File → Shut Down*" in first_hour and "Ctrl+C twice" in first_hour
 
 
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
-    test_command = setup_commands()[1]
+    test_command = commands(section("Your first hour"))[-1]
     assert f"TEST_CMD=({test_command})" in ci
     assert "pip install --quiet -r requirements.txt" in ci
 
 
-def test_requirements_pin_torch_exactly():
+def requirement_lines() -> list[str]:
     lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
-    packages = [line for line in lines if line and not line.startswith("#")]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_requirements_pin_every_package_exactly_and_install_the_lesson():
+    packages = requirement_lines()
     assert "torch==2.13.0" in packages
-    assert all("==" in line for line in packages), "every requirement is pinned exactly"
-    assert not any(line.startswith("-") for line in packages), "no index-url or other pip options"
+    assert packages.count("-e .") == 1, "requirements.txt installs the lesson itself, editable: `-e .`"
+    others = [line for line in packages if line != "-e ."]
+    assert all("==" in line for line in others), "every requirement is pinned exactly"
+    assert not any(line.startswith("-") for line in others), "no index-url or other pip options"
+
+
+def test_the_editable_install_exposes_what_the_notebooks_import():
+    """pyproject.toml installs helper_functions and the tests package the check cells import."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    assert config["py-modules"] == ["helper_functions"]
+    packages = set(config["packages"])
+    found = {p.parent.relative_to(ROOT).as_posix().replace("/", ".") for p in (ROOT / "tests").rglob("__init__.py")}
+    assert packages == found, f"pyproject.toml packages {sorted(packages)} != the packages in tests/ {sorted(found)}"
 
 
 def test_local_links_in_readme_exist():
@@ -41,3 +78,67 @@ def test_local_links_in_readme_exist():
     local = [t for t in targets if not re.match(r"[a-z]+://", t)]
     missing = [t for t in local if not (ROOT / t).exists()]
     assert not missing, f"README links to missing files: {missing}"
+
+
+def test_section_links_in_readme_exist():
+    anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.+)$", README, flags=re.M)}
+    missing = [a for a in re.findall(r"\]\(#([^)]+)\)", README) if a not in anchors]
+    assert not missing, f"README links to missing sections: {missing}"
+
+
+# JupyterLab 4's menu items as its own bundle spells them ("%1" is the document type, "Notebook").
+MENU_ITEMS = {
+    "File": ["Save Notebook", "Save Notebook As…", "Shut Down"],
+    "Run": ["Run All Cells", "Run Selected Cell"],
+    "Kernel": ["Restart Kernel and Run All Cells…", "Restart Kernel…", "Interrupt Kernel"],
+}
+MENU_PATH = re.compile(r"\b(File|Edit|View|Run|Kernel|Cell|Tabs|Settings|Help) ?(?:→|->|&gt;|>) ?([A-Z][^*`\"\\)\n]*)")
+
+
+def menu_paths(text: str) -> list[str]:
+    return [f"{menu} → {item.strip().rstrip('.,;:')}" if not item.strip().endswith("…") else f"{menu} → {item.strip()}"
+            for menu, item in MENU_PATH.findall(text)]
+
+
+def student_texts() -> dict[str, str]:
+    texts = {"README.md": README}
+    for name in lesson.NOTEBOOKS:
+        nb = json.loads(lesson.notebook_text(name))
+        texts[name] = "\n".join("".join(c.get("source", "")) for c in nb["cells"] if c["cell_type"] == "markdown")
+    return texts
+
+
+def test_menu_names_are_jupyterlab_4s():
+    allowed = {f"{menu} → {item}" for menu, items in MENU_ITEMS.items() for item in items}
+    wrong = {f"{name}: {path!r}" for name, text in student_texts().items() for path in menu_paths(text)
+             if path not in allowed}
+    assert not wrong, ("menu names that JupyterLab 4 does not have (write e.g. 'Kernel → Restart Kernel and Run "
+                       "All Cells…'):\n  " + "\n  ".join(sorted(wrong)))
+
+
+def test_the_menu_items_exist_in_the_installed_jupyterlab():
+    static = pathlib.Path(sys.prefix) / "share" / "jupyter" / "lab" / "static"
+    bundles = list(static.glob("*.js"))
+    if not bundles:
+        pytest.skip("JupyterLab's bundle is not installed here")
+    text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in bundles)
+    missing = [item for items in MENU_ITEMS.values() for item in items
+               if f'"{item.replace("Notebook", "%1")}"' not in text]
+    assert not missing, missing
+
+
+def test_the_python_version_the_readme_states_is_the_notebooks():
+    versions = {json.loads(lesson.notebook_text(n))["metadata"].get("language_info", {}).get("version")
+                for n in lesson.NOTEBOOKS}
+    stated = re.search(r"record the\s+Python they ran on \(([\d.]+)\)", README)
+    assert stated, "the README says which Python the notebooks were executed with"
+    assert versions == {stated.group(1)}, versions
+
+
+def test_the_cell_timeout_the_readme_states_is_pyprojects():
+    import tomllib
+
+    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    timeout = next(o for o in addopts["addopts"] if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1]
+    assert f"A cell still running after {timeout} s fails" in " ".join(README.split())

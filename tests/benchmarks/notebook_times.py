@@ -14,10 +14,11 @@ README reports: it carries over between machines far better than seconds.
 
 How each notebook is run, the same way for the reference:
 
-* a fresh ``python3`` kernel of this Python, cwd = the notebook's folder,
-  ``PYTHONPATH`` = the repository root, ``MPLBACKEND`` unset (inline figures,
-  as in Jupyter and in the test suite), ``OMP_NUM_THREADS=MKL_NUM_THREADS=1``
-  (``--threads``; the test suite also runs one torch thread per kernel);
+* a fresh ``python3`` kernel of this Python, in the environment every lesson
+  kernel gets (``tests/kernel_env.py``: repository root on ``PYTHONPATH``,
+  ``MPLBACKEND`` unset so figures are inline as in Jupyter, one torch thread;
+  ``--threads`` to change that), with its working folder and ``TMPDIR`` in a
+  scratch folder that is deleted afterwards;
 * wall time = from asking for the kernel to the end of the notebook's last
   cell, so it includes the kernel start-up but not its shut-down;
 * one untimed run of the reference comes first (it warms the disk cache);
@@ -25,9 +26,8 @@ How each notebook is run, the same way for the reference:
   printed from ``/proc/self/status`` by one extra cell run after the clock
   stops (Linux only; shown as "n/a" elsewhere).
 
-The notebooks are read from disk and executed in memory; nothing is written
-next to them (notebook 02 itself rewrites its training animation in
-``images/``, deterministically). Results are printed and written as Markdown
+The notebooks are read from disk and executed in memory in a scratch folder,
+so nothing is written into the repository. Results are printed and written as Markdown
 to ``tests/benchmarks/results/notebook_times.md`` (``--out``). The exit status
 is 1 when a notebook fails to execute or misses its time or memory budget.
 """
@@ -41,11 +41,18 @@ import os
 import pathlib
 import platform
 import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.kernel_env import apply_kernel_env  # noqa: E402
+
 DEFAULT_OUT = ROOT / "tests" / "benchmarks" / "results" / "notebook_times.md"
 REFERENCE = "imports only (reference)"
 REFERENCE_SOURCE = "import torch, numpy, sklearn, matplotlib.pyplot"
@@ -66,7 +73,14 @@ PEAK_CELL = (
 
 
 def find_notebooks() -> list[pathlib.Path]:
-    """Notebooks in the root and in solutions/, sorted, skipping checkpoints."""
+    """The lesson's notebooks (tests/lesson.py once it exists; else the root's and solutions/'), skipping
+    checkpoints."""
+    try:
+        from tests.lesson import NOTEBOOKS
+
+        return [ROOT / name for name in NOTEBOOKS]
+    except ImportError:
+        pass
     paths = sorted(ROOT.glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
     return [p for p in paths if ".ipynb_checkpoints" not in p.parts]
 
@@ -77,11 +91,10 @@ def display_name(path: pathlib.Path) -> str:
 
 
 def kernel_environment(threads: int) -> None:
-    """Fix the environment that every kernel inherits (same as conftest.py)."""
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ["MKL_NUM_THREADS"] = str(threads)
-    os.environ.pop("MPLBACKEND", None)
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p)
+    """Fix the environment that every kernel inherits: the kernel rules of tests/kernel_env.py, ``threads``
+    torch threads."""
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    apply_kernel_env(os.environ)
 
 
 def reference_notebook():
@@ -93,8 +106,8 @@ def reference_notebook():
     return nb
 
 
-async def run_once(nb, cwd: pathlib.Path, timeout: int) -> tuple[float, float | None]:
-    """Execute an in-memory notebook in a fresh kernel.
+async def run_once(nb, timeout: int) -> tuple[float, float | None]:
+    """Execute an in-memory notebook in a fresh kernel in a scratch folder (deleted afterwards).
 
     Returns:
         (wall seconds from kernel start to the last cell done, peak RSS in MiB or None).
@@ -107,8 +120,23 @@ async def run_once(nb, cwd: pathlib.Path, timeout: int) -> tuple[float, float | 
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     client = NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=False)
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="notebook_times_"))
+    # Two levels down, so that a notebook's sys.path.insert(0, "..") finds an empty folder.
+    cwd = scratch / "times" / "run"
+    cwd.mkdir(parents=True)
+    (scratch / "tmp").mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch / "tmp"))
+    try:
+        return await _timed(client, nb, cwd, env)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+async def _timed(client, nb, cwd: pathlib.Path, env: dict) -> tuple[float, float | None]:
+    import nbformat
+
     start = time.perf_counter()
-    async with client.async_setup_kernel(cwd=str(cwd)):
+    async with client.async_setup_kernel(cwd=str(cwd), env=env):
         for index, cell in enumerate(nb.cells):
             await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
         wall = time.perf_counter() - start
@@ -126,6 +154,8 @@ async def run_once(nb, cwd: pathlib.Path, timeout: int) -> tuple[float, float | 
 def machine_description(threads: int) -> list[str]:
     import torch
 
+    from helper_functions import get_device
+
     cpu = platform.processor() or platform.machine()
     try:
         for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
@@ -134,8 +164,8 @@ def machine_description(threads: int) -> list[str]:
                 break
     except OSError:
         pass
-    device = "cpu"
-    if torch.cuda.is_available():
+    device = get_device().type
+    if device == "cuda":
         device = f"cuda ({torch.cuda.get_device_name(0)})"
     return [
         f"- Date: {dt.date.today().isoformat()}",
@@ -211,22 +241,22 @@ def main(argv: list[str] | None = None) -> int:
 
     kernel_environment(args.threads)
     paths = [p.resolve() for p in args.notebooks] or find_notebooks()
-    items = [(REFERENCE, reference_notebook(), ROOT)]
-    items += [(display_name(p), nbformat.read(p, as_version=4), p.parent) for p in paths]
-    names = [name for name, _, _ in items]
+    items = [(REFERENCE, reference_notebook())]
+    items += [(display_name(p), nbformat.read(p, as_version=4)) for p in paths]
+    names = [name for name, _ in items]
     walls = {name: [] for name in names}
     peaks = {name: [] for name in names}
     errors: dict[str, str] = {}
 
     # One untimed run of the reference first, so that the first timed run does
     # not pay alone for cold disk caches (importing torch from a cold cache).
-    asyncio.run(run_once(items[0][1], ROOT, args.timeout))
+    asyncio.run(run_once(items[0][1], args.timeout))
     for repeat in range(1, args.repeats + 1):
-        for name, nb, cwd in items:
+        for name, nb in items:
             if name in errors:
                 continue
             try:
-                wall, peak = asyncio.run(run_once(nb, cwd, args.timeout))
+                wall, peak = asyncio.run(run_once(nb, args.timeout))
             except Exception as exc:  # a failing notebook is reported, the others still run
                 errors[name] = type(exc).__name__
                 print(f"[{repeat}/{args.repeats}] {name}: FAILED ({type(exc).__name__})\n{exc}"[:3000], flush=True)

@@ -1,0 +1,139 @@
+"""The lesson's notebooks, in one place, and the version of each that the tests judge.
+
+``pytest`` judges the *published* lesson: the four notebooks listed in
+``NOTEBOOKS``, as git holds them. A student who fills in the exercises and saves,
+re-runs a cell, or lets JupyterLab autosave changes their working copy; the tests
+then run and inspect git's version instead (the one in the index: the committed
+file, or what a developer staged with ``git add``), leave the working copy alone,
+and say so in the report header and summary. ``pytest --lesson-working-copy``
+(or ``LESSON_WORKING_COPY=1``) judges the working copies instead, e.g. before
+``git add``. Outside a git checkout (a downloaded zip) the working copy is all
+there is, and is judged.
+
+Everything that takes "the lesson's notebooks" uses this module: conftest.py
+(which notebooks nbval runs, and from which version), the hygiene, offline and
+mirror tests, the benchmarks and the seed sweep.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+import subprocess
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+THEORY = "01_neural_networks_theory.ipynb"
+CLASSIFICATION = "02_neural_networks_classification.ipynb"
+EXERCISES = "02_neural_networks_exercises.ipynb"
+SOLUTIONS = "solutions/02_neural_networks_exercises_solutions.ipynb"
+
+#: The lesson's notebooks, in reading order, as paths relative to ROOT (POSIX form).
+NOTEBOOKS: tuple[str, ...] = (THEORY, CLASSIFICATION, EXERCISES, SOLUTIONS)
+
+#: Environment variable that makes every tool judge the working copies (set by
+#: ``pytest --lesson-working-copy``).
+WORKING_COPY_ENV = "LESSON_WORKING_COPY"
+
+
+def path(name: str, root: pathlib.Path = ROOT) -> pathlib.Path:
+    """Absolute path of a lesson notebook given by its name relative to the root."""
+    return root / name
+
+
+def relative(file: str | os.PathLike, root: pathlib.Path = ROOT) -> str | None:
+    """The lesson name (e.g. ``solutions/...ipynb``) of ``file``, or None if it is not a lesson notebook."""
+    try:
+        name = pathlib.Path(file).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None
+    return name if name in NOTEBOOKS else None
+
+
+def use_working_copy() -> bool:
+    """True when the working copies are to be judged (``LESSON_WORKING_COPY=1``)."""
+    return os.environ.get(WORKING_COPY_ENV, "") not in ("", "0")
+
+
+def _git(args: list[str], root: pathlib.Path) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def is_git_checkout(root: pathlib.Path = ROOT) -> bool:
+    """True when ``root`` is the top of a git checkout (not a folder inside some other repository)."""
+    return _is_git_checkout(root)
+
+
+@functools.cache
+def _is_git_checkout(root: pathlib.Path) -> bool:
+    result = _git(["rev-parse", "--show-toplevel"], root)
+    if result is None or result.returncode != 0:
+        return False
+    return pathlib.Path(result.stdout.decode().strip()).resolve() == root.resolve()
+
+
+def git_bytes(name: str, root: pathlib.Path = ROOT) -> bytes | None:
+    """Git's version of ``name`` (the index: committed, or staged), or None outside git / when untracked."""
+    if not _is_git_checkout(root):
+        return None
+    result = _git(["show", f":{name}"], root)
+    if result is None or result.returncode != 0:
+        return None
+    return result.stdout
+
+
+def working_copy_differs(name: str, root: pathlib.Path = ROOT) -> bool:
+    """True when the file on disk differs from (or is missing compared with) git's version."""
+    stored = git_bytes(name, root)
+    if stored is None:
+        return False
+    file = path(name, root)
+    return not file.is_file() or file.read_bytes() != stored
+
+
+def source(name: str, root: pathlib.Path = ROOT) -> str:
+    """Which version of ``name`` is judged: ``"git"`` or ``"working copy"``."""
+    if use_working_copy() or not working_copy_differs(name, root):
+        return "working copy"
+    return "git"
+
+
+def notebook_text(name: str, root: pathlib.Path = ROOT) -> str:
+    """The text of the version of lesson notebook ``name`` that the tests judge (see the module docstring)."""
+    if source(name, root) == "git":
+        return git_bytes(name, root).decode("utf-8")
+    return path(name, root).read_text(encoding="utf-8")
+
+
+def read_notebook(name: str, root: pathlib.Path = ROOT, as_version: int = 4):
+    """The judged version of lesson notebook ``name`` as an ``nbformat.NotebookNode``."""
+    import nbformat
+
+    return nbformat.reads(notebook_text(name, root), as_version=as_version)
+
+
+def differing(root: pathlib.Path = ROOT) -> list[str]:
+    """Lesson notebooks whose working copy differs from git's version."""
+    return [name for name in NOTEBOOKS if working_copy_differs(name, root)]
+
+
+def note(root: pathlib.Path = ROOT) -> str | None:
+    """One paragraph for the test report when some working copies differ from git (None otherwise)."""
+    names = differing(root)
+    if not names:
+        return None
+    listed = ", ".join(names)
+    if use_working_copy():
+        return (
+            f"lesson: judging your working copies as asked ({WORKING_COPY_ENV}=1 / --lesson-working-copy); "
+            f"these differ from git: {listed}"
+        )
+    return (
+        f"lesson: your working copy of {listed} differs from git; the tests use git's version "
+        "(committed, or staged with `git add`) and leave your files as they are. "
+        "To test your copies instead: pytest --lesson-working-copy"
+    )

@@ -1,0 +1,138 @@
+"""What students and instructors do every day must not break the lesson (issue 12), and running
+the lesson's notebooks must not change the repository (issue 15 item 6).
+
+* A copy of a lesson notebook saved in another folder still runs: `pip install -r
+  requirements.txt` installs the lesson itself, editable (`-e .`), so `helper_functions`
+  and the exercise checks import from anywhere. Tested here in a throwaway environment
+  with the lesson installed exactly as that line installs it, from a copy of the repository.
+* A notebook run under pytest writes nothing into the repository: run in a committed copy
+  of the repository, `git status --porcelain` of the copy stays empty.
+
+The scenario of a whole working day (fill in the exercises, re-run a cell, save everything
+in JupyterLab, a submissions folder with broken notebooks, then `pytest`) is
+tests/tools/everyday_check.py, run by hand (it runs the whole suite).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import site
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from tests import lesson
+from tests.tools.repo_copy import copy_repo, git_status
+
+KERNEL_NAME = "lesson-copy-test"
+
+
+def plain_env(**extra: str) -> dict[str, str]:
+    """This environment without anything that points Python at the repository."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "MPLBACKEND", "JUPYTER_PATH", lesson.WORKING_COPY_ENV)}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", **extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def installed_copy(tmp_path_factory):
+    """A copy of the repository installed editable into a fresh virtual environment.
+
+    The environment borrows this one's packages through a .pth file (nothing is downloaded),
+    then installs the copy with pip, as `-e .` in requirements.txt does (without build
+    isolation, which would fetch setuptools). Returns (copy, python, jupyter_path).
+    """
+    base = tmp_path_factory.mktemp("anywhere")
+    repo = copy_repo(base / "lesson", commit=False)
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    borrowed = [p for p in site.getsitepackages() if pathlib.Path(p).is_dir()]
+    (pathlib.Path(purelib) / "borrowed_packages.pth").write_text("\n".join(borrowed) + "\n")
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "-e", str(repo)],
+        cwd=base, env=plain_env(PIP_NO_INPUT="1"), capture_output=True, text=True, timeout=600,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    # A kernel spec for that environment's Python, as `python -m ipykernel install` would write it.
+    spec_dir = base / "jupyter" / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "lesson copy", "language": "python",
+    }))
+    return repo, python, base / "jupyter"
+
+
+def first_cells(nb: nbformat.NotebookNode) -> list[int]:
+    """Indexes of the code cells up to the first that imports the lesson's code or runs a check."""
+    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    for n, index in enumerate(code):
+        if "check" in nb.cells[index].metadata.get("tags", []):
+            return code[: n + 1]
+    for n, index in enumerate(code):
+        if "helper_functions" in nb.cells[index].source:
+            return code[: n + 1]
+    return code[:1]
+
+
+def test_copies_saved_in_another_folder_run_their_first_cells(installed_copy, tmp_path):
+    """A copy of the exercises (the case students hit) runs its first cells, including the first check
+    cell, in a folder outside the repository. The first cells of the other lesson notebooks (each
+    imports helper_functions) run after them in the same kernel, to keep this test to one kernel."""
+    from nbclient import NotebookClient
+
+    repo, python, jupyter_path = installed_copy
+    exercises = lesson.read_notebook(lesson.EXERCISES)
+    cells = []
+    for name in (lesson.EXERCISES, lesson.THEORY, lesson.CLASSIFICATION, lesson.SOLUTIONS):
+        nb = exercises if name == lesson.EXERCISES else lesson.read_notebook(name)
+        cells += [nb.cells[i] for i in first_cells(nb)]
+    probe = nbformat.v4.new_code_cell(
+        "import helper_functions, tests.exercise_checks\n"
+        "print(helper_functions.__file__)\nprint(tests.exercise_checks.__file__)"
+    )
+    exercises.cells = [*cells, probe]
+    for n, cell in enumerate(exercises.cells):
+        cell.id = f"cell-{n}"  # the copied cells come from several notebooks: ids must stay unique
+    elsewhere = tmp_path / "my work"
+    elsewhere.mkdir()
+    nbformat.write(exercises, elsewhere / "my copy of the exercises.ipynb")
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(plain_env(JUPYTER_PATH=str(jupyter_path)))
+    try:
+        client = NotebookClient(exercises, kernel_name=KERNEL_NAME, timeout=300, allow_errors=True,
+                                resources={"metadata": {"path": str(elsewhere)}})
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    errors = [f"cell {i}: {o.ename}: {o.evalue}" for i, cell in enumerate(exercises.cells)
+              for o in cell.get("outputs", []) if o.output_type == "error"]
+    assert not errors, f"a copy of the lesson's notebooks in {elsewhere} fails: {errors}"
+    printed = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream").split()
+    assert printed == [str(repo / "helper_functions.py"), str(repo / "tests" / "exercise_checks.py")], printed
+
+
+def test_running_a_notebook_under_pytest_leaves_the_repository_clean(tmp_path):
+    """Notebook 02 is the one that draws an animation: it must go to a temporary folder."""
+    repo = copy_repo(tmp_path / "lesson")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n0", "-q", "-p", "no:randomly", lesson.CLASSIFICATION],
+        cwd=repo, env=plain_env(), capture_output=True, text=True, timeout=900,
+    )
+    assert git_status(repo) == "", (
+        f"running {lesson.CLASSIFICATION} under pytest changed the repository:\n{git_status(repo)}"
+        "Notebooks must write their files to a temporary folder."
+    )
+    assert result.returncode == 0, result.stdout[-3000:]

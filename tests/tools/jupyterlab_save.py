@@ -1,0 +1,187 @@
+"""Open a notebook and save it the way JupyterLab 4 does, through a real Jupyter server.
+
+    python -m tests.tools.jupyterlab_save NOTEBOOK...     # rewrites each file as JupyterLab would
+
+What JupyterLab does when a notebook is opened and then saved (``NotebookPanel``
+in ``@jupyterlab/notebook``): it creates a session (``POST /api/sessions``),
+which starts the notebook's kernel; once connected it asks the kernel for
+``kernel_info`` over the kernel's websocket and writes two metadata fields into
+the notebook: ``kernelspec`` (``name``, ``display_name`` and ``language`` of the
+kernel spec the server lists) and ``language_info`` (the kernel's reply). If
+that changes anything, the notebook is dirty and autosave writes it through the
+contents API (``PUT /api/contents/PATH``), where the server validates it and
+writes it with nbformat. This module does these steps against ``jupyter server``
+on a loopback port (127.0.0.1 only), so a test can compare the bytes before and
+after.
+
+Not emulated: the browser's own model of the cells (here the cells go back as
+the server sent them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+
+HOST = "127.0.0.1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class JupyterServer:
+    """``jupyter server`` serving ``root`` on a loopback port, with its own config/data/runtime folders.
+
+    Use as a context manager; ``request(method, path, body)`` calls its REST API.
+    """
+
+    def __init__(self, root: pathlib.Path, startup_timeout: float = 120):
+        self.root = pathlib.Path(root)
+        self.startup_timeout = startup_timeout
+        self.token = secrets.token_hex(16)
+        self.port = _free_port()
+        self.base = f"http://{HOST}:{self.port}"
+        self._home = tempfile.TemporaryDirectory(prefix="jupyter-home-")
+        self.process = None
+
+    def __enter__(self) -> JupyterServer:
+        home = pathlib.Path(self._home.name)
+        env = dict(os.environ)
+        env.update({
+            "JUPYTER_CONFIG_DIR": str(home / "config"),
+            "JUPYTER_DATA_DIR": str(home / "data"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "IPYTHONDIR": str(home / "ipython"),
+        })
+        env.pop("JUPYTER_TOKEN", None)
+        self._log = open(home / "server.log", "wb")  # noqa: SIM115 (closed in __exit__)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--no-browser", f"--ServerApp.ip={HOST}",
+             f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
+             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            try:
+                self.request("GET", "/api/status")
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = self.log()
+                    self.__exit__(None, None, None)
+                    raise RuntimeError("jupyter server did not start:\n" + log) from None
+                time.sleep(0.2)
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        self._home.cleanup()
+
+    def log(self) -> str:
+        return (pathlib.Path(self._home.name) / "server.log").read_text(errors="replace")[-3000:]
+
+    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 60):
+        """Call the REST API; return the decoded JSON reply (None when empty)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.base + path, data=data, method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=timeout) as reply:
+            text = reply.read()
+        return json.loads(text) if text else None
+
+    def kernel_info(self, kernel_id: str, timeout: float = 120) -> dict:
+        """The kernel's ``kernel_info_reply`` content, asked over its websocket as JupyterLab does."""
+        import websocket  # websocket-client, a dependency of jupyter_server
+
+        url = f"ws://{HOST}:{self.port}/api/kernels/{kernel_id}/channels?token={self.token}"
+        ws = websocket.create_connection(url, timeout=timeout)
+        try:
+            msg_id = uuid.uuid4().hex
+            ws.send(json.dumps({
+                "header": {"msg_id": msg_id, "msg_type": "kernel_info_request", "username": "",
+                           "session": uuid.uuid4().hex, "date": "", "version": "5.3"},
+                "parent_header": {}, "metadata": {}, "content": {}, "channel": "shell", "buffers": [],
+            }))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                message = json.loads(ws.recv())
+                if message.get("parent_header", {}).get("msg_id") == msg_id and \
+                        message.get("msg_type") == "kernel_info_reply":
+                    return message["content"]
+            raise TimeoutError("no kernel_info_reply")
+        finally:
+            ws.close()
+
+
+def open_and_save(server: JupyterServer, name: str, *, always: bool = True) -> bool:
+    """Open ``name`` (relative to the server root) as JupyterLab does, then save it.
+
+    ``always``: save as *File -> Save Notebook* does; otherwise only when opening made it dirty
+    (what autosave does). Returns True when opening changed the notebook's metadata (made it dirty).
+    """
+    quoted = urllib.parse.quote(name)
+    session = server.request("POST", "/api/sessions", {
+        "path": name, "name": pathlib.PurePosixPath(name).name, "type": "notebook", "kernel": {"name": "python3"},
+    })
+    try:
+        kernel = session["kernel"]
+        spec = server.request("GET", "/api/kernelspecs")["kernelspecs"][kernel["name"]]["spec"]
+        info = server.kernel_info(kernel["id"])
+        model = server.request("GET", f"/api/contents/{quoted}?type=notebook&content=1")
+        # Opened, JupyterLab makes a checkpoint if there is none (.ipynb_checkpoints/ beside the notebook).
+        if not server.request("GET", f"/api/contents/{quoted}/checkpoints"):
+            server.request("POST", f"/api/contents/{quoted}/checkpoints")
+        nb = model["content"]
+        before = json.dumps(nb["metadata"], sort_keys=True)
+        nb["metadata"]["kernelspec"] = {
+            "display_name": spec["display_name"], "language": spec["language"], "name": kernel["name"],
+        }
+        nb["metadata"]["language_info"] = info["language_info"]
+        dirty = json.dumps(nb["metadata"], sort_keys=True) != before
+        if dirty or always:
+            server.request("PUT", f"/api/contents/{quoted}", {"type": "notebook", "format": "json", "content": nb})
+        return dirty
+    finally:
+        server.request("DELETE", "/api/sessions/" + session["id"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", type=pathlib.Path)
+    args = parser.parse_args(argv)
+    paths = [p.resolve() for p in args.notebooks]
+    root = pathlib.Path(os.path.commonpath([p.parent for p in paths]))
+    with JupyterServer(root) as server:
+        for path in paths:
+            dirty = open_and_save(server, path.relative_to(root).as_posix())
+            print(f"{path}: saved; opening {'changed its metadata' if dirty else 'changed nothing'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
