@@ -3,12 +3,19 @@
 Two parts:
 
 * The machinery, with a tiny stand-in for ``tests/exercise_checks.py`` (three
-  exercises on plain Python values) and tiny notebooks, so kernels start fast:
-  timeouts, interrupts, crashes, invalid files, cheating, huge output, what is
-  written where.
-* The real criteria on submissions built from the exercise template and its
-  solutions (answer cells of cheap exercises copied into the template), with
-  the exact expected points; the full solutions are graded once.
+  exercises on plain values, with fresh probe inputs) and tiny notebooks, so
+  kernels start fast: every reproduction of issue 14 (exit(), a delayed death,
+  escaping processes that kill other kernels, a hang or a huge value in one
+  exercise's extraction, an evaluation bomb, a lookup table, files that are
+  pipes or links to devices, names that aren't UTF-8, formulas, case-only
+  duplicates), timeouts, interrupts, crashes, cheating, huge output; that no
+  process outlives a batch and nothing is written outside the output paths
+  (``~/.ipython`` included); an attack on the criteria files in a throwaway git
+  checkout; ``--roster``, ``--only``, ``--shard`` + ``merge``, the summary and
+  SIGTERM/SIGKILL mid-batch, all with the real command.
+* The real criteria on the full solutions (23/23, and the cost over plain
+  execution), and (``slow``) on submissions built from the exercise template
+  and its solutions, with the exact expected points.
 """
 
 from __future__ import annotations
