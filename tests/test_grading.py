@@ -1208,8 +1208,8 @@ def test_matrix_exact_points_and_statuses(matrix, real_checks):
 @pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
 def test_matrix_feedback(matrix):
     feedback = matrix["out"] / "feedback"
-    assert sorted(p.name for p in feedback.iterdir()) == sorted(Path(n).stem + ".md" for n in matrix["cases"])
-    text = {p.stem: p.read_text(encoding="utf-8") for p in feedback.iterdir()}
+    assert sorted(p.name for p in feedback.glob("*.md")) == sorted(Path(n).stem + ".md" for n in matrix["cases"])
+    text = {p.stem: p.read_text(encoding="utf-8") for p in feedback.glob("*.md")}
     assert "RuntimeError" in text["exception in exercise 2"] and "student bug" in text["exception in exercise 2"]
     assert "interrupted after 30 s" in text["endless loop in exercise 6"]
     assert re.search(r"printed 5,0\d\d,\d\d\d characters", text["huge output"])
@@ -1230,3 +1230,39 @@ def test_matrix_writes_only_the_output_paths(matrix):
     new = set(matrix["after_repo"]) - set(matrix["before_repo"]) - git_tracked()
     new = {p for p in new if not (p.startswith(".") or "__pycache__" in Path(p).parts)}
     assert not new, f"the grader wrote into the repository: {sorted(new)}"
+
+
+# A lookup table of the re-created XOR data set in place of a trained model (issue 14 #8): it
+# answers every row of X_xor, hence X_test_xor, exactly, but nothing else. Judged on the student's
+# own test split it scored full marks; on the fresh inputs the grader draws it earns nothing.
+LOOKUP_XOR = """
+class LookupXor(nn.Module):
+    def __init__(self, X, y):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))  # looks right, never trained
+        self.table = {tuple(row): 10.0 if label else -10.0 for row, label in zip(X.tolist(), y.tolist())}
+
+    def forward(self, x):
+        logits = [self.table.get(tuple(row), 0.0) for row in x.tolist()]
+        return torch.tensor(logits, dtype=torch.float32, device=x.device).reshape(-1, 1)
+
+
+model_xor = LookupXor(X_xor, y_xor).to(device)
+"""
+
+
+@needs_exercises
+def test_lookup_table_model_earns_nothing(tmp_path, real_checks):
+    if not real_checks.has_probes:
+        pytest.skip("the criteria draw no fresh probe inputs (no make_probes)")
+    subs, scratch = tmp_path / "subs", tmp_path / "scratch"
+    subs.mkdir()
+    scratch.mkdir()
+    nbformat.write(build_submission(CHEAP, edit={8: ("", LOOKUP_XOR)}), subs / "lookup.ipynb")
+    result = run_cli(
+        subs, "--csv", tmp_path / "g.csv", "--feedback", tmp_path / "fb", "--allow-modified", tmpdir=scratch
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = read_csv(tmp_path / "g.csv")["lookup.ipynb"]
+    expected = {**dict.fromkeys(range(1, 14), 0), 1: 1, 2: 1, 3: 1, 6: 2, 8: 0}
+    assert (points(row, real_checks.numbers), row["status"]) == (expected, "graded"), row
