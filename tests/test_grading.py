@@ -243,7 +243,7 @@ open("written_here.txt", "w").write("x")
 open("../written_above.txt", "w").write("x")
 """
 
-# Issue 14 #4: a process that leaves the kernel's session waits 2 s, then kills every
+# Issue 14 #4: a process that leaves the kernel's session waits 5 s (until after its submission ended), then kills every
 # other kernel of this batch (found by a TMPDIR under the batch's scratch folder, so
 # nothing outside the test is ever targeted) and stays; a second one also clears its
 # environment (double fork, `env={}`).
@@ -252,7 +252,7 @@ ESCAPE = f"""\
 import os, subprocess, sys
 code = '''
 import os, signal, sys, time
-time.sleep(2)
+time.sleep(5)
 root = os.path.dirname(os.path.dirname(os.environ.get("TMPDIR", "/nonexistent/x/y")))
 for pid in os.listdir("/proc"):
     try:
