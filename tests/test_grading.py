@@ -3,12 +3,19 @@
 Two parts:
 
 * The machinery, with a tiny stand-in for ``tests/exercise_checks.py`` (three
-  exercises on plain Python values) and tiny notebooks, so kernels start fast:
-  timeouts, interrupts, crashes, invalid files, cheating, huge output, what is
-  written where.
-* The real criteria on submissions built from the exercise template and its
-  solutions (answer cells of cheap exercises copied into the template), with
-  the exact expected points; the full solutions are graded once.
+  exercises on plain values, with fresh probe inputs) and tiny notebooks, so
+  kernels start fast: every reproduction of issue 14 (exit(), a delayed death,
+  escaping processes that kill other kernels, a hang or a huge value in one
+  exercise's extraction, an evaluation bomb, a lookup table, files that are
+  pipes or links to devices, names that aren't UTF-8, formulas, case-only
+  duplicates), timeouts, interrupts, crashes, cheating, huge output; that no
+  process outlives a batch and nothing is written outside the output paths
+  (``~/.ipython`` included); an attack on the criteria files in a throwaway git
+  checkout; ``--roster``, ``--only``, ``--shard`` + ``merge``, the summary and
+  SIGTERM/SIGKILL mid-batch, all with the real command.
+* The real criteria on the full solutions (23/23, and the cost over plain
+  execution), and (``slow``) on submissions built from the exercise template
+  and its solutions, with the exact expected points.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import json
 import os
 import pickle
 import re
+import signal
+import stat
 import subprocess
 import sys
 import time
@@ -31,10 +40,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from tests.grading.checks import load_checks
+from tests.grading.checks import Checks
 from tests.grading.cli import main as cli_main
-from tests.grading.extraction import restricted_loads
-from tests.grading.grader import Options, cell_exercises, grade_all, grade_submission, load_notebook
+from tests.grading.evaluator import restricted_loads
+from tests.grading.grader import Options, cell_exercises, grade_all, load_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "02_neural_networks_exercises.ipynb"
@@ -58,13 +67,22 @@ def new_notebook(cells: list[str | tuple[str, list[str]]]) -> nbformat.NotebookN
     return nb
 
 
-def run_cli(*args: str | Path, tmpdir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str | Path, tmpdir: Path, timeout: float = 600, home: Path | None = None, progress: bool = True
+) -> subprocess.CompletedProcess:
     """``python -m tests.grading ARGS`` from the repository root; temporary files go to ``tmpdir``."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
     env.update(OMP_NUM_THREADS="1", TMPDIR=str(tmpdir))
+    if home is not None:  # a HOME of its own, to see that nothing is written into ~/.ipython
+        env["HOME"] = str(home)
+        env.setdefault("MPLCONFIGDIR", str(Path.home() / ".config" / "matplotlib"))
     return subprocess.run(
-        [sys.executable, "-m", "tests.grading", *map(str, args), "--no-progress"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "tests.grading", *map(str, args), *(["--no-progress"] if progress else [])],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -86,6 +104,10 @@ def listing(root: Path, skip: tuple[str, ...] = (), content: bool = True) -> dic
             out[os.path.relpath(os.path.join(folder, name), root)] = ""
         for name in files:
             path = os.path.join(folder, name)
+            info = os.lstat(path)
+            if not stat.S_ISREG(info.st_mode):  # a FIFO, a symlink to /dev/zero: never read
+                out[os.path.relpath(path, root)] = f"mode {info.st_mode:o}"
+                continue
             out[os.path.relpath(path, root)] = hashlib.sha1(Path(path).read_bytes()).hexdigest() if content else ""
     return out
 
@@ -99,7 +121,7 @@ def git_tracked() -> set[str]:
 # Part 1: the machinery, with a stand-in for the criteria
 # --------------------------------------------------------------------------
 FAKE_CHECKS = '''
-"""Stand-in criteria: same API as tests/exercise_checks.py, three exercises."""
+"""Stand-in criteria: the API of tests/exercise_checks.py (fresh probes included), three exercises."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -136,27 +158,40 @@ EXERCISES = {
 }
 
 
+def make_probes(seed):
+    X = np.random.default_rng(seed).integers(-1000, 1000, size=20)
+    return {"x": {"X": X, "y": X ** 2}}
+
+
+def probe_inputs(probes):
+    return {name: p["X"] for name, p in probes.items()}
+
+
+DEFAULT_PROBES = {"x": {"X": np.arange(5), "y": np.arange(5) ** 2}}
+
+
 def _get(ns, name):
     if ns.get(name) is None:
         raise NotAttempted(f"set {name}")
     return ns[name]
 
 
-def extract(number, ns):
+def extract(number, ns, probes=None):
     if number == 1:
         return {"a": np.asarray(_get(ns, "a"))}
     if number == 2:
-        return {"b": list(_get(ns, "b"))}
-    return {"y": np.asarray(_get(ns, "f")(np.arange(5)))}
+        return {"b": list(_get(ns, "b")), "answer": ns.get("answer_2")}
+    x = (probes or probe_inputs(DEFAULT_PROBES))["x"]
+    return {"y": np.asarray(_get(ns, "f")(x))}
 
 
-def evaluate(number, values):
+def evaluate(number, values, probes=None):
     if number == 1:
         ok, hint = values["a"].shape == () and int(values["a"]) == 42, "a should be 42"
     elif number == 2:
-        ok, hint = values["b"] == [1, 2, 3], "b should be [1, 2, 3]"
+        ok, hint = repr(values["b"]) == "[1, 2, 3]", "b should be [1, 2, 3]"
     else:
-        ok, hint = np.array_equal(values["y"], np.arange(5) ** 2), "f(x) should return x**2"
+        ok, hint = np.array_equal(values["y"], (probes or DEFAULT_PROBES)["x"]["y"]), "f(x) should return x**2"
     return Result(number, PASSED if ok else FAILED, "right" if ok else hint, EXERCISES[number].points if ok else 0)
 
 
@@ -187,9 +222,10 @@ b = [1, 2, 3]
 """
 
 # The scratch copy is the kernel's working folder, holds only the notebook,
-# stripped of stored outputs; the environment is the documented one. a and b
-# are right only if all of that holds. The cell also writes files (which must
-# land in the scratch folder and vanish with it).
+# stripped of stored outputs; the environment is the documented one (one
+# thread, no bytecode, the inline backend, an in-memory history, IPython's
+# folder in the scratch folder). a and b are right only if all of that holds.
+# The cell also writes files (which must land in the scratch folder and vanish with it).
 PROBE = """\
 import glob, json, os, sys
 import matplotlib
@@ -199,15 +235,49 @@ stripped = all(not c.get("outputs") and c.get("execution_count") is None
                for c in copy["cells"] if c["cell_type"] == "code")
 a = 42 if here == ["probe.ipynb"] and stripped else 0
 env_ok = (os.environ["OMP_NUM_THREADS"] == "1" and os.environ.get("PYTHONDONTWRITEBYTECODE") == "1"
-          and sys.path.count(REPO) and "inline" in matplotlib.get_backend())
+          and sys.path.count(REPO) and "inline" in matplotlib.get_backend()
+          and get_ipython().history_manager.hist_file == ":memory:"
+          and not os.environ["IPYTHONDIR"].startswith(os.path.expanduser("~")))
 b = [1, 2, 3] if env_ok else []
 open("written_here.txt", "w").write("x")
 open("../written_above.txt", "w").write("x")
 """
 
+# Issue 14 #4: a process that leaves the kernel's session waits 5 s (until after its submission ended), then kills every
+# other kernel of this batch (found by a TMPDIR under the batch's scratch folder, so
+# nothing outside the test is ever targeted) and stays; a second one also clears its
+# environment (double fork, `env={}`).
+MARKER = "grader-test-orphan-7f3a"
+ESCAPE = f"""\
+import os, subprocess, sys
+code = '''
+import os, signal, sys, time
+time.sleep(5)
+root = os.path.dirname(os.path.dirname(os.environ.get("TMPDIR", "/nonexistent/x/y")))
+for pid in os.listdir("/proc"):
+    try:
+        env = open(f"/proc/{{pid}}/environ", "rb").read()
+        cmd = open(f"/proc/{{pid}}/cmdline", "rb").read()
+    except OSError:
+        continue
+    if b"ipykernel" in cmd and ("TMPDIR=" + root).encode() in env:
+        os.kill(int(pid), signal.SIGKILL)
+time.sleep(600)
+'''
+subprocess.Popen([sys.executable, "-c", code, "{MARKER}"], start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+subprocess.Popen(["sh", "-c", "(exec -a {MARKER} sleep 600 &)"], start_new_session=True, env={{}},
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+a = 42
+"""
+
+# Issue 14 #2: a delayed death, 1.5 s after the cell that starts the timer.
+TIMER = "import os, threading\nthreading.Timer(1.5, os._exit, [1]).start()"
+SLEEP = "import time\ntime.sleep(1)"
+
 
 def fake_submissions(folder: Path) -> dict[str, tuple[int, int, int, str]]:
-    """Write the stand-in submissions; return {file name: (ex1, ex2, ex3, status)}."""
+    """Write the stand-in submissions; return {CSV name: (ex1, ex2, ex3, status)}."""
     folder.mkdir(parents=True)
     expected = {}
 
@@ -215,15 +285,27 @@ def fake_submissions(folder: Path) -> dict[str, tuple[int, int, int, str]]:
         nbformat.write(nb or new_notebook(cells), folder / name)
         expected[name] = (ex1, ex2, ex3, status)
 
-    add("good.ipynb", ["## Exercise 1", GOOD[0], "## Exercise 2", GOOD[1], "## Exercise 3", GOOD[2]], 1, 2, 2)
+    add(
+        "good.ipynb",
+        ["## Exercise 1", GOOD[0], "## Exercise 2", GOOD[1], "answer_2 = 'sorted, as asked'", "## Exercise 3", GOOD[2]],
+        1,
+        2,
+        2,
+    )
     add("blank.ipynb", ["a = b = f = None"], 0, 0, 0)
     add("empty.ipynb", [], 0, 0, 0)
     add("wrong.ipynb", ["a = 41", "b = [3, 2, 1]", GOOD[2]], 0, 0, 2)
     add("error in ex2.ipynb", [GOOD[0], "b = [1, 2, 3]\nb = sorted(b, key=undefined_name)", GOOD[2]], 1, 2, 2)
     add("exception before.ipynb", [GOOD[0], "raise ValueError('oops')\nb = [1, 2, 3]", GOOD[2]], 1, 0, 2)
     add("extract fails.ipynb", [*GOOD[:2], "def f(x):\n    raise RuntimeError('f is broken')"], 1, 2, 0)
-    add("loop.ipynb", [GOOD[0], "import time\nwhile True:\n    time.sleep(0.05)\nb = [1, 2, 3]", GOOD[2]], 1, 0, 2,
-        "timeout")
+    add(
+        "loop.ipynb",
+        [GOOD[0], "import time\nwhile True:\n    time.sleep(0.05)\nb = [1, 2, 3]", GOOD[2]],
+        1,
+        0,
+        2,
+        "timeout",
+    )
     add("crash.ipynb", [GOOD[0], "import os\nos._exit(1)\nb = [1, 2, 3]", GOOD[1], GOOD[2]], 1, 2, 2, "crashed")
     add("huge.ipynb", [GOOD[0], "print('x' * 3_000_000)\nprint('the end')", *GOOD[1:]], 1, 2, 2)
     cheater = new_notebook([GOOD[2], CHEAT, ("check(1, globals())", ["ex1", "check"])])
@@ -231,72 +313,202 @@ def fake_submissions(folder: Path) -> dict[str, tuple[int, int, int, str]]:
     cheater.cells[2].execution_count = 3
     add("cheater.ipynb", [], 0, 2, 2, nb=cheater)
     add("probe.ipynb", [f"REPO = {str(ROOT)!r}", PROBE, GOOD[2]], 1, 2, 2)
+    # Issue 14 #2: exit() finishes its cell and the kernel lives on; a timer that kills
+    # the kernel later costs only the cell that started it.
+    add("exit.ipynb", [GOOD[0], "exit()\nb = [1, 2, 3]", GOOD[2]], 1, 2, 2)
+    add("timer.ipynb", [GOOD[0], TIMER, SLEEP, SLEEP, GOOD[1], SLEEP, GOOD[2]], 1, 2, 2, "crashed")
+    # Issue 14 #5: each exercise's extraction has its own limit (a hang, a huge value).
+    add("slow forward.ipynb", [GOOD[0], GOOD[1], "def f(x):\n    while True:\n        pass"], 1, 2, 0)
+    add(
+        "hangs in ex1.ipynb",
+        [
+            "import time\nclass A:\n    def __array__(self, *args, **kwargs):\n        time.sleep(1000)\na = A()",
+            GOOD[1],
+            GOOD[2],
+        ],
+        0,
+        2,
+        2,
+    )
+    add("too large.ipynb", [GOOD[0], "b = [1.5] * 6_000_000", GOOD[2]], 1, 0, 2)
+    # Issue 14 #6: values whose evaluation explodes (the repr of 2**40 shared references).
+    add("bomb.ipynb", [GOOD[0], "b = [1]\nfor _ in range(40):\n    b = [b, b]", GOOD[2]], 1, 0, 2)
+    # Issue 14 #8: a lookup table of the inputs the check cell uses earns nothing on fresh inputs.
+    add(
+        "lookup table.ipynb",
+        [
+            GOOD[0],
+            GOOD[1],
+            "TABLE = {tuple(range(5)): [0, 1, 4, 9, 16]}\ndef f(x):\n    return TABLE[tuple(int(v) for v in x)]",
+        ],
+        1,
+        2,
+        0,
+    )
+    # Issue 14 #4 and #7: escaping processes; every other submission is a potential victim.
+    add("escape.ipynb", [ESCAPE], 1, 0, 0)
+    # Issue 14 #3 and the lower items: a name that is not UTF-8, a formula, case-only duplicates.
+    # (Three of them are not notebooks: their row and feedback file are what counts, no kernel needed.)
+    (folder / os.fsdecode(b"caf\xe9.ipynb")).write_text("x", encoding="utf-8")
+    expected["caf\\xe9.ipynb"] = (0, 0, 0, "invalid notebook")
+    (folder / "=HYPERLINK(1).ipynb").write_text("x", encoding="utf-8")
+    expected["=HYPERLINK(1).ipynb"] = (0, 0, 0, "invalid notebook")
+    add("dup.ipynb", GOOD, 1, 2, 2)
+    (folder / "dup.IPYNB").write_text("x", encoding="utf-8")
+    expected["dup.IPYNB"] = (0, 0, 0, "invalid notebook")
     (folder / "not json.ipynb").write_text("{ this is not JSON", encoding="utf-8")
     (folder / "json list.ipynb").write_text("[1, 2, 3]", encoding="utf-8")
     (folder / "binary.ipynb").write_bytes(bytes(range(256)) * 4)
-    for name in ("not json.ipynb", "json list.ipynb", "binary.ipynb"):
+    (folder / "deep.ipynb").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    os.mkfifo(folder / "fifo.ipynb")
+    (folder / "zero.ipynb").symlink_to("/dev/zero")
+    for name in ("not json.ipynb", "json list.ipynb", "binary.ipynb", "deep.ipynb", "fifo.ipynb", "zero.ipynb"):
         expected[name] = (0, 0, 0, "invalid notebook")
-    # Not graded: hidden files, checkpoints, subfolders, other extensions.
+    # Not graded: hidden files, checkpoints, subfolders, other extensions, a folder named *.ipynb.
     nbformat.write(new_notebook(GOOD), folder / ".hidden.ipynb")
     (folder / ".ipynb_checkpoints").mkdir()
     nbformat.write(new_notebook(GOOD), folder / ".ipynb_checkpoints" / "good-checkpoint.ipynb")
     (folder / "sub").mkdir()
     nbformat.write(new_notebook(GOOD), folder / "sub" / "nested.ipynb")
+    (folder / "folder.ipynb").mkdir()
     (folder / "notes.txt").write_text("not a notebook", encoding="utf-8")
     return expected
 
 
+def grader_processes(marker: str = MARKER) -> list[str]:
+    """Command lines of live processes that carry ``marker`` (the escaping processes of ESCAPE)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if marker.encode() in cmd and state != "Z":
+            found.append(cmd.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+def history_mentions(marker: str) -> bool:
+    """Whether the real ~/.ipython history holds ``marker`` (opened read-only and immutable: nothing written)."""
+    import sqlite3
+
+    path = Path.home() / ".ipython" / "profile_default" / "history.sqlite"
+    if not path.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as db:
+            query = "SELECT count(*) FROM history WHERE source LIKE ?"
+            return bool(db.execute(query, (f"%{marker}%",)).fetchone()[0])
+    except sqlite3.Error:
+        return False
+
+
 @pytest.fixture(scope="module")
 def fake_batch(tmp_path_factory):
-    """One CLI run (-j 2, 3 s cell timeout) over the stand-in submissions."""
+    """One CLI run (-j 2, 3 s limits) over the stand-in submissions, with its own HOME."""
     base = tmp_path_factory.mktemp("fake")
     checks = base / "fake_checks.py"
     checks.write_text(FAKE_CHECKS, encoding="utf-8")
-    subs, scratch, out = base / "submissions", base / "scratch", base / "out"
+    subs, scratch, out, home = base / "submissions", base / "scratch", base / "out", base / "home"
     expected = fake_submissions(subs)
     scratch.mkdir()
-    before = listing(subs)
-    result = run_cli(subs, "--csv", out / "grades.csv", "--feedback", out / "feedback", "-j", "2",
-                     "--cell-timeout", "3", "--checks", checks, tmpdir=scratch)
-    return {"result": result, "expected": expected, "subs": subs, "scratch": scratch, "out": out,
-            "before": before, "after": listing(subs)}
+    (home / ".ipython" / "profile_default").mkdir(parents=True)
+    (home / ".ipython" / "profile_default" / "sentinel").write_text("x", encoding="utf-8")
+    before, home_before = listing(subs), listing(home / ".ipython")
+    start = time.monotonic()
+    result = run_cli(
+        subs,
+        "--csv",
+        out / "grades.csv",
+        "--feedback",
+        out / "feedback",
+        "-j",
+        "2",
+        "--cell-timeout",
+        "3",
+        "--extract-timeout",
+        "3",
+        "--evaluate-timeout",
+        "5",
+        "--evaluate-memory",
+        "1",
+        "--checks",
+        checks,
+        tmpdir=scratch,
+        home=home,
+    )
+    print(f"fake batch: {len(expected)} submissions in {time.monotonic() - start:.1f} s")
+    time.sleep(0.5)
+    return {
+        "result": result,
+        "expected": expected,
+        "subs": subs,
+        "scratch": scratch,
+        "out": out,
+        "before": before,
+        "after": listing(subs),
+        "home_before": home_before,
+        "home_after": listing(home / ".ipython"),
+        "left": grader_processes(),
+    }
 
 
 def test_fake_batch_exact_grades(fake_batch):
     result = fake_batch["result"]
     assert result.returncode == 0, result.stderr
     rows = read_csv(fake_batch["out"] / "grades.csv")
-    assert set(rows) == set(fake_batch["expected"]), "one row per submission, nothing else graded"
-    for name, (ex1, ex2, ex3, status) in fake_batch["expected"].items():
+    expected = {("'" + n if n.startswith("=") else n): e for n, e in fake_batch["expected"].items()}
+    assert set(rows) == set(expected), "one row per submission, nothing else graded"
+    wrong = {}
+    for name, (ex1, ex2, ex3, status) in expected.items():
         row = rows[name]
-        assert (points(row, [1, 2, 3]), row["status"]) == ({1: ex1, 2: ex2, 3: ex3}, status), (name, row)
-        assert int(row["total"]) == ex1 + ex2 + ex3 and row["max"] == "5"
+        if (points(row, [1, 2, 3]), row["status"]) != ({1: ex1, 2: ex2, 3: ex3}, status):
+            wrong[name] = {"got": row, "expected": (ex1, ex2, ex3, status)}
+        assert int(row["total"]) == sum(points(row, [1, 2, 3]).values()) and row["max"] == "5"
+    assert not wrong, json.dumps(wrong, indent=1)
 
 
-def test_fake_batch_csv_layout_and_summary(fake_batch):
-    with (fake_batch["out"] / "grades.csv").open(encoding="utf-8", newline="") as f:
-        header = next(csv.reader(f))
-    assert header == ["submission", "ex1", "ex2", "ex3", "total", "max", "status", "note"]
+def test_fake_batch_notes(fake_batch):
     rows = read_csv(fake_batch["out"] / "grades.csv")
     assert "code cell 2" in rows["loop.ipynb"]["note"] and "interrupted after 3 s" in rows["loop.ipynb"]["note"]
     assert "kernel died in code cell 2" in rows["crash.ipynb"]["note"]
     assert "not valid JSON" in rows["not json.ipynb"]["note"]
     assert "not a notebook" in rows["json list.ipynb"]["note"]
     assert "not UTF-8" in rows["binary.ipynb"]["note"]
-    stdout = fake_batch["result"].stdout
-    assert "15 submissions" in stdout and "(-j 2)" in stdout
-    assert "1 timeout, 1 crashed, 3 invalid notebook" in stdout
-    assert "skipped hidden file .hidden.ipynb" in fake_batch["result"].stderr
+    assert "nested too deeply" in rows["deep.ipynb"]["note"]
+    assert "not a regular file" in rows["fifo.ipynb"]["note"] and "not a regular file" in rows["zero.ipynb"]["note"]
+    assert "code cell 2 called exit()" in rows["exit.ipynb"]["note"]
+    assert "died a while after code cell 2 ran" in rows["timer.ipynb"]["note"], rows["timer.ipynb"]["note"]
+    assert "exercise 3: reading its values took longer than 3 s" in rows["slow forward.ipynb"]["note"]
+    assert "exercise 1: reading its values" in rows["hangs in ex1.ipynb"]["note"]
+    assert re.search(
+        r"exercise 2: evaluating your values (took longer than 5 s|needed more than)", rows["bomb.ipynb"]["note"]
+    ), rows["bomb.ipynb"]["note"]
+    stdout, stderr = fake_batch["result"].stdout, fake_batch["result"].stderr
+    assert f"{len(fake_batch['expected'])} submissions" in stdout and "(-j 2)" in stdout
+    assert "skipped hidden file .hidden.ipynb" in stderr and "folder.ipynb is a folder" in stderr
+    assert "Task exception was never retrieved" not in stderr
+
+
+def test_fake_batch_csv_is_safe(fake_batch):
+    raw = (fake_batch["out"] / "grades.csv").read_bytes()
+    raw.decode("utf-8")  # valid UTF-8 although one file name is not
+    with (fake_batch["out"] / "grades.csv").open(encoding="utf-8", newline="") as f:
+        cells = [cell for row in csv.reader(f) for cell in row]
+    assert cells[:8] == ["submission", "ex1", "ex2", "ex3", "total", "max", "status", "note"]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")], "formula injection"
 
 
 def test_fake_batch_feedback(fake_batch):
     feedback = fake_batch["out"] / "feedback"
-    assert sorted(p.name for p in feedback.iterdir()) == sorted(
-        Path(name).stem + ".md" for name in fake_batch["expected"]
-    )
+    names = sorted(p.name for p in feedback.iterdir() if p.is_file())
+    expected = [Path(n).stem + ".md" for n in fake_batch["expected"] if not n.startswith("dup.")]
+    assert names == sorted([*expected, "dup.ipynb.md", "dup.IPYNB.md"])
     wrong = (feedback / "wrong.md").read_text(encoding="utf-8")
     assert "**Score: 2 / 5** · status: **graded**" in wrong
     assert "| 1 | The answer | ❌ failed | 0 / 1 |" in wrong and "a should be 42" in wrong
+    assert "Your written answer:\n\n> sorted, as asked" in (feedback / "good.md").read_text(encoding="utf-8")
     blank = (feedback / "blank.md").read_text(encoding="utf-8")
     assert "⏳ not attempted" in blank and "set b" in blank
     error = (feedback / "error in ex2.md").read_text(encoding="utf-8")
@@ -305,20 +517,44 @@ def test_fake_batch_feedback(fake_batch):
     assert "was interrupted after 3 s" in loop and "KeyboardInterrupt" in loop
     extract_fails = (feedback / "extract fails.md").read_text(encoding="utf-8")
     assert "your code failed when the grader read this exercise: RuntimeError: f is broken" in extract_fails
-    crash = (feedback / "crash.md").read_text(encoding="utf-8")
-    assert "crashed the kernel" in crash
+    assert "crashed the kernel" in (feedback / "crash.md").read_text(encoding="utf-8")
     invalid = (feedback / "not json.md").read_text(encoding="utf-8")
     assert "invalid notebook" in invalid and "not valid JSON" in invalid
+    assert "none of it was run" in invalid and "fresh Python kernel" not in invalid
     huge = (feedback / "huge.md").read_text(encoding="utf-8")
     assert "Code cell 2 printed 3,000,009 characters" in huge and "characters truncated" not in huge
     assert len(huge.encode()) < 10_000, "huge output must be truncated in the feedback"
-    assert max(len(p.read_bytes()) for p in feedback.iterdir()) < 20_000
+    assert "not graded: your values for this exercise take 54,0" in (feedback / "too large.md").read_text(
+        encoding="utf-8"
+    )
+    assert max(len(p.read_bytes()) for p in feedback.iterdir() if p.is_file()) < 20_000
 
 
-def test_fake_batch_writes_nothing_else(fake_batch):
+def test_fake_batch_summary_and_answers(fake_batch):
+    out = fake_batch["out"]
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert f"{len(fake_batch['expected'])} submissions:" in summary and "| invalid notebook | 9 |" in summary
+    assert "| 1 | The answer | 1 |" in summary and "a should be 42" in summary
+    assert "`folder.ipynb` is a folder" in summary
+    assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    answers = (out / "answers.md").read_text(encoding="utf-8")
+    assert "## Exercise 2: A sorted list" in answers and "**good.ipynb**\n\n> sorted, as asked" in answers
+
+
+def test_fake_batch_leaves_nothing_behind(fake_batch):
+    """No process of the batch is left, ~/.ipython is untouched, only the output paths are written."""
+    assert fake_batch["left"] == [], "processes of the batch outlived it"
+    assert fake_batch["home_after"] == fake_batch["home_before"], "the grader wrote into ~/.ipython"
+    assert not history_mentions(MARKER), "graded cells reached the real ~/.ipython history"
     assert fake_batch["after"] == fake_batch["before"], "the submissions folder must not change"
     assert list(fake_batch["scratch"].iterdir()) == [], "temporary folders must be removed"
-    assert sorted(p.name for p in fake_batch["out"].iterdir()) == ["feedback", "grades.csv"]
+    assert sorted(p.name for p in fake_batch["out"].iterdir()) == [
+        "answers.md",
+        "feedback",
+        "grades.csv",
+        "summary.md",
+        "summary.png",
+    ]
 
 
 def test_hung_cell_and_notebook_time_limit(tmp_path):
@@ -326,23 +562,22 @@ def test_hung_cell_and_notebook_time_limit(tmp_path):
     checks = tmp_path / "fake_checks.py"
     checks.write_text(FAKE_CHECKS, encoding="utf-8")
     stubborn = (
-        "import time\n"
-        "while True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n        pass\n"
+        "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n        pass\n"
     )
     nbformat.write(new_notebook([GOOD[0], stubborn, GOOD[1], GOOD[2]]), tmp_path / "stubborn.ipynb")
     slow = "import time\ntime.sleep(3)"
     nbformat.write(new_notebook([GOOD[0], slow, slow, GOOD[1], GOOD[2]]), tmp_path / "slow.ipynb")
-    stubborn_options = Options(cell_timeout=2, notebook_timeout=30, interrupt_grace=1, checks_path=checks,
-                               scratch_root=tmp_path)
+    stubborn_options = Options(
+        cell_timeout=2, notebook_timeout=30, interrupt_grace=1, checks_path=checks, scratch_root=tmp_path
+    )
     slow_options = Options(cell_timeout=30, notebook_timeout=5, checks_path=checks, scratch_root=tmp_path)
-    fake = load_checks(checks)
 
     async def both():
-        return await asyncio.gather(grade_submission(tmp_path / "stubborn.ipynb", fake, stubborn_options),
-                                    grade_submission(tmp_path / "slow.ipynb", fake, slow_options))
+        first = await grade_all([tmp_path / "stubborn.ipynb"], Checks(checks), stubborn_options)
+        second = await grade_all([tmp_path / "slow.ipynb"], Checks(checks), slow_options)
+        return first[0], second[0]
 
     stubborn_grade, slow_grade = asyncio.run(both())
-
     assert stubborn_grade.status == "timeout"
     assert [e.points for e in stubborn_grade.exercises] == [1, 2, 2]
     assert "ignored the interrupt" in stubborn_grade.note
@@ -364,7 +599,7 @@ def test_kernel_that_does_not_start(tmp_path):
     (broken / "ipykernel_launcher.py").write_text("raise SystemExit('no kernel today')\n", encoding="utf-8")
     nbformat.write(new_notebook(GOOD), tmp_path / "a.ipynb")
     options = Options(checks_path=checks, repo_root=broken, scratch_root=tmp_path)  # first on PYTHONPATH
-    grade, = asyncio.run(grade_all([tmp_path / "a.ipynb"], load_checks(checks), options))
+    (grade,) = asyncio.run(grade_all([tmp_path / "a.ipynb"], Checks(checks), options))
     assert (grade.status, grade.total) == ("crashed", 0)
     assert "the kernel did not start" in grade.note
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ipynb", "broken_root", "fake_checks.py"]
@@ -382,6 +617,240 @@ def test_cli_errors(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken_checks.py", "subs"], "no CSV, no feedback"
 
 
+# --------------------------------------------------------------------------
+# Issue 14 #1: code from a submission never runs inside the grader
+# --------------------------------------------------------------------------
+# The attack of issue 14: append to <repo>/helper_functions.py a payload that replaces the
+# criteria's evaluate once they import it; and the same directly on the criteria file.
+ATTACK = """\
+import os
+repo = os.environ["PYTHONPATH"].split(os.pathsep)[0]
+payload = '''
+import sys
+for m in list(sys.modules.values()):
+    if hasattr(m, "EXERCISES") and hasattr(m, "Result"):
+        m.evaluate = lambda n, v, probes=None, m=m: m.Result(n, "passed", "pwned", m.EXERCISES[n].points)
+'''
+with open(os.path.join(repo, "helper_functions.py"), "a") as f:
+    f.write(payload)
+with open(os.path.join(repo, "tests", "exercise_checks.py"), "a") as f:
+    f.write("\\nevaluate = lambda n, v, probes=None: Result(n, 'passed', 'pwned', EXERCISES[n].points)\\n")
+"""
+
+
+def make_repo(base: Path) -> Path:
+    """A throwaway git checkout with the stand-in criteria and a helper_functions.py."""
+    repo = base / "repo"
+    (repo / "tests").mkdir(parents=True)
+    # The stand-in, importing helper_functions lazily in evaluate, as the real criteria do.
+    lazy = FAKE_CHECKS + (
+        "\n_evaluate = evaluate\n\n\ndef evaluate(number, values, probes=None):\n"
+        "    import helper_functions  # noqa: F401\n\n    return _evaluate(number, values, probes)\n"
+    )
+    (repo / "tests" / "exercise_checks.py").write_text(lazy, encoding="utf-8")
+    (repo / "helper_functions.py").write_text("SEED = 42\n", encoding="utf-8")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "criteria"], check=True)
+    return repo
+
+
+def test_submission_code_never_runs_in_the_grader(tmp_path):
+    """The attacker gets the 1 point their code earns, the student after them 5; a modified copy is refused."""
+    repo = make_repo(tmp_path)
+    subs, scratch = tmp_path / "subs", tmp_path / "scratch"
+    subs.mkdir()
+    scratch.mkdir()
+    nbformat.write(new_notebook([ATTACK, GOOD[0]]), subs / "1 attacker.ipynb")
+    nbformat.write(new_notebook(GOOD), subs / "2 victim.ipynb")
+    common = ["--checks", repo / "tests" / "exercise_checks.py", "--repo-root", repo]
+    result = run_cli(subs, "--csv", tmp_path / "g.csv", "--feedback", tmp_path / "fb", *common, tmpdir=scratch)
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(tmp_path / "g.csv")
+    assert (rows["1 attacker.ipynb"]["total"], rows["1 attacker.ipynb"]["status"]) == ("1", "graded")
+    assert (rows["2 victim.ipynb"]["total"], rows["2 victim.ipynb"]["status"]) == ("5", "graded")
+    assert "pwned" in (repo / "helper_functions.py").read_text(encoding="utf-8"), "the attack did run"
+    assert "changed on disk during the batch" in result.stderr
+    # Now the checkout differs from git: the grader refuses to grade with it.
+    again = run_cli(subs, "--csv", tmp_path / "g2.csv", "--feedback", tmp_path / "fb2", *common, tmpdir=scratch)
+    assert again.returncode == 1 and "refusing to grade" in again.stderr
+    assert "helper_functions.py" in again.stderr and "tests/exercise_checks.py" in again.stderr
+    assert not (tmp_path / "g2.csv").exists()
+
+
+# --------------------------------------------------------------------------
+# Course features with the real command: --roster, --only, --shard + merge, the summary
+# --------------------------------------------------------------------------
+def test_roster_only_shards_and_merge(tmp_path):
+    checks = tmp_path / "fake_checks.py"
+    checks.write_text(FAKE_CHECKS, encoding="utf-8")
+    subs, scratch = tmp_path / "subs", tmp_path / "scratch"
+    subs.mkdir()
+    scratch.mkdir()
+    nbformat.write(new_notebook(GOOD), subs / "ada.ipynb")
+    nbformat.write(new_notebook([GOOD[0]]), subs / "bob.ipynb")
+    nbformat.write(new_notebook(["a = 1"]), subs / "stray.ipynb")
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "file,student_id,name\nada.ipynb,s1,Ada Lovelace\nBOB.ipynb,s2,Bob\ncyd.ipynb,s3,=Cyd\n", encoding="utf-8"
+    )
+    full = tmp_path / "full"
+    common = ["--checks", checks, "--roster", roster]
+    result = run_cli(subs, "--csv", full / "grades.csv", "--feedback", full / "fb", *common, tmpdir=scratch)
+    assert result.returncode == 0, result.stderr
+    with (full / "grades.csv").open(encoding="utf-8", newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0] == ["submission", "student_id", "name", "ex1", "ex2", "ex3", "total", "max", "status", "note"]
+    assert table[1:] == [
+        ["ada.ipynb", "s1", "Ada Lovelace", "1", "2", "2", "5", "5", "graded", ""],
+        ["bob.ipynb", "s2", "Bob", "1", "0", "0", "1", "5", "graded", ""],
+        ["stray.ipynb", "", "", "0", "0", "0", "0", "5", "graded", ""],
+        ["cyd.ipynb", "s3", "'=Cyd", "0", "0", "0", "0", "5", "missing", "no submission"],
+    ]
+    assert "in no roster row: stray.ipynb" in result.stdout
+    summary = (full / "summary.md").read_text(encoding="utf-8")
+    assert "4 submissions: 3 graded, 1 missing." in summary and "- `stray.ipynb`" in summary
+    assert "| 2 | A sorted list | 2 | 1 (33%) | 1 (33%) |  |" in summary
+    assert "| 1 | The answer | 1 | 2 (67%) | 3 (100%) | 1x: a should be 42 |" in summary
+
+    # --only: bob fixes his notebook; only his row and feedback change.
+    ada_feedback = (full / "fb" / "ada.md").read_bytes()
+    nbformat.write(new_notebook(GOOD), subs / "bob.ipynb")
+    regrade = run_cli(
+        subs, "--csv", full / "grades.csv", "--feedback", full / "fb", "--only", "bob.ipynb", *common, tmpdir=scratch
+    )
+    assert regrade.returncode == 0, regrade.stderr
+    with (full / "grades.csv").open(encoding="utf-8", newline="") as f:
+        updated = list(csv.reader(f))
+    assert updated == [*table[:2], ["bob.ipynb", "s2", "Bob", "1", "2", "2", "5", "5", "graded", ""], *table[3:]]
+    assert "**Score: 5 / 5**" in (full / "fb" / "bob.md").read_text(encoding="utf-8")
+    assert (full / "fb" / "ada.md").read_bytes() == ada_feedback
+
+    # --shard 1/2 and 2/2, then merge: the same CSV and summary as one run over the folder.
+    for i in (1, 2):
+        shard = run_cli(
+            subs,
+            "--csv",
+            tmp_path / f"s{i}" / "grades.csv",
+            "--feedback",
+            tmp_path / f"s{i}" / "fb",
+            "--shard",
+            f"{i}/2",
+            *common,
+            tmpdir=scratch,
+        )
+        assert shard.returncode == 0, shard.stderr
+    graded = [set(read_csv(tmp_path / f"s{i}" / "grades.csv")) - {"cyd.ipynb"} for i in (1, 2)]
+    assert graded == [{"ada.ipynb", "stray.ipynb"}, {"bob.ipynb"}]
+    merged = run_cli(
+        "merge",
+        tmp_path / "s1" / "fb",
+        tmp_path / "s2" / "fb",
+        "--csv",
+        tmp_path / "m" / "grades.csv",
+        "--feedback",
+        tmp_path / "m" / "fb",
+        "--roster",
+        roster,
+        tmpdir=scratch,
+        progress=False,
+    )
+    assert merged.returncode == 0, merged.stderr
+    assert (tmp_path / "m" / "grades.csv").read_bytes() == (full / "grades.csv").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "m" / "fb").glob("*.md")) == ["ada.md", "bob.md", "stray.md"]
+    assert (tmp_path / "m" / "summary.md").read_bytes() == (full / "summary.md").read_bytes()
+    assert list(scratch.iterdir()) == []
+
+
+def test_interrupted_batches_keep_their_rows(tmp_path):
+    """SIGTERM: finished rows stay, kernels stop, no traceback. SIGKILL: rows stay; the next run cleans up."""
+    checks = tmp_path / "fake_checks.py"
+    checks.write_text(FAKE_CHECKS, encoding="utf-8")
+    subs, scratch = tmp_path / "subs", tmp_path / "scratch"
+    subs.mkdir()
+    scratch.mkdir()
+    nbformat.write(new_notebook(GOOD), subs / "1 quick.ipynb")
+    nbformat.write(new_notebook([f"import time\ntime.sleep(60)  # {MARKER}-slow", *GOOD]), subs / "2 slow.ipynb")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
+    env.update(OMP_NUM_THREADS="1", TMPDIR=str(scratch))
+
+    def start(out):
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.grading",
+                str(subs),
+                "--csv",
+                str(out / "g.csv"),
+                "--feedback",
+                str(out / "fb"),
+                "--checks",
+                str(checks),
+                "--no-progress",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_for_rows(out, process):
+        for _ in range(1200):
+            path = out / "g.csv"
+            if path.exists() and len(path.read_text(encoding="utf-8").splitlines()) >= 2:
+                return
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.1)
+        raise AssertionError("no row appeared")
+
+    def kernels_in(folder: Path) -> list[int]:
+        pids = []
+        for pid in os.listdir("/proc"):
+            try:
+                if f"TMPDIR={folder}".encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                    pids.append(int(pid))
+            except (OSError, ValueError):
+                pass
+        return pids
+
+    process = start(tmp_path / "term")
+    wait_for_rows(tmp_path / "term", process)
+    time.sleep(1)  # the slow notebook is running
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Task exception was never retrieved" not in stderr
+    assert list(read_csv(tmp_path / "term" / "g.csv")) == ["1 quick.ipynb"]
+    assert [p for p in kernels_in(scratch) if p != os.getpid()] == [] and list(scratch.iterdir()) == []
+
+    process = start(tmp_path / "kill")
+    wait_for_rows(tmp_path / "kill", process)
+    time.sleep(1)
+    process.kill()
+    process.communicate(timeout=60)
+    assert list(read_csv(tmp_path / "kill" / "g.csv")) == ["1 quick.ipynb"]
+    left = [p for p in scratch.iterdir() if p.name.startswith("grading-")]
+    assert len(left) == 1, "SIGKILL leaves the scratch folder of the running submission"
+    for pid in kernels_in(left[0]):  # the orphaned kernel: killed here (nothing can catch SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+    (subs / "2 slow.ipynb").unlink()
+    again = run_cli(
+        subs,
+        "--csv",
+        tmp_path / "again" / "g.csv",
+        "--feedback",
+        tmp_path / "again" / "fb",
+        "--checks",
+        checks,
+        tmpdir=scratch,
+    )
+    assert again.returncode == 0, again.stderr
+    assert list(scratch.iterdir()) == [], f"the next run removes what a killed grader left: {list(scratch.iterdir())}"
+
+
 @pytest.mark.parametrize(
     "content, reason",
     [
@@ -391,8 +860,10 @@ def test_cli_errors(tmp_path, capsys):
         (b'{"cells": []}', "not a notebook"),
         (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not UTF-8"),
         (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": "oops"}', "not a readable notebook"),
-        (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code"}]}',
-         "not a readable notebook"),
+        (
+            b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code"}]}',
+            "not a readable notebook",
+        ),
     ],
 )
 def test_load_notebook_rejects(tmp_path, content, reason):
@@ -404,9 +875,20 @@ def test_load_notebook_rejects(tmp_path, content, reason):
 
 def test_load_notebook_accepts_loose_notebooks(tmp_path):
     # Minimal v4 without cell ids or metadata, source as a list of lines: Jupyter opens these.
-    raw = {"nbformat": 4, "nbformat_minor": 4, "metadata": {},
-           "cells": [{"cell_type": "code", "source": ["a = 1\n", "b = 2"], "outputs": [], "execution_count": None,
-                      "metadata": {}}]}
+    raw = {
+        "nbformat": 4,
+        "nbformat_minor": 4,
+        "metadata": {},
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": ["a = 1\n", "b = 2"],
+                "outputs": [],
+                "execution_count": None,
+                "metadata": {},
+            }
+        ],
+    }
     path = tmp_path / "loose.ipynb"
     path.write_text(json.dumps(raw), encoding="utf-8")
     nb, why = load_notebook(path)
@@ -414,15 +896,33 @@ def test_load_notebook_accepts_loose_notebooks(tmp_path):
 
 
 def test_cell_exercises_tags_then_headings():
-    nb = new_notebook(["import x", "## Exercise 1: data", "a = 1", ("b = 2", ["ex2", "answer"]), "c = 3",
-                       "## Exercise 2: more", "d = 4", "## Summary", "e = 5"])
+    nb = new_notebook(
+        [
+            "import x",
+            "## Exercise 1: data",
+            "a = 1",
+            ("b = 2", ["ex2", "answer"]),
+            "c = 3",
+            "## Exercise 2: more",
+            "d = 4",
+            "## Summary",
+            "e = 5",
+        ]
+    )
     assert cell_exercises(nb) == [None, 1, 1, 2, 1, 2, 2, None, None]
 
 
 def test_restricted_loads_plain_data_only():
-    values = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.int64(3), "f": 0.5, "s": {1, 2},
-              "c": complex(1, 2), "o": np.array([1, None], dtype=object), "dtype": np.dtype("int64"),
-              "nested": [("a", [1.0, None]), {"k": b"bytes"}]}
+    values = {
+        "x": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "n": np.int64(3),
+        "f": 0.5,
+        "s": {1, 2},
+        "c": complex(1, 2),
+        "o": np.array([1, None], dtype=object),
+        "dtype": np.dtype("int64"),
+        "nested": [("a", [1.0, None]), {"k": b"bytes"}],
+    }
     back = restricted_loads(pickle.dumps(values, protocol=4))
     assert back.keys() == values.keys() and np.array_equal(back["x"], values["x"]) and back["dtype"] == np.int64
 
@@ -457,8 +957,9 @@ def role_of(cell) -> str:
     return next((role for role in ("answer", "answer-text", "check") if role in tags), "")
 
 
-def build_submission(fill: tuple[int, ...], edit: dict[int, tuple[str, str]] | None = None,
-                     drop_checks: bool = False) -> nbformat.NotebookNode:
+def build_submission(
+    fill: tuple[int, ...], edit: dict[int, tuple[str, str]] | None = None, drop_checks: bool = False
+) -> nbformat.NotebookNode:
     """The template with the solution's answer cells of exercises ``fill`` copied in (same index).
 
     ``edit`` maps an exercise to (prefix, suffix): the prefix goes before the
@@ -490,7 +991,15 @@ def build_submission(fill: tuple[int, ...], edit: dict[int, tuple[str, str]] | N
 
 @pytest.fixture(scope="module")
 def real_checks():
-    return load_checks()
+    """The real criteria's points table (read by the evaluation process, as the grader does)."""
+    checks = Checks(allow_modified=True)
+
+    async def load():
+        await checks.start()
+        await checks.close()
+
+    asyncio.run(load())
+    return checks
 
 
 def timed(command: list, **kwargs) -> tuple[subprocess.CompletedProcess, float]:
@@ -512,10 +1021,24 @@ def solutions_run(tmp_path_factory):
     scratch, plain_tmp = base / "scratch", base / "plain_tmp"
     scratch.mkdir()
     plain_tmp.mkdir()
-    grader_command = [sys.executable, "-m", "tests.grading", SOLUTIONS_DIR, "--csv", base / "grades.csv",
-                      "--feedback", base / "feedback", "--no-progress"]
-    plain_command = [Path(sys.executable).parent / "jupyter-execute", "--timeout=600", "--kernel_name=python3",
-                     SOLUTIONS.name]
+    grader_command = [
+        sys.executable,
+        "-m",
+        "tests.grading",
+        SOLUTIONS_DIR,
+        "--csv",
+        base / "grades.csv",
+        "--feedback",
+        base / "feedback",
+        "--no-progress",
+        "--allow-modified",
+    ]
+    plain_command = [
+        Path(sys.executable).parent / "jupyter-execute",
+        "--timeout=600",
+        "--kernel_name=python3",
+        SOLUTIONS.name,
+    ]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
     env["OMP_NUM_THREADS"] = "1"
     plain_env = {**env, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(plain_tmp)}
@@ -523,8 +1046,14 @@ def solutions_run(tmp_path_factory):
         graded = pool.submit(timed, grader_command, cwd=ROOT, env={**env, "TMPDIR": str(scratch)})
         plain = pool.submit(timed, plain_command, cwd=SOLUTIONS_DIR, env=plain_env)
         (result, seconds), (plain_result, plain_seconds) = graded.result(), plain.result()
-    return {"result": result, "seconds": seconds, "plain": plain_result, "plain_seconds": plain_seconds,
-            "base": base, "scratch": scratch}
+    return {
+        "result": result,
+        "seconds": seconds,
+        "plain": plain_result,
+        "plain_seconds": plain_seconds,
+        "base": base,
+        "scratch": scratch,
+    }
 
 
 @needs_exercises
@@ -542,12 +1071,20 @@ def test_solutions_get_full_marks(solutions_run, real_checks):
 
 
 @needs_exercises
-def test_grading_costs_at_most_execution_plus_5s(solutions_run):
+def test_grading_costs_at_most_execution_plus_load_plus_5s(solutions_run):
     plain = solutions_run["plain"]
     assert plain.returncode == 0, plain.stderr[-2000:]
     graded, plain_seconds = solutions_run["seconds"], solutions_run["plain_seconds"]
-    print(f"grader on solutions/: {graded:.1f} s; plain nbclient run: {plain_seconds:.1f} s")
-    assert graded <= plain_seconds + 5, f"grading took {graded:.1f} s, plain execution {plain_seconds:.1f} s"
+    # The grader first loads the criteria in its evaluation process, before any cell runs (issue 14
+    # #1); it prints how long that took. Everything else must cost at most 5 s over plain execution.
+    load = float(re.search(r"a started kernel waited ([\d.]+) s", solutions_run["result"].stdout).group(1))
+    print(
+        f"grader on solutions/: {graded:.1f} s (a kernel waited {load:.1f} s for the criteria); plain run: "
+        f"{plain_seconds:.1f} s"
+    )
+    assert graded - load <= plain_seconds + 5, (
+        f"grading took {graded:.1f} s ({load:.1f} s loading the criteria), plain execution {plain_seconds:.1f} s"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -571,17 +1108,26 @@ def matrix(tmp_path_factory):
     add("blank template.ipynb", nbformat.read(TEMPLATE, as_version=4), full)
     # A renamed copy of the cheap submission is the baseline: graded normally.
     add("Jane Doe - lesson 02 (final) v2.ipynb", build_submission(CHEAP), cheap)
-    add("wrong answers.ipynb", build_submission(CHEAP, edit={
-        1: ("", "\nX_train_moons = X_train_moons[:700]  # a wrong split"),
-        6: ("", "\ndef stable_tanh(x):  # overflows: exp(100) is inf in float32\n"
-                "    return (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x))"),
-    }), {**cheap, 1: 0, 6: 0})
-    add("exception in exercise 2.ipynb", build_submission(CHEAP, edit={2: ("raise RuntimeError('student bug')\n", "")}),
-        {**cheap, 2: 0, 3: 0})
-    loop = "import time\nwhile True:  # an endless loop (sleeping, to leave the CPU to the other worker)\n" \
-           "    time.sleep(0.01)\n"
-    add("endless loop in exercise 6.ipynb", build_submission(CHEAP, edit={6: (loop, "")}),
-        {**cheap, 6: 0}, "timeout")
+    add(
+        "wrong answers.ipynb",
+        build_submission(
+            CHEAP,
+            edit={
+                1: ("", "\nX_train_moons = X_train_moons[:700]  # a wrong split"),
+            },
+        ),
+        {**cheap, 1: 0},
+    )
+    add(
+        "exception in exercise 2.ipynb",
+        build_submission(CHEAP, edit={2: ("raise RuntimeError('student bug')\n", "")}),
+        {**cheap, 2: 0, 3: 0},
+    )
+    loop = (
+        "import time\nwhile True:  # an endless loop (sleeping, to leave the CPU to the other worker)\n"
+        "    time.sleep(0.01)\n"
+    )
+    add("endless loop in exercise 6.ipynb", build_submission(CHEAP, edit={6: (loop, "")}), {**cheap, 6: 0}, "timeout")
     add("no check cells.ipynb", build_submission(CHEAP, drop_checks=True), cheap)
     add("huge output.ipynb", build_submission(CHEAP, edit={1: ("print('y' * 5_000_000)\n", "")}), cheap)
     # Cheating: the criteria monkeypatched and redefined, passing outputs pasted into every
@@ -605,18 +1151,41 @@ def matrix(tmp_path_factory):
     add("not a notebook.ipynb", json.dumps({"cells": "nope"}), full, "invalid notebook")
 
     before_subs = listing(subs)
-    protected = {p: hashlib.sha1(p.read_bytes()).hexdigest()
-                 for p in (TEMPLATE, SOLUTIONS, ROOT / "tests" / "exercise_checks.py", ROOT / "helper_functions.py")}
+    protected = {
+        p: hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in (TEMPLATE, SOLUTIONS, ROOT / "tests" / "exercise_checks.py", ROOT / "helper_functions.py")
+    }
     before_repo = listing(ROOT, skip=(".git", ".venv"), content=False)
-    result = run_cli(subs, "--csv", out / "grades.csv", "--feedback", out / "feedback", "-j", "2",
-                     "--cell-timeout", "10", tmpdir=scratch)
-    return {"result": result, "cases": cases, "out": out, "subs": subs, "scratch": scratch,
-            "before_subs": before_subs, "after_subs": listing(subs),
-            "before_repo": before_repo, "after_repo": listing(ROOT, skip=(".git", ".venv"), content=False),
-            "protected": protected}
+    # 30 s per cell: the template's import cell alone takes over 10 s on a loaded 2-core machine.
+    result = run_cli(
+        subs,
+        "--csv",
+        out / "grades.csv",
+        "--feedback",
+        out / "feedback",
+        "-j",
+        "2",
+        "--cell-timeout",
+        "30",
+        "--allow-modified",
+        tmpdir=scratch,
+    )
+    return {
+        "result": result,
+        "cases": cases,
+        "out": out,
+        "subs": subs,
+        "scratch": scratch,
+        "before_subs": before_subs,
+        "after_subs": listing(subs),
+        "before_repo": before_repo,
+        "after_repo": listing(ROOT, skip=(".git", ".venv"), content=False),
+        "protected": protected,
+    }
 
 
 @needs_exercises
+@pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
 def test_matrix_exact_points_and_statuses(matrix, real_checks):
     result = matrix["result"]
     assert result.returncode == 0, result.stderr[-3000:]
@@ -626,25 +1195,30 @@ def test_matrix_exact_points_and_statuses(matrix, real_checks):
     for name, (expected, status) in matrix["cases"].items():
         got = points(rows[name], real_checks.numbers)
         if (got, rows[name]["status"]) != (expected, status):
-            wrong[name] = {"expected": (expected, status), "got": (got, rows[name]["status"]),
-                           "note": rows[name]["note"]}
+            wrong[name] = {
+                "expected": (expected, status),
+                "got": (got, rows[name]["status"]),
+                "note": rows[name]["note"],
+            }
         assert int(rows[name]["total"]) == sum(got.values()) and int(rows[name]["max"]) == 23
     assert not wrong, json.dumps(wrong, indent=1)
 
 
 @needs_exercises
+@pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
 def test_matrix_feedback(matrix):
     feedback = matrix["out"] / "feedback"
-    assert sorted(p.name for p in feedback.iterdir()) == sorted(Path(n).stem + ".md" for n in matrix["cases"])
-    text = {p.stem: p.read_text(encoding="utf-8") for p in feedback.iterdir()}
+    assert sorted(p.name for p in feedback.glob("*.md")) == sorted(Path(n).stem + ".md" for n in matrix["cases"])
+    text = {p.stem: p.read_text(encoding="utf-8") for p in feedback.glob("*.md")}
     assert "RuntimeError" in text["exception in exercise 2"] and "student bug" in text["exception in exercise 2"]
-    assert "interrupted after 10 s" in text["endless loop in exercise 6"]
+    assert "interrupted after 30 s" in text["endless loop in exercise 6"]
     assert re.search(r"printed 5,0\d\d,\d\d\d characters", text["huge output"])
     assert max(len(t.encode()) for t in text.values()) < 40_000
     assert "not graded: not valid JSON" in text["not json"]
 
 
 @needs_exercises
+@pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
 def test_matrix_writes_only_the_output_paths(matrix):
     assert matrix["after_subs"] == matrix["before_subs"], "the submissions folder must not change"
     assert list(matrix["scratch"].iterdir()) == [], "temporary folders must be removed"
@@ -656,3 +1230,39 @@ def test_matrix_writes_only_the_output_paths(matrix):
     new = set(matrix["after_repo"]) - set(matrix["before_repo"]) - git_tracked()
     new = {p for p in new if not (p.startswith(".") or "__pycache__" in Path(p).parts)}
     assert not new, f"the grader wrote into the repository: {sorted(new)}"
+
+
+# A lookup table of the re-created XOR data set in place of a trained model (issue 14 #8): it
+# answers every row of X_xor, hence X_test_xor, exactly, but nothing else. Judged on the student's
+# own test split it scored full marks; on the fresh inputs the grader draws it earns nothing.
+LOOKUP_XOR = """
+class LookupXor(nn.Module):
+    def __init__(self, X, y):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))  # looks right, never trained
+        self.table = {tuple(row): 10.0 if label else -10.0 for row, label in zip(X.tolist(), y.tolist())}
+
+    def forward(self, x):
+        logits = [self.table.get(tuple(row), 0.0) for row in x.tolist()]
+        return torch.tensor(logits, dtype=torch.float32, device=x.device).reshape(-1, 1)
+
+
+model_xor = LookupXor(X_xor, y_xor).to(device)
+"""
+
+
+@needs_exercises
+def test_lookup_table_model_earns_nothing(tmp_path, real_checks):
+    if not real_checks.has_probes:
+        pytest.skip("the criteria draw no fresh probe inputs (no make_probes)")
+    subs, scratch = tmp_path / "subs", tmp_path / "scratch"
+    subs.mkdir()
+    scratch.mkdir()
+    nbformat.write(build_submission(CHEAP, edit={8: ("", LOOKUP_XOR)}), subs / "lookup.ipynb")
+    result = run_cli(
+        subs, "--csv", tmp_path / "g.csv", "--feedback", tmp_path / "fb", "--allow-modified", tmpdir=scratch
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = read_csv(tmp_path / "g.csv")["lookup.ipynb"]
+    expected = {**dict.fromkeys(range(1, 14), 0), 1: 1, 2: 1, 3: 1, 6: 2, 8: 0}
+    assert (points(row, real_checks.numbers), row["status"]) == (expected, "graded"), row

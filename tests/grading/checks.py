@@ -1,43 +1,45 @@
-"""Load the exercise criteria (``tests/exercise_checks.py``) from its source text.
+"""The exercise criteria, read and verified once, loaded before any kernel starts.
 
-The grader reads the file once, before any submission runs, and uses that one
-text twice: it is executed in the grader's process (``evaluate`` and the points
-table ``EXERCISES``) and it is sent, verbatim, into every student kernel (where
-only ``extract`` runs). So a submission can't change the criteria it is graded
-with: not by redefining ``check`` in its namespace, not by monkeypatching
-``tests.exercise_checks`` in ``sys.modules``, not by editing the file on disk
+``Checks`` reads the criteria's source text once per batch and uses that one
+text everywhere: it is sent, verbatim, into every student kernel (where only
+``extract`` runs) and to the grader's evaluation process
+(``evaluator.py``), which executes it and loads everything ``evaluate`` needs
+(scikit-learn, ``helper_functions``, the reference data sets) *before the
+first kernel starts*. So nothing a submission writes to disk reaches the
+criteria: not by redefining ``check`` in its namespace, not by monkeypatching
+``tests.exercise_checks``, not by editing the criteria or ``helper_functions.py``
 while the batch runs.
 
-Executing the module imports torch, and ``evaluate`` imports scikit-learn and
-``helper_functions``: several seconds on a busy machine. ``Checks`` does that in
-a background thread while the first kernels start and run, so it doesn't add to
-the time a submission takes to grade.
+Before that, the criteria file and ``helper_functions.py`` are checked against
+git: a copy with uncommitted changes is refused (``ChecksError``) unless
+``allow_modified``; at the end of the batch ``changed_since_start`` says
+whether either file changed while it ran.
 """
 
 from __future__ import annotations
 
-import importlib
+import asyncio
+import hashlib
+import itertools
+import json
+import os
+import subprocess
 import sys
-import threading
-import types
-from concurrent.futures import Future
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKS_PATH = REPO_ROOT / "tests" / "exercise_checks.py"
-
-# Module name given to the executed source (in sys.modules, because dataclasses
-# need it there). No file has this name: importing it can't load another copy.
+# The module whose source runs inside the student's kernel (its `extract`): None means the
+# criteria's own ``KERNEL_SOURCE``/``KERNEL_PATH`` if they define them, else the criteria file.
+KERNEL_SIDE_CRITERIA = None
 ISOLATED_MODULE_NAME = "grader_exercise_checks"
-
-# evaluate() re-creates the reference data sets with these; importing them in
-# the background keeps them out of the first submission's grading time.
-WARM_IMPORTS = ("sklearn.datasets", "helper_functions")
+EVALUATOR_START_TIMEOUT = 180.0
 
 
 class ChecksError(Exception):
-    """The criteria module could not be loaded (nothing can be graded)."""
+    """The criteria could not be loaded or verified (nothing can be graded)."""
 
 
 @dataclass(frozen=True)
@@ -49,68 +51,189 @@ class ExerciseInfo:
     points: int
 
 
+def _sha(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def git_modified(paths: list[Path], repo_root: Path) -> list[str]:
+    """Those of ``paths`` (inside ``repo_root``'s git checkout) that differ from HEAD; [] without git."""
+    inside = [p for p in paths if p.is_relative_to(repo_root)]
+    if not inside or not (repo_root / ".git").exists():
+        return []
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(repo_root), "status", "--porcelain", "--", *map(str, inside)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if result.returncode != 0:
+        return []
+    return [line[3:] for line in result.stdout.splitlines() if line.strip()]
+
+
 class Checks:
-    """The criteria module, read once per batch and executed in a background thread.
+    """The criteria for one batch: source text, points table, and the evaluation process.
 
     Attributes:
-        path: the file the source was read from.
-        source: its text, as sent into the kernels.
+        path: the criteria file.
+        source: its text, as sent into the kernels and the evaluator.
+        kernel_source: the text executed in the kernels (``extract``).
+        exercises: the points table (after ``start``).
     """
 
-    def __init__(self, path: Path | str = DEFAULT_CHECKS_PATH, repo_root: Path = REPO_ROOT):
+    def __init__(
+        self, path: Path | str = DEFAULT_CHECKS_PATH, repo_root: Path = REPO_ROOT, allow_modified: bool = False
+    ):
         self.path = Path(path).resolve()
+        self.repo_root = Path(repo_root).resolve()
+        self.allow_modified = allow_modified
+        self.guarded = [self.path, self.repo_root / "helper_functions.py"]
+        sibling = self.path.parent / "exercise_extraction.py"  # the kernel-side module, where there is one
+        if sibling.exists():
+            self.guarded.append(sibling)
+        modified = git_modified(self.guarded, self.repo_root)
+        if modified and not allow_modified:
+            raise ChecksError(
+                f"refusing to grade: {', '.join(modified)} differ(s) from git HEAD in {self.repo_root} "
+                "(restore with `git checkout -- FILE`, or pass --allow-modified to grade with your edits)"
+            )
+        self.hashes = {p: _sha(p) for p in self.guarded}
         try:
             self.source = self.path.read_text(encoding="utf-8")
             compile(self.source, str(self.path), "exec")
+            self.kernel_path = Path(KERNEL_SIDE_CRITERIA) if KERNEL_SIDE_CRITERIA else self.path
+            self.kernel_source = (
+                self.source if self.kernel_path == self.path else self.kernel_path.read_text(encoding="utf-8")
+            )
         except (OSError, SyntaxError, ValueError) as exc:
             raise ChecksError(f"cannot read the criteria {self.path}: {exc}") from exc
-        self._repo_root = repo_root
-        self._loaded: Future = Future()
-        threading.Thread(target=self._load, name="load-checks", daemon=True).start()
+        self.exercises: tuple[ExerciseInfo, ...] = ()
+        self.has_probes = False
+        self._process: asyncio.subprocess.Process | None = None
+        self._pending: dict[int, asyncio.Future] = {}
+        self._ids = itertools.count(1)
+        self._reader: asyncio.Task | None = None
+        self._starting: asyncio.Task | None = None
+        self.load_seconds = 0.0
+        self.kernel_wait = 0.0  # the longest a started kernel waited for the criteria
 
-    def _load(self) -> None:
-        try:
-            module = types.ModuleType(ISOLATED_MODULE_NAME)
-            module.__file__ = str(self.path)
-            sys.modules[ISOLATED_MODULE_NAME] = module  # dataclasses look their module up there
-            exec(compile(self.source, str(self.path), "exec"), module.__dict__)
-            api = ("EXERCISES", "NotAttempted", "extract", "evaluate")
-            missing = [name for name in api if not hasattr(module, name)]
-            if missing:
-                raise ValueError(f"it lacks {', '.join(missing)}")
-            exercises = tuple(
-                ExerciseInfo(number=int(number), title=str(getattr(ex, "title", "")), points=int(ex.points))
-                for number, ex in sorted(module.EXERCISES.items())
-            )
-        except BaseException as exc:
-            self._loaded.set_exception(ChecksError(f"cannot load the criteria {self.path}: {exc!r}"))
-            return
-        if str(self._repo_root) not in sys.path:  # evaluate() imports helper_functions
-            sys.path.append(str(self._repo_root))
-        for name in WARM_IMPORTS:
-            try:
-                importlib.import_module(name)
-            except Exception:  # only a warm-up; evaluate() reports real problems
-                pass
-        self._loaded.set_result((module, exercises))
+    # -- the evaluation process -------------------------------------------------
+    async def begin(self, env: dict[str, str] | None = None) -> None:
+        """Start loading the criteria in the evaluation process (the process is spawned now); see ``ready``."""
+        self.load_started = time.monotonic()
+        self._starting = asyncio.get_running_loop().create_task(self.start(env))
+        await asyncio.sleep(0)  # let it spawn the process before anything else starts
 
-    def wait(self) -> Checks:
-        """Block until the module is loaded; raise ``ChecksError`` if it failed."""
-        self._loaded.result()
+    async def ready(self) -> Checks:
+        """Wait until the criteria are loaded (no submission code may run before). Raises ``ChecksError``."""
+        if not self.exercises:
+            await asyncio.shield(self._starting)
         return self
 
-    @property
-    def future(self) -> Future:
-        return self._loaded
+    async def start(self, env: dict[str, str] | None = None) -> Checks:
+        """Start the evaluation process and wait until the criteria are loaded in it.
 
-    @property
-    def module(self) -> types.ModuleType:
-        return self._loaded.result()[0]
+        Raises:
+            ChecksError: the criteria fail to load.
+        """
+        from . import procs
 
-    @property
-    def exercises(self) -> tuple[ExerciseInfo, ...]:
-        return self._loaded.result()[1]
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.grading.evaluator",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=None,
+            cwd=str(Path(__file__).resolve().parents[2]),
+            env=env,
+            limit=1 << 26,
+        )
+        procs.PROTECTED.add(self._process.pid)
+        setup = {"source": self.source, "filename": str(self.path), "repo_root": str(self.repo_root)}
+        self._process.stdin.write(json.dumps(setup).encode() + b"\n")
+        await self._process.stdin.drain()
+        try:
+            line = await asyncio.wait_for(self._process.stdout.readline(), EVALUATOR_START_TIMEOUT)
+            ready = json.loads(line or b"{}")
+        except (TimeoutError, ValueError) as exc:
+            await self.close()
+            raise ChecksError(f"cannot load the criteria {self.path}: the evaluator did not start ({exc!r})") from exc
+        if not ready.get("ready"):
+            await self.close()
+            raise ChecksError(f"cannot load the criteria {self.path}: {ready.get('error', 'no reply')}")
+        self.exercises = tuple(ExerciseInfo(int(n), str(t), int(p)) for n, t, p in ready["exercises"])
+        if ready.get("kernel_source"):  # the criteria name their own kernel-side module
+            self.kernel_source, self.kernel_path = ready["kernel_source"], Path(ready["kernel_path"])
+            if self.kernel_path not in self.hashes:
+                self.hashes[self.kernel_path] = hashlib.sha256(self.kernel_source.encode()).hexdigest()
+                modified = git_modified([self.kernel_path], self.repo_root)
+                if modified and not self.allow_modified:
+                    await self.close()
+                    raise ChecksError(
+                        f"refusing to grade: {', '.join(modified)} differs from git HEAD in "
+                        f"{self.repo_root} (or pass --allow-modified)"
+                    )
+        self.has_probes = bool(ready.get("probes"))
+        self._reader = asyncio.get_running_loop().create_task(self._read_replies())
+        self.load_seconds = time.monotonic() - getattr(self, "load_started", time.monotonic())
+        return self
 
+    async def _read_replies(self) -> None:
+        while True:
+            line = await self._process.stdout.readline()
+            if not line:
+                break
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                continue
+            future = self._pending.pop(reply.get("id"), None)
+            if future is not None and not future.done():
+                future.set_result(reply)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_result({"error": "the grader's evaluation process ended"})
+        self._pending.clear()
+
+    async def request(self, request: dict) -> dict:
+        """Send one request to the evaluator (see ``evaluator.py``); its reply."""
+        if self._process is None or self._process.returncode is not None or self._reader.done():
+            return {"error": "the grader's evaluation process is not running"}
+        request_id = next(self._ids)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        self._process.stdin.write(json.dumps({**request, "id": request_id}).encode() + b"\n")
+        await self._process.stdin.drain()
+        return await future
+
+    async def close(self) -> None:
+        """End the evaluation process."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        from . import procs
+
+        try:
+            process.stdin.close()
+        except Exception:
+            pass
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        procs.PROTECTED.discard(process.pid)
+        if self._reader is not None:
+            self._reader.cancel()
+
+    # -- the points table -------------------------------------------------------
     @property
     def numbers(self) -> list[int]:
         return [exercise.number for exercise in self.exercises]
@@ -119,21 +242,18 @@ class Checks:
     def max_points(self) -> int:
         return sum(exercise.points for exercise in self.exercises)
 
-    def evaluate(self, number: int, values: dict):
-        """Call the module's ``evaluate(number, values)`` (returns its ``Result``)."""
-        return self.module.evaluate(number, values)
+    def changed_since_start(self) -> list[Path]:
+        """The guarded files (criteria, helper_functions.py) whose content changed since the batch began."""
+        return [p for p, digest in self.hashes.items() if _sha(p) != digest]
 
 
-def load_checks(path: Path | str = DEFAULT_CHECKS_PATH, wait: bool = True) -> Checks:
-    """Read the criteria module at ``path`` (API of ``tests/exercise_checks.py``).
+def evaluator_env(repo_root: Path) -> dict[str, str]:
+    """Environment of the evaluation process (one thread, no bytecode written)."""
+    from tests.kernel_env import kernel_env
 
-    Args:
-        path: the module's file.
-        wait: block until it is executed (else it loads in the background).
-
-    Raises:
-        ChecksError: the file can't be read, compiled or executed, or lacks
-            ``EXERCISES``, ``NotAttempted``, ``extract`` or ``evaluate``.
-    """
-    checks = Checks(path)
-    return checks.wait() if wait else checks
+    env = kernel_env(root=repo_root)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["MPLBACKEND"] = "Agg"
+    env.pop("GRADER_KERNEL", None)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env["PYTHONPATH"]])
+    return env

@@ -1,9 +1,14 @@
-"""Command line: ``python -m tests.grading SUBMISSIONS --csv grades.csv --feedback feedback/``."""
+"""Command line: ``python -m tests.grading SUBMISSIONS --csv grades.csv --feedback feedback/``.
+
+Also ``python -m tests.grading merge SHARD_FEEDBACK_DIR... --csv grades.csv --feedback feedback/``:
+combines the outputs of ``--shard I/N`` runs.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -11,20 +16,42 @@ from time import monotonic
 
 from tqdm import tqdm
 
-from .checks import DEFAULT_CHECKS_PATH, ChecksError, load_checks
-from .grader import Options, SubmissionGrade, find_submissions, grade_all
-from .report import summary, write_csv, write_feedback
+from .checks import DEFAULT_CHECKS_PATH, REPO_ROOT, Checks, ChecksError
+from .grader import Options, SubmissionGrade, display_name, find_submissions, grade_all
+from .report import (
+    CsvStream,
+    feedback_names,
+    match_roster,
+    read_csv_rows,
+    read_records,
+    read_roster,
+    record_of,
+    summary_text,
+    write_answers,
+    write_csv,
+    write_feedback_file,
+    write_record,
+    write_summary,
+)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.grading",
-        description="Grade every exercise notebook (*.ipynb) in a folder: re-run each one in a fresh kernel, "
-        "check its results with tests/exercise_checks.py, write a CSV and one feedback file per student.",
-    )
-    parser.add_argument("submissions", type=Path, help="folder of submitted notebooks (not recursive), or one notebook")
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("--shard takes I/N, e.g. 2/8") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError("--shard I/N needs 1 <= I <= N")
+    return i, n
+
+
+def _outputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--csv", type=Path, default=Path("grades.csv"), metavar="PATH", help="CSV to write (default: grades.csv)"
+        "--csv",
+        type=Path,
+        default=Path("grades.csv"),
+        metavar="PATH",
+        help="CSV to write (default: grades.csv); summary.md, summary.png and answers.md go next to it",
     )
     parser.add_argument(
         "--feedback",
@@ -33,6 +60,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=Path("feedback"),
         help="folder for the per-student Markdown (default: feedback)",
     )
+    parser.add_argument(
+        "--roster",
+        type=Path,
+        metavar="CSV",
+        help="CSV with columns file, student_id, name: adds them to the grades; roster students "
+        "without a file get status 'missing'",
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.grading",
+        description="Grade every exercise notebook (*.ipynb) in a folder: re-run each one in a fresh kernel, "
+        "check its results with tests/exercise_checks.py, write a CSV, one feedback file per student, a class "
+        "summary and the written answers. `python -m tests.grading merge DIR...` combines --shard runs.",
+    )
+    parser.add_argument("submissions", type=Path, help="folder of submitted notebooks (not recursive), or one notebook")
+    _outputs(parser)
     parser.add_argument(
         "-j", "--jobs", type=int, default=1, metavar="N", help="submissions graded at once, one kernel each (default 1)"
     )
@@ -50,42 +95,225 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="S",
         help="seconds for all cells of one submission (default 600)",
     )
+    parser.add_argument(
+        "--extract-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds to read one exercise's values in the kernel (default: max(cell timeout, 30))",
+    )
+    parser.add_argument(
+        "--evaluate-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds the grader may spend evaluating one exercise's values (default 60)",
+    )
+    parser.add_argument(
+        "--evaluate-memory",
+        type=float,
+        default=4.0,
+        metavar="GB",
+        help="memory the grader may use evaluating one exercise's values (default 4 GB)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="re-grade only these files of the folder; the other rows, feedback files and "
+        "records from the earlier run stay as they are",
+    )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="grade the I-th of N deterministic parts of the folder (combine with `merge`)",
+    )
+    parser.add_argument(
+        "--allow-modified",
+        action="store_true",
+        help="grade even if tests/exercise_checks.py or helper_functions.py differ from git",
+    )
     parser.add_argument("--checks", type=Path, default=DEFAULT_CHECKS_PATH, help=argparse.SUPPRESS)
+    parser.add_argument("--repo-root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.cell_timeout <= 0 or args.notebook_timeout <= 0:
         parser.error("-j, --cell-timeout and --notebook-timeout must be positive")
+    if args.only and args.shard:
+        parser.error("--only and --shard can't be combined")
     return args
 
 
-def grade_to_files(
-    submissions: Path,
-    csv_path: Path,
+def parse_merge_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.grading merge",
+        description="Combine the feedback folders of --shard runs into one CSV, feedback folder and summary.",
+    )
+    parser.add_argument("shards", type=Path, nargs="+", metavar="SHARD_FEEDBACK_DIR")
+    _outputs(parser)
+    return parser.parse_args(argv)
+
+
+def shard_of(paths: list[Path], shard: tuple[int, int] | None) -> list[Path]:
+    """The ``I``-th of ``N`` parts: every N-th file of the sorted listing, starting at the I-th."""
+    if shard is None:
+        return paths
+    i, n = shard
+    return [p for k, p in enumerate(paths) if k % n == i - 1]
+
+
+def finish(
     feedback_dir: Path,
-    options: Options,
-    progress: bool = True,
-) -> list[SubmissionGrade]:
-    """Grade ``submissions`` (a folder or one notebook) and write the CSV and the feedback files."""
-    checks = load_checks(options.checks_path, wait=False)  # executes in the background
-    paths, hidden = find_submissions(submissions)
-    for path in hidden:
-        print(f"skipped hidden file {path.name}", file=sys.stderr)
+    csv_path: Path,
+    roster_path: Path | None,
+    keep_rows: dict | None = None,
+    skipped: list[str] | None = None,
+    shard: bool = False,
+) -> tuple[list[dict], list[str]]:
+    """CSV, summary.md/png and answers.md from the records in ``feedback_dir``.
+
+    A shard lists no roster student as missing (they may be in another shard): ``merge`` does.
+    """
+    records = read_records(feedback_dir)
+    roster = read_roster(roster_path) if roster_path else None
+    unmatched = write_csv(records, csv_path, roster=roster, extra_rows=keep_rows, missing_rows=not shard)
+    ordered = [records[name] for name in sorted(records, key=_key)]
+    if roster is not None and not shard:
+        _, missing, _ = match_roster(roster, list(records))
+        ordered += [
+            {
+                "submission": s["file"],
+                "status": "missing",
+                "total": 0,
+                "max": next((r["max"] for r in records.values()), 0),
+                "note": "no submission",
+                "exercises": [],
+            }
+            for s in missing
+        ]
+    folder = csv_path.parent
+    write_summary(ordered, folder, unmatched, skipped)
+    write_answers(list(records.values()), folder / "answers.md")
+    return ordered, unmatched
+
+
+def _key(name: str):
+    from .report import _natural_key
+
+    return _natural_key(name)
+
+
+def grade_to_files(args: argparse.Namespace, options: Options) -> list[SubmissionGrade]:
+    """Grade the folder (or the ``--only``/``--shard`` part of it) and write every output."""
+    checks = Checks(options.checks_path, options.repo_root, allow_modified=options.allow_modified)
+    import matplotlib  # the summary's plotting, loaded before any kernel runs
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+    roster = read_roster(args.roster) if args.roster else None
+    paths, hidden, folders = find_submissions(args.submissions)
+    skipped = [f"hidden file `{display_name(p.name)}`" for p in hidden]
+    skipped += [f"`{display_name(p.name)}` is a folder, not a notebook file" for p in folders]
+    for item in skipped:
+        print(f"skipped {item.replace('`', '')}", file=sys.stderr)
+    names = feedback_names(paths)
+    keep_rows = None
+    if args.only:
+        wanted = set(args.only)
+        chosen = [p for p in paths if display_name(p.name) in wanted or p.name in wanted]
+        unknown = wanted - {display_name(p.name) for p in chosen} - {p.name for p in chosen}
+        if unknown:
+            raise ChecksError(f"--only: no such file in {args.submissions}: {', '.join(sorted(unknown))}")
+        paths = chosen
+        keep_rows = read_csv_rows(args.csv)
+    else:
+        paths = shard_of(paths, args.shard)
+        shutil.rmtree(args.feedback / ".records", ignore_errors=True)
+    students = {}
+    if roster is not None:
+        students, _, _ = match_roster(roster, [display_name(p.name) for p in find_submissions(args.submissions)[0]])
+    stream: CsvStream | None = None
     start = monotonic()
-    with tqdm(total=len(paths), desc="grading", unit="nb", file=sys.stderr, disable=not progress) as bar:
 
-        def done(grade: SubmissionGrade) -> None:
-            bar.update(1)
-            bar.set_postfix_str(f"{grade.name}: {grade.total}/{grade.max_points} {grade.status}", refresh=True)
+    async def run() -> list[SubmissionGrade]:
+        nonlocal stream
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with tqdm(total=len(paths), desc="grading", unit="nb", file=sys.stderr, disable=args.no_progress) as bar:
 
-        grades = asyncio.run(grade_all(paths, checks, options, on_result=done))
-    write_csv(grades, checks.numbers, csv_path)
-    write_feedback(grades, feedback_dir, options)
-    print(summary(grades, checks.numbers, monotonic() - start, options.jobs))
-    print(f"wrote {csv_path} and {len(grades)} feedback files in {feedback_dir}")
+            def done(grade: SubmissionGrade) -> None:
+                nonlocal stream
+                file_name = names.get(grade.path, display_name(grade.path.stem) + ".md")
+                write_feedback_file(grade, args.feedback, file_name, options)
+                record = record_of(grade, file_name)
+                write_record(args.feedback, record)
+                if not args.only:
+                    if stream is None:
+                        stream = CsvStream(args.csv, checks.numbers, roster is not None)
+                    stream.add(record, students.get(grade.name))
+                bar.update(1)
+                bar.set_postfix_str(f"{grade.name}: {grade.total}/{grade.max_points} {grade.status}", refresh=True)
+
+            return await grade_all(paths, checks, options, on_result=done)
+
+    try:
+        grades = asyncio.run(run())
+    finally:
+        if stream is not None:
+            stream.close()
+    ordered, unmatched = finish(args.feedback, args.csv, args.roster, keep_rows, skipped, shard=bool(args.shard))
+    print(summary_text(ordered, monotonic() - start, options.jobs, unmatched))
+    print(
+        f"criteria loaded in {checks.load_seconds:.1f} s, before any submission's first cell ran "
+        f"(a started kernel waited {checks.kernel_wait:.1f} s for them)"
+    )
+    changed = checks.changed_since_start()
+    if changed:
+        print(
+            f"WARNING: {', '.join(map(str, changed))} changed on disk during the batch (the grades used the "
+            "copy read at the start); a submission may have tried to tamper with the grader",
+            file=sys.stderr,
+        )
+    print(
+        f"wrote {args.csv}, {len(grades)} feedback files in {args.feedback}, summary.md, summary.png and "
+        f"answers.md in {args.csv.parent}"
+    )
     return grades
 
 
+def merge(argv: list[str]) -> int:
+    """``merge SHARD_DIR...``: copy the shards' feedback and records into --feedback, then write every output."""
+    args = parse_merge_args(argv)
+    args.feedback.mkdir(parents=True, exist_ok=True)
+    seen: dict[str, Path] = {}
+    for shard in args.shards:
+        records = read_records(shard)
+        if not records:
+            print(f"error: {shard} holds no grading records (a --feedback folder of a --shard run)", file=sys.stderr)
+            return 1
+        for name, record in records.items():
+            if name in seen:
+                print(f"error: {name} was graded in both {seen[name]} and {shard}", file=sys.stderr)
+                return 1
+            seen[name] = shard
+            source = shard / record["feedback"]
+            if source.resolve() != (args.feedback / record["feedback"]).resolve() and source.exists():
+                shutil.copyfile(source, args.feedback / record["feedback"])
+            write_record(args.feedback, record)
+    ordered, unmatched = finish(args.feedback, args.csv, args.roster)
+    print(summary_text(ordered, unmatched=unmatched))
+    print(f"merged {len(seen)} submissions from {len(args.shards)} shards into {args.csv} and {args.feedback}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "merge":
+        return merge(argv[1:])
     args = parse_args(argv)
     if not args.submissions.exists():
         print(f"error: {args.submissions} does not exist", file=sys.stderr)
@@ -95,17 +323,19 @@ def main(argv: list[str] | None = None) -> int:
         notebook_timeout=args.notebook_timeout,
         jobs=args.jobs,
         checks_path=args.checks,
+        repo_root=args.repo_root,
+        extract_timeout_s=args.extract_timeout,
+        evaluate_timeout=args.evaluate_timeout,
+        evaluate_memory=int(args.evaluate_memory * 1e9),
+        allow_modified=args.allow_modified,
     )
-    # SIGTERM (e.g. a job scheduler's time limit) stops like Ctrl-C: the kernels are shut down.
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        grade_to_files(args.submissions, args.csv, args.feedback, options, progress=not args.no_progress)
-    except ChecksError as exc:
+        grade_to_files(args, options)
+    except (ChecksError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted: no CSV written", file=sys.stderr)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        rows = "the rows graded so far are in " + str(args.csv) if not args.only else "nothing was updated"
+        print(f"interrupted: {rows}; the kernels were stopped", file=sys.stderr)
         return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     return 0

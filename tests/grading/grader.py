@@ -2,27 +2,37 @@
 
 For one submission (``grade_submission``):
 
-1. Read the file; anything that isn't a readable notebook is graded
-   ``invalid notebook`` with 0 points, without starting a kernel.
-2. Copy it, stored outputs stripped, into a fresh temporary folder, the
-   kernel's working folder; the folder is deleted afterwards.
-3. Run its code cells in order in a fresh kernel. Errors don't stop the run. A
-   cell still running after ``cell_timeout`` is interrupted and the run goes on
-   with the next cell; once ``notebook_timeout`` is spent the remaining cells
-   are skipped. If the kernel dies (or ignores the interrupt), a new kernel
-   re-runs the notebook without that cell, at most ``max_restarts`` times.
-4. Append one cell that extracts every exercise's plain values
-   (``extraction.injected_cell``), read them back, and call the criteria's
-   ``evaluate`` in this process.
+1. Read the file (a regular file only, never blocking, size-capped); anything
+   that isn't a readable notebook is graded ``invalid notebook`` with 0 points,
+   without starting a kernel.
+2. Copy it, stored outputs stripped, into a fresh scratch folder, the kernel's
+   working folder; the folder is deleted afterwards (and, if the grader was
+   killed, by the next run: ``clean_stale_scratch``).
+3. Run its code cells in order in a fresh kernel, after the grader's silent
+   ``prepare_cell`` (``exit()`` harmless, huge writes chunked). Errors don't
+   stop the run. A cell still running after ``cell_timeout`` is interrupted and
+   the run goes on with the next cell; once ``notebook_timeout`` is spent the
+   remaining cells are skipped. If the kernel dies (or ignores the interrupt),
+   a new kernel re-runs the notebook without that cell; if it then dies in
+   another cell, the death was delayed and ``_find_fatal_cell`` bisects.
+4. Extract each exercise in its own cell with its own time limit and results
+   file (``extraction.extraction_cell``), on fresh probe inputs when the
+   criteria define ``make_probes``; then evaluate each exercise in the
+   evaluation process (``evaluator.py``), in a fork with its own limits.
+5. When the kernel goes, so does every process it started (``procs.py``).
 
-``grade_all`` runs ``jobs`` submissions at once, each with its own kernel.
+``grade_all`` runs ``jobs`` submissions at once, each with its own kernel,
+after starting the evaluation process (no submission cell runs before the
+criteria are loaded in it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import secrets
 import shutil
 import sys
 import tempfile
@@ -36,9 +46,11 @@ from time import monotonic
 
 import nbformat
 
-from .checks import DEFAULT_CHECKS_PATH, REPO_ROOT, Checks, ChecksError
-from .extraction import Extracted, Payload, injected_cell, read_payload
-from .kernel import INTERRUPT_GRACE, CellRun, Kernel, KernelStartError, kernel_env
+from . import procs
+from .checks import DEFAULT_CHECKS_PATH, REPO_ROOT, Checks, ChecksError, evaluator_env
+from .evaluator import MAX_VALUES_BYTES, read_regular_file
+from .extraction import extraction_cell, prepare_cell
+from .kernel import INTERRUPT_GRACE, CellRun, Kernel, KernelStartError, grading_env
 
 GRADED, TIMEOUT, CRASHED, INVALID = "graded", "timeout", "crashed", "invalid notebook"
 STATUSES = (GRADED, TIMEOUT, CRASHED, INVALID)
@@ -62,6 +74,11 @@ class Options:
         scratch_root: parent of the temporary folders (default: the system's).
         interrupt_grace: seconds a kernel gets to stop after an interrupt.
         max_restarts: new kernels after a kernel died or hung.
+        extract_timeout: seconds the grader may spend reading one exercise's values
+            in the kernel (default ``max(cell_timeout, 30)``).
+        evaluate_timeout: seconds one exercise's evaluation may take (grader side).
+        evaluate_memory: bytes one exercise's evaluation may allocate (grader side).
+        allow_modified: grade even if the criteria or helper_functions.py differ from git.
     """
 
     cell_timeout: float = 120.0
@@ -71,12 +88,16 @@ class Options:
     repo_root: Path = REPO_ROOT
     scratch_root: Path | None = None
     interrupt_grace: float = INTERRUPT_GRACE
-    max_restarts: int = 2
+    max_restarts: int = 6
     startup_timeout: float = 60.0
+    extract_timeout_s: float | None = None
+    evaluate_timeout: float = 60.0
+    evaluate_memory: int = 4_000_000_000
+    allow_modified: bool = False
 
     @property
     def extract_timeout(self) -> float:
-        return max(self.cell_timeout, 30.0)
+        return self.extract_timeout_s if self.extract_timeout_s else max(self.cell_timeout, 30.0)
 
 
 @dataclass
@@ -108,6 +129,7 @@ class ExerciseGrade:
     status: str  # passed, failed, not attempted
     message: str
     details: str = ""  # a traceback from the extraction or the evaluation, if any
+    answer: str | None = None  # the student's written answer, if the exercise has one
 
 
 @dataclass
@@ -121,10 +143,12 @@ class SubmissionGrade:
     cells: list[CellReport] = field(default_factory=list)
     seconds: float = 0.0
     extraction_error: str = ""
+    ran: bool = True  # False: not a notebook, nothing was run
+    timings: dict[str, float] = field(default_factory=dict)  # seconds spent extracting, evaluating
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return display_name(self.path.name)
 
     @property
     def total(self) -> int:
@@ -142,18 +166,25 @@ class SubmissionGrade:
 # --------------------------------------------------------------------------
 # Reading submissions
 # --------------------------------------------------------------------------
-def find_submissions(path: Path) -> tuple[list[Path], list[Path]]:
-    """The notebooks to grade in folder ``path`` (not recursive), and the hidden ones skipped.
+def display_name(name: str) -> str:
+    """A file name as printable text: bytes that aren't UTF-8 (a Windows zip unpacked on Linux) as \\xNN."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def find_submissions(path: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """The notebooks to grade in folder ``path`` (not recursive), the hidden ones and the folders skipped.
 
     ``path`` may also be a single notebook file.
     """
     path = Path(path)
-    if path.is_file():
-        return [path], []
-    found = [p for p in path.iterdir() if p.name.lower().endswith(".ipynb") and not p.is_dir()]
+    if not path.is_dir():
+        return [path], [], []
+    found = [p for p in path.iterdir() if p.name.lower().endswith(".ipynb")]
+    folders = sorted(p for p in found if p.is_dir() and not p.name.startswith("."))
+    found = [p for p in found if not p.is_dir()]
     hidden = sorted(p for p in found if p.name.startswith("."))
-    graded = sorted((p for p in found if not p.name.startswith(".")), key=lambda p: _natural_key(p.name))
-    return graded, hidden
+    graded = sorted((p for p in found if not p.name.startswith(".")), key=lambda p: _natural_key(display_name(p.name)))
+    return graded, hidden, folders
 
 
 def _natural_key(name: str) -> list:
@@ -163,16 +194,15 @@ def _natural_key(name: str) -> list:
 def load_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
     """Read a submission; return ``(notebook, "")`` or ``(None, why it is not a notebook)``."""
     try:
-        size = path.stat().st_size
-        if size > MAX_NOTEBOOK_BYTES:
-            return None, f"file is {size / 1e6:.0f} MB (limit {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB)"
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_regular_file(str(path), MAX_NOTEBOOK_BYTES, follow_symlinks=True).decode("utf-8-sig")
     except UnicodeDecodeError:
         return None, "not a text file (not UTF-8)"
     except OSError as exc:
-        return None, f"cannot be read ({exc.strerror or exc})"
+        return None, f"cannot be read ({exc.strerror or exc})" if exc.errno else str(exc)
     try:
         raw = json.loads(text)
+    except RecursionError:
+        return None, "not a readable notebook (JSON nested too deeply)"
     except ValueError as exc:
         return None, f"not valid JSON ({exc})"
     if not isinstance(raw, dict) or "nbformat" not in raw:
@@ -181,7 +211,7 @@ def load_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             nb = nbformat.reads(text, as_version=4, capture_validation_error={})
-    except Exception as exc:
+    except (Exception, RecursionError) as exc:
         return None, f"not a readable notebook ({type(exc).__name__}: {_first_line(exc)})"
     cells = nb.get("cells")
     if not isinstance(cells, list) or not all(
@@ -197,6 +227,9 @@ def load_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
 
 def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``nb`` without stored outputs and execution counts."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell["outputs"] = []
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -254,6 +287,8 @@ async def grade_submission(path: Path, checks: Checks, options: Options) -> Subm
     start = monotonic()
     try:
         grade = await _grade(Path(path), checks, options, start)
+    except ChecksError:
+        raise
     except Exception as exc:  # the batch must go on; the row says what happened
         traceback.print_exc(file=sys.stderr)
         grade = SubmissionGrade(
@@ -273,34 +308,78 @@ def _all_missing(checks: Checks, message: str) -> list[ExerciseGrade]:
     ]
 
 
+SCRATCH_PREFIX = "grading-"
+
+
+def scratch_parent(options: Options) -> Path:
+    return Path(options.scratch_root or tempfile.gettempdir())
+
+
+def clean_stale_scratch(parent: Path) -> list[Path]:
+    """Remove scratch folders left by a grader that was killed (its pid no longer runs); return them."""
+    removed = []
+    try:
+        candidates = [p for p in parent.iterdir() if p.name.startswith(SCRATCH_PREFIX) and p.is_dir()]
+    except OSError:
+        return removed
+    for folder in candidates:
+        try:
+            owner = int((folder / "owner.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # not ours (no owner file)
+        if owner == os.getpid() or _alive(owner):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 async def _grade(path: Path, checks: Checks, options: Options, start: float) -> SubmissionGrade:
     nb, reason = load_notebook(path)
     if nb is None:
-        await asyncio.wrap_future(checks.future)  # the points table
+        await checks.ready()  # the points table
         return SubmissionGrade(
-            path=path, status=INVALID, exercises=_all_missing(checks, f"not graded: {reason}"), notes=[reason]
+            path=path,
+            status=INVALID,
+            exercises=_all_missing(checks, f"not graded: {reason}"),
+            notes=[reason],
+            ran=False,
         )
     nb = strip_outputs(nb)
-    root = Path(tempfile.mkdtemp(prefix="grading-", dir=options.scratch_root))
+    root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=options.scratch_root))
     try:
+        (root / "owner.pid").write_text(str(os.getpid()))
         work = root / "submission"
         work.mkdir()
         (work / path.name).write_text(json.dumps(nb, ensure_ascii=False), encoding="utf-8")
-        out_path = root / f"extracted-{uuid.uuid4().hex}.json"
-        run = _Run(nb, checks, options, work, root / "kernel.log", out_path, start)
+        run = _Run(nb, checks, options, root, start)
         await run.execute()
-        payload = read_payload(out_path) if run.extracted else None
-        await asyncio.wrap_future(checks.future)  # loaded in the background while the kernel ran
-        return run.result(path, payload)
+        begin = monotonic()
+        await run.evaluate()
+        grade = run.result(path)
+        grade.timings = {"extract": round(run.extract_seconds, 2), "evaluate": round(monotonic() - begin, 2)}
+        return grade
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 class _Run:
-    """The execution of one submission: cells, restarts, extraction."""
+    """The execution of one submission: cells, restarts, extraction, evaluation."""
 
-    def __init__(self, nb, checks: Checks, options: Options, work: Path, log: Path, out_path: Path, start: float):
-        self.checks, self.options, self.work, self.log, self.out_path = checks, options, work, log, out_path
+    def __init__(self, nb, checks: Checks, options: Options, root: Path, start: float):
+        self.checks, self.options, self.root = checks, options, root
+        self.work = root / "submission"
+        self.log = root / "kernel.log"
         exercise_of = cell_exercises(nb)
         self.code_cells = []  # (index, code number, exercise, source)
         for index, cell in enumerate(nb.cells):
@@ -311,9 +390,14 @@ class _Run:
         self.skip: set[int] = set()
         self.notes: list[str] = []
         self.crashed = self.timed_out = False
-        self.extracted = False
-        self.extraction_state = ""
-        self.extraction_error = ""
+        self.ran_to_end = False
+        self.batch = uuid.uuid4().hex[:12]
+        self.seed: int | None = None  # drawn at the first extraction (the criteria are loaded by then)
+        self.extracted: dict[int, str] = {}  # exercise -> results file (or a message why not)
+        self.extraction_notes: dict[int, str] = {}
+        self.deaths: list[int] = []  # code positions where the kernel was found dead, per attempt
+        self.exercise_grades: dict[int, ExerciseGrade] = {}
+        self.extract_seconds = 0.0
 
     def _report(self, index, code_number, exercise, run: CellRun | None, timeout_used: float = 0.0) -> CellReport:
         report = CellReport(index, code_number, exercise, state="not run" if run is None else run.state)
@@ -324,14 +408,15 @@ class _Run:
             report.output_truncated = run.output.truncated
         return report
 
+    def _env(self) -> dict[str, str]:
+        token = f"{self.batch}-{uuid.uuid4().hex[:8]}"
+        return grading_env(self.options.repo_root, self.root, token)
+
     async def execute(self) -> None:
-        tmpdir = self.work.parent / "tmp"
-        tmpdir.mkdir(exist_ok=True)
-        env = kernel_env(self.options.repo_root, tmpdir)
         restarts = start_failures = 0
         while True:
             try:
-                lost = await self._attempt(env)
+                lost = await self._attempt()
             except KernelStartError as exc:
                 start_failures += 1
                 if start_failures < 2:
@@ -342,14 +427,61 @@ class _Run:
             if not lost:
                 return
             if restarts >= self.options.max_restarts or monotonic() >= self.deadline:
-                self.notes.append("gave up re-running the notebook; nothing could be extracted")
+                self.notes.append("gave up re-running the notebook")
                 return
             restarts += 1
 
-    async def _attempt(self, env) -> bool:
-        """Run the notebook once in a new kernel; True if the kernel was lost (died or hung)."""
+    async def _died_after(self, positions: list[int], linger: float) -> bool:
+        """Run only the code cells at ``positions`` in a new kernel, then wait ``linger`` s: did it die?"""
+        async with Kernel(self.work, self._env(), self.log, self.options.startup_timeout) as kernel:
+            await self.checks.ready()
+            await kernel.run(prepare_cell(), 30, 5.0, history=False)
+            for position in positions:
+                source = self.code_cells[position][3]
+                remaining = self.deadline - monotonic()
+                if remaining <= 0:
+                    return False
+                run = await kernel.run(source, min(self.options.cell_timeout, remaining), self.options.interrupt_grace)
+                if run.state == "dead":
+                    return True
+                if run.state == "hung":
+                    return False
+            end = monotonic() + linger
+            while monotonic() < end:
+                await asyncio.sleep(0.25)
+                if not await kernel.km.is_alive():
+                    return True
+        return False
+
+    async def _find_fatal_cell(self, first: int, second: int) -> int | None:
+        """The kernel died at code position ``first``, then (without it) at ``second``: a delayed death.
+
+        Bisect on prefixes: the fatal cell is the first cell whose prefix, run and
+        then left idle for a while, kills the kernel. None if it can't be found in time.
+        """
+        linger = min(max(self.options.cell_timeout, 5.0), 15.0)
+        candidates = [p for p in range(max(first, second) + 1) if self.code_cells[p][0] not in self.skip or p == first]
+        lo, hi = 0, len(candidates) - 1  # prefix candidates[..hi] is known to kill
+        while lo < hi:
+            if monotonic() >= self.deadline:
+                return None
+            mid = (lo + hi) // 2
+            if await self._died_after(candidates[: mid + 1], linger):
+                hi = mid
+            else:
+                lo = mid + 1
+        return candidates[lo]
+
+    async def _attempt(self) -> bool:
+        """Run the notebook once in a new kernel, then extract; True if the kernel was lost (died or hung)."""
         options = self.options
-        async with Kernel(self.work, env, self.log, options.startup_timeout) as kernel:
+        async with Kernel(self.work, self._env(), self.log, options.startup_timeout) as kernel:
+            waited = monotonic()
+            await self.checks.ready()
+            waited = monotonic() - waited
+            self.deadline += waited  # waiting for the criteria is not the notebook's time
+            self.checks.kernel_wait = max(self.checks.kernel_wait, waited)
+            await kernel.run(prepare_cell(), 30, 5.0, history=False)
             for position, (index, code_number, exercise, source) in enumerate(self.code_cells):
                 if index in self.skip:
                     continue
@@ -361,6 +493,8 @@ class _Run:
                 run = await kernel.run(source, timeout, options.interrupt_grace)
                 report = self._report(index, code_number, exercise, run, timeout)
                 self.records[index] = report
+                if run.asked_exit:
+                    self.notes.append(f"{_where(report)} called exit() or quit(); ignored while grading")
                 if run.state in ("timeout", "hung"):
                     self.timed_out = True
                     limit = "cell" if timeout >= options.cell_timeout else "notebook"
@@ -373,21 +507,94 @@ class _Run:
                     report.traceback = "The kernel died while running this cell" + (
                         f"; its last words:\n{log}" if log else "."
                     )
-                    self.notes.append(f"kernel died in {_where(report)}; re-ran the notebook without it")
-                if run.state in ("dead", "hung"):
+                    await self._blame(position, report)
+                    return True
+                if run.state == "hung":
                     self.skip.add(index)
                     return True
-            self.extracted = True
-            run = await kernel.run(injected_cell(self.checks, self.out_path), options.extract_timeout, 5.0)
-            self.extraction_state = run.state
+            else:
+                self.ran_to_end = True
+            begin = monotonic()
+            try:
+                return await self._extract(kernel)
+            finally:
+                self.extract_seconds += monotonic() - begin
+
+    async def _blame(self, position: int, report: CellReport) -> None:
+        """Decide which cell to leave out of the next run after the kernel died at ``position``."""
+        self.deaths.append(position)
+        index = self.code_cells[position][0]
+        if len(self.deaths) == 1 or position in self.deaths[:-1]:
+            self.skip.add(index)
+            self.notes.append(f"kernel died in {_where(report)}; re-ran the notebook without it")
+            return
+        # Died again, at another cell, without the one blamed before: a delayed death
+        # (a timer, a background thread). Find the cell that really causes it.
+        previous = self.deaths[-2]
+        self.skip.discard(self.code_cells[previous][0])
+        fatal = await self._find_fatal_cell(previous, position)
+        if fatal is None:
+            self.skip.add(index)
+            self.notes.append(f"kernel died in {_where(report)}; re-ran the notebook without it")
+            return
+        self.deaths.append(fatal)  # so that a death there again confirms it
+        self.skip.add(self.code_cells[fatal][0])
+        culprit = self.records.get(self.code_cells[fatal][0]) or self._report(*self.code_cells[fatal][:3], None)
+        self.notes = [n for n in self.notes if not n.startswith("kernel died in")]
+        self.notes.append(
+            f"the kernel died a while after {_where(culprit)} ran (found by re-running parts of the "
+            "notebook); re-ran the notebook without it"
+        )
+
+    async def _extract(self, kernel: Kernel) -> bool:
+        """Extract every exercise not yet extracted, each in its own cell and file; True if the kernel was lost."""
+        options = self.options
+        probes_master = None
+        if self.seed is None and self.checks.has_probes:
+            self.seed = secrets.randbits(32)  # secret, fresh per submission; the labels stay in the evaluator
+        if self.seed is not None:
+            probes_master = self.root / "probes.npz"
+            reply = await self.checks.request(
+                {
+                    "op": "probes",
+                    "seed": self.seed,
+                    "path": str(probes_master),
+                    "timeout": options.evaluate_timeout,
+                    "memory": options.evaluate_memory,
+                }
+            )
+            if not reply.get("ok"):
+                probes_master = None
+                self.notes.append(f"the grader could not make its probe inputs ({reply.get('error', 'no reply')})")
+        for ex in self.checks.exercises:
+            if ex.number in self.extracted:
+                continue
+            out_path = self.root / f"values-{ex.number}-{uuid.uuid4().hex}.json"
+            probes_path = None
+            if probes_master is not None:
+                probes_path = self.root / f"probes-{uuid.uuid4().hex}.npz"
+                shutil.copyfile(probes_master, probes_path)
+            self.extracted[ex.number] = str(out_path)
+            cell = extraction_cell(self.checks, ex.number, out_path, probes_path)
+            run = await kernel.run(cell, options.extract_timeout, 5.0, history=False)
             if run.state in ("timeout", "hung"):
-                self.timed_out = True
-                self.notes.append(f"reading the results took longer than {options.extract_timeout:.0f} s")
+                self.extraction_notes[ex.number] = (
+                    f"reading your values took longer than {options.extract_timeout:.0f} s (the grader's limit per "
+                    "exercise); look at the functions and models this exercise calls"
+                )
+                self.notes.append(
+                    f"exercise {ex.number}: reading its values took longer than {options.extract_timeout:.0f} s"
+                )
+                if run.state == "hung":
+                    return True  # re-run the notebook for the exercises not yet extracted
             elif run.state == "dead":
-                self.crashed = True
-                self.notes.append("the kernel died while the grader read the results")
+                self.extraction_notes[ex.number] = "the kernel died while the grader read this exercise's values"
+                self.notes.append(f"exercise {ex.number}: the kernel died while the grader read its values")
+                return True
             elif run.state == "error":
-                self.extraction_error = run.traceback
+                self.extraction_notes[ex.number] = f"the grader's reading cell failed: {run.ename}: {run.evalue}"
+        if probes_master is not None:
+            probes_master.unlink(missing_ok=True)
         return False
 
     def _notebook_limit_reached(self, position: int) -> None:
@@ -398,62 +605,70 @@ class _Run:
             if index not in self.skip:
                 self.records[index] = self._report(index, code_number, exercise, None)
 
-    def result(self, path: Path, payload: Payload | None) -> SubmissionGrade:
-        status = CRASHED if self.crashed else TIMEOUT if self.timed_out else GRADED
-        if payload is None:
-            why = "the notebook did not run to the end" if not self.extracted else "no results came back"
-            exercises = _all_missing(self.checks, f"not graded: {why} (see the notes above)")
-            if self.extracted:
-                status = CRASHED if status == GRADED else status
-                self.notes.append(
-                    "the results file was not written"
-                    + (f": {_first_line(self.extraction_error.splitlines()[-1])}" if self.extraction_error else "")
+    async def evaluate(self) -> None:
+        """Evaluate each extracted exercise in the evaluation process (its own time and memory limit)."""
+        options = self.options
+        for ex in self.checks.exercises:
+
+            def grade(status, message, points=0, details="", answer=None, ex=ex):
+                return ExerciseGrade(ex.number, ex.title, points, ex.points, status, _short(message), details, answer)
+
+            if ex.number not in self.extracted:
+                why = "the notebook could not be run to the end" if not self.ran_to_end else "no results came back"
+                self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {why} (see the notes above)")
+                continue
+            if ex.number in self.extraction_notes:
+                self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {self.extraction_notes[ex.number]}")
+                continue
+            reply = await self.checks.request(
+                {
+                    "op": "evaluate",
+                    "number": ex.number,
+                    "path": self.extracted[ex.number],
+                    "seed": self.seed,
+                    "timeout": options.evaluate_timeout,
+                    "memory": options.evaluate_memory,
+                    "max_bytes": MAX_VALUES_BYTES,
+                }
+            )
+            error = reply.get("error")
+            if error == "timeout":
+                message = (
+                    f"not graded: evaluating your values took longer than {options.evaluate_timeout:.0f} s "
+                    "(the grader's limit)"
                 )
-        elif payload.load_error:
-            status = CRASHED
-            self.notes.append("the criteria failed to load in the kernel")
-            exercises = _all_missing(self.checks, "not graded: the criteria failed to load in your kernel")
-            self.extraction_error = payload.load_error
-        else:
-            exercises = [self._evaluate(ex, payload.exercises.get(ex.number)) for ex in self.checks.exercises]
+            elif error == "memory":
+                message = (
+                    f"not graded: evaluating your values needed more than "
+                    f"{options.evaluate_memory / 1e9:.1f} GB (the grader's limit)"
+                )
+            elif error:
+                message = f"not graded: the evaluation failed ({error})"
+            if error:
+                self.notes.append(f"exercise {ex.number}: {message[len('not graded: ') :]}")
+                self.exercise_grades[ex.number] = grade(FAILED, message)
+                continue
+            if reply.get("note"):
+                self.notes.append(f"exercise {ex.number}: {reply['note']}")
+            points = max(0, min(int(reply.get("points", 0)), ex.points)) if reply.get("status") == PASSED else 0
+            self.exercise_grades[ex.number] = grade(
+                reply.get("status", FAILED),
+                str(reply.get("message", "")),
+                points,
+                str(reply.get("details", "")),
+                reply.get("answer"),
+            )
+        if self.seed is not None:
+            await self.checks.request({"op": "forget", "seed": self.seed})
+
+    def result(self, path: Path) -> SubmissionGrade:
+        status = CRASHED if self.crashed else TIMEOUT if self.timed_out else GRADED
+        if self.crashed and not self.extracted and not self.ran_to_end:
+            pass
+        exercises = [self.exercise_grades[ex.number] for ex in self.checks.exercises]
         cells = [self.records[index] for index, *_ in self.code_cells if index in self.records]
         notes = list(dict.fromkeys(self.notes))  # a re-run repeats the notes of the cells before the crash
-        return SubmissionGrade(
-            path=path,
-            status=status,
-            exercises=exercises,
-            notes=notes,
-            cells=cells,
-            extraction_error=self.extraction_error,
-        )
-
-    def _evaluate(self, ex, entry: Extracted | None) -> ExerciseGrade:
-        def grade(status, message, points=0, details=""):
-            return ExerciseGrade(ex.number, ex.title, points, ex.points, status, _short(message), details)
-
-        if entry is None:
-            return grade(FAILED, "not graded: the grader could not read this exercise (the run stopped before it)")
-        if entry.kind == "not attempted":
-            return grade(NOT_ATTEMPTED, entry.message or "not attempted")
-        if entry.kind == "error":
-            return grade(
-                FAILED, f"your code failed when the grader read this exercise: {entry.message}", details=entry.traceback
-            )
-        try:
-            result = self.checks.evaluate(ex.number, entry.values)
-            status = str(getattr(result, "status", FAILED))
-            message = str(getattr(result, "message", ""))
-            points = int(getattr(result, "points", 0))
-        except Exception as exc:
-            self.notes.append(f"exercise {ex.number} could not be evaluated ({type(exc).__name__})")
-            return grade(
-                FAILED,
-                f"could not be evaluated: {type(exc).__name__}: {_first_line(exc)}",
-                details=traceback.format_exc(limit=-5),
-            )
-        if status not in (PASSED, FAILED, NOT_ATTEMPTED):
-            status = FAILED
-        return grade(status, message, points=max(0, min(points, ex.points)))
+        return SubmissionGrade(path=path, status=status, exercises=exercises, notes=notes, cells=cells)
 
 
 # --------------------------------------------------------------------------
@@ -467,9 +682,19 @@ async def grade_all(
 ) -> list[SubmissionGrade]:
     """Grade ``paths`` with ``options.jobs`` kernels at a time; results in the order of ``paths``.
 
+    Before the first kernel: this process becomes the subreaper of the kernels'
+    processes (see ``procs.py``), scratch folders left by a killed grader are
+    removed, and the criteria are loaded in the evaluation process. Afterwards
+    the evaluation process ends and no process of a kernel is left.
+
     Raises:
-        ChecksError: the criteria failed to load (the other work is cancelled).
+        ChecksError: the criteria failed to load.
     """
+    procs.become_subreaper()
+    clean_stale_scratch(scratch_parent(options))
+    # The evaluation process is spawned first; kernels may start meanwhile, but no cell of a
+    # submission runs before the criteria are loaded in it (``checks.ready()``).
+    await checks.begin(evaluator_env(options.repo_root))
     semaphore = asyncio.Semaphore(max(1, options.jobs))
 
     async def one(path: Path) -> SubmissionGrade:
@@ -479,13 +704,16 @@ async def grade_all(
             on_result(grade)
         return grade
 
-    async def criteria_loaded() -> None:
-        await asyncio.wrap_future(checks.future)
-
     try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(criteria_loaded())  # fails the batch if the criteria don't load
-            tasks = [group.create_task(one(Path(p))) for p in paths]
-    except* ChecksError as errors:
-        raise errors.exceptions[0] from None
+        tasks = [asyncio.ensure_future(one(Path(p))) for p in paths]
+        try:
+            await checks.ready()
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+    finally:
+        await checks.close()
     return [task.result() for task in tasks]

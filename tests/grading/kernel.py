@@ -25,6 +25,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
+from . import procs
+
 CURRENT_ENV_KERNEL = "grader-current-env"
 INTERRUPT_GRACE = 10.0  # seconds a kernel gets to stop after the interrupt
 OUTPUT_HEAD_CHARS = 2048
@@ -43,27 +45,34 @@ class _CurrentEnvKernelSpecs(KernelSpecManager):
         if kernel_name == CURRENT_ENV_KERNEL:
             from ipykernel.kernelspec import RESOURCES, get_kernel_dict
 
-            return self.kernel_spec_class(resource_dir=RESOURCES, **get_kernel_dict())
+            spec = get_kernel_dict()
+            # An in-memory history: nbclient adds this only for the kernels it knows by name,
+            # so without it every graded cell would be appended to ~/.ipython's history.sqlite.
+            spec["argv"] = [*spec["argv"], "--HistoryManager.hist_file=:memory:"]
+            return self.kernel_spec_class(resource_dir=RESOURCES, **spec)
         return super().get_kernel_spec(kernel_name)
 
 
-def kernel_env(repo_root: Path, tmpdir: Path | None = None) -> dict[str, str]:
-    """Environment of a grading kernel.
+def grading_env(repo_root: Path, scratch: Path, token: str) -> dict[str, str]:
+    """Environment of a grading kernel: the lesson's kernel rules plus the grader's own.
 
-    The repository root goes first on PYTHONPATH (``helper_functions`` and
-    ``tests`` import); one OpenMP thread per kernel (``-j`` runs several);
-    MPLBACKEND is removed so figures use the inline backend as in Jupyter;
-    no ``__pycache__`` is written next to the imported modules; temporary
-    files (e.g. torch's compile caches) go to ``tmpdir``, which the grader deletes.
+    ``tests/kernel_env.py`` gives the lesson's rules (one thread, no MPLBACKEND,
+    the repository root first on PYTHONPATH). On top: temporary files (e.g.
+    torch's compile caches) go to ``scratch/tmp``, and IPython's folder is
+    ``scratch/ipython``, both deleted with the submission, so that nothing is
+    written into ``~/.ipython``; no ``__pycache__`` next to the imported modules;
+    ``GRADER_KERNEL`` marks the kernel's processes (see ``procs.py``).
     """
-    env = dict(os.environ)
-    if tmpdir is not None:
-        env["TMPDIR"] = env["TEMP"] = env["TMP"] = str(tmpdir)
-    env.pop("MPLBACKEND", None)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(repo_root), env.get("PYTHONPATH", "")] if p)
-    env["OMP_NUM_THREADS"] = "1"
-    env["MKL_NUM_THREADS"] = "1"
+    from tests.kernel_env import kernel_env
+
+    base = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS" and k != "MKL_NUM_THREADS"}
+    env = kernel_env(base, root=Path(repo_root))
+    for name in ("tmp", "ipython"):
+        (scratch / name).mkdir(exist_ok=True)
+    env["TMPDIR"] = env["TEMP"] = env["TMP"] = str(scratch / "tmp")
+    env["IPYTHONDIR"] = str(scratch / "ipython")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env[procs.TOKEN_VAR] = token
     return env
 
 
@@ -115,6 +124,7 @@ class CellRun:
     evalue: str = ""
     traceback: str = ""
     output: BoundedText = field(default_factory=BoundedText)
+    asked_exit: bool = False  # the cell called exit()/quit() (ignored while grading)
 
 
 class Kernel:
@@ -129,7 +139,12 @@ class Kernel:
             resources={"metadata": {"path": str(cwd)}},
             startup_timeout=int(startup_timeout),
         )
+        # The connection file (with the kernel's key) in the submission's scratch folder, not
+        # in $TMPDIR: a grader killed with SIGKILL leaves it where the next run cleans up.
+        self.km.connection_file = str(Path(cwd).parent / f"kernel-{os.getpid()}-{id(self)}.json")
         self._env = env
+        self.token = env.get(procs.TOKEN_VAR, "")
+        self.pid: int | None = None
         self._log_path = log_path
         self._log = None
         self.kc = None
@@ -141,6 +156,7 @@ class Kernel:
         self._log = open(self._log_path or os.devnull, "ab")  # noqa: SIM115 - closed in shutdown()
         try:
             await self._client.async_start_new_kernel(env=self._env, stdout=self._log, stderr=self._log)
+            self.pid = getattr(self.km.provisioner, "pid", None)
             self.kc = await self._client.async_start_new_kernel_client()
         except BaseException as exc:
             await self.shutdown()
@@ -157,11 +173,15 @@ class Kernel:
         if self.kc is not None:
             self.kc.stop_channels()
             self.kc = None
+        if self.token:  # every process the kernel started, wherever it went (see procs.py)
+            procs.kill_tree(self.token, self.pid)
         try:
             if self.km.has_kernel:
                 await self.km.shutdown_kernel(now=True)
         except Exception as exc:  # already gone; never let cleanup hide the grade
             print(f"grader: kernel shutdown: {exc!r}", file=sys.stderr)
+        if self.token:
+            procs.kill_tree(self.token, None)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -177,10 +197,10 @@ class Kernel:
         lines = [line for line in text.splitlines() if "without encryption" not in line]
         return "\n".join(lines)[-chars:].strip()
 
-    async def run(self, code: str, timeout: float, grace: float = INTERRUPT_GRACE) -> CellRun:
+    async def run(self, code: str, timeout: float, grace: float = INTERRUPT_GRACE, history: bool = True) -> CellRun:
         """Execute ``code``; interrupt it after ``timeout`` seconds, give up ``grace`` seconds later."""
         kc, km = self.kc, self.km
-        msg_id = kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+        msg_id = kc.execute(code, store_history=history, allow_stdin=False, stop_on_error=False)
         start = monotonic()
         deadline = start + max(timeout, 0.0)
         interrupted = False
@@ -215,15 +235,17 @@ class Kernel:
                 run.traceback = strip_ansi("\n".join(map(str, content.get("traceback", []))))
         run.seconds = monotonic() - start
         run.state = "timeout" if interrupted else ("error" if run.ename else "ok")
-        await self._drain_reply(msg_id)
+        reply = await self._drain_reply(msg_id)
+        payloads = reply.get("payload", []) if isinstance(reply, dict) else []
+        run.asked_exit = any(isinstance(p, dict) and p.get("source") == "ask_exit" for p in payloads)
         return run
 
-    async def _drain_reply(self, msg_id: str) -> None:
-        """Consume the execute_reply (sent before the idle status) so replies don't pile up."""
+    async def _drain_reply(self, msg_id: str) -> dict:
+        """Consume the execute_reply (sent before the idle status) so replies don't pile up; its content."""
         while True:
             try:
                 msg = await self.kc.shell_channel.get_msg(timeout=2.0)
             except queue.Empty:
-                return
+                return {}
             if msg["parent_header"].get("msg_id") == msg_id:
-                return
+                return msg.get("content", {})

@@ -1,15 +1,17 @@
 """Code that runs INSIDE a student's kernel, after all of the student's cells.
 
-The grader never imports this module. It sends its source text in the one cell
-it appends to the submission (see ``extraction.injected_cell``), where it is
-executed in a fresh dict and ``run`` is called with the student's namespace.
+The grader never imports this module. It sends its source text in the cells it
+appends to the submission (see ``extraction.extraction_cell``), one cell per
+exercise, each executed in a fresh dict with its own time limit, and calls
+``run_one`` with the student's namespace.
 
-``run`` executes the criteria module from the source text it is given (never
-an importable copy the student could have patched), calls ``extract(n, ns)``
-for every exercise in its ``EXERCISES``, and writes the plain values, pickled and base64-encoded,
-to a JSON file after each exercise (so a later crash or hang keeps the earlier
-results). It catches everything, KeyboardInterrupt included: the grader's
-interrupt at the timeout then costs only the exercise being extracted.
+``run_one`` executes the criteria's kernel-side source from the text it is
+given (never an importable copy the student could have patched), calls
+``extract(n, ns)`` (or ``extract(n, ns, probes=...)`` when the grader sent
+fresh probe inputs) for its one exercise and writes the plain values, pickled
+and base64-encoded, to that exercise's own JSON file. It catches everything,
+KeyboardInterrupt included: the grader's interrupt at the time limit costs only
+this exercise.
 """
 
 import base64
@@ -22,7 +24,7 @@ import types
 
 MAX_MESSAGE_CHARS = 2000
 MAX_TRACEBACK_CHARS = 4000
-MAX_PICKLE_BYTES = 50_000_000
+MAX_PICKLE_BYTES = 40_000_000
 
 
 def _short(text, limit):
@@ -30,55 +32,104 @@ def _short(text, limit):
     return text if len(text) <= limit else text[: limit - 15] + " ... [truncated]"
 
 
-def run(student_ns, checks_source, checks_filename, out_path, module_name):
-    """Extract the plain values of every exercise and write them to ``out_path``.
+def _write(out_path, entry):
+    partial = out_path + ".part"
+    with open(partial, "w", encoding="utf-8") as f:
+        json.dump(entry, f)
+    os.replace(partial, out_path)
+
+
+def run_one(student_ns, source, filename, out_path, module_name, number, probes_path=None):
+    """Extract exercise ``number``'s plain values and write them to ``out_path``.
 
     Args:
         student_ns: the student's globals().
-        checks_source: text of the criteria module.
-        checks_filename: its path (for tracebacks only).
+        source: text of the criteria's kernel-side module (``extract``, ``NotAttempted``).
+        filename: its path (for tracebacks only).
         out_path: absolute path of the JSON file to write.
-        module_name: ``__name__`` for the executed criteria.
+        module_name: base of ``__name__`` for the executed criteria.
+        number: the exercise.
+        probes_path: ``.npz`` of fresh inputs per data set, or None.
     """
-    results = {"load_error": None, "exercises": {}}
-
-    def save():
-        os.makedirs(os.path.dirname(out_path), exist_ok=True)
-        partial = out_path + ".part"
-        with open(partial, "w", encoding="utf-8") as f:
-            json.dump(results, f)
-        os.replace(partial, out_path)
-
     # A new module object under a new name: whatever the student did to
     # tests.exercise_checks (or to its functions) doesn't reach this copy.
-    # It must be in sys.modules while it runs (dataclasses look it up there).
-    module = types.ModuleType(f"{module_name}_{os.getpid()}_{id(results)}")
-    module.__file__ = checks_filename
-    sys.modules[module.__name__] = module
+    module = types.ModuleType(f"{module_name}_{os.getpid()}_{number}_{id(student_ns)}")
+    module.__file__ = filename
+    sys.modules[module.__name__] = module  # dataclasses look their module up there
     try:
-        exec(compile(checks_source, checks_filename, "exec"), module.__dict__)
+        exec(compile(source, filename, "exec"), module.__dict__)
         not_attempted = module.NotAttempted
         extract = module.extract
-        numbers = sorted(module.EXERCISES)
+        probes = None
+        if probes_path:
+            import numpy
+
+            with numpy.load(probes_path, allow_pickle=False) as data:
+                probes = {name: data[name] for name in data.files}
     except BaseException:
-        results["load_error"] = _short(traceback.format_exc(), MAX_TRACEBACK_CHARS)
-        save()
-        return
-    save()
-    for number in numbers:
-        try:
-            values = extract(number, student_ns)
-            blob = pickle.dumps(values, protocol=4)
-            if len(blob) > MAX_PICKLE_BYTES:
-                raise ValueError(f"the extracted values take {len(blob)} bytes (limit {MAX_PICKLE_BYTES})")
-            entry = {"kind": "values", "pickle": base64.b64encode(blob).decode("ascii")}
-        except not_attempted as exc:
-            entry = {"kind": "not attempted", "message": _short(exc, MAX_MESSAGE_CHARS)}
-        except BaseException as exc:  # an interrupt must cost only this exercise
-            entry = {
+        _write(
+            out_path,
+            {
                 "kind": "error",
-                "message": _short(f"{type(exc).__name__}: {exc}", MAX_MESSAGE_CHARS),
+                "message": "the criteria failed to load in your kernel",
                 "traceback": _short(traceback.format_exc(), MAX_TRACEBACK_CHARS),
+            },
+        )
+        return
+    finally:
+        if probes_path:
+            try:
+                os.remove(probes_path)  # read once; not left for the student's code to find
+            except OSError:
+                pass
+    try:
+        values = extract(number, student_ns) if probes is None else extract(number, student_ns, probes=probes)
+        blob = pickle.dumps(values, protocol=4)
+        if len(blob) > MAX_PICKLE_BYTES:
+            entry = {
+                "kind": "too large",
+                "message": f"your values for this exercise take {len(blob):,} bytes "
+                f"(the grader's limit is {MAX_PICKLE_BYTES:,})",
             }
-        results["exercises"][str(number)] = entry
-        save()
+        else:
+            entry = {"kind": "values", "pickle": base64.b64encode(blob).decode("ascii")}
+    except not_attempted as exc:
+        entry = {"kind": "not attempted", "message": _short(exc, MAX_MESSAGE_CHARS)}
+    except BaseException as exc:  # an interrupt must cost only this exercise
+        entry = {
+            "kind": "error",
+            "message": _short(f"{type(exc).__name__}: {exc}", MAX_MESSAGE_CHARS),
+            "traceback": _short(traceback.format_exc(), MAX_TRACEBACK_CHARS),
+        }
+    _write(out_path, entry)
+    sys.modules.pop(module.__name__, None)
+
+
+def prepare(shell, max_chunk):
+    """Run before the student's first cell: ``exit()``/``quit()`` don't end the kernel; output in chunks.
+
+    ``exit()`` in ipykernel lets its cell finish and kills the kernel a moment
+    later; while grading it only leaves a mark (an ``ask_exit`` payload the
+    grader reports) and the notebook goes on. A single huge ``write`` is sent
+    as messages of at most ``max_chunk`` characters.
+    """
+
+    def ask_exit():
+        shell.payload_manager.write_payload({"source": "ask_exit", "keepkernel": True, "ignored_by_grader": True})
+
+    shell.ask_exit = ask_exit
+    for stream in (sys.stdout, sys.stderr):
+        write = stream.write
+
+        def chunked(text, _write=write, _stream=stream):
+            if isinstance(text, str) and len(text) > max_chunk:
+                for start in range(0, len(text), max_chunk):
+                    _write(text[start : start + max_chunk])
+                    _stream.flush()
+                return len(text)
+            return _write(text)
+
+        try:
+            stream.write = chunked
+        except Exception:
+            pass

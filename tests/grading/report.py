@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 import re
 import statistics
+import sys
 from collections import Counter
 from pathlib import Path
+from urllib.parse import quote
 
-from .grader import NOT_ATTEMPTED, PASSED, STATUSES, CellReport, Options, SubmissionGrade
+from .grader import NOT_ATTEMPTED, PASSED, STATUSES, CellReport, Options, SubmissionGrade, display_name
 
 TRACEBACK_HEAD_CHARS = 600
 TRACEBACK_TAIL_CHARS = 2400
@@ -19,48 +23,258 @@ ICONS = {PASSED: "✅", NOT_ATTEMPTED: "⏳"}
 
 
 # --------------------------------------------------------------------------
+# Records: one JSON file per graded submission, the source of the CSV and summaries
+# --------------------------------------------------------------------------
+RECORDS_DIR = ".records"
+MISSING = "missing"
+
+
+def record_of(grade: SubmissionGrade, feedback_file: str) -> dict:
+    """What the CSV, the summaries and ``merge`` need of one grade (plain JSON)."""
+    return {
+        "submission": grade.name,
+        "feedback": feedback_file,
+        "status": grade.status,
+        "total": grade.total,
+        "max": grade.max_points,
+        "note": grade.note,
+        "seconds": round(grade.seconds, 2),
+        "timings": grade.timings,
+        "exercises": [
+            {
+                "number": e.number,
+                "title": e.title,
+                "points": e.points,
+                "max": e.max_points,
+                "status": e.status,
+                "message": e.message,
+                "answer": e.answer,
+            }
+            for e in grade.exercises
+        ],
+    }
+
+
+def record_path(feedback_dir: Path, submission: str) -> Path:
+    return feedback_dir / RECORDS_DIR / (quote(submission, safe=" ()[]-_.,+=@") + ".json")
+
+
+def write_record(feedback_dir: Path, record: dict) -> Path:
+    path = record_path(feedback_dir, record["submission"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1))
+    return path
+
+
+def read_records(feedback_dir: Path) -> dict[str, dict]:
+    """Every record in ``feedback_dir``, by submission name."""
+    records = {}
+    folder = feedback_dir / RECORDS_DIR
+    if folder.is_dir():
+        for path in folder.glob("*.json"):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                records[record["submission"]] = record
+            except (OSError, ValueError, KeyError, TypeError):
+                print(f"warning: ignored unreadable record {path}", file=sys.stderr)
+    return records
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------
+# Roster
+# --------------------------------------------------------------------------
+_FILE_COLUMNS = ("file", "submission", "filename", "notebook")
+_ID_COLUMNS = ("student_id", "id", "student id")
+_NAME_COLUMNS = ("name", "student_name", "student name")
+
+
+def read_roster(path: Path) -> list[dict[str, str]]:
+    """``[{"file", "student_id", "name"}]`` from a CSV with those columns (a header row is required).
+
+    Raises:
+        ValueError: no file column in the header.
+    """
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return []
+    columns = {key.strip().lower(): key for key in rows[0] if key}
+
+    def pick(options):
+        return next((columns[o] for o in options if o in columns), None)
+
+    file_col, id_col, name_col = pick(_FILE_COLUMNS), pick(_ID_COLUMNS), pick(_NAME_COLUMNS)
+    if file_col is None:
+        raise ValueError(f"{path}: no file column (one of {', '.join(_FILE_COLUMNS)}) in the header")
+    return [
+        {
+            "file": (row.get(file_col) or "").strip(),
+            "student_id": (row.get(id_col) or "").strip() if id_col else "",
+            "name": (row.get(name_col) or "").strip() if name_col else "",
+        }
+        for row in rows
+        if (row.get(file_col) or "").strip()
+    ]
+
+
+def match_roster(roster: list[dict[str, str]], submissions: list[str]) -> tuple[dict[str, dict], list[dict], list[str]]:
+    """Match roster rows to submission names (exactly, else ignoring case, else by stem).
+
+    Returns:
+        (student by submission name, roster rows without a file, submissions in no roster row)
+    """
+    by_name, missing = {}, []
+    remaining = set(submissions)
+    for student in roster:
+        wanted = student["file"]
+        match = wanted if wanted in remaining else None
+        for key in (str.lower, lambda n: Path(n).stem.lower()):
+            if match is None:
+                match = next((s for s in sorted(remaining) if key(s) == key(wanted)), None)
+        if match is None:
+            missing.append(student)
+        else:
+            remaining.discard(match)
+            by_name[match] = student
+    return by_name, missing, sorted(remaining, key=_natural_key)
+
+
+# --------------------------------------------------------------------------
 # CSV
 # --------------------------------------------------------------------------
-def csv_header(numbers: list[int]) -> list[str]:
-    return ["submission", *(f"ex{n}" for n in numbers), "total", "max", "status", "note"]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def write_csv(grades: list[SubmissionGrade], numbers: list[int], path: Path) -> None:
-    """One row per submission: points per exercise, total, max, status and a short note."""
+def csv_safe(value) -> str:
+    """A cell a spreadsheet shows as text: a leading = + - @ (a formula) is escaped with '."""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def csv_header(numbers: list[int], roster: bool = False) -> list[str]:
+    ids = ["student_id", "name"] if roster else []
+    return ["submission", *ids, *(f"ex{n}" for n in numbers), "total", "max", "status", "note"]
+
+
+def csv_row(record: dict, numbers: list[int], student: dict | None = None, roster: bool = False) -> list[str]:
+    points = {e["number"]: e["points"] for e in record["exercises"]}
+    ids = [csv_safe((student or {}).get("student_id", "")), csv_safe((student or {}).get("name", ""))] if roster else []
+    note = str(record.get("note", "")).replace("\n", " ")
+    return [
+        csv_safe(record["submission"]),
+        *ids,
+        *(str(points.get(n, 0)) for n in numbers),
+        str(record["total"]),
+        str(record["max"]),
+        record["status"],
+        csv_safe(_clip(note, NOTE_CHARS)),
+    ]
+
+
+class CsvStream:
+    """The CSV written while grading: header first, then each row as soon as its submission is graded.
+
+    Each row is flushed and synced, so a grader killed mid-batch (SIGKILL, out
+    of memory) leaves every finished row; ``finish`` rewrites the file sorted.
+    """
+
+    def __init__(self, path: Path, numbers: list[int], roster: bool = False):
+        self.path, self.numbers, self.roster = path, numbers, roster
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        self._write(csv_header(numbers, roster))
+
+    def _write(self, row: list[str]) -> None:
+        self._writer.writerow(row)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def add(self, record: dict, student: dict | None = None) -> None:
+        self._write(csv_row(record, self.numbers, student, self.roster))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def write_csv(
+    records: dict[str, dict],
+    path: Path,
+    *,
+    roster: list[dict] | None = None,
+    extra_rows: dict[str, list[str]] | None = None,
+    missing_rows: bool = True,
+) -> list[str]:
+    """The whole CSV, rows in natural order of the file names; roster students without a file as ``missing``.
+
+    Returns the submissions that match no roster row (empty without a roster).
+    """
+    numbers = sorted({e["number"] for r in records.values() for e in r["exercises"]})
+    max_points = next((r["max"] for r in records.values()), 0)
+    students, missing, unmatched = match_roster(roster or [], list(records)) if roster else ({}, [], [])
+    rows = [csv_header(numbers, roster is not None)]
+    for name in sorted(records, key=_natural_key):
+        rows.append(csv_row(records[name], numbers, students.get(name), roster is not None))
+    missing_files = {student["file"] for student in missing}
+    for name in sorted(extra_rows or {}, key=_natural_key):
+        if name not in records and name not in missing_files and extra_rows[name][-2:-1] != [MISSING]:
+            rows.append(extra_rows[name])
+    for student in missing if missing_rows else []:
+        ids = [csv_safe(student["student_id"]), csv_safe(student["name"])]
+        rows.append(
+            [csv_safe(student["file"]), *ids, *("0" for _ in numbers), "0", str(max_points), MISSING, "no submission"]
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(csv_header(numbers))
-        for grade in grades:
-            points = {exercise.number: exercise.points for exercise in grade.exercises}
-            writer.writerow(
-                [
-                    grade.name,
-                    *(points.get(n, 0) for n in numbers),
-                    grade.total,
-                    grade.max_points,
-                    grade.status,
-                    _clip(grade.note.replace("\n", " "), NOTE_CHARS),
-                ]
-            )
+    tmp = path.with_name(path.name + ".part")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    os.replace(tmp, path)
+    return unmatched if roster and missing_rows else []
+
+
+def read_csv_rows(path: Path) -> dict[str, list[str]]:
+    """The rows of an existing CSV by submission (to keep rows that have no record)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError:
+        return {}
+    return {row[0]: row for row in rows[1:] if row}
+
+
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 # --------------------------------------------------------------------------
 # Feedback
 # --------------------------------------------------------------------------
-def feedback_path(feedback_dir: Path, grade: SubmissionGrade) -> Path:
-    return feedback_dir / f"{grade.path.stem}.md"
+def feedback_names(paths: list[Path]) -> dict[Path, str]:
+    """The feedback file name of each submission: ``<stem>.md``, or ``<file name>.md`` when stems collide.
+
+    ``dup.ipynb`` and ``dup.IPYNB`` would share ``dup.md`` (and do on a
+    case-insensitive file system): both get their full name. Computed on the whole
+    folder, so every shard of it names the files alike.
+    """
+    stems = Counter(display_name(p.stem).lower() for p in paths)
+    return {
+        p: (display_name(p.stem) if stems[display_name(p.stem).lower()] == 1 else display_name(p.name)) + ".md"
+        for p in paths
+    }
 
 
-def write_feedback(grades: list[SubmissionGrade], feedback_dir: Path, options: Options) -> list[Path]:
-    """Write ``<submission name>.md`` per submission into ``feedback_dir``; return the paths."""
+def write_feedback_file(grade: SubmissionGrade, feedback_dir: Path, file_name: str, options: Options) -> Path:
+    """Write one student's feedback (atomically); return its path."""
     feedback_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for grade in grades:
-        path = feedback_path(feedback_dir, grade)
-        path.write_text(feedback_markdown(grade, options), encoding="utf-8")
-        paths.append(path)
-    return paths
+    path = feedback_dir / file_name
+    _atomic_write(path, feedback_markdown(grade, options))
+    return path
 
 
 def feedback_markdown(grade: SubmissionGrade, options: Options) -> str:
@@ -89,6 +303,8 @@ def feedback_markdown(grade: SubmissionGrade, options: Options) -> str:
         lines += ["", ex.message or "", ""]
         if ex.details:
             lines += ["Details:", "", *_fenced(_clip_middle(ex.details, 200, DETAILS_CHARS)), ""]
+        if ex.answer:
+            lines += ["Your written answer:", "", *_quoted(ex.answer), ""]
         lines += _cell_problems(cells_by_exercise.get(ex.number, []), options)
 
     other = [cell for number, cells in cells_by_exercise.items() if number not in known for cell in cells]
@@ -99,6 +315,15 @@ def feedback_markdown(grade: SubmissionGrade, options: Options) -> str:
             lines += ["The grader could not read your results:", ""]
             lines += [*_fenced(_clip_middle(grade.extraction_error, 200, DETAILS_CHARS)), ""]
 
+    if not grade.ran:
+        lines += [
+            "---",
+            "",
+            "How this was graded: the file could not be read as a notebook, so none of it was "
+            "run and every exercise got 0 points. Submit the .ipynb file that Jupyter saves.",
+            "",
+        ]
+        return "\n".join(lines)
     lines += [
         "---",
         "",
@@ -110,6 +335,10 @@ def feedback_markdown(grade: SubmissionGrade, options: Options) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _quoted(text: str) -> list[str]:
+    return ["> " + line if line.strip() else ">" for line in _clip(text, 5000).splitlines()] or [">"]
 
 
 def _icon(status: str) -> str:
@@ -175,30 +404,170 @@ def _clip_middle(text: str, head: int, tail: int) -> str:
 
 
 # --------------------------------------------------------------------------
-# Terminal summary
+# Summaries: terminal, summary.md + histogram, answers.md
 # --------------------------------------------------------------------------
-def summary(grades: list[SubmissionGrade], numbers: list[int], seconds: float, jobs: int) -> str:
-    """A plain-text summary of a batch: one line per submission, counts, pass rates."""
-    if not grades:
+STATUS_ORDER = (*STATUSES, MISSING)
+
+
+def _stats(records: list[dict]) -> dict:
+    graded = [r for r in records if r["status"] != MISSING]
+    totals = [r["total"] for r in graded]
+    return {
+        "n": len(records),
+        "counts": Counter(r["status"] for r in records),
+        "totals": totals,
+        "max": next((r["max"] for r in graded), 0),
+        "mean": statistics.mean(totals) if totals else 0.0,
+        "median": statistics.median(totals) if totals else 0.0,
+    }
+
+
+def item_analysis(records: list[dict]) -> list[dict]:
+    """Per exercise: how many passed, how many attempted it, and the most common hint of those who failed.
+
+    The shares are of all submissions but ``missing`` ones (a file that is not a notebook counts as
+    not attempted).
+    """
+    graded = [r for r in records if r["status"] != MISSING]
+    rows = {}
+    for record in graded:
+        for e in record["exercises"]:
+            row = rows.setdefault(
+                e["number"],
+                {
+                    "number": e["number"],
+                    "title": e["title"],
+                    "max": e["max"],
+                    "passed": 0,
+                    "attempted": 0,
+                    "hints": Counter(),
+                },
+            )
+            row["passed"] += e["status"] == PASSED
+            # "not graded: ..." (not a notebook, the run stopped before it, a grader limit) is
+            # neither an attempt nor a hint about the exercise.
+            not_graded = str(e["message"]).startswith("not graded")
+            row["attempted"] += e["status"] != NOT_ATTEMPTED and not not_graded
+            if e["status"] not in (PASSED, NOT_ATTEMPTED) and e["message"] and not not_graded:
+                row["hints"][e["message"]] += 1
+    out = []
+    for number in sorted(rows):
+        row = rows.pop(number)
+        hint, count = row["hints"].most_common(1)[0] if row["hints"] else ("", 0)
+        out.append({**row, "n": len(graded), "hint": hint, "hint_count": count})
+    return out
+
+
+def summary_text(
+    records: list[dict], seconds: float | None = None, jobs: int | None = None, unmatched: list[str] | None = None
+) -> str:
+    """A plain-text summary of a batch: one line per submission, counts, points, passes per exercise."""
+    if not records:
         return "No submissions found."
-    width = max(len(grade.name) for grade in grades)
-    max_points = grades[0].max_points
+    width = max(len(r["submission"]) for r in records)
     lines = [f"{'submission':<{width}}  {'points':>7}  status            note"]
-    for grade in grades:
-        score = f"{grade.total}/{grade.max_points}"
-        lines.append(f"{grade.name:<{width}}  {score:>7}  {grade.status:<16}  {_clip(grade.note, 100)}".rstrip())
-    counts = Counter(grade.status for grade in grades)
-    totals = [grade.total for grade in grades]
+    for r in records:
+        score = f"{r['total']}/{r['max']}"
+        lines.append(f"{r['submission']:<{width}}  {score:>7}  {r['status']:<16}  {_clip(r['note'], 100)}".rstrip())
+    stats = _stats(records)
+    timing = f" in {seconds:.1f} s (-j {jobs})" if seconds is not None else ""
     lines += [
         "",
-        f"{len(grades)} submissions in {seconds:.1f} s (-j {jobs}): "
-        + ", ".join(f"{counts[status]} {status}" for status in STATUSES if counts[status]),
-        f"points: mean {statistics.mean(totals):.1f}, median {statistics.median(totals):g}, "
-        f"min {min(totals)}, max {max(totals)} (out of {max_points})",
-        "passed per exercise: "
-        + "  ".join(
-            f"ex{n} {sum(1 for g in grades for e in g.exercises if e.number == n and e.status == PASSED)}"
-            for n in numbers
-        ),
+        f"{stats['n']} submissions{timing}: "
+        + ", ".join(f"{stats['counts'][s]} {s}" for s in STATUS_ORDER if stats["counts"][s]),
     ]
+    if stats["totals"]:
+        lines.append(
+            f"points: mean {stats['mean']:.1f}, median {stats['median']:g}, min {min(stats['totals'])}, "
+            f"max {max(stats['totals'])} (out of {stats['max']})"
+        )
+        lines.append(
+            "passed per exercise: " + "  ".join(f"ex{row['number']} {row['passed']}" for row in item_analysis(records))
+        )
+    if unmatched:
+        lines.append("in no roster row: " + ", ".join(unmatched))
     return "\n".join(lines)
+
+
+def write_summary(
+    records: list[dict], folder: Path, unmatched: list[str] | None = None, skipped: list[str] | None = None
+) -> tuple[Path, Path]:
+    """``summary.md`` (counts, points, item analysis) and ``summary.png`` (histogram of totals) in ``folder``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    stats = _stats(records)
+    png, md = folder / "summary.png", folder / "summary.md"
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    top = int(stats["max"])
+    ax.hist(stats["totals"], bins=[x - 0.5 for x in range(top + 2)], color="#4C72B0", edgecolor="white")
+    ax.set_xlabel(f"total points (out of {top})")
+    ax.set_ylabel("submissions")
+    ax.set_title(f"Totals of {len(stats['totals'])} graded submissions")
+    ax.set_xlim(-0.5, top + 0.5)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    lines = ["# Class summary", ""]
+    lines.append(
+        f"{stats['n']} submissions: "
+        + ", ".join(f"{stats['counts'][s]} {s}" for s in STATUS_ORDER if stats["counts"][s])
+        + "."
+    )
+    lines.append("")
+    lines += ["| status | submissions |", "|---|---:|"]
+    lines += [f"| {s} | {stats['counts'][s]} |" for s in STATUS_ORDER if stats["counts"][s]]
+    lines.append("")
+    if stats["totals"]:
+        lines += [
+            f"Points (out of {stats['max']}): mean {stats['mean']:.1f}, median {stats['median']:g}, "
+            f"min {min(stats['totals'])}, max {max(stats['totals'])}.",
+            "",
+            "![Histogram of totals](summary.png)",
+            "",
+        ]
+        lines += [
+            "## Per exercise",
+            "",
+            "| # | Exercise | points | passed | attempted | most common hint (failed) |",
+            "|---:|---|---:|---:|---:|---|",
+        ]
+        for row in item_analysis(records):
+            n = row["n"] or 1
+            hint = f"{row['hint_count']}x: {_clip(row['hint'], 160)}" if row["hint"] else ""
+            hint = hint.replace("|", "\\|").replace("\n", " ")
+            title = row["title"].replace("|", "\\|")
+            lines.append(
+                f"| {row['number']} | {title} | {row['max']} | {row['passed']} ({row['passed'] / n:.0%}) "
+                f"| {row['attempted']} ({row['attempted'] / n:.0%}) | {hint} |"
+            )
+        lines.append("")
+    if unmatched:
+        lines += ["## Files in no roster row", "", *(f"- `{_inline(name)}`" for name in unmatched), ""]
+    if skipped:
+        lines += ["## Not graded", "", *(f"- {item}" for item in skipped), ""]
+    _atomic_write(md, "\n".join(lines))
+    return md, png
+
+
+def write_answers(records: list[dict], path: Path) -> Path:
+    """``answers.md``: every student's written answer, grouped by exercise."""
+    by_exercise: dict[int, list[tuple[str, str]]] = {}
+    titles = {}
+    for record in sorted(records, key=lambda r: _natural_key(r["submission"])):
+        for e in record["exercises"]:
+            titles[e["number"]] = e["title"]
+            if e.get("answer"):
+                by_exercise.setdefault(e["number"], []).append((record["submission"], e["answer"]))
+    lines = ["# Written answers", ""]
+    if not by_exercise:
+        lines += ["No written answers were found.", ""]
+    for number in sorted(by_exercise):
+        lines += [f"## Exercise {number}: {titles[number]}", ""]
+        for name, answer in by_exercise[number]:
+            lines += [f"**{_inline(name)}**", "", *_quoted(answer), ""]
+    _atomic_write(path, "\n".join(lines))
+    return path
