@@ -174,11 +174,13 @@ class RepeatRuns:
     runs: int
     median: int
     offline: bool
+    date: str
 
     @classmethod
     def parse(cls, text: str) -> RepeatRuns:
         match = re.search(r"\*\*(\d+) of (\d+) runs green\*\*; wall time per run: median (\d+) s", text)
-        return cls(int(match.group(1)), int(match.group(2)), int(match.group(3)), "offline (unshare" in text)
+        date = re.search(r"- Date: ([0-9-]+)", text).group(1)
+        return cls(int(match.group(1)), int(match.group(2)), int(match.group(3)), "offline (unshare" in text, date)
 
 
 class Results:
@@ -377,8 +379,8 @@ def seed_sweep_duration(results: Results, current: str) -> str:
 def repeat_runs(results: Results, current: str) -> str:
     runs = results.repeats
     where = " with the network switched off" if runs.offline else ""
-    text = (f"The full test suite passed {runs.green} of {runs.runs} times in a row{where} (median "
-            f"{runs.median} s per run on that machine)")
+    text = (f"On {runs.date} the full test suite of that day passed {runs.green} of {runs.runs} times in a row{where} "
+            f"(median {runs.median} s per run on that machine; `tests/benchmarks/repeat_runs.py` re-measures it)")
     if runs.offline:
         text += ": nothing in the lesson downloads anything"
     return text + ".\n"
