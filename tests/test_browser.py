@@ -46,9 +46,12 @@ def _chromium() -> str | None:
     return None
 
 
+HOST = "127.0.0.1"  # JupyterLab and the browser talk over loopback only
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((HOST, 0))
         return sock.getsockname()[1]
 
 
@@ -80,11 +83,11 @@ def jupyterlab(tmp_path):
     port, token = _free_port(), secrets.token_hex(16)
     log = open(tmp_path / "jupyterlab.log", "w")  # closed in the finaliser below
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.ip={HOST}", f"--ServerApp.port={port}",
          "--ServerApp.port_retries=0", "--allow-root", f"--IdentityProvider.token={token}",
          f"--ServerApp.root_dir={notebooks}"],
         env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{HOST}:{port}"
     try:
         deadline = time.monotonic() + 180
         while True:

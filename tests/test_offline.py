@@ -36,6 +36,8 @@ NETWORK_MODULES = {
     "urllib", "urllib3", "requests", "httpx", "aiohttp", "http", "ftplib", "smtplib", "socket", "webbrowser",
     "datasets", "huggingface_hub", "kaggle", "gdown", "wget", "pooch", "torchtext", "torchaudio",
 }
+# Submodules of those that only handle strings (``urllib.parse.quote`` for a Markdown link).
+STRING_ONLY_MODULES = {"urllib.parse"}
 # Calls that download: by function name (``fetch_*`` is every scikit-learn downloader).
 DOWNLOAD_CALLS = {
     "urlopen", "urlretrieve", "load_dataset", "hf_hub_download", "snapshot_download", "from_pretrained",
@@ -81,7 +83,7 @@ def problems_in(label: str, source: str, notebook: bool = True) -> list[str]:
         elif isinstance(node, ast.Import | ast.ImportFrom):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             for module in modules:
-                if module.split(".")[0] in NETWORK_MODULES:
+                if module.split(".")[0] in NETWORK_MODULES and module not in STRING_ONLY_MODULES:
                     found.append(f"{label}: imports {module} (network library)")
                 if module == "torchvision.datasets" or module.startswith("torchvision.datasets."):
                     found.append(f"{label}: imports {module} (downloads data sets)")
@@ -139,6 +141,7 @@ def source_files() -> list[pathlib.Path]:
 # Tools that drive a local Jupyter server over 127.0.0.1 (and nothing else), with the reason.
 LOOPBACK_ONLY = {
     "tests/tools/jupyterlab_save.py": "opens notebooks through a Jupyter server on 127.0.0.1, as JupyterLab does",
+    "tests/test_browser.py": "starts JupyterLab on 127.0.0.1 and points the system Chromium at it",
 }
 
 
@@ -231,11 +234,14 @@ def test_scanner_in_a_python_file():
         "assert 'pip install -r requirements.txt' in text\nassert 'https://x.org' in README",
         "import subprocess\nsubprocess.run(['pytest', '-q'])",
         "import subprocess\nsubprocess.run(['python', '-m', 'pip', 'install', '--no-index', '-e', '.'])",
+        "from urllib.parse import quote\nlink = quote('alice 1.ipynb')",
     ]
     caught = [
         "import pandas as pd\ndf = pd.read_csv('https://example.org/iris.csv')",
         "import os\nos.system('curl -O http://example.org/x')",
         "from urllib.request import urlopen",
+        "import urllib.request",
+        "import urllib",
         "import subprocess\nsubprocess.run(['python', '-m', 'pip', 'install', '-e', '.'])",
     ]
     for source in allowed:
