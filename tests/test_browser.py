@@ -117,18 +117,34 @@ def _epoch(counter) -> int:
     return int(match.group(1)) if match else -1
 
 
+def _dismiss_dialogs(page) -> list[str]:
+    """Close any modal JupyterLab dialog that would block the clicks (Escape = its Cancel); return their texts."""
+    texts = []
+    dialogs = page.locator(".jp-Dialog")
+    for _ in range(5):
+        if dialogs.count() == 0:
+            break
+        texts.append(dialogs.first.inner_text()[:300])
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(500)
+    return texts
+
+
 def _run_first_cell(page, sync_api) -> None:
     """Run the notebook's first cell from the toolbar; try again if its prompt doesn't show it running."""
     prompt = page.locator(".jp-Cell .jp-InputPrompt").first
+    dismissed = []
     for _ in range(3):
-        page.locator(".jp-Cell .jp-InputArea-editor").first.click()
+        dismissed += _dismiss_dialogs(page)
+        page.locator(".jp-Cell .jp-InputArea-editor").first.click(timeout=60_000)
         page.locator("[data-command='notebook:run-cell-and-select-next']").first.click()
         try:
             prompt.filter(has_text=re.compile(r"\[(\*|\d+)\]")).wait_for(timeout=20_000)
             return
         except sync_api.TimeoutError:
             continue
-    pytest.fail(f"the cell did not start running; its prompt reads {prompt.inner_text()!r}")
+    pytest.fail(f"the cell did not start running; its prompt reads {prompt.inner_text()!r}; "
+                f"dialogs closed: {dismissed}")
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ import nbformat
 import numpy as np
 import pytest
 
+from tests import lesson
 from tests.grading.checks import Checks
 from tests.grading.cli import main as cli_main
 from tests.grading.evaluator import restricted_loads
@@ -966,8 +967,9 @@ def build_submission(
     source of its first answer code cell, the suffix after its last one.
     ``drop_checks`` deletes every check cell.
     """
-    template = nbformat.read(TEMPLATE, as_version=4)
-    solution = nbformat.read(SOLUTIONS, as_version=4)
+    # The published notebooks (git's version when a student filled in the template in place: tests/lesson.py).
+    template = lesson.read_notebook(lesson.relative(TEMPLATE))
+    solution = lesson.read_notebook(lesson.relative(SOLUTIONS))
     assert len(template.cells) == len(solution.cells), "template and solutions must be mirrors"
     nb = copy.deepcopy(template)
     answers: dict[int, list[int]] = {}
@@ -1105,7 +1107,7 @@ def matrix(tmp_path_factory):
             (subs / name).write_text(nb, encoding="utf-8")
         cases[name] = (expected, status)
 
-    add("blank template.ipynb", nbformat.read(TEMPLATE, as_version=4), full)
+    add("blank template.ipynb", lesson.read_notebook(lesson.relative(TEMPLATE)), full)
     # A renamed copy of the cheap submission is the baseline: graded normally.
     add("Jane Doe - lesson 02 (final) v2.ipynb", build_submission(CHEAP), cheap)
     add(
