@@ -77,6 +77,7 @@ OPTIMIZER_LEVEL = 0.93  # exercise 11 counts epochs until the validation accurac
 OPTIMIZER_MIN_VAL_ACC = 0.93
 OVERFIT_MIN_GAP = 0.05  # exercise 12: the unregularised model must over-fit by at least this much
 OVERFIT_MIN_TRAIN_ACC = 0.95
+HISTORY_LOSS_FACTOR, HISTORY_LOSS_SLACK = 3.0, 0.02  # exercise 4: the model's loss <= 3 x the history's last + 0.02
 REGULARIZATION_N_VAL = 300  # the validation samples the task asks for (for the standard error)
 CV_MIN_TEST_ACC = 0.95
 LOG_SOFTMAX_RTOL, LOG_SOFTMAX_ATOL = 1e-5, 1e-5
@@ -345,6 +346,126 @@ def _model_outputs(info: dict, name: str, n_rows: int, key: str) -> np.ndarray:
     return outputs
 
 
+# ---- models rebuilt from their weights ---------------------------------------
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * a))  # = 1 / (1 + exp(-a)), without overflow
+
+
+def _chain_forward(layers: list, X: np.ndarray) -> np.ndarray:
+    """Outputs (N, C) float64 of a chain of layer records (see the kernel side's ``layer_chain``) on X (N, D).
+
+    Computed here, in NumPy, from the weights alone: the student's forward()
+    plays no part. Layers in eval mode (dropout off, batch norm with its running
+    statistics), as the kernel side runs a model.
+    """
+    a = np.asarray(X, dtype=np.float64)
+    first = next((layer for layer in layers if isinstance(layer, dict) and layer.get("type") == "Linear"), None)
+    if first is not None and np.asarray(first["weight"]).dtype == np.float32:
+        a = a.astype(np.float32).astype(np.float64)  # the kernel feeds float32 inputs to a float32 model
+    with np.errstate(over="ignore", invalid="ignore"):
+        for layer in layers:
+            kind = layer.get("type") if isinstance(layer, dict) else None
+            if kind == "Linear":
+                W = np.asarray(layer["weight"], dtype=np.float64)
+                if W.ndim != 2 or a.ndim != 2 or W.shape[1] != a.shape[1]:
+                    raise _Fail(f"a Linear layer of weight shape {W.shape} can't take inputs of shape {a.shape}")
+                a = a @ W.T
+                if layer.get("bias") is not None:
+                    a = a + np.asarray(layer["bias"], dtype=np.float64).reshape(1, -1)
+            elif kind == "ReLU":
+                a = np.maximum(a, 0.0)
+            elif kind == "LeakyReLU":
+                a = np.where(a >= 0, a, float(layer["negative_slope"]) * a)
+            elif kind == "Sigmoid":
+                a = _sigmoid(a)
+            elif kind == "Tanh":
+                a = np.tanh(a)
+            elif kind == "SiLU":
+                a = a * _sigmoid(a)
+            elif kind == "ELU":
+                a = np.where(a > 0, a, float(layer["alpha"]) * np.expm1(np.minimum(a, 0.0)))
+            elif kind == "GELU":
+                if layer.get("approximate") == "tanh":
+                    a = 0.5 * a * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (a + 0.044715 * a**3)))
+                else:
+                    a = 0.5 * a * (1.0 + np.vectorize(math.erf)(a / math.sqrt(2.0)))
+            elif kind in ("Identity", "Dropout", "AlphaDropout"):
+                pass
+            elif kind in ("Softmax", "LogSoftmax"):
+                shifted = a - a.max(axis=1, keepdims=True)
+                log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+                a = log_p if kind == "LogSoftmax" else np.exp(log_p)
+            elif kind == "BatchNorm1d":
+                a = (a - np.asarray(layer["mean"], dtype=np.float64)) / np.sqrt(
+                    np.asarray(layer["var"], dtype=np.float64) + float(layer["eps"]))
+                if layer.get("weight") is not None:
+                    a = a * np.asarray(layer["weight"], dtype=np.float64) + np.asarray(layer["bias"], dtype=np.float64)
+            else:
+                raise _Fail(f"the grader can't rebuild a layer of type {kind!r}")
+    return a if a.ndim == 2 else a.reshape(len(a), -1)
+
+
+_NOTES: list[str] = []  # notes of the evaluation in progress (see evaluate)
+REBUILD_RTOL = REBUILD_ATOL = 1e-3  # float32 in the kernel (CPU or CUDA) against float64 here
+
+
+def _rebuild(info, name: str, inputs: dict) -> None:
+    """Replace a model's outputs by those its layers compute here, on the grader's own copy of the inputs.
+
+    ``inputs``: key -> (N, D) array, the inputs the kernel side evaluated the
+    model on under that key (fresh probes, a fixed grid, the student's test
+    split) or new ones (e.g. the training split, to check a history). Where the
+    kernel also sent outputs for a key, they must agree with the rebuilt ones;
+    a model that isn't a plain chain of standard layers keeps the outputs its
+    own forward() computed, and the result says so.
+    """
+    if not isinstance(info, dict) or not info.get("is_module"):
+        return
+    layers = info.get("layers")
+    if not isinstance(layers, list):
+        why = info.get("not_rebuilt") or "it isn't a chain of standard layers"
+        _NOTES.append(f"{name} was judged on the outputs of its own forward(), not rebuilt from its weights "
+                      f"({str(why)[:120]})")
+        return
+    theirs = info.get("outputs") if isinstance(info.get("outputs"), dict) else {}
+    rebuilt = {}
+    for key, X in inputs.items():
+        if X is None:
+            continue
+        out = _chain_forward(layers, X)
+        if key in theirs:
+            sent = np.asarray(theirs[key], dtype=np.float64)
+            sent = sent[:, None] if sent.ndim == 1 else sent
+            if sent.shape != out.shape or not np.allclose(sent, out, rtol=REBUILD_RTOL, atol=REBUILD_ATOL,
+                                                          equal_nan=True):
+                raise _Fail(f"{name}'s outputs in your kernel differ from what its layers compute from their weights "
+                            "(rebuilt by the grader): don't change how the model computes after building it")
+        elif theirs == {} and info.get("outputs_type"):
+            continue  # its forward() didn't return a tensor: _model_outputs explains that
+        rebuilt[key] = out
+    if rebuilt:
+        info["outputs"] = {**theirs, **rebuilt}
+        info["rebuilt"] = True
+
+
+def _probe_X(probes: dict, data: str, scaler=None):
+    """The probe inputs of ``data`` as the kernel received them (float32), standardised with ``scaler=(mean, scale)``.
+
+    None when the scaler doesn't fit (the kernel side then sent no outputs either).
+    """
+    X = np.asarray(probes[data]["X"], dtype=np.float32).astype(np.float64)
+    if scaler is None:
+        return X
+    try:
+        mean = np.asarray(scaler[0], dtype=np.float64).reshape(-1)
+        scale = np.asarray(scaler[1], dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        return None
+    if mean.shape != (X.shape[1],) or scale.shape != mean.shape or not np.all(scale != 0):
+        return None
+    return (X - mean) / scale
+
+
 def _is_affine(outputs: np.ndarray, X: np.ndarray) -> bool:
     """True when ``outputs`` is (numerically) an affine function of the inputs ``X``: a linear model."""
     design = np.column_stack([X.astype(np.float64), np.ones(len(X))])
@@ -474,6 +595,7 @@ def _eval_1(v: dict, probes: dict) -> str:
 
 @_exercise(2, "A non-linear model for the moons", 1)
 def _eval_2(v: dict, probes: dict) -> str:
+    _rebuild(v["model"], "model_moons", {"grid": GRID_2D})
     outputs = _logit_model(v["model"], "model_moons", len(GRID_2D), "grid")
     if _is_affine(outputs, GRID_2D):
         raise _Fail("model_moons computes a straight-line (affine) function of its input: stacked nn.Linear layers "
@@ -485,6 +607,7 @@ def _eval_2(v: dict, probes: dict) -> str:
 @_exercise(3, "Loss function and optimizer for binary classification", 1)
 def _eval_3(v: dict, probes: dict) -> str:
     model = v["model"]
+    _rebuild(model, "model_moons", {"grid": GRID_2D[:5]})
     outputs = _model_outputs(model, "model_moons", 5, "grid")
     width = outputs.shape[1]
     loss = v.get("loss_type")
@@ -535,8 +658,18 @@ def _check_history(history, name: str) -> np.ndarray:
 
 @_exercise(4, f"Training and testing loop (>= {_pct(MOONS_MIN_TEST_ACC)} test accuracy)", 2)
 def _eval_4(v: dict, probes: dict) -> str:
-    _check_split(v, MOONS_SPLIT, "moons", n_test=200, seed=_seed_of(v))
+    X_train, _, y_train, _ = _check_split(v, MOONS_SPLIT, "moons", n_test=200, seed=_seed_of(v))
     losses = _check_history(v["history"], "history_moons")
+    model = v["model"]
+    _rebuild(model, "model_moons", {"probe": _probe_X(probes, "moons"), "train": X_train})
+    train_logits = (model.get("outputs") or {}).get("train") if model.get("rebuilt") else None
+    if train_logits is not None and train_logits.shape[1] == 1 and (model.get("leaves") or [""])[-1] != "Sigmoid":
+        z = train_logits[:, 0]
+        model_loss = float(np.mean(np.logaddexp(0.0, z) - y_train * z))  # BCE with logits, from the weights
+        if not model_loss <= HISTORY_LOSS_FACTOR * losses[-1] + HISTORY_LOSS_SLACK:
+            raise _Fail(f"history_moons ends at a loss of {losses[-1]:.4f}, but model_moons's loss on X_train_moons is "
+                        f"{model_loss:.4f}: keep the losses of the training run that produced model_moons (running "
+                        "the model cell again after training starts a new, untrained model)")
     acc = _probe_accuracy(v["model"], "model_moons", probes, "moons")
     if acc < MOONS_MIN_TEST_ACC:
         raise _Fail(f"accuracy {acc:.3f} < {MOONS_MIN_TEST_ACC} on fresh moons points: train longer, raise the "
@@ -562,6 +695,8 @@ def _eval_5(v: dict, probes: dict) -> str:
     if not np.all(np.isin(y_pred, (0, 1))):
         raise _Fail("y_pred_moons should contain only the labels 0 and 1")
     model = v["model"]
+    if isinstance(v.get("X_test"), dict):
+        _rebuild(model, "model_moons", {"test": np.asarray(v["X_test"]["array"], dtype=np.float64), "grid": GRID_2D})
     outputs = _model_outputs(model, "model_moons", n, "test")
     grid_outputs = _model_outputs(model, "model_moons", len(GRID_2D), "grid")
     agree = _accuracy(_labels_from_outputs(outputs, model), y_pred)
@@ -622,6 +757,7 @@ def _eval_6(v: dict, probes: dict) -> str:
 @_exercise(7, f"Spirals: a multi-class model (>= {_pct(SPIRALS_MIN_TEST_ACC)} test accuracy)", 2)
 def _eval_7(v: dict, probes: dict) -> str:
     _check_split(v, SPIRALS_SPLIT, "spirals", n_test=200, seed=_seed_of(v))
+    _rebuild(v["model"], "model_spirals", {"probe": _probe_X(probes, "spirals")})
     outputs = _model_outputs(v["model"], "model_spirals", len(probes["spirals"]["y"]), "probe")
     if outputs.shape[1] != 3:
         raise _Fail(f"model_spirals outputs {outputs.shape[1]} logit(s) per point; 3 classes need 3 output units "
@@ -639,6 +775,7 @@ def _eval_7(v: dict, probes: dict) -> str:
 def _eval_8(v: dict, probes: dict) -> str:
     _check_split(v, XOR_SPLIT, "xor", n_test=200, seed=_seed_of(v))
     model = v["model"]
+    _rebuild(model, "model_xor", {"probe": _probe_X(probes, "xor"), "grid": GRID_2D})
     _logit_model(model, "model_xor", len(probes["xor"]["y"]), "probe")
     acc = _probe_accuracy(model, "model_xor", probes, "xor")
     if acc < XOR_MIN_TEST_ACC:
@@ -653,6 +790,73 @@ def _eval_8(v: dict, probes: dict) -> str:
             hint = "train longer or raise the learning rate"
         raise _Fail(f"accuracy {acc:.3f} < {XOR_MIN_TEST_ACC} on fresh XOR points: {hint}")
     return f"accuracy {acc:.3f} (>= {XOR_MIN_TEST_ACC}) on fresh XOR points"
+
+
+_ACTIVATION_LAYERS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU")
+
+
+def _layer_types(info: dict) -> list[str]:
+    """The layer types a model applies: from its rebuilt chain, else its module leaves."""
+    layers = info.get("layers")
+    if isinstance(layers, list):
+        return [str(layer.get("type")) for layer in layers if isinstance(layer, dict)]
+    return [str(leaf) for leaf in info.get("leaves") or []]
+
+
+def _trained_models(value, keys: tuple[str, ...], name: str, aliases: dict | None = None) -> dict:
+    """The dict of trained models of a comparison: one nn.Module per key, distinct models of one architecture."""
+    if isinstance(value, dict) and "not_a_dict" in value:
+        raise _Fail(f"{name} should be a dict of the trained models, one per run; yours is a {value['not_a_dict']}")
+    models = _keyed(value, keys, name, aliases)
+    for key, info in models.items():
+        if not isinstance(info, dict) or not info.get("is_module"):
+            kind = info.get("type") if isinstance(info, dict) else "?"
+            raise _Fail(f"{name}['{key}'] should be the trained nn.Module of that run; yours is a {kind}")
+    shapes = {key: info.get("linear_shapes") for key, info in models.items()}
+    if len({repr(s) for s in shapes.values()}) != 1:
+        listed = ", ".join(f"{k}: {s}" for k, s in shapes.items())
+        raise _Fail(f"the models in {name} have different layers ({listed}): "
+                    "train the same network every time, so that only one thing changes")
+    seen: dict[int, str] = {}
+    for key, info in models.items():
+        shared = [seen[i] for i in info.get("param_ids") or [] if i in seen]
+        if shared:
+            raise _Fail(f"{name}['{key}'] and {name}['{shared[0]}'] are the same model (they share parameters): build "
+                        "a new model for every run")
+        seen.update({i: key for i in info.get("param_ids") or []})
+    return models
+
+
+def _check_recorded_accuracy(info: dict, name: str, X: np.ndarray, y: np.ndarray, recorded: float,
+                             recorded_name: str, data_name: str, key: str = "eval", how: str = "") -> float:
+    """A reported final accuracy must be the trained model's accuracy on that data (one sample of slack).
+
+    ``key``: the name under which the kernel side evaluated the model on X.
+    """
+    _rebuild(info, name, {key: X})
+    outputs = _model_outputs(info, name, len(y), key)
+    acc = _accuracy(y, _labels_from_outputs(outputs, info))
+    if abs(acc - recorded) > 1.0 / max(len(y), 1) + 1e-9:
+        raise _Fail(f"{recorded_name} is {recorded:.4f}, but {name} classifies {acc:.4f} of {data_name} correctly"
+                    f"{how}: report the accuracy of the model you trained, and keep that model")
+    return acc
+
+
+def _rows_of_training_split(v: dict, X_key: str, y_key: str, X_name: str, y_name: str) -> tuple:
+    """A subset of the digits training split (X_train_digits rows, labels paired): (X, y, row indices)."""
+    X_train = np.asarray(v["X_train"]["array"], dtype=np.float64)
+    y_train = np.asarray(v["y_train"]["array"]).reshape(-1)
+    X = np.asarray(v[X_key]["array"], dtype=np.float64)
+    if v[X_key].get("type") != "torch.Tensor" or X.ndim != 2 or X.shape[1:] != X_train.shape[1:] or not len(X):
+        raise _Fail(f"{X_name} should be a (N, {X_train.shape[1]}) tensor of rows of X_train_digits; yours is a "
+                    f"{v[X_key].get('type')} of shape {X.shape}")
+    y = _as_labels(v[y_key], y_name, len(X))
+    rows, distance = _nearest_rows(X, X_train)
+    if not np.all(distance < 1e-6):
+        raise _Fail(f"{X_name} should consist of rows of X_train_digits (index it with the row numbers you chose)")
+    if len(y_train) == len(X_train) and not np.all(y_train[rows] == y):
+        raise _Fail(f"{y_name} doesn't match {X_name}: index features and labels with the same indices")
+    return X, y, rows
 
 
 def _epochs_to(curve: np.ndarray, level: float):
@@ -679,8 +883,11 @@ def _fastest(stated, epochs: dict, name: str, spelled: dict, aliases: dict | Non
 
 @_exercise(9, "Sigmoid vs ReLU vs tanh on the spirals", 2)
 def _eval_9(v: dict, probes: dict) -> str:
+    X_test = np.asarray(v["X_test_spirals"]["array"], dtype=np.float64)
+    y_test = _as_labels(v["y_test_spirals"], "y_test_spirals", len(X_test))
     results = _keyed(v["results"], ACTIVATIONS, "results_activations")
     histories = _keyed(v["histories"], ACTIVATIONS, "histories_activations")
+    models = _trained_models(v["models"], ACTIVATIONS, "models_activations")
     lengths, epochs = set(), {}
     for name in ACTIVATIONS:
         entry, history = results[name], histories[name]
@@ -698,6 +905,13 @@ def _eval_9(v: dict, probes: dict) -> str:
         if abs(final - test_acc[-1]) > 1e-6:
             raise _Fail(f"results_activations['{name}']['test_acc'] is {final:.4f} but the last epoch of its history "
                         f"says {test_acc[-1]:.4f}: report the final test accuracy")
+        expected_layer = {"sigmoid": "Sigmoid", "relu": "ReLU", "tanh": "Tanh"}[name]
+        used = sorted({t for t in _layer_types(models[name]) if t in _ACTIVATION_LAYERS})
+        if used != [expected_layer]:
+            raise _Fail(f"models_activations['{name}'] uses {', '.join(used) or 'no activation'}; it should use "
+                        f"nn.{expected_layer}() after each hidden layer, and no other activation")
+        _check_recorded_accuracy(models[name], f"models_activations['{name}']", X_test, y_test, final,
+                                 f"results_activations['{name}']['test_acc']", "X_test_spirals")
         expected = _epochs_to(test_acc, ACTIVATION_LEVEL)
         got = entry["epochs_to_90"]
         if (got is None) != (expected is None) or (got is not None and int(got) != expected):
@@ -714,8 +928,8 @@ def _eval_9(v: dict, probes: dict) -> str:
                                                                       "tanh": "tanh"})
     _check_axes(v["ax"], "ax_activations", min_lines=3, legend=True)
     _check_answer(v["answer"], 9)
-    return (f"table and curves are consistent; {fastest} reached {_pct(ACTIVATION_LEVEL)} first ({epochs[fastest]} "
-            "epochs) (answer_9 is checked only for being there: your instructor reads it)")
+    return (f"table, curves and the trained models are consistent; {fastest} reached {_pct(ACTIVATION_LEVEL)} first "
+            f"({epochs[fastest]} epochs) (answer_9 is checked only for being there: your instructor reads it)")
 
 
 @_exercise(10, f"Iris and digits with standardised features (>= {_pct(IRIS_MIN_TEST_ACC)} and "
@@ -742,6 +956,7 @@ def _eval_10(v: dict, probes: dict) -> str:
         if np.abs(X_train.astype(np.float64).mean(axis=0)).max() > 1e-3:
             raise _Fail(f"{names[0]} is not standardised by {scaler_name} (its column means are not 0): fit the "
                         "scaler on the training split only, then transform both splits with it")
+        _rebuild(part["model"], names[5], {"probe": _probe_X(probes, data, (mean, scale))})
         outputs = _model_outputs(part["model"], names[5], len(probes[data]["y"]), "probe")
         n_classes = int(ref_y.max()) + 1
         if outputs.shape[1] != n_classes:
@@ -786,8 +1001,11 @@ def _check_validation_split(v: dict) -> int:
 @_exercise(11, "Optimizers on digits: SGD, momentum, RMSprop, Adam", 2)
 def _eval_11(v: dict, probes: dict) -> str:
     n_val = _check_validation_split(v)
+    X_val = np.asarray(v["X_val"]["array"], dtype=np.float64)
+    y_val = _as_labels(v["y_val"], "y_val_optimizers", len(X_val))
     results = _keyed(v["results"], OPTIMIZERS, "results_optimizers", _OPTIMIZER_ALIASES)
     histories = _keyed(v["histories"], OPTIMIZERS, "histories_optimizers", _OPTIMIZER_ALIASES)
+    models = _trained_models(v["models"], OPTIMIZERS, "models_optimizers", _OPTIMIZER_ALIASES)
     epochs = {}
     for name in OPTIMIZERS:
         entry = results[name]
@@ -807,6 +1025,9 @@ def _eval_11(v: dict, probes: dict) -> str:
         if abs(curve[-1] - val_acc) > 1e-6:
             raise _Fail(f"results_optimizers['{name}']['val_acc'] ({val_acc:.4f}) should be the last value of its "
                         f"validation curve ({curve[-1]:.4f})")
+        _check_recorded_accuracy(models[name], f"models_optimizers['{_OPTIMIZER_SPELLING[name]}']", X_val, y_val,
+                                 val_acc, f"results_optimizers['{_OPTIMIZER_SPELLING[name]}']['val_acc']",
+                                 "X_val_optimizers")
         epochs[name] = _epochs_to(curve, OPTIMIZER_LEVEL)
     if len({len(np.ravel(histories[k])) for k in OPTIMIZERS}) != 1:
         raise _Fail("train every optimizer for the same number of epochs so the curves are comparable")
@@ -817,9 +1038,9 @@ def _eval_11(v: dict, probes: dict) -> str:
     fastest = _fastest(v["fastest"], epochs, "fastest_optimizer", _OPTIMIZER_SPELLING, _OPTIMIZER_ALIASES)
     _check_axes(v["ax"], "ax_optimizers", min_lines=4, legend=True)
     _check_answer(v["answer"], 11)
-    return (f"validation set of {n_val} training rows; timings, accuracies and curves are consistent; {fastest} "
-            f"reached {_pct(OPTIMIZER_LEVEL)} first (answer_11 is checked only for being there: your instructor "
-            "reads it)")
+    return (f"validation set of {n_val} training rows; timings, accuracies, curves and the trained models are "
+            f"consistent; {fastest} reached {_pct(OPTIMIZER_LEVEL)} first (answer_11 is checked only for being there: "
+            "your instructor reads it)")
 
 
 _REGULARIZER_SPELLING = {"l1": "L1", "l2": "L2", "dropout": "dropout"}
@@ -827,8 +1048,23 @@ _REGULARIZER_SPELLING = {"l1": "L1", "l2": "L2", "dropout": "dropout"}
 
 @_exercise(12, "Regularization against over-fitting", 2)
 def _eval_12(v: dict, probes: dict) -> str:
+    X_fit, y_fit, fit_rows = _rows_of_training_split(v, "X_fit", "y_fit", "X_train_regularization",
+                                                     "y_train_regularization")
+    X_val, y_val, val_rows = _rows_of_training_split(v, "X_val", "y_val", "X_val_regularization",
+                                                     "y_val_regularization")
+    if np.intersect1d(fit_rows, val_rows).size:
+        raise _Fail("X_train_regularization and X_val_regularization share rows: validate on samples the model "
+                    "isn't trained on")
     results = _keyed(v["results"], REGULARIZERS, "results_regularization")
     histories = _keyed(v["histories"], REGULARIZERS, "histories_regularization")
+    models = _trained_models(v["models"], REGULARIZERS, "models_regularization")
+    for name, info in models.items():
+        dropout = [float(layer.get("p", 0.0)) for layer in info.get("layers") or [] if isinstance(layer, dict)
+                   and layer.get("type") == "Dropout"]
+        if name == "dropout" and isinstance(info.get("layers"), list) and not any(p > 0 for p in dropout):
+            raise _Fail("models_regularization['dropout'] has no nn.Dropout(p) with p > 0 after its hidden layers")
+        if name != "dropout" and any(p > 0 for p in dropout):
+            raise _Fail(f"models_regularization['{name}'] uses dropout: only the 'dropout' variant should")
     vals = {}
     for name in REGULARIZERS:
         entry, history = results[name], histories[name]
@@ -851,6 +1087,11 @@ def _eval_12(v: dict, probes: dict) -> str:
             raise _Fail(f"histories_regularization['{name}'] has train and val curves of different lengths")
         if abs(train_curve[-1] - train) > 1e-6 or abs(val_curve[-1] - val) > 1e-6:
             raise _Fail(f"results_regularization['{name}'] should hold the last epoch's accuracies of its history")
+        spelled = _REGULARIZER_SPELLING.get(name, name)
+        for key, X, y, acc, what in (("train", X_fit, y_fit, train, "train"), ("val", X_val, y_val, val, "val")):
+            _check_recorded_accuracy(models[name], f"models_regularization['{spelled}']", X, y, acc,
+                                     f"results_regularization['{spelled}']['{what}_acc']",
+                                     f"X_{what}_regularization", key, " in eval mode (dropout off)")
         vals[name] = val
     none = results["none"]
     gap_none = float(none["train_acc"]) - float(none["val_acc"])
@@ -956,6 +1197,7 @@ def _eval_13(v: dict, probes: dict) -> str:
     mean = np.asarray(part["mean"], dtype=np.float64).reshape(-1)
     scale = np.asarray(part["scale"], dtype=np.float64).reshape(-1)
     X_test = np.asarray(part["X_test"], dtype=np.float64)
+    _rebuild(model, "model_cv", {"probe": _probe_X(probes, "digits", (mean, scale))})
     acc = _probe_accuracy(model, "model_cv", probes, "digits", _test_mask(probes, "digits", X_test, (mean, scale)))
     if acc < CV_MIN_TEST_ACC:
         raise _Fail(f"model_cv's test accuracy is {acc:.3f} < {CV_MIN_TEST_ACC}: retrain the best configuration on all "
@@ -995,8 +1237,11 @@ def evaluate(number: int, values: dict, probes: dict | None = None) -> Result:
     if values.get("missing"):
         names = ", ".join(map(str, values["missing"]))
         return Result(number, FAILED, f"still to fill in: {names} (they are None)", 0)
+    _NOTES.clear()
     try:
         message = EXERCISES[number].evaluator(values, default_probes() if probes is None else probes)
+        if _NOTES:
+            message += "; note: " + "; ".join(dict.fromkeys(_NOTES))
     except _Fail as failure:
         return Result(number, FAILED, str(failure), 0)
     except Exception as error:  # malformed values: a failure to explain, never a crash

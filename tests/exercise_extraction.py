@@ -136,6 +136,110 @@ def _outputs(model, X):
     return out.detach().float().cpu().numpy().astype(np.float64)
 
 
+# --------------------------------------------------------------------------
+# A model as a chain of standard layers, for the grader to rebuild from its weights
+# --------------------------------------------------------------------------
+_PARAMETER_FREE = {"ReLU", "Sigmoid", "Tanh", "Identity", "SiLU", "Dropout", "AlphaDropout"}
+_CHAIN_FUNCTIONS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}  # torch.relu, F.relu, x.relu(), ...
+
+
+def _weights(tensor):
+    return None if tensor is None else tensor.detach().cpu().numpy().copy()
+
+
+def _layer_record(module):
+    """A standard layer as plain data (type, settings, weights), or None when it isn't one the grader knows.
+
+    Exact types only: a subclass may have its own forward().
+    """
+    nn = torch.nn
+    kind = type(module)
+    if module._forward_hooks or module._forward_pre_hooks:
+        return None
+    if kind is nn.Linear:
+        return {"type": "Linear", "weight": _weights(module.weight), "bias": _weights(module.bias)}
+    if kind.__module__.startswith("torch.nn.modules") and kind.__name__ in _PARAMETER_FREE:
+        return {"type": kind.__name__, **({"p": float(module.p)} if hasattr(module, "p") else {})}
+    if kind is nn.LeakyReLU:
+        return {"type": "LeakyReLU", "negative_slope": float(module.negative_slope)}
+    if kind is nn.ELU:
+        return {"type": "ELU", "alpha": float(module.alpha)}
+    if kind is nn.GELU:
+        return {"type": "GELU", "approximate": str(module.approximate)}
+    if kind in (nn.Softmax, nn.LogSoftmax) and module.dim in (None, 1, -1):
+        return {"type": kind.__name__}
+    if kind is nn.Flatten and module.start_dim in (1, -1):
+        return {"type": "Identity"}  # on (N, D) inputs
+    if kind is nn.BatchNorm1d and module.running_mean is not None:
+        return {"type": "BatchNorm1d", "mean": _weights(module.running_mean), "var": _weights(module.running_var),
+                "weight": _weights(module.weight), "bias": _weights(module.bias), "eps": float(module.eps)}
+    return None
+
+
+def _sequential_leaves(model):
+    for module in model:
+        if type(module) is torch.nn.Sequential and not (module._forward_hooks or module._forward_pre_hooks):
+            yield from _sequential_leaves(module)
+        else:
+            yield module
+
+
+def layer_chain(model):
+    """The layers ``model`` applies one after the other, as records; or a reason why it isn't such a chain.
+
+    An ``nn.Sequential`` (also nested) of standard layers is a chain; another
+    module is one when ``torch.fx`` traces its forward() to standard layers
+    and relu/sigmoid/tanh calls, each applied to the previous result.
+    """
+    if type(model) is torch.nn.Sequential and not (model._forward_hooks or model._forward_pre_hooks):
+        layers = list(_sequential_leaves(model))
+    else:
+        import contextlib
+        import io
+
+        import torch.fx as fx
+
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                graph = fx.symbolic_trace(model).graph
+        except Exception as error:
+            return f"torch.fx could not trace its forward() ({type(error).__name__})"
+        layers, previous = [], None
+        for node in graph.nodes:
+            if node.op == "placeholder":
+                if previous is not None:
+                    return "its forward() takes more than one input"
+                previous = node
+                continue
+            if node.op == "output":
+                if node.args != (previous,):
+                    return "its forward() returns something other than its last layer's output"
+                break
+            tensor_args = [a for a in (*node.args, *node.kwargs.values()) if isinstance(a, fx.Node)]
+            if tensor_args != [previous] or node.args[:1] != (previous,):
+                return "its forward() combines results (not one layer after the other)"
+            if node.op == "call_module":
+                layers.append(model.get_submodule(node.target))
+            elif node.op in ("call_function", "call_method"):
+                name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
+                if name not in _CHAIN_FUNCTIONS or (node.op == "call_function" and getattr(
+                        node.target, "__module__", "") not in ("torch", "torch.nn.functional")):
+                    return f"its forward() calls {name or node.target!r}"
+                if set(node.kwargs) - {"inplace"} or len(node.args) > 1:
+                    return f"its forward() calls {name} with extra arguments"
+                layers.append(_CHAIN_FUNCTIONS[name])
+            else:
+                return f"its forward() uses {node.op}"
+            previous = node
+    records = []
+    for layer in layers:
+        record = {"type": layer} if isinstance(layer, str) else _layer_record(layer)
+        if record is None:
+            return f"it uses {type(layer).__name__}, a layer the grader doesn't rebuild"
+        records.append(record)
+    return records
+
+
 def model_info(model, inputs: dict) -> dict:
     """A model's structure and its outputs on each array of ``inputs`` (name -> (N, D) array)."""
     if not isinstance(model, torch.nn.Module):
@@ -151,6 +255,8 @@ def model_info(model, inputs: dict) -> dict:
         "param_ids": sorted(id(p) for p in params),
         "outputs": {},
     }
+    chain = layer_chain(model)
+    info["layers" if isinstance(chain, list) else "not_rebuilt"] = chain
     for key, X in inputs.items():
         if X is None:
             continue
@@ -198,6 +304,13 @@ def _scaled_probe(probes, name: str, scaler):
     if mean.shape != (X.shape[1],) or scale.shape != mean.shape or not np.all(scale != 0):
         return None
     return (X - mean) / scale
+
+
+def _models(value, inputs: dict) -> dict:
+    """A dict of models (one per run of a comparison) -> key -> model_info; anything else -> its type name."""
+    if not isinstance(value, dict):
+        return {"not_a_dict": type_name(value)}
+    return {str(key): model_info(model, inputs) for key, model in list(value.items())[:10]}
 
 
 def _split(ns: dict, names: tuple) -> dict:
@@ -264,6 +377,7 @@ def _extract_4(ns, probes):
 def _extract_5(ns, probes):
     inputs = {"test": _to_numpy(ns["X_test_moons"]), "grid": GRID_2D}
     return {"y_pred": array_info(ns["y_pred_moons"]), "y_test": array_info(ns["y_test_moons"]),
+            "X_test": array_info(ns["X_test_moons"]),
             "model": model_info(ns["model_moons"], inputs), "ax": axes_info(ns["ax_moons"])}
 
 
@@ -326,11 +440,14 @@ def _extract_8(ns, probes):
             "model": model_info(ns["model_xor"], {"probe": _probe(probes, "xor"), "grid": GRID_2D})}
 
 
-@_spec(9, ("results_activations", "histories_activations", "fastest_activation", "ax_activations", "answer_9"),
-       SPIRALS_SPLIT, todo="fill results_activations, histories_activations, fastest_activation, ax_activations "
-       "and answer_9")
+@_spec(9, ("results_activations", "histories_activations", "models_activations", "fastest_activation",
+           "ax_activations", "answer_9"),
+       SPIRALS_SPLIT, todo="fill results_activations, histories_activations, models_activations, fastest_activation, "
+       "ax_activations and answer_9")
 def _extract_9(ns, probes):
-    return {"results": plain(ns["results_activations"]), "histories": plain(ns["histories_activations"]),
+    return {**_split(ns, SPIRALS_SPLIT), "seed": _seed(ns),
+            "models": _models(ns["models_activations"], {"eval": _to_numpy(ns["X_test_spirals"])}),
+            "results": plain(ns["results_activations"]), "histories": plain(ns["histories_activations"]),
             "fastest": plain(ns["fastest_activation"]), "ax": axes_info(ns["ax_activations"]),
             "answer": plain(ns["answer_9"])}
 
@@ -349,24 +466,33 @@ def _extract_10(ns, probes):
 
 
 @_spec(11, ("X_val_optimizers", "y_val_optimizers", "results_optimizers", "histories_optimizers",
-            "fastest_optimizer", "ax_optimizers", "answer_11"), ("X_train_digits", "y_train_digits",
-                                                                 "X_test_digits"),
-       todo="fill X_val_optimizers, y_val_optimizers, results_optimizers, histories_optimizers, fastest_optimizer, "
-       "ax_optimizers and answer_11")
+            "models_optimizers", "fastest_optimizer", "ax_optimizers", "answer_11"),
+       ("X_train_digits", "y_train_digits", "X_test_digits"),
+       todo="fill X_val_optimizers, y_val_optimizers, results_optimizers, histories_optimizers, models_optimizers, "
+       "fastest_optimizer, ax_optimizers and answer_11")
 def _extract_11(ns, probes):
     return {"X_val": array_info(ns["X_val_optimizers"]), "y_val": array_info(ns["y_val_optimizers"]),
             "X_train": array_info(ns["X_train_digits"]), "y_train": array_info(ns["y_train_digits"]),
             "X_test": array_info(ns["X_test_digits"]),
             "results": plain(ns["results_optimizers"]), "histories": plain(ns["histories_optimizers"]),
+            "models": _models(ns["models_optimizers"], {"eval": _to_numpy(ns["X_val_optimizers"])}),
             "fastest": plain(ns["fastest_optimizer"]), "ax": axes_info(ns["ax_optimizers"]),
             "answer": plain(ns["answer_11"])}
 
 
-@_spec(12, ("results_regularization", "histories_regularization", "best_regularizer", "answer_12"),
+@_spec(12, ("X_train_regularization", "y_train_regularization", "X_val_regularization", "y_val_regularization",
+            "results_regularization", "histories_regularization", "models_regularization", "best_regularizer",
+            "answer_12"),
        ("X_train_digits", "y_train_digits"),
-       todo="fill results_regularization, histories_regularization, best_regularizer and answer_12")
+       todo="fill X_train_regularization, y_train_regularization, X_val_regularization, y_val_regularization, "
+       "results_regularization, histories_regularization, models_regularization, best_regularizer and answer_12")
 def _extract_12(ns, probes):
-    return {"results": plain(ns["results_regularization"]), "histories": plain(ns["histories_regularization"]),
+    inputs = {"train": _to_numpy(ns["X_train_regularization"]), "val": _to_numpy(ns["X_val_regularization"])}
+    return {"X_fit": array_info(ns["X_train_regularization"]), "y_fit": array_info(ns["y_train_regularization"]),
+            "X_val": array_info(ns["X_val_regularization"]), "y_val": array_info(ns["y_val_regularization"]),
+            "X_train": array_info(ns["X_train_digits"]), "y_train": array_info(ns["y_train_digits"]),
+            "models": _models(ns["models_regularization"], inputs),
+            "results": plain(ns["results_regularization"]), "histories": plain(ns["histories_regularization"]),
             "best": plain(ns["best_regularizer"]), "answer": plain(ns["answer_12"])}
 
 
