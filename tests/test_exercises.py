@@ -205,6 +205,21 @@ def logits_for(y, n_classes=1, flip=0):
     return 4.0 * np.eye(n_classes)[y]
 
 
+def trained_models(labels: dict, accuracies: dict, n_classes: int, leaves: dict | None = None) -> dict:
+    """Model infos (no layers: judged on the outputs sent) whose accuracy on each input set is the given one.
+
+    labels: input key -> labels y; accuracies: model name -> {input key: accuracy}.
+    """
+    models = {}
+    for i, (name, accs) in enumerate(accuracies.items()):
+        outputs = {key: logits_for(labels[key], n_classes, flip=round((1 - acc) * len(labels[key])))
+                   for key, acc in accs.items()}
+        models[name] = model_info(leaves=(leaves or {}).get(name, ("Linear", "ReLU", "Linear")),
+                                  param_ids=(10 * i + 1, 10 * i + 2), linear_shapes=((2, 8), (8, n_classes)),
+                                  **outputs)
+    return models
+
+
 def probe_logits(data, n_classes=1, wrong=0.0):
     """Logits on the default probes of `data` with a share `wrong` of them wrong."""
     y = PROBES[data]["y"]
@@ -505,14 +520,24 @@ def test_ex8_mistakes_of_item_11():
     assert_fails(8, linear, "model_xor is linear", "non-linear activation")
 
 
+ACTIVATION_LEAVES = {name: ("Linear", layer, "Linear", layer, "Linear")
+                     for name, layer in (("sigmoid", "Sigmoid"), ("relu", "ReLU"), ("tanh", "Tanh"))}
+
+
 def _activation_values(starts=(("sigmoid", 50), ("relu", 10), ("tanh", 20)), fastest="relu"):
     histories, results = {}, {}
     for name, start in starts:
         acc = np.clip(np.linspace(0.5, 1.5, 100) - 0.01 * (start - 10), 0, 1)
+        acc[-1] = 0.995 - 0.005 * len(results)  # a final accuracy the test split can have (n = 200)
         histories[name] = {"train_loss": list(np.linspace(0.7, 0.01, 100)), "test_acc": list(acc)}
         reached = np.flatnonzero(acc >= 0.9)
         results[name] = {"test_acc": float(acc[-1]), "epochs_to_90": int(reached[0]) + 1}
-    return {"results": results, "histories": histories, "fastest": fastest, "ax": axes_info(lines=3),
+    split = split_values("spirals", ec.SPIRALS_SPLIT, 200)
+    y_test = split["y_test_spirals"]["array"]
+    models = trained_models({"eval": y_test}, {k: {"eval": r["test_acc"]} for k, r in results.items()}, 3,
+                            ACTIVATION_LEAVES)
+    return {**split, "models": models, "results": results, "histories": histories, "fastest": fastest,
+            "ax": axes_info(lines=3),
             "answer": "Sigmoid was slowest (needed the most epochs to 90%); ReLU was fastest."}
 
 
@@ -529,7 +554,7 @@ def test_ex9_activations():
                                                                       "epochs_to_90"] - 1}}}
     assert_fails(9, off_by_one, "first reaches 0.9 at epoch", "count epochs from 1")
     shorter = {**good["histories"]["tanh"], "train_loss": good["histories"]["tanh"]["train_loss"][:50],
-               "test_acc": good["histories"]["tanh"]["test_acc"][:50]}
+               "test_acc": good["histories"]["tanh"]["test_acc"][:49] + [good["results"]["tanh"]["test_acc"]]}
     results = {**good["results"], "tanh": {"test_acc": shorter["test_acc"][-1],
                                           "epochs_to_90": ec._epochs_to(np.array(shorter["test_acc"]), 0.9)}}
     assert_fails(9, {**good, "histories": {**good["histories"], "tanh": shorter}, "results": results},
@@ -600,9 +625,13 @@ def _optimizer_values(fastest="Momentum", val_rows=None):
     rows = np.arange(0, len(X_train), 5) if val_rows is None else val_rows
     curves = {name: list(np.linspace(0.5, top, 15)) for name, top in
               (("SGD", 0.93), ("Momentum", 0.99), ("RMSprop", 0.96), ("Adam", 0.95))}
+    for curve in curves.values():  # final accuracies the validation set can have
+        curve[-1] = round(curve[-1] * len(rows)) / len(rows)
     results = {name: {"train_time": 0.2, "val_acc": curve[-1]} for name, curve in curves.items()}
+    models = trained_models({"eval": y_train[rows]}, {k: {"eval": r["val_acc"]} for k, r in results.items()}, 10)
     return {"X_val": info(X_train[rows]), "y_val": info(y_train[rows]), "X_train": info(X_train),
             "y_train": info(y_train), "X_test": info(X_test), "results": results, "histories": curves,
+            "models": models,
             "fastest": fastest, "ax": axes_info(lines=4),
             "answer": "Momentum and Adam got to 95% in the fewest epochs; SGD was slowest; times were similar."}
 
@@ -638,14 +667,24 @@ def test_ex11_validation_split_must_come_from_the_training_data():
     assert_fails(11, {**good, "y_val": info(shuffled)}, "doesn't match X_val_optimizers")
     low = {name: list(np.linspace(0.5, 0.9, 15)) for name in good["histories"]}
     low_results = {name: {"train_time": 0.2, "val_acc": curve[-1]} for name, curve in low.items()}
-    assert_fails(11, {**good, "histories": low, "results": low_results}, "best validation accuracy is 0.900")
+    low_models = trained_models({"eval": good["y_val"]["array"]}, {k: {"eval": 0.9} for k in low}, 10)
+    assert_fails(11, {**good, "histories": low, "results": low_results, "models": low_models},
+                 "best validation accuracy is 0.900")
 
 
 def _regularization_values(finals=None, best="L2"):
     finals = finals or {"none": (1.0, 0.84), "L1": (1.0, 0.887), "L2": (1.0, 0.89), "dropout": (1.0, 0.82)}
+    finals = {k: (tr, round(va * 300) / 300) for k, (tr, va) in finals.items()}  # as 100 and 300 samples allow
     histories = {k: {"train_acc": [0.5, tr], "val_acc": [0.4, va]} for k, (tr, va) in finals.items()}
     results = {k: {"train_acc": tr, "val_acc": va, "gap": tr - va} for k, (tr, va) in finals.items()}
-    return {"results": results, "histories": histories, "best": best,
+    X_train, _, y_train, _ = _digits_split()
+    fit_rows, val_rows = np.arange(100), np.arange(100, 400)
+    models = trained_models({"train": y_train[fit_rows], "val": y_train[val_rows]},
+                            {k: {"train": tr, "val": va} for k, (tr, va) in finals.items()}, 10,
+                            {"dropout": ("Linear", "ReLU", "Dropout", "Linear")})
+    return {"X_fit": info(X_train[fit_rows]), "y_fit": info(y_train[fit_rows]), "X_val": info(X_train[val_rows]),
+            "y_val": info(y_train[val_rows]), "X_train": info(X_train), "y_train": info(y_train), "models": models,
+            "results": results, "histories": histories, "best": best,
             "answer": "Without regularization the gap is large; L2 closed it most, dropout least."}
 
 
@@ -823,8 +862,9 @@ def test_partially_filled_exercise_names_what_is_left(capsys):
 class NearestNeighbour(nn.Module):
     """Returns the logits of the nearest stored point's label: a non-linear classifier that generalises."""
 
-    def __init__(self, X, y, n_outputs, hidden=(8,)):
+    def __init__(self, X, y, n_outputs, hidden=(8,), extra=()):
         super().__init__()
+        self.extra = nn.Sequential(*extra)  # layers it has but doesn't use (an activation, dropout)
         self.register_buffer("X", torch.tensor(np.asarray(X), dtype=torch.float32))
         self.register_buffer("y", torch.tensor(np.asarray(y)).long())
         widths = (int(self.X.shape[1]), *hidden, n_outputs)
@@ -885,6 +925,12 @@ def solved_namespace():
     ns.update(zip(ec.XOR_SPLIT, _tensor_split("xor", 200), strict=True))
     ns["model_xor"] = NearestNeighbour(*make_xor(n_samples=20000, noise=0.1, random_state=1), 1)
     activations = _activation_values()
+    spirals_reference = make_spirals(n_samples=20000, noise=0.0, random_state=1)
+    ns["models_activations"] = {name: NearestNeighbour(*spirals_reference, 3, extra=[layer()]) for name, layer in
+                                (("sigmoid", nn.Sigmoid), ("relu", nn.ReLU), ("tanh", nn.Tanh))}
+    for name, model in ns["models_activations"].items():  # the table reports these models' accuracies
+        acc = float((model(ns["X_test_spirals"]).argmax(1) == ns["y_test_spirals"]).float().mean())
+        activations["results"][name]["test_acc"] = activations["histories"][name]["test_acc"][-1] = acc
     ns["results_activations"], ns["histories_activations"] = activations["results"], activations["histories"]
     ns["histories_activations"] = {k: {key: torch.tensor(v) for key, v in h.items()}  # tensors are converted
                                    for k, h in ns["histories_activations"].items()}
@@ -903,12 +949,34 @@ def solved_namespace():
     optimizers = _optimizer_values()
     rows = np.arange(0, len(ns["X_train_digits"]), 5)
     ax4 = _curves_axes(4, "val acc", [0.5, 0.9])
+    X_digits = torch.cat([ns["X_train_digits"], ns["X_test_digits"]])
+    y_digits = torch.cat([ns["y_train_digits"], ns["y_test_digits"]])
+    ns["models_optimizers"] = {name: NearestNeighbour(X_digits, y_digits, 10, hidden=(64,)) for name in
+                               optimizers["results"]}
+    for name, model in ns["models_optimizers"].items():
+        acc = float((model(ns["X_train_digits"][rows]).argmax(1) == ns["y_train_digits"][rows]).float().mean())
+        optimizers["results"][name]["val_acc"] = optimizers["histories"][name][-1] = acc
     ns.update(X_val_optimizers=ns["X_train_digits"][rows], y_val_optimizers=ns["y_train_digits"][rows],
               results_optimizers=optimizers["results"], histories_optimizers=optimizers["histories"],
               fastest_optimizer="Momentum", ax_optimizers=ax4, answer_11=optimizers["answer"])
     regularization = _regularization_values()
+    fit_rows, val_rows = np.arange(100), np.arange(100, 400)
+    ns.update(X_train_regularization=ns["X_train_digits"][fit_rows],
+              y_train_regularization=ns["y_train_digits"][fit_rows],
+              X_val_regularization=ns["X_train_digits"][val_rows], y_val_regularization=ns["y_train_digits"][val_rows])
+    ns["models_regularization"] = {
+        name: NearestNeighbour(ns["X_train_regularization"], ns["y_train_regularization"], 10, hidden=(64,),
+                               extra=[nn.Dropout(0.5 * (name == "dropout"))])
+        for name in regularization["results"]}
+    for name, model in ns["models_regularization"].items():  # a memorising model: train 1.0, val lower
+        row = {what: float((model(ns[f"X_{what}_regularization"]).argmax(1) == ns[f"y_{what}_regularization"])
+                           .float().mean()) for what in ("train", "val")}
+        row = {"train_acc": row["train"], "val_acc": row["val"], "gap": row["train"] - row["val"]}
+        regularization["results"][name] = row
+        regularization["histories"][name] = {"train_acc": [0.5, row["train_acc"]], "val_acc": [0.4, row["val_acc"]]}
     ns.update(results_regularization=regularization["results"], histories_regularization=regularization["histories"],
-              best_regularizer="L2", answer_12=regularization["answer"])
+              models_regularization=ns["models_regularization"], best_regularizer="L2",
+              answer_12=regularization["answer"])
     cv = _cv_values()
     assert cv["best_config"]["hidden_layers"] == 1 and cv["best_config"]["hidden_units"] == 128  # = model_digits
     ns.update(cv_results=cv["cv_results"], best_config=cv["best_config"], most_important_hyperparameter="lr",
@@ -1050,4 +1118,4 @@ def test_kernel_side_is_self_contained():
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported <= {"numpy", "torch", "sys", "math"}, imported
+    assert imported <= {"numpy", "torch", "sys", "math", "contextlib", "io"}, imported
