@@ -1119,3 +1119,148 @@ def test_kernel_side_is_self_contained():
                 for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"numpy", "torch", "sys", "math", "contextlib", "io"}, imported
+
+
+# --------------------------------------------------------------------------
+# (e) models rebuilt from their weights; tables checked against the trained models
+# --------------------------------------------------------------------------
+CHAIN_LAYERS = [nn.ReLU(), nn.LeakyReLU(0.1), nn.Sigmoid(), nn.Tanh(), nn.SiLU(), nn.ELU(0.7), nn.GELU(),
+                nn.GELU(approximate="tanh"), nn.Dropout(0.3), nn.Identity(), nn.Flatten(), nn.Softmax(dim=1),
+                nn.LogSoftmax(dim=-1)]
+
+
+@pytest.mark.parametrize("layer", CHAIN_LAYERS, ids=lambda m: repr(m))
+def test_rebuilt_chain_computes_what_torch_computes(layer):
+    """Each layer the grader rebuilds gives, in NumPy, torch's eval-mode outputs (within the rebuild tolerance)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 6), layer, nn.Linear(6, 4), nn.BatchNorm1d(4))
+    model.train()
+    model(torch.randn(64, 3) * 3)  # gives the batch norm running statistics
+    X = np.random.default_rng(0).normal(0.0, 3.0, size=(50, 3))
+    info = ec.kernel.model_info(model, {"x": X})
+    assert [record["type"] for record in info["layers"]][-1] == "BatchNorm1d"
+    rebuilt = ec._chain_forward(info["layers"], X)
+    assert np.allclose(rebuilt, info["outputs"]["x"], rtol=1e-5, atol=1e-5)
+    assert model.training  # model_info restores the mode
+
+
+class TracedChain(nn.Module):
+    """A model written as a class, the way many tutorials do: torch.fx sees a chain."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer_1, self.layer_2 = nn.Linear(2, 16), nn.Linear(16, 1)
+
+    def forward(self, x):
+        return self.layer_2(torch.relu(self.layer_1(x)))
+
+
+class Residual(nn.Module):
+    """Not a chain: its forward adds a linear skip connection."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner, self.skip, self.out = nn.Linear(2, 16), nn.Linear(2, 16), nn.Linear(16, 1)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.inner(x)) + self.skip(x))
+
+
+def _train_moons(model, X_train, y_train, steps=300):
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(steps):
+        loss = nn.functional.binary_cross_entropy_with_logits(model(X_train).squeeze(1), y_train)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def _moons_namespace(model, history):
+    X_train, X_test, y_train, y_test = _tensor_split("moons", 200, y_float=True)
+    return dict(zip(MOONS, (X_train, X_test, y_train, y_test), strict=True), model_moons=model, SEED=42,
+                history_moons=history, loss_fn_moons=nn.BCEWithLogitsLoss(),
+                optimizer_moons=torch.optim.Adam(model.parameters(), lr=0.02))
+
+
+def test_models_are_rebuilt_from_their_weights_or_the_result_says_not():
+    torch.manual_seed(0)
+    for model, rebuilt in ((nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1)), True),
+                           (TracedChain(), True), (Residual(), False)):
+        ns = _moons_namespace(model, [1.0, 0.5])
+        last = _train_moons(model, ns["X_train_moons"], ns["y_train_moons"], 400)
+        ns["history_moons"] = [1.0, last]
+        values = ec.extract(4, ns)
+        assert isinstance(values["model"].get("layers"), list) == rebuilt, values["model"].get("not_rebuilt")
+        result = ec.evaluate(4, values)
+        assert result.status == ec.PASSED, result.message
+        assert ("judged on the outputs of its own forward()" in result.message) != rebuilt, result.message
+
+
+def test_a_forward_that_lies_about_its_layers_fails():
+    """Untrained layers whose forward() is replaced by a nearest-neighbour lookup: the rebuilt weights decide."""
+    from sklearn.datasets import make_moons
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+    lookup = NearestNeighbour(*make_moons(n_samples=20000, noise=0.03, random_state=1), 1)
+    ns = _moons_namespace(model, [0.7, 0.05])
+    original = nn.Sequential.forward
+    nn.Sequential.forward = lambda self, x: lookup(x) if self is model else original(self, x)
+    try:
+        values = ec.extract(4, ns)
+    finally:
+        nn.Sequential.forward = original
+    assert_fails(4, values, "differ from what its layers compute")
+    # The same lookup sent as outputs of untrained layers, with a tampered results file: the same verdict.
+    values["model"]["outputs"]["probe"] = probe_logits("moons")
+    assert_fails(4, values, "differ from what its layers compute")
+
+
+def test_ex4_history_must_come_from_the_trained_model():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 1))
+    ns = _moons_namespace(model, None)
+    last = _train_moons(model, ns["X_train_moons"], ns["y_train_moons"], 15)  # trained a little
+    ns["history_moons"] = {"train_loss": [0.7, last]}
+    assert "history_moons ends at a loss" not in ec.evaluate(4, ec.extract(4, ns)).message
+    ns["history_moons"] = {"train_loss": [0.7, 0.2, 0.01]}  # typed in: the model is nowhere near that
+    assert_fails(4, ec.extract(4, ns), "history_moons ends at a loss of 0.0100", "loss on X_train_moons is")
+
+
+def _activation_namespace(layers=("Sigmoid", "ReLU", "Tanh"), same_model=False):
+    """Exercise 9 with three real (untrained) models and a table that reports their true test accuracies."""
+    ns = dict(zip(ec.SPIRALS_SPLIT, _tensor_split("spirals", 200), strict=True), SEED=42)
+    models = {}
+    for name, layer in zip(("sigmoid", "relu", "tanh"), layers, strict=True):
+        torch.manual_seed(0)
+        activation = getattr(nn, layer)
+        models[name] = models["sigmoid"] if same_model and models else nn.Sequential(
+            nn.Linear(2, 32), activation(), nn.Linear(32, 32), activation(), nn.Linear(32, 3))
+    good = _activation_values()
+    for name, model in models.items():
+        with torch.no_grad():
+            acc = float((model(ns["X_test_spirals"].float()).argmax(1) == ns["y_test_spirals"]).float().mean())
+        good["results"][name]["test_acc"] = good["histories"][name]["test_acc"][-1] = acc
+    ns.update(models_activations=models, results_activations=good["results"],
+              histories_activations=good["histories"], fastest_activation="relu",
+              ax_activations=_curves_axes(3, "loss", [1, 0]), answer_9=good["answer"])
+    return ns
+
+
+def test_ex9_table_is_checked_against_the_trained_models():
+    ns = _activation_namespace()
+    message = ec.evaluate(9, ec.extract(9, ns)).message
+    assert "classifies" not in message and "uses" not in message, message  # consistent (it fails later: no 90%)
+    typed_in = {**ns["results_activations"], "tanh": {"test_acc": 0.97, "epochs_to_90": 31}}
+    histories = {**ns["histories_activations"], "tanh": {**ns["histories_activations"]["tanh"],
+                                                          "test_acc": [*ns["histories_activations"]["tanh"][
+                                                              "test_acc"][:-1], 0.97]}}
+    values = ec.extract(9, {**ns, "results_activations": typed_in, "histories_activations": histories})
+    assert_fails(9, values, "results_activations['tanh']['test_acc'] is 0.9700",
+                 "models_activations['tanh'] classifies")
+    assert_fails(9, ec.extract(9, _activation_namespace(("Sigmoid", "ReLU", "ReLU"))),
+                 "models_activations['tanh'] uses ReLU", "nn.Tanh()")
+    assert_fails(9, ec.extract(9, _activation_namespace(("Sigmoid",) * 3, same_model=True)),
+                 "are the same model")
+    assert_fails(9, ec.extract(9, {**ns, "models_activations": [1, 2, 3]}), "should be a dict of the trained models")
