@@ -6,8 +6,11 @@ the two can never disagree. Two halves:
 * **Kernel side**, ``tests/exercise_extraction.py`` (self-contained: stdlib,
   NumPy, torch): ``extract(number, namespace, probes)`` reads the names an
   exercise needs from the notebook's namespace and returns **plain data**;
-  models become their outputs on the ``probes``, fresh inputs chosen by the
-  caller. Its source is executed here from the file's text (never imported), so
+  models become their outputs on the ``probes`` (fresh inputs chosen by the
+  caller) and, when they are a chain of standard layers, those layers with
+  their weights. Such a model is rebuilt here (:func:`_chain_forward`) and
+  judged on the outputs computed here; a model whose kernel outputs disagree
+  with its own weights fails. Its source is executed here from the file's text (never imported), so
   a patched ``sys.modules`` entry doesn't reach it.
 * **Grader side**, this module: :data:`EXERCISES` (number -> :class:`Exercise`:
   names, points, a title built from its thresholds, to-do hint and the
@@ -19,8 +22,12 @@ the two can never disagree. Two halves:
 
 Structured answers (``fastest_activation``, ``fastest_optimizer``,
 ``best_regularizer``, ``most_important_hyperparameter``) are checked against
-the student's own table. Free-text answers ``answer_N`` (exercises 9, 11, 12,
-13) are checked only for being there; their content is for a human to read.
+the student's own table. The final accuracies in the tables of exercises 9, 11
+and 12 are checked against the trained models the student keeps with them
+(``models_activations`` ...), and exercise 4's history against the model's loss;
+the rest of a curve, and exercise 13's fold accuracies, only for consistency.
+Free-text answers ``answer_N`` (exercises 9, 11, 12, 13) are checked only for
+being there; their content is for a human to read.
 
 The grader execs this file's source in a fresh dict (with ``__file__`` set) in
 its own process and, today, in the student's kernel; only stdlib, NumPy and

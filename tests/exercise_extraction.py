@@ -13,14 +13,16 @@ turns those names into plain values (registered beside it with
 :func:`_spec`). The criteria themselves (thresholds, hints, points) live in
 ``tests/exercise_checks.py``, which runs in the grader's process.
 
-Interface (see /work/coord/INTERFACES.md, "Criteria <-> grader"):
+Interface (what the grader relies on):
 
 ``extract(number, namespace, probes) -> dict`` of plain data (bool, int,
 float, str, None, lists/dicts of those and NumPy arrays). ``probes`` maps a
 data-set name (``"moons"``, ``"spirals"``, ``"xor"``, ``"iris"``,
 ``"digits"``) to a NumPy ``(N, D)`` array of fresh inputs; a model is
-evaluated on the probes of its data set (Iris and digits probes are raw
-features: the student's scaler statistics are applied here, in NumPy). Raises
+described by :func:`model_info` (its layers and weights when it is a chain
+of standard layers, see :func:`layer_chain`) and evaluated on the probes of
+its data set (Iris and digits probes are raw features: the student's scaler
+statistics are applied here, in NumPy). Raises
 :class:`NotAttempted` while all of an exercise's own names are placeholders
 or a borrowed name is.
 """
