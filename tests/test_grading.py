@@ -1268,3 +1268,61 @@ def test_lookup_table_model_earns_nothing(tmp_path, real_checks):
     row = read_csv(tmp_path / "g.csv")["lookup.ipynb"]
     expected = {**dict.fromkeys(range(1, 14), 0), 1: 1, 2: 1, 3: 1, 6: 2, 8: 0}
     assert (points(row, real_checks.numbers), row["status"]) == (expected, "graded"), row
+
+
+# A model whose forward() is not what its layers compute (issue 14 #8, the criteria half): untrained
+# nn.Sequential layers answering with a nearest-neighbour lookup of a dense re-created moons sample.
+# Fresh inputs alone don't catch it (the lookup generalises); the evaluation process rebuilds the
+# layers from their weights and finds that they don't give the outputs the kernel reported. The same
+# lookup in a class of its own (not a chain of standard layers) is judged on its own outputs, and the
+# feedback says so: the README lists that as not protected.
+KNN_MOONS = """
+from sklearn.datasets import make_moons as _make_moons
+
+_X_ref, _y_ref = _make_moons(n_samples=20000, noise=0.03, random_state=1)
+_X_ref, _y_ref = torch.tensor(_X_ref, dtype=torch.float32), torch.tensor(_y_ref)
+
+
+def _knn_logits(x):
+    labels = _y_ref[torch.cdist(x.float().cpu(), _X_ref).argmin(dim=1)]
+    return (8.0 * (2.0 * labels - 1)).float().reshape(-1, 1).to(x.device)
+
+
+history_moons = [0.7, 0.3, 0.05]  # typed in
+"""
+LYING_SEQUENTIAL = KNN_MOONS + "model_moons.forward = _knn_logits  # the layers stay untrained\n"
+OWN_CLASS = KNN_MOONS + """
+
+class KnnMoons(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))  # never used
+
+    def forward(self, x):
+        return _knn_logits(x)
+
+
+model_moons = KnnMoons().to(device)
+"""
+
+
+@needs_exercises
+def test_a_forward_that_lies_about_its_layers_earns_nothing(tmp_path, real_checks):
+    subs, scratch = tmp_path / "subs", tmp_path / "scratch"
+    subs.mkdir()
+    scratch.mkdir()
+    nbformat.write(build_submission((1, 2, 3), edit={4: ("", LYING_SEQUENTIAL)}), subs / "lying.ipynb")
+    nbformat.write(build_submission((1, 2, 3), edit={4: ("", OWN_CLASS)}), subs / "own class.ipynb")
+    result = run_cli(subs, "--csv", tmp_path / "g.csv", "--feedback", tmp_path / "fb", "--allow-modified",
+                     "-j", "2", tmpdir=scratch)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_csv(tmp_path / "g.csv")
+    lying, own = rows["lying.ipynb"], rows["own class.ipynb"]
+    assert points(lying, (1, 2, 3, 4)) == {1: 1, 2: 0, 3: 0, 4: 0}, lying  # 2 and 3 judge the same model
+    feedback = {path.name: path.read_text(encoding="utf-8") for path in (tmp_path / "fb").iterdir() if path.is_file()}
+    lying_text = next(text for name, text in feedback.items() if name.startswith("lying"))
+    assert "differ from what its layers compute" in lying_text
+    # Exercise 3 checks the optimizer against the model's parameters: the own class fails there.
+    assert points(own, (1, 2, 4)) == {1: 1, 2: 1, 4: 2}, own
+    own_text = next(text for name, text in feedback.items() if name.startswith("own"))
+    assert "judged on the outputs of its own forward()" in own_text
