@@ -1071,7 +1071,8 @@ def _eval_12(v: dict, probes: dict) -> str:
         if name == "dropout" and isinstance(info.get("layers"), list) and not any(p > 0 for p in dropout):
             raise _Fail("models_regularization['dropout'] has no nn.Dropout(p) with p > 0 after its hidden layers")
         if name != "dropout" and any(p > 0 for p in dropout):
-            raise _Fail(f"models_regularization['{name}'] uses dropout: only the 'dropout' variant should")
+            raise _Fail(f"models_regularization['{_REGULARIZER_SPELLING.get(name, name)}'] uses dropout: only the "
+                        "'dropout' variant should")
     vals = {}
     for name in REGULARIZERS:
         entry, history = results[name], histories[name]

@@ -1264,3 +1264,53 @@ def test_ex9_table_is_checked_against_the_trained_models():
     assert_fails(9, ec.extract(9, _activation_namespace(("Sigmoid",) * 3, same_model=True)),
                  "are the same model")
     assert_fails(9, ec.extract(9, {**ns, "models_activations": [1, 2, 3]}), "should be a dict of the trained models")
+
+
+def test_ex11_typed_in_accuracy_fails():
+    good = _optimizer_values()
+    typed = {**good["results"], "Adam": {"train_time": 0.2, "val_acc": 0.99}}
+    curves = {**good["histories"], "Adam": [*good["histories"]["Adam"][:-1], 0.99]}
+    assert_fails(11, {**good, "results": typed, "histories": curves},
+                 "results_optimizers['Adam']['val_acc'] is 0.9900", "models_optimizers['Adam'] classifies")
+    assert_fails(11, {**good, "models": {**good["models"], "SGD": good["models"]["Adam"]}}, "are the same model")
+
+
+def _regularization_namespace(dropouts=(0.0, 0.0, 0.0, 0.5), widths=(16, 16, 16, 16)):
+    """Exercise 12 with real (untrained) models and a table that reports their true accuracies."""
+    X_train, _, y_train, _ = _digits_split()
+    ns = {"X_train_digits": torch.from_numpy(X_train), "y_train_digits": torch.from_numpy(y_train)}
+    ns.update(X_train_regularization=ns["X_train_digits"][:100], y_train_regularization=ns["y_train_digits"][:100],
+              X_val_regularization=ns["X_train_digits"][100:400], y_val_regularization=ns["y_train_digits"][100:400])
+    models, results, histories = {}, {}, {}
+    for name, p, width in zip(("none", "L1", "L2", "dropout"), dropouts, widths, strict=True):
+        torch.manual_seed(0)
+        models[name] = model = nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Dropout(p), nn.Linear(width, 10))
+        model.eval()
+        with torch.no_grad():
+            acc = {what: float((model(ns[f"X_{what}_regularization"]).argmax(1) == ns[f"y_{what}_regularization"])
+                               .float().mean()) for what in ("train", "val")}
+        results[name] = {"train_acc": acc["train"], "val_acc": acc["val"], "gap": acc["train"] - acc["val"]}
+        histories[name] = {"train_acc": [0.1, acc["train"]], "val_acc": [0.1, acc["val"]]}
+    ns.update(models_regularization=models, results_regularization=results, histories_regularization=histories,
+              best_regularizer="L2", answer_12="Untrained models: this namespace tests the consistency checks only.")
+    return ns
+
+
+def test_ex12_table_is_checked_against_the_trained_models():
+    ns = _regularization_namespace()
+    message = ec.evaluate(12, ec.extract(12, ns)).message
+    assert "it should over-fit first" in message, message  # consistent, then fails on what it reports
+    typed = {**ns["results_regularization"], "L2": {"train_acc": 1.0, "val_acc": 0.9, "gap": 0.1}}
+    histories = {**ns["histories_regularization"], "L2": {"train_acc": [0.5, 1.0], "val_acc": [0.4, 0.9]}}
+    assert_fails(12, ec.extract(12, {**ns, "results_regularization": typed, "histories_regularization": histories}),
+                 "results_regularization['L2']['train_acc'] is 1.0000", "in eval mode")
+    assert_fails(12, ec.extract(12, _regularization_namespace(dropouts=(0.0, 0.0, 0.0, 0.0))),
+                 "models_regularization['dropout'] has no nn.Dropout(p)")
+    assert_fails(12, ec.extract(12, _regularization_namespace(dropouts=(0.0, 0.0, 0.5, 0.5))),
+                 "models_regularization['L2'] uses dropout")
+    assert_fails(12, ec.extract(12, _regularization_namespace(widths=(16, 16, 32, 16))), "different layers")
+    overlapping = {**ns, "X_val_regularization": ns["X_train_digits"][50:350],
+                   "y_val_regularization": ns["y_train_digits"][50:350]}
+    assert_fails(12, ec.extract(12, overlapping), "share rows")
+    noise = torch.randn(300, 64)
+    assert_fails(12, ec.extract(12, {**ns, "X_val_regularization": noise}), "rows of X_train_digits")
