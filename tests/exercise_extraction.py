@@ -141,6 +141,7 @@ def _outputs(model, X):
 # --------------------------------------------------------------------------
 # A model as a chain of standard layers, for the grader to rebuild from its weights
 # --------------------------------------------------------------------------
+MAX_CHAIN_WEIGHT_BYTES = 6_000_000  # larger models are judged on their outputs only (results files stay small)
 _PARAMETER_FREE = {"ReLU", "Sigmoid", "Tanh", "Identity", "SiLU", "Dropout", "AlphaDropout"}
 _CHAIN_FUNCTIONS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}  # torch.relu, F.relu, x.relu(), ...
 
@@ -239,6 +240,10 @@ def layer_chain(model):
         if record is None:
             return f"it uses {type(layer).__name__}, a layer the grader doesn't rebuild"
         records.append(record)
+    size = sum(v.nbytes for record in records for v in record.values() if isinstance(v, np.ndarray))
+    if size > MAX_CHAIN_WEIGHT_BYTES:
+        limit = MAX_CHAIN_WEIGHT_BYTES / 1e6
+        return f"its weights take {size / 1e6:.0f} MB, more than the {limit:.0f} MB sent to the grader"
     return records
 
 

@@ -1314,3 +1314,10 @@ def test_ex12_table_is_checked_against_the_trained_models():
     assert_fails(12, ec.extract(12, overlapping), "share rows")
     noise = torch.randn(300, 64)
     assert_fails(12, ec.extract(12, {**ns, "X_val_regularization": noise}), "rows of X_train_digits")
+
+
+def test_a_model_too_large_to_send_is_judged_on_its_outputs():
+    wide = nn.Sequential(nn.Linear(2, 1300), nn.ReLU(), nn.Linear(1300, 1300), nn.ReLU(), nn.Linear(1300, 1))
+    info = ec.kernel.model_info(wide, {"grid": ec.GRID_2D})
+    assert "layers" not in info and "MB" in info["not_rebuilt"]
+    assert info["outputs"]["grid"].shape == (len(ec.GRID_2D), 1)
