@@ -111,7 +111,10 @@ def prepare(shell, max_chunk):
     ``exit()`` in ipykernel lets its cell finish and kills the kernel a moment
     later; while grading it only leaves a mark (an ``ask_exit`` payload the
     grader reports) and the notebook goes on. A single huge ``write`` is sent
-    as messages of at most ``max_chunk`` characters.
+    as messages of at most ``max_chunk`` characters, and the stream is flushed
+    once more than ``max_chunk`` characters were written since the last flush,
+    so no output message holds more than ``2 * max_chunk`` characters (ipykernel
+    would otherwise send all it was given in 0.2 s as one message).
     """
 
     def ask_exit():
@@ -120,14 +123,22 @@ def prepare(shell, max_chunk):
     shell.ask_exit = ask_exit
     for stream in (sys.stdout, sys.stderr):
         write = stream.write
+        pending = [0]  # characters written since the last flush
 
-        def chunked(text, _write=write, _stream=stream):
+        def chunked(text, _write=write, _stream=stream, _pending=pending):
             if isinstance(text, str) and len(text) > max_chunk:
                 for start in range(0, len(text), max_chunk):
                     _write(text[start : start + max_chunk])
                     _stream.flush()
+                _pending[0] = 0
                 return len(text)
-            return _write(text)
+            result = _write(text)
+            if isinstance(text, str):
+                _pending[0] += len(text)
+                if _pending[0] > max_chunk:  # many writes between two of ipykernel's flushes
+                    _stream.flush()
+                    _pending[0] = 0
+            return result
 
         try:
             stream.write = chunked
