@@ -157,6 +157,12 @@ class _KernelManager(AsyncKernelManager):
         super().write_connection_file(**kwargs)
         users.give(Path(self.connection_file), self.grader_user)
 
+    def client(self, **kwargs):
+        """The client nbclient drives; every socket made from its context refuses a part over MAX_MESSAGE_BYTES."""
+        kc = super().client(**kwargs)
+        kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # before start_channels creates the sockets
+        return kc
+
 
 class Kernel:
     """A fresh kernel in folder ``cwd`` with environment ``env``; use as ``async with``.
@@ -175,8 +181,7 @@ class Kernel:
     ):
         self.km = _KernelManager(kernel_name=CURRENT_ENV_KERNEL, kernel_spec_manager=_CurrentEnvKernelSpecs())
         self.km.grader_user = user
-        # Every socket of this kernel's manager and client (made from this context) refuses a
-        # message part over MAX_MESSAGE_BYTES: a kernel can't make the grader hold a huge message.
+        # The manager's own sockets (the control channel) refuse a part over MAX_MESSAGE_BYTES too.
         self.km.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self.user = user
         self._client = NotebookClient(
@@ -196,7 +201,7 @@ class Kernel:
         self._log = None
         self.kc = None
         self._monitor = None
-        self.disconnects = 0
+        self.disconnects = self._reconnected = 0
 
     async def __aenter__(self) -> Kernel:
         # The kernel's own stdout/stderr (not the cells' output, which travels over
@@ -266,7 +271,8 @@ class Kernel:
         says so, and ``disconnected`` whether zmq dropped the connection.
         """
         kc, km = self.kc, self.km
-        disconnects = await self._disconnects()
+        await self._keep_iopub()
+        disconnects = self.disconnects
         msg_id = kc.execute(code, store_history=history, allow_stdin=False, stop_on_error=False)
         start = monotonic()
         deadline = start + max(timeout, 0.0)
@@ -295,6 +301,7 @@ class Kernel:
                 if not await km.is_alive():
                     run.state, run.seconds = "dead", monotonic() - start
                     return run
+                await self._keep_iopub()
                 if reply is None and (reply := await self._poll_reply(msg_id)) is not None:
                     last_heard = max(last_heard, monotonic())
                 continue
@@ -317,11 +324,40 @@ class Kernel:
             run.ename = str(reply.get("ename", ""))
             run.evalue = str(reply.get("evalue", ""))
             run.traceback = strip_ansi("\n".join(map(str, reply.get("traceback", []))))
-        run.disconnected = await self._disconnects() > disconnects
+        await self._keep_iopub()
+        run.disconnected = self.disconnects > disconnects
         run.state = "timeout" if interrupted else ("error" if run.ename else "ok")
         payloads = reply.get("payload", []) if isinstance(reply, dict) else []
         run.asked_exit = any(isinstance(p, dict) and p.get("source") == "ask_exit" for p in payloads)
         return run
+
+    async def _keep_iopub(self) -> None:
+        """Reconnect the iopub channel if zmq dropped it (zmq itself doesn't after a part over the limit).
+
+        The new socket subscribes; the kernel greets every new subscriber with
+        an ``iopub_welcome`` message, which is awaited (up to 5 s) so that the
+        next cell's output isn't sent before the subscription arrived.
+        """
+        if await self._disconnects() <= self._reconnected:
+            return
+        self._reconnected = self.disconnects
+        kc = self.kc
+        if self._monitor is not None:
+            self._monitor.close(linger=0)
+            self._monitor = None
+        if kc._iopub_channel is not None:
+            kc._iopub_channel.close()
+            kc._iopub_channel = None
+        channel = kc.iopub_channel  # a new socket, connected and subscribed
+        self._monitor = channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        end = monotonic() + 5.0
+        while monotonic() < end:
+            try:
+                msg = await channel.get_msg(timeout=0.5)
+            except queue.Empty:
+                continue
+            if msg.get("msg_type") == "iopub_welcome":
+                return
 
     async def _disconnects(self) -> int:
         """How often zmq has dropped the iopub connection so far (a message part over the limit)."""
