@@ -28,10 +28,13 @@ import json
 import os
 import pickle
 import re
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,10 +44,12 @@ import numpy as np
 import pytest
 
 from tests import lesson
+from tests.grading import users
 from tests.grading.checks import Checks
 from tests.grading.cli import main as cli_main
 from tests.grading.evaluator import restricted_loads
 from tests.grading.grader import Options, cell_exercises, grade_all, load_notebook
+from tests.grading.kernel import grading_env
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "02_neural_networks_exercises.ipynb"
@@ -111,6 +116,28 @@ def listing(root: Path, skip: tuple[str, ...] = (), content: bool = True) -> dic
                 continue
             out[os.path.relpath(path, root)] = hashlib.sha1(Path(path).read_bytes()).hexdigest() if content else ""
     return out
+
+
+def open_base(fallback: Path) -> tuple[Path, bool]:
+    """A fresh folder other users can pass through (0755, under the system's temporary folder), and True;
+    or ``fallback`` and False when the way there is closed to them (then kernels can't have users of their own).
+    The first kind must be removed by the caller."""
+    parent = Path(tempfile.gettempdir())
+    if os.geteuid() != 0 or users.blocking_folder(parent):
+        return fallback, False
+    base = Path(tempfile.mkdtemp(prefix="grader-test-", dir=parent))
+    base.chmod(0o755)
+    return base, True
+
+
+def kernel_users(scratch: Path) -> users.Isolation:
+    """What the grader's probe finds for kernels with scratch folders in ``scratch`` (real probe, same code)."""
+    return asyncio.run(
+        users.probe("auto", ROOT, scratch, lambda folder, user: grading_env(ROOT, folder, "probe", user))
+    )
+
+
+ISOLATED = "each submission's kernel runs as its own unprivileged user"
 
 
 def git_tracked() -> set[str]:
@@ -407,8 +434,20 @@ def history_mentions(marker: str) -> bool:
 
 @pytest.fixture(scope="module")
 def fake_batch(tmp_path_factory):
-    """One CLI run (-j 2, 3 s limits) over the stand-in submissions, with its own HOME."""
-    base = tmp_path_factory.mktemp("fake")
+    """One CLI run (-j 2, 3 s limits) over the stand-in submissions, with its own HOME.
+
+    Its folders are where other users can reach them when that is possible, so that as root
+    the batch runs with a user of its own per kernel (and otherwise as the grader's user).
+    """
+    base, opened = open_base(tmp_path_factory.mktemp("fake"))
+    try:
+        yield from _fake_batch(base)
+    finally:
+        if opened:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _fake_batch(base: Path):
     checks = base / "fake_checks.py"
     checks.write_text(FAKE_CHECKS, encoding="utf-8")
     subs, scratch, out, home = base / "submissions", base / "scratch", base / "out", base / "home"
@@ -441,7 +480,8 @@ def fake_batch(tmp_path_factory):
     )
     print(f"fake batch: {len(expected)} submissions in {time.monotonic() - start:.1f} s")
     time.sleep(0.5)
-    return {
+    yield {
+        "isolation": kernel_users(scratch),
         "result": result,
         "expected": expected,
         "subs": subs,
@@ -468,6 +508,17 @@ def test_fake_batch_exact_grades(fake_batch):
             wrong[name] = {"got": row, "expected": (ex1, ex2, ex3, status)}
         assert int(row["total"]) == sum(points(row, [1, 2, 3]).values()) and row["max"] == "5"
     assert not wrong, json.dumps(wrong, indent=1)
+
+
+def test_fake_batch_says_who_runs_the_kernels(fake_batch):
+    """The batch ran with a user per kernel exactly when the probe says that works here, and says which."""
+    stderr, stdout = fake_batch["result"].stderr, fake_batch["result"].stdout
+    isolation = fake_batch["isolation"]
+    if isolation.enabled:
+        assert f"grader: {ISOLATED}" in stderr and f"isolation: {ISOLATED}" in stdout, stderr[-2000:]
+    else:
+        assert "grader: WARNING: kernels run as the grader's user" in stderr and isolation.reason in stderr
+        assert "isolation: WARNING: kernels run as the grader's user" in stdout
 
 
 def test_fake_batch_notes(fake_batch):
@@ -589,6 +640,270 @@ def test_hung_cell_and_notebook_time_limit(tmp_path):
     assert "notebook time limit" in slow_grade.note
     assert [c.state for c in slow_grade.cells][-2:] == ["not run", "not run"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake_checks.py", "slow.ipynb", "stubborn.ipynb"]
+
+
+# --------------------------------------------------------------------------
+# Kernels with users of their own (as root), and the cap on one message
+# --------------------------------------------------------------------------
+# Submission A, graded at the same time as B (-j 2): it waits until B's kernel runs (an
+# ipykernel whose connection file lies in this test's scratch folder: nothing outside the
+# test is ever targeted), then tries to kill it, to read B's scratch folder and to write
+# into the output folder, the CSV, the repository and the virtual environment. Every
+# write is an open for writing that writes nothing, or a new file the test looks for, so
+# a failed defence changes no file it didn't make. a = 42 only if every kill failed,
+# b = [1, 2, 3] only if every other attempt failed; answer_2 is the log (answers.md).
+NEIGHBOUR_ATTACK = """\
+import os, signal, sys, time, site
+scratch = os.path.dirname(os.path.dirname(os.environ["TMPDIR"]))
+mine = os.path.dirname(os.environ["TMPDIR"])
+log, victims = [], []
+end = time.monotonic() + 60
+while not victims and time.monotonic() < end:
+    for pid in os.listdir("/proc"):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").split("\\0")
+        except OSError:
+            continue
+        files = [c for c in cmd if c.startswith(scratch + "/") and c.endswith(".json")]
+        if "ipykernel_launcher" in " ".join(cmd) and files and not files[0].startswith(mine + "/"):
+            victims.append((int(pid), os.path.dirname(files[0]), files[0]))
+    time.sleep(0.2)
+kills_failed = bool(victims)
+for pid, folder, connection in victims:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        log.append(f"KILLED {pid}")
+        kills_failed = False
+    except PermissionError:
+        log.append(f"kill {pid}: refused")
+def attempt(what, action):
+    try:
+        action()
+        log.append(f"DID {what}")
+        return False
+    except PermissionError:
+        log.append(f"{what}: refused")
+        return True
+def append_nothing(path):
+    os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+def create(path):
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+results = []
+for pid, folder, connection in victims:
+    results += [attempt("list the other's folder", lambda: os.listdir(folder)),
+                attempt("read the other's connection file", lambda: open(connection).read()),
+                attempt("list the other's notebook folder", lambda: os.listdir(os.path.join(folder, "submission")))]
+site_packages = site.getsitepackages()[0]
+results += [
+    attempt("open the CSV for writing", lambda: append_nothing(OUT + "/grades.csv")),
+    attempt("create a file in the output folder", lambda: create(OUT + "/attack.txt")),
+    attempt("create a feedback file", lambda: create(OUT + "/feedback/attack.md")),
+    attempt("open helper_functions.py for writing", lambda: append_nothing(REPO + "/helper_functions.py")),
+    attempt("create a file in the repository", lambda: create(REPO + "/grader-attack.txt")),
+    attempt("open numpy/__init__.py for writing", lambda: append_nothing(site_packages + "/numpy/__init__.py")),
+    attempt("create a file in site-packages", lambda: create(site_packages + "/grader-attack.txt")),
+    attempt("create a file in the scratch folder", lambda: create(scratch + "/attack.txt")),
+]
+a = 42 if kills_failed else 0
+b = [1, 2, 3] if victims and all(results) else []
+answer_2 = "; ".join(log) or "no victim found"
+def f(x):
+    return x ** 2
+"""
+# B: right answers, and a sleep so that its kernel is still running while A attacks.
+VICTIM = [GOOD[0], "import time\ntime.sleep(12)", GOOD[1], GOOD[2]]
+
+
+@pytest.fixture
+def open_tmp(tmp_path):
+    """A folder other users can reach (see ``open_base``), removed afterwards; skips when there is none."""
+    base, opened = open_base(tmp_path)
+    if not opened:
+        pytest.skip(
+            f"no folder other users can reach: {users.blocking_folder(Path(tempfile.gettempdir())) or 'not root'}"
+        )
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_concurrent_submissions_cannot_touch_each_other(open_tmp):
+    """As root, A can't kill B's kernel, read B's folder, or write the output, the repository or the venv."""
+    base = open_tmp
+    subs, scratch, out = base / "subs", base / "scratch", base / "out"
+    for folder in (subs, scratch, out, out / "feedback"):
+        folder.mkdir()
+    isolation = kernel_users(scratch)
+    if not isolation.enabled:
+        pytest.skip(f"kernels can't have users of their own here: {isolation.reason}")
+    checks = base / "fake_checks.py"
+    checks.write_text(FAKE_CHECKS, encoding="utf-8")
+    (out / "grades.csv").write_text("submission,ex1\nold run,1\n", encoding="utf-8")  # an earlier run's CSV
+    site_packages = Path(sysconfig.get_paths()["purelib"])
+    guarded = [ROOT / "helper_functions.py", site_packages / "numpy" / "__init__.py"]
+    hashes = {path: hashlib.sha1(path.read_bytes()).hexdigest() for path in guarded}
+    made = [
+        out / "attack.txt",
+        out / "feedback" / "attack.md",
+        ROOT / "grader-attack.txt",
+        site_packages / "grader-attack.txt",
+        scratch / "attack.txt",
+    ]
+    paths = f"OUT = {str(out)!r}\nREPO = {str(ROOT)!r}"
+    nbformat.write(new_notebook([paths, NEIGHBOUR_ATTACK]), subs / "a_attacker.ipynb")
+    nbformat.write(new_notebook(VICTIM), subs / "b_victim.ipynb")
+    try:
+        result = run_cli(
+            subs,
+            "--csv",
+            out / "grades.csv",
+            "--feedback",
+            out / "feedback",
+            "-j",
+            "2",
+            "--cell-timeout",
+            "90",
+            "--checks",
+            checks,
+            tmpdir=scratch,
+        )
+        left = [path for path in made if path.exists()]
+    finally:
+        for path in made:
+            path.unlink(missing_ok=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"grader: {ISOLATED}" in result.stderr
+    rows = read_csv(out / "grades.csv")
+    log = (out / "answers.md").read_text(encoding="utf-8")
+    assert (rows["b_victim.ipynb"]["total"], rows["b_victim.ipynb"]["status"]) == ("5", "graded"), log
+    assert points(rows["b_victim.ipynb"], [1, 2, 3]) == {1: 1, 2: 2, 3: 2}
+    assert points(rows["a_attacker.ipynb"], [1, 2, 3]) == {1: 1, 2: 2, 3: 2}, log
+    assert "kill" in log and "refused" in log and "DID" not in log and "KILLED" not in log, log
+    assert left == [], f"the attack created {left}"
+    assert {path: hashlib.sha1(path.read_bytes()).hexdigest() for path in guarded} == hashes
+    assert list(scratch.iterdir()) == [], "temporary folders must be removed"
+    assert "old run" not in (out / "grades.csv").read_text(encoding="utf-8")  # rewritten by the grader itself
+
+
+def test_kernel_user_cannot_read_what_only_root_may(open_tmp):
+    """The kernel really runs as another uid, with no groups, its HOME and getpass working, umask 077,
+    and can't read the grader's files; with --kernel-user off it runs as root."""
+    base = open_tmp
+    subs, scratch, out = base / "subs", base / "scratch", base / "out"
+    for folder in (subs, scratch):
+        folder.mkdir()
+    isolation = kernel_users(scratch)
+    if not isolation.enabled:
+        pytest.skip(f"kernels can't have users of their own here: {isolation.reason}")
+    checks = base / "fake_checks.py"
+    checks.write_text(FAKE_CHECKS, encoding="utf-8")
+    who = (
+        "import getpass, os, pathlib\n"
+        "home = pathlib.Path.home()\n"
+        "pathlib.Path('made.txt').write_text('x')\n"
+        "ok = (os.getuid() >= 10000 and os.getgid() == os.getuid() and os.getgroups() == []\n"
+        "      and getpass.getuser() == f'grader-{os.getuid()}' and home.name == 'home'\n"
+        "      and home.stat().st_uid == os.getuid()\n"
+        "      and oct(os.stat('made.txt').st_mode & 0o777) == '0o600')\n"
+        "try:\n"
+        "    open('../kernel.log').read()  # the grader's log of this very kernel, mode 0600\n"
+        "    ok = False\n"
+        "except PermissionError:\n"
+        "    pass\n"
+        "a = 42 if ok else 0"
+    )
+    nbformat.write(new_notebook([who, *GOOD[1:]]), subs / "who.ipynb")
+    result = run_cli(subs, "--csv", out / "grades.csv", "--feedback", out / "fb", "--checks", checks, tmpdir=scratch)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert points(read_csv(out / "grades.csv")["who.ipynb"], [1, 2, 3]) == {1: 1, 2: 2, 3: 2}
+    off = run_cli(
+        subs,
+        "--csv",
+        out / "off.csv",
+        "--feedback",
+        out / "fb_off",
+        "--checks",
+        checks,
+        "--kernel-user",
+        "off",
+        tmpdir=scratch,
+    )
+    assert off.returncode == 0, off.stderr[-3000:]
+    assert "kernels run as the grader's user" in off.stderr and "--kernel-user off" in off.stderr
+    assert "WARNING" not in off.stderr  # asked for
+    assert points(read_csv(out / "off.csv")["who.ipynb"], [1, 2, 3]) == {1: 0, 2: 2, 3: 2}  # root: getuid() == 0
+
+
+# A cell that writes one 300 MB message to its kernel's iopub socket itself (not through
+# print, which the grader's prepare cell cuts into 1 Mi-character messages), then raises.
+HUGE_MESSAGE = """\
+k = get_ipython().kernel
+k.session.send(k.iopub_socket, "stream", {"name": "stdout", "text": "x" * 300_000_000}, parent=k.get_parent())
+raise ValueError("after the huge message")"""
+HONEST_BIG = [
+    "import sys\nfor _ in range(200):\n    sys.stdout.write('y' * 500_000)\nprint('the end')",
+    "import matplotlib.pyplot as plt, numpy as np\nplt.figure(figsize=(20, 20), dpi=100)\n"
+    "plt.imshow(np.random.default_rng(0).random((2000, 2000, 3)))\nplt.show()",
+]
+RSS_WRAPPER = """\
+import atexit, resource, runpy, sys
+out = sys.argv.pop(1)
+atexit.register(lambda: open(out, "w").write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+sys.argv[0] = "tests.grading"
+runpy.run_module("tests.grading", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_huge_message_on_the_sockets_is_refused(tmp_path):
+    """One 300 MB message sent on the kernel's socket: the grader stays small, every other cell counts."""
+    subs, scratch, out = tmp_path / "subs", tmp_path / "scratch", tmp_path / "out"
+    subs.mkdir()
+    scratch.mkdir()
+    checks = tmp_path / "fake_checks.py"
+    checks.write_text(FAKE_CHECKS, encoding="utf-8")
+    nbformat.write(new_notebook([GOOD[0], HUGE_MESSAGE, "print('still here')", *GOOD[1:]]), subs / "huge.ipynb")
+    nbformat.write(new_notebook([GOOD[0], *HONEST_BIG, *GOOD[1:]]), subs / "honest.ipynb")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
+    env.update(OMP_NUM_THREADS="1", TMPDIR=str(scratch))
+    rss = tmp_path / "maxrss.txt"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RSS_WRAPPER,
+            str(rss),
+            str(subs),
+            "--csv",
+            str(out / "grades.csv"),
+            "--feedback",
+            str(out / "fb"),
+            "-j",
+            "2",
+            "--cell-timeout",
+            "60",
+            "--checks",
+            str(checks),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    peak_mb = int(rss.read_text()) / 1024  # ru_maxrss is in KiB on Linux: the grader process alone
+    print(f"grader's peak memory: {peak_mb:.0f} MB (the message: 300 MB)")
+    assert peak_mb < 300, f"the grader held {peak_mb:.0f} MB: it received the huge message"
+    rows = read_csv(out / "grades.csv")
+    assert points(rows["huge.ipynb"], [1, 2, 3]) == {1: 1, 2: 2, 3: 2} and rows["huge.ipynb"]["status"] == "graded"
+    assert "code cell 2 sent the grader a message larger than its 32 MB limit" in rows["huge.ipynb"]["note"]
+    assert "code cell 3" not in rows["huge.ipynb"]["note"], "the connection must be back for the next cells"
+    feedback = (out / "fb" / "huge.md").read_text(encoding="utf-8")
+    assert "ValueError" in feedback and "after the huge message" in feedback  # from the reply: the error is kept
+    # Honest output: 100 MB printed in one cell and a 2000 x 2000 figure of noise pass without a note.
+    assert points(rows["honest.ipynb"], [1, 2, 3]) == {1: 1, 2: 2, 3: 2}
+    assert rows["honest.ipynb"]["note"] == "" and rows["honest.ipynb"]["status"] == "graded"
+    assert "Code cell 2 printed 100,000,008 characters" in (out / "fb" / "honest.md").read_text(encoding="utf-8")
 
 
 def test_kernel_that_does_not_start(tmp_path):

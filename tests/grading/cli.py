@@ -134,6 +134,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="grade even if tests/exercise_checks.py or helper_functions.py differ from git",
     )
+    parser.add_argument(
+        "--kernel-user",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto (default): when the grader runs as root, each submission's kernel runs as its own "
+        "unprivileged user, if a test shows that works here (else as the grader's user, with a warning); "
+        "off: always as the grader's user",
+    )
     parser.add_argument("--checks", type=Path, default=DEFAULT_CHECKS_PATH, help=argparse.SUPPRESS)
     parser.add_argument("--repo-root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -271,6 +279,9 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
         f"criteria loaded in {checks.load_seconds:.1f} s, before any submission's first cell ran "
         f"(a started kernel waited {checks.kernel_wait:.1f} s for them)"
     )
+    if options.isolation is not None:
+        level = "" if options.isolation.enabled or options.kernel_user == "off" else "WARNING: "
+        print(f"isolation: {level}{options.isolation.describe()}")
     changed = checks.changed_since_start()
     if changed:
         print(
@@ -328,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_timeout=args.evaluate_timeout,
         evaluate_memory=int(args.evaluate_memory * 1e9),
         allow_modified=args.allow_modified,
+        kernel_user=args.kernel_user,
     )
     try:
         grade_to_files(args, options)

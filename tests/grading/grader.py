@@ -46,11 +46,11 @@ from time import monotonic
 
 import nbformat
 
-from . import procs
+from . import procs, users
 from .checks import DEFAULT_CHECKS_PATH, REPO_ROOT, Checks, ChecksError, evaluator_env
 from .evaluator import MAX_VALUES_BYTES, read_regular_file
 from .extraction import extraction_cell, prepare_cell
-from .kernel import INTERRUPT_GRACE, CellRun, Kernel, KernelStartError, grading_env
+from .kernel import INTERRUPT_GRACE, MAX_MESSAGE_BYTES, CellRun, Kernel, KernelStartError, grading_env
 
 GRADED, TIMEOUT, CRASHED, INVALID = "graded", "timeout", "crashed", "invalid notebook"
 STATUSES = (GRADED, TIMEOUT, CRASHED, INVALID)
@@ -79,6 +79,10 @@ class Options:
         evaluate_timeout: seconds one exercise's evaluation may take (grader side).
         evaluate_memory: bytes one exercise's evaluation may allocate (grader side).
         allow_modified: grade even if the criteria or helper_functions.py differ from git.
+        kernel_user: "auto": as root, each submission's kernel runs as its own
+            unprivileged user, when a probe shows that such a user can run a kernel
+            here (``users.py``); "off": kernels run as the grader's user.
+        isolation: the outcome of that probe (set by ``grade_all``).
     """
 
     cell_timeout: float = 120.0
@@ -94,6 +98,8 @@ class Options:
     evaluate_timeout: float = 60.0
     evaluate_memory: int = 4_000_000_000
     allow_modified: bool = False
+    kernel_user: str = "auto"
+    isolation: users.Isolation | None = None
 
     @property
     def extract_timeout(self) -> float:
@@ -356,13 +362,17 @@ async def _grade(path: Path, checks: Checks, options: Options, start: float) -> 
             ran=False,
         )
     nb = strip_outputs(nb)
+    user = users.new_user() if options.isolation is not None and options.isolation.enabled else None
     root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=options.scratch_root))
     try:
         (root / "owner.pid").write_text(str(os.getpid()))
         work = root / "submission"
         work.mkdir()
         (work / path.name).write_text(json.dumps(nb, ensure_ascii=False), encoding="utf-8")
-        run = _Run(nb, checks, options, root, start)
+        if user is not None:  # see users.py for the layout
+            root.chmod(0o711)
+            users.make_private_all(root, user)
+        run = _Run(nb, checks, options, root, start, user)
         await run.execute()
         begin = monotonic()
         await run.evaluate()
@@ -371,14 +381,20 @@ async def _grade(path: Path, checks: Checks, options: Options, start: float) -> 
         return grade
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        if user is not None:
+            users.remove_files_of(user)
 
 
 class _Run:
     """The execution of one submission: cells, restarts, extraction, evaluation."""
 
-    def __init__(self, nb, checks: Checks, options: Options, root: Path, start: float):
-        self.checks, self.options, self.root = checks, options, root
+    def __init__(
+        self, nb, checks: Checks, options: Options, root: Path, start: float, user: users.KernelUser | None = None
+    ):
+        self.checks, self.options, self.root, self.user = checks, options, root, user
         self.work = root / "submission"
+        # The kernel writes its results files (and reads its probes) here: its own folder, with a kernel user.
+        self.results = root / "results" if user is not None else root
         self.log = root / "kernel.log"
         exercise_of = cell_exercises(nb)
         self.code_cells = []  # (index, code number, exercise, source)
@@ -410,7 +426,7 @@ class _Run:
 
     def _env(self) -> dict[str, str]:
         token = f"{self.batch}-{uuid.uuid4().hex[:8]}"
-        return grading_env(self.options.repo_root, self.root, token)
+        return grading_env(self.options.repo_root, self.root, token, self.user)
 
     async def execute(self) -> None:
         restarts = start_failures = 0
@@ -433,7 +449,7 @@ class _Run:
 
     async def _died_after(self, positions: list[int], linger: float) -> bool:
         """Run only the code cells at ``positions`` in a new kernel, then wait ``linger`` s: did it die?"""
-        async with Kernel(self.work, self._env(), self.log, self.options.startup_timeout) as kernel:
+        async with Kernel(self.work, self._env(), self.log, self.options.startup_timeout, self.user) as kernel:
             await self.checks.ready()
             await kernel.run(prepare_cell(), 30, 5.0, history=False)
             for position in positions:
@@ -475,7 +491,7 @@ class _Run:
     async def _attempt(self) -> bool:
         """Run the notebook once in a new kernel, then extract; True if the kernel was lost (died or hung)."""
         options = self.options
-        async with Kernel(self.work, self._env(), self.log, options.startup_timeout) as kernel:
+        async with Kernel(self.work, self._env(), self.log, options.startup_timeout, self.user) as kernel:
             waited = monotonic()
             await self.checks.ready()
             waited = monotonic() - waited
@@ -495,6 +511,13 @@ class _Run:
                 self.records[index] = report
                 if run.asked_exit:
                     self.notes.append(f"{_where(report)} called exit() or quit(); ignored while grading")
+                if run.disconnected:
+                    self.notes.append(
+                        f"{_where(report)} sent the grader a message larger than its {MAX_MESSAGE_BYTES >> 20} MB "
+                        "limit; the grader refused it (and the output sent right after it was lost)"
+                    )
+                elif run.lost_output:
+                    self.notes.append(f"{_where(report)}: the end of its output never reached the grader")
                 if run.state in ("timeout", "hung"):
                     self.timed_out = True
                     limit = "cell" if timeout >= options.cell_timeout else "notebook"
@@ -566,14 +589,17 @@ class _Run:
             if not reply.get("ok"):
                 probes_master = None
                 self.notes.append(f"the grader could not make its probe inputs ({reply.get('error', 'no reply')})")
+            elif self.user is not None:
+                probes_master.chmod(0o600)  # the grader's copy; each extraction gets its own below
         for ex in self.checks.exercises:
             if ex.number in self.extracted:
                 continue
-            out_path = self.root / f"values-{ex.number}-{uuid.uuid4().hex}.json"
+            out_path = self.results / f"values-{ex.number}-{uuid.uuid4().hex}.json"
             probes_path = None
             if probes_master is not None:
-                probes_path = self.root / f"probes-{uuid.uuid4().hex}.npz"
+                probes_path = self.results / f"probes-{uuid.uuid4().hex}.npz"
                 shutil.copyfile(probes_master, probes_path)
+                users.give(probes_path, self.user)
             self.extracted[ex.number] = str(out_path)
             cell = extraction_cell(self.checks, ex.number, out_path, probes_path)
             run = await kernel.run(cell, options.extract_timeout, 5.0, history=False)
@@ -692,6 +718,15 @@ async def grade_all(
     """
     procs.become_subreaper()
     clean_stale_scratch(scratch_parent(options))
+    if options.isolation is None:
+        options.isolation = await users.probe(
+            options.kernel_user,
+            options.repo_root,
+            scratch_parent(options),
+            lambda scratch, user: grading_env(options.repo_root, scratch, "probe", user),
+        )
+        level = "" if options.isolation.enabled or options.kernel_user == "off" else "WARNING: "
+        print(f"grader: {level}{options.isolation.describe()}", file=sys.stderr)
     # The evaluation process is spawned first; kernels may start meanwhile, but no cell of a
     # submission runs before the criteria are loaded in it (``checks.ready()``).
     await checks.begin(evaluator_env(options.repo_root))

@@ -110,8 +110,13 @@ def prepare(shell, max_chunk):
 
     ``exit()`` in ipykernel lets its cell finish and kills the kernel a moment
     later; while grading it only leaves a mark (an ``ask_exit`` payload the
-    grader reports) and the notebook goes on. A single huge ``write`` is sent
-    as messages of at most ``max_chunk`` characters.
+    grader reports) and the notebook goes on. Text written to ``sys.stdout`` or
+    ``sys.stderr`` reaches the grader in messages of at most ``max_chunk``
+    characters: ipykernel sends what was written within 0.2 s as one message
+    (``OutStream._flush`` sends each item of ``_flush_buffers()``), so each
+    stream's ``_flush_buffers`` is replaced by one that cuts the text into
+    pieces. (Patching ``write`` does not last: IPython 9 wraps ``stream.write``
+    during each cell and puts back what it found.)
     """
 
     def ask_exit():
@@ -119,17 +124,17 @@ def prepare(shell, max_chunk):
 
     shell.ask_exit = ask_exit
     for stream in (sys.stdout, sys.stderr):
-        write = stream.write
+        buffers = getattr(stream, "_flush_buffers", None)
+        if buffers is None or getattr(buffers, "grader_chunked", False):
+            continue
 
-        def chunked(text, _write=write, _stream=stream):
-            if isinstance(text, str) and len(text) > max_chunk:
-                for start in range(0, len(text), max_chunk):
-                    _write(text[start : start + max_chunk])
-                    _stream.flush()
-                return len(text)
-            return _write(text)
+        def chunked(_buffers=buffers):
+            for parent, data in _buffers():
+                for start in range(0, len(data), max_chunk):
+                    yield parent, data[start : start + max_chunk]
 
+        chunked.grader_chunked = True
         try:
-            stream.write = chunked
+            stream._flush_buffers = chunked
         except Exception:
             pass

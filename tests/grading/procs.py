@@ -9,7 +9,12 @@ kernel gets a token in its environment (``GRADER_KERNEL``); when a submission
 ends, ``kill_tree`` kills the kernel's descendants (by parent links) and every
 orphan re-parented to the grader that carries that token or whose environment
 can't be read or lacks a token (a process that cleared its environment), then
-reaps them, and repeats until none is left.
+reaps them, and repeats until none is left. When the kernel runs as a user of
+its own (``users.py``), every descendant of the grader that has that uid
+(real, effective, saved or filesystem) is the kernel's too, whatever its
+environment says; and an orphan whose environment can't be read but that runs
+as another uid than the grader's belongs to another kernel, so it is left to
+that kernel's ``kill_tree``.
 
 On other systems (no ``/proc``, no prctl) only the kernel's descendants that
 are still linked to it are found.
@@ -91,16 +96,34 @@ def descendants(root: int) -> set[int]:
     return found
 
 
-def belonging_to(token: str, kernel_pid: int | None, keep: set[int] = frozenset()) -> set[int]:
-    """Processes of one kernel: its descendants, and orphans re-parented to us with its token (or none)."""
-    me = os.getpid()
+def uids_of(pid: int) -> set[int]:
+    """The real, effective, saved and filesystem uids of a process (empty when it is gone)."""
+    try:
+        text = (_PROC / str(pid) / "status").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("Uid:"):
+            return {int(v) for v in line.split()[1:]}
+    return set()
+
+
+def belonging_to(token: str, kernel_pid: int | None, keep: set[int] = frozenset(), uid: int | None = None) -> set[int]:
+    """Processes of one kernel: its descendants, orphans re-parented to us with its token (or none), and,
+    with ``uid`` (the kernel's own user), every descendant of ours running as that uid."""
+    me, my_uid = os.getpid(), os.getuid()
     keep = set(keep) | PROTECTED
     found = descendants(kernel_pid) if kernel_pid else set()
     for pid in descendants(me):
         if pid in keep or pid == kernel_pid or _state(pid) == "Z":
             continue
-        if _ppid(pid) == me:
+        owners = uids_of(pid) if uid is not None else set()
+        if uid is not None and uid in owners:
+            found |= {pid} | descendants(pid)
+        elif _ppid(pid) == me:
             value = _token(pid)
+            if value is None and uid is not None and owners and owners != {my_uid}:
+                continue  # another kernel's user: that kernel's cleanup finds it
             if value == token or value is None or value == "":
                 found |= {pid} | descendants(pid)
         elif _token(pid) == token:
@@ -108,11 +131,13 @@ def belonging_to(token: str, kernel_pid: int | None, keep: set[int] = frozenset(
     return {pid for pid in found if pid not in keep and pid != me}
 
 
-def kill_tree(token: str, kernel_pid: int | None, keep: set[int] = frozenset(), rounds: int = 20) -> int:
+def kill_tree(
+    token: str, kernel_pid: int | None, keep: set[int] = frozenset(), rounds: int = 20, uid: int | None = None
+) -> int:
     """SIGKILL every process of the kernel with ``token`` (see ``belonging_to``); reap ours. Returns how many."""
     killed: set[int] = set()
     for _ in range(rounds):
-        pids = belonging_to(token, kernel_pid, keep)
+        pids = belonging_to(token, kernel_pid, keep, uid)
         if not pids:
             break
         for pid in pids:

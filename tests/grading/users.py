@@ -1,0 +1,322 @@
+"""Each submission's kernel as its own unprivileged user (when the grader runs as root).
+
+With ``--kernel-user auto`` (the default) and a grader running as root, every
+submission gets a fresh uid (and gid of the same number) drawn from a high
+range that no account and no running process uses, with no supplementary
+groups; its kernel, and so every process the kernel starts, runs as that uid
+(``subprocess.Popen``'s ``user``/``group``/``extra_groups``/``umask``, applied
+in the child between fork and exec). No ``/etc/passwd`` entry is needed: the
+kernel's ``HOME`` is a folder of its scratch folder and ``USER``/``LOGNAME``
+name it, so ``getpass.getuser()`` works.
+
+Layout of one submission's scratch folder (``grader.py``), with kernel users::
+
+    grading-XXXX/          root, 0711: other users may pass through, not list
+        owner.pid          root, 0644
+        kernel.log         root, 0600 (the kernel writes to the inherited descriptor)
+        kernel-*.json      the connection file (the kernel's key): the uid, 0600
+        probes.npz         root, 0600 (the evaluator's copy of the fresh inputs)
+        submission/ home/ tmp/ ipython/ results/   the uid, 0700
+
+So one kernel can't list or open another's folder, nor signal another's
+processes (different uids), and the grader's output, the repository and the
+environment are writable only by their owners. Before the batch ``probe``
+runs a small Python program as such a uid, in a scratch folder laid out like a
+submission's, with the kernels' environment: it must import ipykernel and
+read the repository's ``helper_functions.py``. If it can't (e.g. the Python
+installation or the repository sits under a folder of mode 0700, or the user
+namespace maps only uid 0, as in ``unshare -r``), or the grader is not root,
+kernels run as the grader's user, as before, and the grader says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import stat
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+UID_LOW, UID_HIGH = 2_000_000_000, 2_100_000_000  # where the map allows; else the top of the map
+PRIVATE_DIRS = ("submission", "home", "tmp", "ipython", "results")
+PROBE_TIMEOUT = 120.0
+SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+
+PROBE_CODE = """\
+import importlib.util, os, sys
+import ipykernel.kernelapp  # noqa: F401  (zmq, IPython, ipykernel: what a kernel starts with)
+for name in ("numpy", "torch", "matplotlib", "sklearn"):
+    spec = importlib.util.find_spec(name)
+    if spec is not None and spec.origin:
+        open(spec.origin, "rb").close()
+root = sys.argv[1]
+open(os.path.join(root, "helper_functions.py"), "rb").close()
+open(os.path.join(os.environ["TMPDIR"], "probe"), "w").close()
+print("ok", os.getuid())
+"""
+
+
+@dataclass(frozen=True)
+class KernelUser:
+    """The unprivileged account one submission's kernels run as (no passwd entry)."""
+
+    uid: int
+    gid: int
+
+    @property
+    def name(self) -> str:
+        return f"grader-{self.uid}"
+
+    def popen_kwargs(self) -> dict:
+        """What ``subprocess.Popen`` (and so jupyter_client's launcher) needs to start a process as this user."""
+        return {"user": self.uid, "group": self.gid, "extra_groups": [], "umask": 0o077}
+
+
+def _id_ranges(path: str) -> list[tuple[int, int]]:
+    """The ids mapped in this user namespace (``/proc/self/uid_map``): [(first, last)]."""
+    try:
+        lines = Path(path).read_text().split("\n")
+    except OSError:
+        return [(0, 2**32 - 2)]
+    ranges = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3:
+            first, count = int(parts[0]), int(parts[2])
+            ranges.append((first, first + count - 1))
+    return ranges
+
+
+def _window() -> tuple[int, int] | None:
+    """The range fresh ids are drawn from: mapped as both uid and gid, above every normal account."""
+    uids, gids = _id_ranges("/proc/self/uid_map"), _id_ranges("/proc/self/gid_map")
+
+    def mapped(lo, hi, ranges):
+        return [(max(lo, a), min(hi, b)) for a, b in ranges if max(lo, a) <= min(hi, b)]
+
+    both = [(a, b) for ua, ub in uids for a, b in mapped(ua, ub, gids)]
+    high = [r for a, b in both for r in mapped(UID_LOW, UID_HIGH, [(a, b)])]
+    if high:
+        return max(high, key=lambda r: r[1] - r[0])
+    # A small map (e.g. 65,536 ids in a rootless container): its top thousands, below 65534 ("nobody").
+    best = max(both, key=lambda r: r[1], default=None)
+    if best is None or best[1] < 10_000:
+        return None
+    hi = min(best[1], 65_000) if best[1] >= 65_534 and best[0] < 65_000 else best[1]
+    lo = max(best[0], hi - 5_000, 10_000)
+    return (lo, hi) if lo < hi else None
+
+
+def _ids_in_use() -> set[int]:
+    used = set()
+    for status in glob.glob("/proc/[0-9]*/status"):
+        try:
+            text = Path(status).read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith(("Uid:", "Gid:")):
+                used.update(int(v) for v in line.split()[1:])
+    return used
+
+
+def new_user() -> KernelUser | None:
+    """A fresh uid (= gid) no account and no running process uses; None if the user namespace has none."""
+    window = _window()
+    if window is None:
+        return None
+    used = _ids_in_use()
+    for _ in range(100):
+        uid = window[0] + secrets.randbelow(window[1] - window[0] + 1)
+        if uid in used:
+            continue
+        try:
+            pwd.getpwuid(uid)
+            continue
+        except KeyError:
+            pass
+        return KernelUser(uid, uid)
+    return None
+
+
+def make_private(folder: Path, user: KernelUser | None) -> None:
+    """``folder`` and everything in it owned by ``user`` (mode 0700 for folders); nothing without a user."""
+    if user is None:
+        return
+    for path in [folder, *folder.rglob("*")]:
+        os.lchown(path, user.uid, user.gid)
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o700)
+
+
+def give(path: Path, user: KernelUser | None, mode: int = 0o600) -> None:
+    """One file the grader wrote, handed to ``user`` (e.g. the connection file, a probes file)."""
+    if user is None:
+        return
+    os.chown(path, user.uid, user.gid)
+    path.chmod(mode)
+
+
+def seed_matplotlib_cache(config_dir: Path, user: KernelUser) -> None:
+    """Copy the grader's matplotlib font list into the kernel's config folder (saves ~1 s per kernel)."""
+    config_dir.mkdir(exist_ok=True)
+    try:
+        import matplotlib
+
+        for source in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
+            shutil.copyfile(source, config_dir / source.name)
+    except Exception:  # only a speed-up
+        pass
+    make_private(config_dir, user)
+
+
+def remove_files_of(user: KernelUser, folders=SHARED_TMP) -> list[str]:
+    """Delete what ``user`` left directly in the shared temporary folders (its ids are fresh: all of it is its)."""
+    removed = []
+    for folder in dict.fromkeys([*folders, tempfile.gettempdir()]):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != user.uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+                removed.append(entry.path)
+            except OSError:
+                pass
+    return removed
+
+
+def blocking_folder(path: Path) -> str:
+    """The first folder on ``path``'s way that other users can't pass (no x bit for others), as a phrase; ''."""
+    path = Path(os.path.abspath(path))
+    for folder in [*reversed(path.parents), path]:
+        try:
+            info = os.stat(folder)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and not info.st_mode & stat.S_IXOTH:
+            return f"{folder} (mode {stat.S_IMODE(info.st_mode):o}) can't be entered by other users"
+    return ""
+
+
+def _needed_paths(repo_root: Path, scratch_parent: Path) -> list[Path]:
+    return [
+        Path(sys.executable),
+        Path(os.path.realpath(sys.executable)),
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+        Path(repo_root),
+        Path(scratch_parent),
+    ]
+
+
+def why_blocked(repo_root: Path, scratch_parent: Path) -> str:
+    """Which folder keeps a kernel user from the Python, the repository or the scratch folders, as a phrase."""
+    for path in _needed_paths(repo_root, scratch_parent):
+        reason = blocking_folder(path)
+        if reason:
+            return reason
+    return ""
+
+
+@dataclass
+class Isolation:
+    """Whether this batch's kernels run as users of their own, and why not."""
+
+    enabled: bool
+    reason: str = ""
+
+    def describe(self) -> str:
+        if self.enabled:
+            return (
+                "each submission's kernel runs as its own unprivileged user (a fresh uid, no groups): "
+                "submissions graded at the same time can't signal each other's processes or read each other's "
+                "folders, and can't write to the output, the repository or the environment"
+            )
+        return (
+            f"kernels run as the grader's user ({_me()}), not isolated from each other or from the grader's "
+            f"files: {self.reason}"
+        )
+
+
+def _me() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return f"uid {os.getuid()}"
+
+
+async def probe(mode: str, repo_root: Path, scratch_parent: Path, env_for) -> Isolation:
+    """Can kernels run as users of their own here? ``env_for(scratch, user)`` gives the kernels' environment."""
+    if mode == "off":
+        return Isolation(False, "--kernel-user off")
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return Isolation(False, "the grader is not running as root (only root can start processes as other users)")
+    user = new_user()
+    if user is None:
+        return Isolation(False, "this user namespace maps no ids besides the grader's own (/proc/self/uid_map)")
+    root = Path(tempfile.mkdtemp(prefix="grading-probe-", dir=scratch_parent))
+    try:
+        (root / "owner.pid").write_text(str(os.getpid()))  # so that a killed grader's probe folder is cleaned up
+        root.chmod(0o711)
+        for name in PRIVATE_DIRS:
+            (root / name).mkdir()
+        make_private_all(root, user)
+        env = env_for(root, user)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                PROBE_CODE,
+                str(repo_root),
+                cwd=str(root / "submission"),
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                **user.popen_kwargs(),
+            )
+            try:
+                out, err = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+                raise
+        except (OSError, TimeoutError) as exc:
+            return Isolation(False, _failure(f"{type(exc).__name__}: {exc}", repo_root, scratch_parent))
+        finally:
+            remove_files_of(user)
+        text = out.decode(errors="replace").split()
+        if process.returncode == 0 and text[:2] == ["ok", str(user.uid)]:
+            return Isolation(True)
+        lines = err.decode(errors="replace").strip().splitlines()
+        return Isolation(
+            False, _failure(lines[-1] if lines else f"exit status {process.returncode}", repo_root, scratch_parent)
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def make_private_all(root: Path, user: KernelUser) -> None:
+    """The private folders of a scratch folder (``PRIVATE_DIRS``), handed to ``user``."""
+    for name in PRIVATE_DIRS:
+        folder = root / name
+        folder.mkdir(exist_ok=True)
+        make_private(folder, user)
+
+
+def _failure(error: str, repo_root: Path, scratch_parent: Path) -> str:
+    where = why_blocked(repo_root, scratch_parent)
+    return f"a test process running as a fresh uid failed ({error})" + (f": {where}" if where else "")
