@@ -36,8 +36,13 @@ OUTPUT_TAIL_CHARS = 2048
 # The largest message part (frame) the grader's sockets accept from a kernel: a kernel that
 # sends a bigger one is disconnected by zmq before the frame is read (zmq reconnects at once).
 # Honest output stays far below it: the grader's prepare cell sends printed text in messages
-# of at most 2 MB characters, and a figure is a few MB.
+# of at most 1 Mi characters, and a figure is a few MB.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+# Messages a socket of the grader queues before it is read (zmq's default is 1,000): with a busy
+# grader, a kernel that sends many parts just under the limit would otherwise fill the grader's
+# memory. A SUB socket (output) drops what doesn't fit; the grader keeps only a few KB of a cell's
+# output anyway, and a cell whose idle status is dropped ends by its reply (REPLY_QUIET).
+MAX_QUEUED_MESSAGES = 4
 REPLY_QUIET = 5.0  # seconds without this cell's output after its reply: the rest of its output was lost
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -161,6 +166,7 @@ class _KernelManager(AsyncKernelManager):
         """The client nbclient drives; every socket made from its context refuses a part over MAX_MESSAGE_BYTES."""
         kc = super().client(**kwargs)
         kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # before start_channels creates the sockets
+        kc.context.setsockopt(zmq.RCVHWM, MAX_QUEUED_MESSAGES)
         return kc
 
 
