@@ -854,6 +854,9 @@ runpy.run_module("tests.grading", run_name="__main__", alter_sys=True)
 """
 
 
+MAX_GRADER_MB_WITH_HUGE_MESSAGE = 550
+
+
 def test_a_huge_message_on_the_sockets_is_refused(tmp_path):
     """One 300 MB message sent on the kernel's socket: the grader stays small, every other cell counts."""
     subs, scratch, out = tmp_path / "subs", tmp_path / "scratch", tmp_path / "out"
@@ -894,7 +897,10 @@ def test_a_huge_message_on_the_sockets_is_refused(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     peak_mb = int(rss.read_text()) / 1024  # ru_maxrss is in KiB on Linux: the grader process alone
     print(f"grader's peak memory: {peak_mb:.0f} MB (the message: 300 MB)")
-    assert peak_mb < 300, f"the grader held {peak_mb:.0f} MB: it received the huge message"
+    # Received whole, the message would need at least 600 MB in the grader (its 300 MB frame and the
+    # 300 MB text decoded from it). The peak without it depends on the calling process: 139 MB from a
+    # fresh pytest, 386 MB when the same pytest had collected tests/test_exercises.py (torch loaded).
+    assert peak_mb < MAX_GRADER_MB_WITH_HUGE_MESSAGE, f"the grader held {peak_mb:.0f} MB: it received the huge message"
     rows = read_csv(out / "grades.csv")
     assert points(rows["huge.ipynb"], [1, 2, 3]) == {1: 1, 2: 2, 3: 2} and rows["huge.ipynb"]["status"] == "graded"
     assert "code cell 2 sent the grader a message larger than its 32 MB limit" in rows["huge.ipynb"]["note"]
