@@ -357,13 +357,12 @@ def test_own_data_widget_disables_the_data_controls():
 
 # ---------------------------------------------------------------- the README block of the benchmark
 def test_readme_block_renders_the_committed_results():
-    import importlib.util
     import pathlib
 
+    from tests.tools import load_script
+
     folder = pathlib.Path(__file__).resolve().parent / "benchmarks"
-    spec = importlib.util.spec_from_file_location("playground_times", folder / "playground_times.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(folder / "playground_times.py", "playground_times")
     results = (folder / "results" / "playground_times.md").read_text(encoding="utf-8")
     block = module.readme_block(folder / "results")
     for label in module.NETWORKS:

@@ -3,27 +3,19 @@ tests/benchmarks/write_readme.py makes of tests/benchmarks/results/*.md (fix wit
 `python tests/benchmarks/write_readme.py`)."""
 
 import difflib
-import importlib.util
 import pathlib
 import shutil
-import sys
 
 import pytest
+
+from tests.tools import load_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "benchmarks" / "write_readme.py"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def _load_writer():
-    spec = importlib.util.spec_from_file_location("write_readme", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("write_readme", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-writer = _load_writer()
+writer = load_script(SCRIPT, "write_readme")
 
 
 def test_readme_figures_equal_the_committed_results():

@@ -10,28 +10,20 @@ It writes its report to a temporary folder, never into the repository (the commi
 tests/benchmarks/results/seed_sweep.md comes from `python tests/benchmarks/seed_sweep.py`).
 """
 
-import importlib.util
 import json
 import os
 import pathlib
 import re
-import sys
 
 import nbformat
 import pytest
 
+from tests.tools import load_script
+
 SCRIPT = pathlib.Path(__file__).resolve().parent / "benchmarks" / "seed_sweep.py"
 
 
-def _load_sweep():
-    spec = importlib.util.spec_from_file_location("seed_sweep", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("seed_sweep", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-sweep = _load_sweep()
+sweep = load_script(SCRIPT, "seed_sweep")
 
 
 def probe_notebook(path: pathlib.Path, lr: float = 0.5, tag: bool = True) -> pathlib.Path:
