@@ -32,10 +32,12 @@ nb_ipywidgets_js = {}  # no widget manager from a CDN: the playground is shown a
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
+myst_dmath_double_inline = True  # `$$...$$` inside a paragraph, as JupyterLab renders it
 
 html_theme = "sphinx_book_theme"
 html_title = "Lesson 02: Neural Networks and Classification"
 html_static_path = ["_static"]
+html_favicon = "_static/favicon.svg"
 html_css_files = ["lesson.css"]
 html_last_updated_fmt = None
 html_show_sourcelink = False
@@ -46,3 +48,4 @@ html_theme_options = {
     "use_fullscreen_button": False,
     "navigation_with_keys": False,
 }
+html_context = {"default_mode": "light"}

@@ -225,6 +225,16 @@ def on_source_read(app, docname, source):
     source[0] = PLACEHOLDER.sub(lambda m: fill(m.group("kind"), m.group("arg")), text)
 
 
+def keep_outputs_in_the_build(app):
+    """myst-nb writes each notebook and its output images into ``<outdir>/../jupyter_execute``, which for
+    ``sphinx-build docs _site`` is the repository's top level: put them with the doctrees instead."""
+    config = getattr(app.env, "mystnb_config", None)
+    if config is not None:
+        folder = pathlib.Path(app.doctreedir) / "jupyter_execute"
+        app.env.mystnb_config = config.copy(output_folder=str(folder), execution_cache_path=str(folder / "cache"))
+
+
 def setup(app):
     app.connect("source-read", on_source_read)
+    app.connect("builder-inited", keep_outputs_in_the_build, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
