@@ -134,6 +134,10 @@ SOLUTIONS_NOTE = (
 def read_notebook_link(text: str):
     """myst-nb reader for a ``.nblink`` file: the notebook it names, as committed, ready for a static page."""
     link = json.loads(text)
+    if not (ROOT / link["path"]).exists():  # e.g. the students' copy, handed out without solutions/
+        title = "Solutions" if link.get("solutions") else link["path"]
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+            f"# {title}\n\nNot included in this copy of the lesson (`{link['path']}` is not here).")])
     nb = nbformat.read(ROOT / link["path"], as_version=4)
     base = posixpath.dirname(link["path"])
     for cell in nb.cells:
@@ -184,6 +188,8 @@ def notebooks_table() -> str:
         times = None
     lines = ["| # | Notebook | Study time | Run time, top to bottom* |", "|---|---|---|---|"]
     for number, (path, page) in enumerate(pages().items(), start=1):
+        if not (ROOT / path).exists():
+            continue
         nb = nbformat.read(ROOT / path, as_version=4)
         title = next((re.sub(r"^#\s*", "", c.source.splitlines()[0]) for c in nb.cells
                       if c.cell_type == "markdown" and c.source.startswith("# ")), path)

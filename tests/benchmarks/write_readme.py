@@ -1,20 +1,21 @@
-"""Write the README's measured figures from the committed benchmark results.
+"""Write the measured figures of the README and the guides from the committed benchmark results.
 
 One command (from the repository root)::
 
-    python tests/benchmarks/write_readme.py            # rewrite the generated blocks of README.md
-    python tests/benchmarks/write_readme.py --check    # exit 1 (and show the diff) if README.md is stale
+    python tests/benchmarks/write_readme.py            # rewrite the generated blocks of every file in DOCUMENTS
+    python tests/benchmarks/write_readme.py --check    # exit 1 (and show the diff) if one of them is stale
 
-Every generated block sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in README.md; the text
-between the markers is replaced by what the writer registered for NAME returns, computed from the Markdown
-files in ``tests/benchmarks/results/`` (written by the benchmark scripts next to this file). Nothing outside
-the markers is touched. A default-run test (tests/test_readme_figures.py) fails when README.md and the results
-disagree.
+Every generated block sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in one of ``DOCUMENTS``
+(README.md for students, the guides in docs/); the text between the markers is replaced by what the writer
+registered for NAME returns, computed from the Markdown files in ``tests/benchmarks/results/`` (written by the
+benchmark scripts next to this file). Nothing outside the markers is touched. A default-run test
+(tests/test_readme_figures.py) fails when a document and the results disagree. The website's results page
+(docs/results.md) calls the same writers when it is built.
 
 Adding a block: decorate a function ``f(results: Results, current: str) -> str`` with ``@block("NAME")`` and put the two
-markers into README.md. A block can also live with the benchmark that measures it: list it in
+markers into a document. A block can also live with the benchmark that measures it: list it in
 ``EXTERNAL_BLOCKS`` as NAME -> (module path, function name); the function is called with the results folder
-(a ``pathlib.Path``) and returns the block's Markdown. It is only needed when README.md has NAME's markers.
+(a ``pathlib.Path``) and returns the block's Markdown. It is only needed when a document has NAME's markers.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from dataclasses import dataclass, field
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+# The files whose generated blocks this script writes (a block may live in any of them).
+DOCUMENTS = [README, ROOT / "docs" / "instructors.md", ROOT / "docs" / "contributing.md"]
 RESULTS = ROOT / "tests" / "benchmarks" / "results"
 MARKER = re.compile(r"<!-- (?P<name>[a-z0-9-]+):start -->\n(?P<body>.*?)<!-- (?P=name):end -->", flags=re.S)
 
@@ -105,7 +108,7 @@ class NotebookTimes:
         return self.rows[notebook]["Ratio to reference"].replace("x", "×")
 
     def seconds(self, notebook: str) -> str:
-        return self.rows[notebook]["Median wall (s)"]
+        return self.rows[notebook]["Median wall (s)"]  # "reference": the imports-only notebook
 
 
 @dataclass
@@ -222,26 +225,33 @@ def _solutions_of(notebook: str, names) -> str | None:
 
 @block("notebook-table")
 def notebook_table(results: Results, current: str) -> str:
-    """The lesson's table of notebooks: only its last column (run time) is generated, the rest is kept."""
+    """The students' table of notebooks: the rest of the table is kept, its last column (run time) is generated, in
+    seconds ("about 9 s"; ratios are for contributors), and a footnote says where the seconds come from."""
     times = results.times
-    lines = current.rstrip("\n").splitlines()
-    header = next((split_row(line) for line in lines if line.startswith("|")), [])
+    lines = [line for line in current.rstrip("\n").splitlines() if line.startswith("|")]
+    header = split_row(lines[0]) if lines else []
     if not header or not header[-1].startswith("Run time"):
-        raise ValueError(f"README block notebook-table: its last column should be 'Run time...', not {header[-1:]}")
+        raise ValueError(f"block notebook-table: its last column should be 'Run time...', not {header[-1:]}")
+
+    def about(notebook):
+        return f"about {round(float(times.seconds(notebook)))} s"
+
     out = []
     for line in lines:
-        cells = split_row(line) if line.startswith("|") else []
         match = re.search(r"\[`([^`]+\.ipynb)`\]", line)
-        if cells and match and match.group(1) in times.rows:
+        if match and match.group(1) in times.rows:
             notebook = match.group(1)
-            text = f"{times.ratio(notebook)} ({times.seconds(notebook)} s)"
+            text = about(notebook)
             solutions = _solutions_of(notebook, times.rows)
             if solutions:
-                text += f"; solutions {times.ratio(solutions)} ({times.seconds(solutions)} s)"
+                text += f"; solutions {about(solutions)}"
             head = line.rstrip().rstrip("|").rstrip()
-            head = head[: head.rfind("|") + 1]
-            line = f"{head} {text} |"
+            line = f"{head[: head.rfind('|') + 1]} {text} |"
         out.append(line)
+    out += ["", f"\\* How long the computer takes to run the notebook top to bottom in a fresh kernel: the median of "
+            f"{times.repeats} runs on a {_machine_words(times.machine)} CPU, like a laptop's, on {times.date} (about "
+            f"{round(float(times.seconds('reference')))} s of it is starting Python and importing torch). Reading and "
+            "doing the lesson takes you far longer."]
     return "\n".join(out) + "\n"
 
 
@@ -437,25 +447,28 @@ def block_names(readme: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only compare; exit 1 with a diff if README is stale")
-    parser.add_argument("--readme", type=pathlib.Path, default=README)
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 with a diff if a file is stale")
+    parser.add_argument("--file", type=pathlib.Path, action="append", help="a document to write (default: DOCUMENTS)")
     parser.add_argument("--results", type=pathlib.Path, default=RESULTS)
     args = parser.parse_args(argv)
-    current = args.readme.read_text(encoding="utf-8")
-    new = render(current, Results(args.results))
-    if args.check:
-        if new != current:
-            sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), new.splitlines(True), "README.md",
-                                                       "README.md (from the results)"))
-            print("\nREADME.md disagrees with tests/benchmarks/results/: run python tests/benchmarks/write_readme.py")
-            return 1
-        print(f"README.md agrees with the results ({', '.join(block_names(current))}).")
-        return 0
-    if new != current:
-        args.readme.write_text(new, encoding="utf-8")
-        print(f"Rewrote {args.readme} ({', '.join(block_names(current))}).")
-    else:
-        print(f"{args.readme} already agrees with the results.")
+    stale = []
+    for path in args.file or DOCUMENTS:
+        current = path.read_text(encoding="utf-8")
+        new = render(current, Results(args.results))
+        names = ", ".join(block_names(current)) or "no blocks"
+        if new == current:
+            print(f"{path.name} agrees with the results ({names}).")
+        elif args.check:
+            stale.append(path)
+            sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), new.splitlines(True), path.name,
+                                                       f"{path.name} (from the results)"))
+        else:
+            path.write_text(new, encoding="utf-8")
+            print(f"Rewrote {path} ({names}).")
+    if stale:
+        print(f"\n{', '.join(p.name for p in stale)} disagree with tests/benchmarks/results/: "
+              "run python tests/benchmarks/write_readme.py")
+        return 1
     return 0
 
 
