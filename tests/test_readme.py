@@ -1,5 +1,5 @@
-"""The README's set-up and first hour: the commands it gives are the ones CI runs, its links
-exist, its menu names are JupyterLab 4's, and the facts it states match the lesson."""
+"""The README and the guides: the commands they give are the ones CI runs, their links exist, their menu names are
+JupyterLab 4's, and the facts they state match the lesson."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ import pytest
 from tests import lesson
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCUMENTS = {name: (ROOT / name).read_text(encoding="utf-8")
+             for name in ["README.md", "docs/instructors.md", "docs/contributing.md"]}
+README, CONTRIBUTING = DOCUMENTS["README.md"], DOCUMENTS["docs/contributing.md"]
 
 
-def section(title: str) -> str:
-    return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+def section(title: str, text: str = README) -> str:
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
 def commands(text: str) -> list[str]:
@@ -26,25 +28,32 @@ def commands(text: str) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
 
 
+def test_readme_is_short_and_opens_the_other_two_doors():
+    assert len(README) <= 15_000, f"README.md has {len(README)} characters; students read it in five minutes"
+    assert "(docs/instructors.md)" in README and "(docs/contributing.md)" in README
+
+
 def test_setup_creates_an_environment_and_installs_the_requirements():
-    assert commands(section("Setup")) == [
-        "python3 -m venv .venv && source .venv/bin/activate",
-        "pip install -r requirements.txt",
-    ]
+    setup = section("Setup")
+    assert commands(setup) == ["python3 -m venv .venv && source .venv/bin/activate", "pip install -r requirements.txt"]
+    # the CPU-only wheel exactly as PyTorch's install page gives it, for the pinned version
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in setup
+    assert "torch==2.13.0" in requirement_lines()
 
 
-def test_first_hour_runs_pytest_in_a_second_terminal_and_says_how_to_stop_lab():
+def test_first_hour_opens_lab_uses_the_check_cells_and_says_how_to_stop_lab():
     first_hour = section("Your first hour")
-    assert "`jupyter lab`" in first_hour
-    assert commands(first_hour) == ["source .venv/bin/activate", "pytest"]
-    assert "second terminal" in first_hour
+    assert "`jupyter lab`" in first_hour and "check(N, globals())" in first_hour
+    assert commands(first_hour) == [], "a student's first hour needs no terminal command but `jupyter lab`"
     assert "*File → Shut Down*" in first_hour and "Ctrl+C twice" in first_hour
 
 
-def test_ci_runs_the_readme_test_command():
+def test_ci_runs_the_guides_test_command_and_the_readmes_site_command():
     ci = (ROOT / ".ci" / "run").read_text()
-    test_command = commands(section("Your first hour"))[-1]
-    assert f"TEST_CMD=({test_command})" in ci
+    assert commands(section("The test suite", CONTRIBUTING)) == ["pytest"] and "TEST_CMD=(pytest)" in ci
+    site = commands(section("The lesson as a website"))
+    assert site == ["sphinx-build -W docs _site"] and site[0] in CONTRIBUTING
+    assert f"SITE_CMD=({site[0]})" in ci
     assert "pip install --quiet -r requirements.txt" in ci
 
 
@@ -73,18 +82,20 @@ def test_the_editable_install_exposes_what_the_notebooks_import():
     assert packages == found, f"pyproject.toml packages {sorted(packages)} != the packages in tests/ {sorted(found)}"
 
 
-def test_local_links_in_readme_exist():
-    targets = re.findall(r"\]\(([^)#\s]+)\)", README)
-    local = [t for t in targets if not re.match(r"[a-z]+://", t)]
-    missing = [t for t in local if not (ROOT / t).exists()]
-    assert not missing, f"README links to missing files: {missing}"
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_local_links_exist(name):
+    folder = (ROOT / name).parent
+    local = [t for t in re.findall(r"\]\(([^)#\s]+)\)", DOCUMENTS[name]) if not re.match(r"[a-z]+://", t)]
+    missing = [t for t in local if not (folder / t).exists()]
+    assert not missing, f"{name} links to missing files: {missing}"
 
 
-def test_section_links_in_readme_exist():
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_section_links_exist(name):
     anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
-               for h in re.findall(r"^#+ (.+)$", README, flags=re.M)}
-    missing = [a for a in re.findall(r"\]\(#([^)]+)\)", README) if a not in anchors]
-    assert not missing, f"README links to missing sections: {missing}"
+               for h in re.findall(r"^#+ (.+)$", DOCUMENTS[name], flags=re.M)}
+    missing = [a for a in re.findall(r"\]\(#([^)]+)\)", DOCUMENTS[name]) if a not in anchors]
+    assert not missing, f"{name} links to missing sections: {missing}"
 
 
 # JupyterLab 4's menu items as its own bundle spells them ("%1" is the document type, "Notebook").
@@ -102,7 +113,7 @@ def menu_paths(text: str) -> list[str]:
 
 
 def student_texts() -> dict[str, str]:
-    texts = {"README.md": README}
+    texts = dict(DOCUMENTS)
     for name in lesson.NOTEBOOKS:
         nb = json.loads(lesson.notebook_text(name))
         texts[name] = "\n".join("".join(c.get("source", "")) for c in nb["cells"] if c["cell_type"] == "markdown")
@@ -136,9 +147,9 @@ def test_the_python_version_the_readme_states_is_the_notebooks():
     assert versions == {stated.group(1)}, versions
 
 
-def test_the_cell_timeout_the_readme_states_is_pyprojects():
+def test_the_cell_timeout_the_guide_states_is_pyprojects():
     import tomllib
 
     addopts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
     timeout = next(o for o in addopts["addopts"] if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1]
-    assert f"A cell still running after {timeout} s fails" in " ".join(README.split())
+    assert f"A cell still running after {timeout} s fails" in " ".join(CONTRIBUTING.split())

@@ -1,73 +1,75 @@
-"""The README's measured figures are the committed results: every generated block equals what
+"""The measured figures of the README and the guides are the committed results: every generated block equals what
 tests/benchmarks/write_readme.py makes of tests/benchmarks/results/*.md (fix with
 `python tests/benchmarks/write_readme.py`)."""
 
 import difflib
-import pathlib
 import shutil
 
 import pytest
 
 from tests.tools import load_script
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "tests" / "benchmarks" / "write_readme.py"
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+writer = load_script(__import__("pathlib").Path(__file__).parent / "benchmarks" / "write_readme.py", "write_readme")
+TEXTS = {path: path.read_text(encoding="utf-8") for path in writer.DOCUMENTS}
 
 
-writer = load_script(SCRIPT, "write_readme")
+def holder(name: str):
+    """(path, text) of the one document that holds block ``name``."""
+    return next((path, text) for path, text in TEXTS.items() if name in writer.block_names(text))
 
 
-def test_readme_figures_equal_the_committed_results():
-    expected = writer.render(README)
-    if expected != README:
-        diff = "".join(difflib.unified_diff(README.splitlines(True), expected.splitlines(True), "README.md",
-                                            "from tests/benchmarks/results"))
-        pytest.fail(f"README.md disagrees with the results; run python tests/benchmarks/write_readme.py\n{diff}")
+@pytest.mark.parametrize("path", writer.DOCUMENTS, ids=lambda p: p.name)
+def test_figures_equal_the_committed_results(path):
+    text, expected = TEXTS[path], writer.render(TEXTS[path])
+    if expected != text:
+        diff = "".join(difflib.unified_diff(text.splitlines(True), expected.splitlines(True), path.name, "results"))
+        pytest.fail(f"{path.name} disagrees with the results; run python tests/benchmarks/write_readme.py\n{diff}")
 
 
-def test_every_measured_figure_has_its_block():
-    names = writer.block_names(README)
-    for name in ["notebook-table", "run-times", "seed-table", "seed-sweep-duration", "repeat-runs"]:
+def test_every_measured_figure_has_one_block():
+    names = [name for text in TEXTS.values() for name in writer.block_names(text)]
+    for name in ["notebook-table", "run-times", "seed-table", "seed-sweep-duration", "repeat-runs", "playground-times"]:
         assert names.count(name) == 1, name
     assert all(name in writer.BLOCKS or name in writer.EXTERNAL_BLOCKS for name in names)
+    assert "notebook-table" in writer.block_names(TEXTS[writer.README]), "the students' table is in the README"
 
 
 @pytest.mark.parametrize(
     "results_file, old, new, changed_block",
     [
         ("notebook_times.md", "| imports only (reference) | ", "| imports only (reference) | 9", "run-times"),
-        ("repeat_runs.md", "runs green**", "runs green**", None),  # no change -> README still agrees
+        ("notebook_times.md", "| `01_neural_networks_theory.ipynb` | ", "| `01_neural_networks_theory.ipynb` | 4",
+         "notebook-table"),
+        ("repeat_runs.md", "runs green**", "runs green**", None),  # no change -> the documents still agree
         ("seed_sweep.md", "- Duration: ", "- Duration: 1", "seed-sweep-duration"),
     ],
 )
-def test_a_changed_result_changes_the_readme(tmp_path, results_file, old, new, changed_block):
+def test_a_changed_result_changes_its_block_only(tmp_path, results_file, old, new, changed_block):
     results = tmp_path / "results"
     shutil.copytree(writer.RESULTS, results)
     path = results / results_file
     text = path.read_text(encoding="utf-8")
     assert old in text
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    rendered = writer.render(README, writer.Results(results))
     if changed_block is None:
-        assert rendered == writer.render(README)
+        assert all(writer.render(t, writer.Results(results)) == t for t in TEXTS.values())
         return
-    assert rendered != writer.render(README)
-    before = writer.MARKER.search(README, README.index(f"<!-- {changed_block}:start -->"))
+    _, document = holder(changed_block)
+    rendered = writer.render(document, writer.Results(results))
+    before = writer.MARKER.search(document, document.index(f"<!-- {changed_block}:start -->"))
     after = writer.MARKER.search(rendered, rendered.index(f"<!-- {changed_block}:start -->"))
     assert before.group("body") != after.group("body")
-    # only that block moved: the text outside the markers is untouched
-    assert writer.MARKER.sub("", rendered) == writer.MARKER.sub("", README)
+    assert writer.MARKER.sub("", rendered) == writer.MARKER.sub("", document)  # the text outside the markers stays
 
 
-def test_check_mode_reports_a_stale_readme(tmp_path, capsys):
-    stale = tmp_path / "README.md"
-    stale.write_text(README.replace("<!-- run-times:start -->\n", "<!-- run-times:start -->\nstale\n", 1),
-                     encoding="utf-8")
-    assert writer.main(["--check", "--readme", str(stale)]) == 1
+def test_check_mode_reports_a_stale_document(tmp_path, capsys):
+    path, text = holder("run-times")
+    stale = tmp_path / path.name
+    stale.write_text(text.replace("<!-- run-times:start -->\n", "<!-- run-times:start -->\nstale\n", 1), "utf-8")
+    assert writer.main(["--check", "--file", str(stale)]) == 1
     assert "run python tests/benchmarks/write_readme.py" in capsys.readouterr().out
-    assert writer.main(["--readme", str(stale)]) == 0
-    assert stale.read_text(encoding="utf-8") == writer.render(README)
+    assert writer.main(["--file", str(stale)]) == 0
+    assert stale.read_text(encoding="utf-8") == text
 
 
 def test_blocks_from_other_benchmarks_come_from_their_own_function(tmp_path, monkeypatch):

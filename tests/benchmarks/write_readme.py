@@ -370,7 +370,7 @@ def sweep_duration_text(sweep: SeedSweep, times: NotebookTimes) -> str:
     text = (f"The committed run ({_seed_words(sweep)}, {sweep.workers} kernels at a time on {sweep.machine}, "
             f"{sweep.date}) took {sweep.duration:.0f} s ({sweep.duration / 60:.1f} min)")
     if slowdown is not None:
-        text += (f"; each notebook ran {slowdown:.1f}× as long as in the run-time table above"
+        text += (f"; each notebook ran {slowdown:.1f}× as long as in the run-time table"
                  + (" (other work on the machine)" if slowdown > 1.5 else ""))
     full = sweep.duration * 20 / sweep.n_seeds
     if sweep.n_seeds != 20:
