@@ -127,7 +127,7 @@ def static_widgets(nb) -> None:
 SOLUTIONS_NOTE = (
     ":::{warning}\n**These are the solutions.** Try each exercise in the exercises notebook first and run its "
     "check cell: the hints are written for that. Instructors: hand the lesson out without this page's notebook "
-    "(see the instructor's guide).\n:::"
+    "(see the [instructor's guide](instructors.md)).\n:::"
 )
 
 
@@ -206,6 +206,7 @@ def notebooks_table() -> str:
 def fill(kind: str, arg: str | None) -> str:
     if kind == "readme":
         text = (ROOT / "README.md").read_text(encoding="utf-8")
+        text = re.sub(r"\A# .*", "# Students' guide", text, count=1)  # the site's title is the lesson's already
         return rewrite_links(text, "")
     if kind == "notebooks":
         return notebooks_table()
