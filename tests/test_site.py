@@ -22,6 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 import lesson_site  # noqa: E402
 
+HOST = "127.0.0.1"  # the site is served on loopback only; every other host is blocked
 OUTSIDE = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:|//)", re.I)  # a scheme or a protocol-relative URL
 CSS_URL = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"])([^'")\s]+)""")
 
@@ -121,8 +122,8 @@ def test_links_to_the_repository_become_site_links():
     assert lesson_site.site_link("docs/instructors.md#grading", "") == "instructors.md#grading"
     assert lesson_site.site_link("solutions/", "") == "solutions.nblink"
     assert lesson_site.site_link("no/such/file.py", "") is None
-    fenced = "[a](https://x.org) [b](no.md)\n```\n[b](no.md)\n```\n"
-    assert lesson_site.rewrite_links(fenced, "") == "[a](https://x.org) b\n```\n[b](no.md)\n```\n"
+    fenced = "[a](mailto:a@b.c) [b](no.md)\n```\n[b](no.md)\n```\n"
+    assert lesson_site.rewrite_links(fenced, "") == "[a](mailto:a@b.c) b\n```\n[b](no.md)\n```\n"
 
 
 # Text of a page's article without code, rendered maths and scripts: raw TeX left here was not rendered.
@@ -137,9 +138,9 @@ def test_every_page_in_chromium_offline(site, tmp_path):
         pytest.skip("no Chromium on this machine (Debian: apt-get install chromium chromium-driver)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
     handler = functools.partial(QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer((HOST, 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    base = f"http://{HOST}:{server.server_address[1]}/"
     problems, blocked = [], []
     try:
         with sync_api.sync_playwright() as playwright:
