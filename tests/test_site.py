@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 
+import nbformat
 import pytest
 
 from tests.test_browser import _chromium
@@ -77,6 +78,7 @@ def test_the_build_has_the_landing_page_and_a_page_per_notebook(site):
         assert f'href="{html_page.name}"' in index, f"the landing page does not link {html_page.name}"
     assert {"students.html", "instructors.html", "contributing.html", "results.html"} <= {p.name for p in pages(site)}
     assert "pip install -r requirements.txt" in re.sub(r"<[^>]+>", "", index), "the setup commands"
+    assert "copybutton.js" in index and "_static/mathjax/tex-chtml.js" in index
 
 
 def test_no_page_or_style_loads_anything_from_outside_the_site(site):
@@ -122,6 +124,9 @@ def test_links_to_the_repository_become_site_links():
     assert lesson_site.site_link("docs/instructors.md#grading", "") == "instructors.md#grading"
     assert lesson_site.site_link("solutions/", "") == "solutions.nblink"
     assert lesson_site.site_link("no/such/file.py", "") is None
+    intro = nbformat.v4.new_markdown_cell("# T\n\nx_1: hours studied\n\n**Time:** about 90 minutes")
+    nb = nbformat.v4.new_notebook(cells=[intro])
+    assert lesson_site.study_time(nb) == "about 90 minutes"
     fenced = "[a](mailto:a@b.c) [b](no.md)\n```\n[b](no.md)\n```\n"
     assert lesson_site.rewrite_links(fenced, "") == "[a](mailto:a@b.c) b\n```\n[b](no.md)\n```\n"
 

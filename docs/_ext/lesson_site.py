@@ -180,22 +180,28 @@ def study_time(nb) -> str:
 
 
 def notebooks_table() -> str:
-    """The notebooks in order: page, study time (as the notebook states it), run time from the benchmark."""
+    """The notebooks in order: page, study time (as the notebook states it, if one does), run time (benchmark)."""
     writer = _writer()
     try:
         times = writer.Results().times
     except (OSError, AttributeError):
         times = None
-    lines = ["| # | Notebook | Study time | Run time, top to bottom* |", "|---|---|---|---|"]
-    for number, (path, page) in enumerate(pages().items(), start=1):
+    rows = []
+    for path, page in pages().items():
         if not (ROOT / path).exists():
             continue
         nb = nbformat.read(ROOT / path, as_version=4)
         title = next((re.sub(r"^#\s*", "", c.source.splitlines()[0]) for c in nb.cells
                       if c.cell_type == "markdown" and c.source.startswith("# ")), path)
+        if json.loads((DOCS / page).read_text(encoding="utf-8")).get("solutions"):
+            title = f"Solutions: {title}"
         seconds = times.rows.get(path, {}).get("Median wall (s)") if times else None
-        run = f"about {round(float(seconds))} s" if seconds else "–"
-        lines.append(f"| {number} | [{title}]({page}) | {study_time(nb)} | {run} |")
+        rows.append((title, page, study_time(nb), f"about {round(float(seconds))} s" if seconds else "–"))
+    stated = any(row[2] != "–" for row in rows)  # a study-time column only once a notebook states one
+    lines = ["| # | Notebook |" + (" Study time |" if stated else "") + " Run time, top to bottom* |",
+             "|---|---|" + ("---|" if stated else "") + "---|"]
+    for number, (title, page, study, run) in enumerate(rows, start=1):
+        lines.append(f"| {number} | [{title}]({page}) |" + (f" {study} |" if stated else "") + f" {run} |")
     if times:
         lines += ["", f"\\* Median of {times.repeats} runs in a fresh kernel on a 2-core CPU, like a laptop's "
                   f"({times.machine}, {times.date}); about {round(float(times.rows['reference']['Median wall (s)']))}"
