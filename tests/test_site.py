@@ -78,7 +78,8 @@ def test_the_build_has_the_landing_page_and_a_page_per_notebook(site):
         assert f'href="{html_page.name}"' in index, f"the landing page does not link {html_page.name}"
     assert {"students.html", "instructors.html", "contributing.html", "results.html"} <= {p.name for p in pages(site)}
     assert "pip install -r requirements.txt" in re.sub(r"<[^>]+>", "", index), "the setup commands"
-    assert "copybutton.js" in index and "_static/mathjax/tex-chtml.js" in index
+    theory = (site / "01_neural_networks_theory.html").read_text(encoding="utf-8")
+    assert "copybutton.js" in theory and "_static/mathjax/tex-chtml.js" in theory, "copy buttons, local MathJax"
 
 
 def test_no_page_or_style_loads_anything_from_outside_the_site(site):
