@@ -72,14 +72,6 @@ def test_check_mode_reports_a_stale_document(tmp_path, capsys):
     assert stale.read_text(encoding="utf-8") == text
 
 
-def test_blocks_from_other_benchmarks_come_from_their_own_function(tmp_path, monkeypatch):
-    module = tmp_path / "other_times.py"
-    module.write_text("def readme_block(results):\n    return f'from {results.name}'\n", encoding="utf-8")
-    monkeypatch.setitem(writer.EXTERNAL_BLOCKS, "other-times", (str(module), "readme_block"))
-    text = "intro\n<!-- other-times:start -->\nold\n<!-- other-times:end -->\nend\n"
-    assert writer.render(text) == "intro\n<!-- other-times:start -->\nfrom results\n<!-- other-times:end -->\nend\n"
-
-
 def test_unknown_block_is_an_error():
     with pytest.raises(LookupError, match="no writer"):
         writer.render("<!-- nobody-writes-this:start -->\n<!-- nobody-writes-this:end -->\n")
