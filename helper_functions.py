@@ -1194,6 +1194,7 @@ class _PlaygroundApp:
         self.code = widgets.HTML(layout=widgets.Layout(display="none"))
         self.ui = self._build_layout()
         self.ui.controller = self
+        self.ui.add_class("lesson-playground")  # how a browser test finds it
         self.ui.observe(self._on_closed, names="comm")
         for ref in list(_LIVE_PLAYGROUNDS):  # a re-run cell's old playground stops playing
             if ref() is not None:

@@ -1,15 +1,18 @@
-"""The playground in a real browser: JupyterLab + Debian's Chromium, driven by Playwright.
+"""Every lesson notebook as a student runs it: JupyterLab in Debian's Chromium, driven by Playwright.
 
-Starts JupyterLab on a free loopback port with a token, in a temporary folder
-holding a one-cell notebook that shows the playground (a copy of the
-repository's ``helper_functions.py`` is importable via ``PYTHONPATH``), opens
-it in the system Chromium (Playwright's ``executable_path``: Playwright never
-downloads a browser here), runs the cell, clicks ▶ Play, waits, and checks
-that the epoch counter advanced and the figure's image changed. A screenshot
-is saved in the test's temporary folder. JupyterLab is shut down afterwards.
+One JupyterLab (the pinned version, its default settings: its own empty settings folder) serves a
+throwaway copy of the repository (tests/tools/repo_copy.py) on a free loopback port. For each lesson
+notebook, in the system Chromium (Playwright's ``executable_path``: no browser is downloaded):
 
-Skipped, with the reason, where there is no Chromium (``apt-get install
-chromium chromium-driver``) or no Playwright (``pip install playwright``).
+1. open it and save it at once (File > Save): ``git status`` of the copy stays empty, so the real front
+   end's round trip changes nothing;
+2. *Kernel > Restart Kernel and Run All Cells*, wait until no cell is queued and the kernel is idle, save,
+   and fail on any error output, naming the cell, with a screenshot of it in the test's temporary folder;
+   ``git status`` then shows only that notebook, with the same cells and metadata (only outputs differ);
+3. where the notebook shows the playground: screenshots at 1,000 px (file browser open) and 1,400 px,
+   every part of it inside the output area, then Play moves the epoch counter.
+
+Skipped, with the reason, without Chromium (``apt-get install chromium``) or Playwright.
 Marker ``browser``: deselect with ``-m "not browser"``.
 """
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
+import platform
 import re
 import secrets
 import shutil
@@ -27,14 +30,17 @@ import sys
 import time
 import urllib.request
 
+import nbformat
 import pytest
 
+from tests import lesson
 from tests.kernel_env import kernel_env
+from tests.tools.repo_copy import copy_repo, git_status
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.browser
-
-CELL = 'from helper_functions import playground\n\nui = playground(dataset="xor", hidden_layers=(4,))\nui'
+HOST = "127.0.0.1"  # JupyterLab and the browser talk over loopback only
+RUN_TIMEOUT_MS = 600_000  # a whole notebook, on a busy machine
+PLAYGROUND = ".lesson-playground"  # the class helper_functions.playground puts on its widget
 
 
 def _chromium() -> str | None:
@@ -46,61 +52,54 @@ def _chromium() -> str | None:
     return None
 
 
-HOST = "127.0.0.1"  # JupyterLab and the browser talk over loopback only
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
 
 
-def _write_notebook(folder: pathlib.Path) -> str:
-    """A one-cell notebook that shows the playground -> its file name."""
-    notebook = {
-        "cells": [{"cell_type": "code", "execution_count": None, "id": "playground", "metadata": {},
-                   "outputs": [], "source": CELL}],
-        "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }
-    (folder / "playground_check.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
-    return "playground_check.ipynb"
-
-
-@pytest.fixture
-def jupyterlab(tmp_path):
-    """A JupyterLab server in ``tmp_path/notebooks`` -> (base URL, token); shut down afterwards."""
-    notebooks, lib, settings = tmp_path / "notebooks", tmp_path / "lib", tmp_path / "lab-settings"
-    for folder in (notebooks, lib, settings / "@jupyterlab" / "apputils-extension"):
-        folder.mkdir(parents=True)
-    shutil.copy(ROOT / "helper_functions.py", lib / "helper_functions.py")
-    # No "news" question popping up over the notebook.
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}', encoding="utf-8")
-    env = kernel_env()
-    env.update(PYTHONPATH=str(lib), JUPYTERLAB_SETTINGS_DIR=str(settings),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """(repository copy, base URL, token, Playwright browser) for one JupyterLab and one Chromium."""
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium chromium-driver)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+    base_dir = tmp_path_factory.mktemp("browser")
+    repo = copy_repo(base_dir / "lesson")
+    env = kernel_env(root=repo)
+    env.pop(lesson.WORKING_COPY_ENV, None)
+    # Fresh user folders: JupyterLab's defaults, nothing from this machine's own settings.
+    for var, folder in [("JUPYTERLAB_SETTINGS_DIR", "settings"), ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
+                        ("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_CONFIG_DIR", "config"),
+                        ("IPYTHONDIR", "ipython")]:
+        env[var] = str(base_dir / folder)
     port, token = _free_port(), secrets.token_hex(16)
-    log = open(tmp_path / "jupyterlab.log", "w")  # closed in the finaliser below
+    log_path = base_dir / "jupyterlab.log"
+    log = open(log_path, "w")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.ip={HOST}", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", "--allow-root", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={notebooks}"],
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={repo}",
+         *(["--allow-root"] if os.geteuid() == 0 else [])],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://{HOST}:{port}"
     try:
         deadline = time.monotonic() + 180
         while True:
             try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as response:
-                    if response.status == 200:
-                        break
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5):
+                    break
             except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not start; log:\n{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield base, token, notebooks
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start; log:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+        with sync_api.sync_playwright() as playwright:
+            # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            try:
+                yield repo, base, token, browser
+            finally:
+                browser.close()
     finally:
         server.terminate()
         try:
@@ -111,81 +110,159 @@ def jupyterlab(tmp_path):
         log.close()
 
 
+def _save(page, path) -> None:
+    """File > Save Notebook, then wait until the file on disk was written."""
+    before = path.stat().st_mtime_ns
+    _menu(page, "File", "Save Notebook")
+    deadline = time.monotonic() + 60
+    while path.stat().st_mtime_ns == before:
+        if time.monotonic() > deadline:
+            page.screenshot(path=str(path.parent / "save-failed.png"))
+            pytest.fail(f"saving {path.name} did not write the file (screenshot: {path.parent / 'save-failed.png'})")
+        page.wait_for_timeout(200)
+    page.wait_for_timeout(300)  # the write has finished
+
+
+def _menu(page, menu: str, item: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{menu}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
+
+
+def _run_all(page) -> float:
+    """Kernel > Restart Kernel and Run All Cells; wait until nothing is queued or running -> seconds."""
+    start = time.monotonic()
+    _menu(page, "Kernel", "Restart Kernel and Run All Cells")
+    page.locator(".jp-Dialog .jp-mod-accept").click()  # "Restart"
+    queued = page.locator(".jp-Notebook .jp-InputPrompt", has_text="[*]")
+    queued.first.wait_for(timeout=60_000)
+    page.wait_for_function(
+        """() => !Array.from(document.querySelectorAll('.jp-Notebook .jp-InputPrompt'))
+                    .some(p => p.textContent.includes('[*]'))
+              && document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']") !== null""",
+        timeout=RUN_TIMEOUT_MS, polling=500)
+    return time.monotonic() - start
+
+
+def _without_python_version(nb: dict) -> dict:
+    """The notebook without ``language_info.version`` (the Python it last ran on, which CI may not have)."""
+    nb = json.loads(json.dumps(nb))
+    nb["metadata"].get("language_info", {}).pop("version", None)
+    return nb
+
+
+def _lesson_part(nb: dict) -> dict:
+    """What a run may not change: the cells' types, sources and metadata, and the notebook's metadata."""
+    nb = _without_python_version(nb)
+    return {"metadata": nb["metadata"],
+            "cells": [(c["cell_type"], c.get("id"), c["source"], c["metadata"]) for c in nb["cells"]]}
+
+
+def _diff(repo) -> str:
+    return subprocess.run(["git", "diff", "--stat", "-p"], cwd=repo, capture_output=True, text=True).stdout[:3000]
+
+
+def _errors(nb) -> list[tuple[int, str]]:
+    """(cell index, "ename: evalue") of every error output."""
+    return [(i, f"{o.get('ename')}: {o.get('evalue')}") for i, cell in enumerate(nb.cells)
+            for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def _outside(page, area) -> list[str]:
+    """Parts of the playground whose box is not inside ``area``'s box (clipped or scrolled away)."""
+    return page.evaluate(
+        """([selector, area]) => {
+            const box = area.getBoundingClientRect(), bad = [];
+            for (const el of document.querySelectorAll(selector + ' *')) {
+                const r = el.getBoundingClientRect();
+                if (r.width === 0 || r.height === 0) continue;
+                if (r.left < box.left - 1 || r.right > box.right + 1)
+                    bad.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.slice(0, 30)}" `
+                             + `x ${Math.round(r.left)}-${Math.round(r.right)} outside ${Math.round(box.left)}`
+                             + `-${Math.round(box.right)}`);
+            }
+            if (area.scrollWidth > area.clientWidth + 1) bad.push(`the output area scrolls sideways`);
+            return bad;
+        }""", [PLAYGROUND, area.element_handle()])
+
+
 def _epoch(counter) -> int:
-    """The number in the widget's "epoch N" counter."""
     match = re.search(r"epoch (\d+)", counter.inner_text())
     return int(match.group(1)) if match else -1
 
 
-def _dismiss_dialogs(page) -> list[str]:
-    """Close any modal JupyterLab dialog that would block the clicks (Escape = its Cancel); return their texts."""
-    texts = []
-    dialogs = page.locator(".jp-Dialog")
-    for _ in range(5):
-        if dialogs.count() == 0:
-            break
-        texts.append(dialogs.first.inner_text()[:300])
-        page.keyboard.press("Escape")
-        page.wait_for_timeout(500)
-    return texts
+def _check_playground(page, folder) -> str:
+    """Screenshots at two widths, every part inside the output area, then Play moves the counter."""
+    widget = page.locator(PLAYGROUND).first
+    area = page.locator(".jp-OutputArea-output", has=widget).first
+    widget.wait_for(timeout=60_000)
+    if not page.locator("#filebrowser").is_visible():  # the student's laptop: file browser open
+        page.locator(".jp-SideBar [data-id='filebrowser']").click()
+    no_news = page.get_by_role("button", name="No", exact=True)  # JupyterLab's "news?" toast, answered
+    if no_news.count():
+        no_news.first.click()
+    notes = []
+    for width in (1000, 1400):
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.wait_for_timeout(800)  # the layout settles
+        widget.scroll_into_view_if_needed()
+        page.screenshot(path=str(folder / f"playground-{width}px.png"))
+        bad = _outside(page, area)
+        assert not bad, f"at {width} px the playground does not fit its output area: {bad[:5]}"
+        notes.append(f"{width} px: fits ({round(area.bounding_box()['width'])} px output area)")
+    counter = widget.locator(".widget-html-content", has_text="epoch").first
+    start = _epoch(counter)
+    widget.get_by_role("button", name="Play").click()
+    deadline = time.monotonic() + 90
+    while _epoch(counter) < start + 20 and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    widget.get_by_role("button", name="Pause").click()
+    reached = _epoch(counter)
+    page.screenshot(path=str(folder / "playground-played.png"))
+    assert reached >= start + 20, f"Play moved the epoch counter from {start} only to {reached}"
+    return "; ".join(notes) + f"; Play: epoch {start} -> {reached}"
 
 
-def _run_first_cell(page, sync_api) -> None:
-    """Run the notebook's first cell from the toolbar; try again if its prompt doesn't show it running."""
-    prompt = page.locator(".jp-Cell .jp-InputPrompt").first
-    dismissed = []
-    for _ in range(3):
-        dismissed += _dismiss_dialogs(page)
-        page.locator(".jp-Cell .jp-InputArea-editor").first.click(timeout=60_000)
-        page.locator("[data-command='notebook:run-cell-and-select-next']").first.click()
-        try:
-            prompt.filter(has_text=re.compile(r"\[(\*|\d+)\]")).wait_for(timeout=20_000)
-            return
-        except sync_api.TimeoutError:
-            continue
-    pytest.fail(f"the cell did not start running; its prompt reads {prompt.inner_text()!r}; "
-                f"dialogs closed: {dismissed}")
+@pytest.mark.parametrize("name", lesson.NOTEBOOKS)
+def test_run_all_in_jupyterlab(lab, name, tmp_path):
+    repo, base, token, browser = lab
+    path = repo / name
+    committed = json.loads(path.read_text(encoding="utf-8"))
+    other_python = committed["metadata"].get("language_info", {}).get("version") != platform.python_version()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{base}/lab/tree/{name}?token={token}", timeout=120_000)
+        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=180_000)
+        _save(page, path)
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        assert git_status(repo) == "" or (
+            other_python and _without_python_version(saved) == _without_python_version(committed)), (
+            f"opening {name} in JupyterLab and saving it changed it:\n{_diff(repo)}")
 
-
-@pytest.fixture
-def chromium():
-    """(path of the system Chromium, playwright.sync_api); skips the test, saying why, without them."""
-    path = _chromium()
-    if path is None:
-        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium chromium-driver)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
-    return path, sync_api
-
-
-def test_playground_plays_in_jupyterlab(chromium, jupyterlab, tmp_path):
-    chromium, sync_api = chromium
-    base, token, notebooks = jupyterlab
-    name = _write_notebook(notebooks)
-    with sync_api.sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 1100})
-            page.goto(f"{base}/lab/tree/{name}?token={token}", timeout=120_000)
-            page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=120_000)
-            _run_first_cell(page, sync_api)
-            image = page.locator("img.widget-image").first
-            image.wait_for(timeout=300_000)  # the kernel imports torch, sklearn, matplotlib: slow on a busy machine
-            counter = page.locator(".widget-html-content", has_text="epoch").first
-            counter.wait_for(timeout=30_000)
-            assert _epoch(counter) == 0
-            before = image.screenshot()
-            page.get_by_role("button", name="▶ Play").click()
-            deadline = time.monotonic() + 90
-            while _epoch(counter) < 20 and time.monotonic() < deadline:
-                page.wait_for_timeout(250)
-            page.get_by_role("button", name="⏸ Pause").click()
-            page.wait_for_timeout(500)  # the last frame arrives
-            epochs = _epoch(counter)
-            after = image.screenshot()
-            page.get_by_role("button", name="▶ Play").scroll_into_view_if_needed()
-            page.screenshot(path=str(tmp_path / "playground.png"))
-        finally:
-            browser.close()
-    assert epochs >= 20, f"the epoch counter reached only {epochs} (screenshot: {tmp_path / 'playground.png'})"
-    assert after != before, "the figure's image did not change while playing"
+        seconds = _run_all(page)
+        _save(page, path)
+        nb = nbformat.read(path, as_version=4)
+        errors = _errors(nb)
+        if errors:
+            index, error = errors[0]
+            cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+            cell.scroll_into_view_if_needed()
+            cell.screenshot(path=str(tmp_path / "first-failing-cell.png"))
+            source = nb.cells[index].source.splitlines()[:1]
+            pytest.fail(f"Run All in JupyterLab: {name}, cell {index} ({source}): {error}; "
+                        f"{len(errors)} error output(s); screenshot: {tmp_path / 'first-failing-cell.png'}")
+        status = git_status(repo).splitlines()
+        assert status in ([], [f" M {name}"]), f"running and saving {name} changed other files: {status}"
+        assert _lesson_part(json.loads(path.read_text())) == _lesson_part(committed), (
+            f"running and saving {name} in JupyterLab changed its cells or metadata, not only its outputs")
+        report = f"{name}: Run All {seconds:.0f} s"
+        if any("playground(" in cell.source for cell in nb.cells if cell.cell_type == "code"):
+            report += "; " + _check_playground(page, tmp_path)
+        print(report)
+    finally:
+        page.close()
+        subprocess.run(["git", "checkout", "-q", "--", name], cwd=repo, check=True)
+        with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=30) as reply:
+            sessions = json.loads(reply.read())
+        for session in sessions:  # shut the kernel down: one runs at a time
+            urllib.request.urlopen(urllib.request.Request(
+                f"{base}/api/sessions/{session['id']}?token={token}", method="DELETE"), timeout=30).close()

@@ -5,8 +5,9 @@
 Each notebook runs top to bottom in a fresh kernel started in its own folder,
 with the kernel environment of ``tests/kernel_env.py``; the result is written
 back with nbformat (what Jupyter's own save does) with the notebook metadata
-that JupyterLab writes (kernelspec "Python 3 (ipykernel)") and without
-per-cell execution timestamps, so that opening and saving it changes nothing.
+that JupyterLab writes (kernelspec "Python 3 (ipykernel)"), without
+per-cell execution timestamps and with the widget state's numbers written as the
+browser writes them, so that opening and saving it in JupyterLab changes nothing.
 Stops at the first cell that raises and leaves the file unchanged then.
 """
 
@@ -26,9 +27,23 @@ from tests.kernel_env import kernel_env
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
+def _as_javascript_writes(value):
+    """JSON values as JupyterLab's JSON.stringify writes them back: whole floats as integers (0.0 -> 0)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _as_javascript_writes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_javascript_writes(v) for v in value]
+    return value
+
+
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Committed form: JupyterLab's kernelspec, no execution timestamps (in place)."""
+    """Committed form: JupyterLab's kernelspec, no execution timestamps, the widget state (the
+    playground's controls) with numbers as the browser saves them (in place)."""
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    if "widgets" in nb.metadata:
+        nb.metadata["widgets"] = nbformat.from_dict(_as_javascript_writes(nb.metadata["widgets"]))
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     return nb
