@@ -162,9 +162,22 @@ def _diff(repo) -> str:
 
 
 def _errors(nb) -> list[tuple[int, str]]:
-    """(cell index, "ename: evalue") of every error output."""
-    return [(i, f"{o.get('ename')}: {o.get('evalue')}") for i, cell in enumerate(nb.cells)
-            for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    """(cell index, "ename: evalue" and the failing line) of every error output."""
+    errors = []
+    for i, cell in enumerate(nb.cells):
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                trace = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in o.get("traceback", [])]
+                where = [line.strip() for text in trace for line in text.splitlines() if line.startswith("---->")]
+                errors.append((i, f"{o.get('ename')}: {o.get('evalue')} at {where[-1:] or trace[-1:]}"))
+    return errors
+
+
+def _no_news(page) -> None:
+    """Answer JupyterLab's "news?" notification, as a student would, so that it covers nothing."""
+    no = page.get_by_role("button", name="No", exact=True)
+    if no.count():
+        no.first.click()
 
 
 def _outside(page, area) -> list[str]:
@@ -197,9 +210,7 @@ def _check_playground(page, folder) -> str:
     widget.wait_for(timeout=60_000)
     if not page.locator("#filebrowser").is_visible():  # the student's laptop: file browser open
         page.locator(".jp-SideBar [data-id='filebrowser']").click()
-    no_news = page.get_by_role("button", name="No", exact=True)  # JupyterLab's "news?" toast, answered
-    if no_news.count():
-        no_news.first.click()
+    _no_news(page)
     notes = []
     for width in (1000, 1400):
         page.set_viewport_size({"width": width, "height": 1000})
@@ -244,9 +255,11 @@ def test_run_all_in_jupyterlab(lab, name, tmp_path):
         errors = _errors(nb)
         if errors:
             index, error = errors[0]
+            _no_news(page)
             cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
-            cell.scroll_into_view_if_needed()
-            cell.screenshot(path=str(tmp_path / "first-failing-cell.png"))
+            shown = cell.locator(".jp-OutputArea-output[data-mime-type*='error']").first  # the traceback
+            (shown if shown.count() else cell).scroll_into_view_if_needed()
+            (shown if shown.count() else cell).screenshot(path=str(tmp_path / "first-failing-cell.png"))
             source = nb.cells[index].source.splitlines()[:1]
             pytest.fail(f"Run All in JupyterLab: {name}, cell {index} ({source}): {error}; "
                         f"{len(errors)} error output(s); screenshot: {tmp_path / 'first-failing-cell.png'}")
