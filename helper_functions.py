@@ -1198,7 +1198,7 @@ class _PlaygroundApp:
         self.buttons = self._build_buttons()
         self.counter = widgets.HTML()  # the status line: epoch, losses, accuracy
         self.status = widgets.HTML()  # what went wrong, when something did
-        self.image = widgets.Image(format="jpeg", layout=widgets.Layout(max_width="100%", height="auto"))
+        self.image = widgets.Image(format="jpeg", layout=widgets.Layout(max_width="100%", height="auto", margin="0"))
         self.code = widgets.HTML(layout=widgets.Layout(display="none"))
         self.ui = self._build_layout()
         self.ui.controller = self
@@ -1214,7 +1214,7 @@ class _PlaygroundApp:
     def _build_controls(self, s: dict) -> dict:
         """One control per setting, starting from ``s``; each change rebuilds the playground."""
         w, own = self.widgets, self.pg._own_data
-        style, layout = dict(description_width="86px"), dict(width="255px", margin="2px 8px 2px 0")
+        style, layout = dict(description_width="100px"), dict(width="262px", margin="2px 8px 2px 0")
         lr_log = np.log10(s["lr"])
         controls = dict(
             dataset=w.Dropdown(options=["your data"] if own else list(PLAYGROUND_DATASETS), value=s["dataset"],

@@ -257,7 +257,7 @@ def test_run_all_in_jupyterlab(lab, name, tmp_path):
             index, error = errors[0]
             _no_news(page)
             cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
-            shown = cell.locator(".jp-OutputArea-output[data-mime-type*='error']").first  # the traceback
+            shown = cell.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").last
             (shown if shown.count() else cell).scroll_into_view_if_needed()
             (shown if shown.count() else cell).screenshot(path=str(tmp_path / "first-failing-cell.png"))
             source = nb.cells[index].source.splitlines()[:1]
