@@ -46,11 +46,14 @@ def _free_port() -> int:
 class JupyterServer:
     """``jupyter server`` serving ``root`` on a loopback port, with its own config/data/runtime folders.
 
-    Use as a context manager; ``request(method, path, body)`` calls its REST API.
+    Use as a context manager; ``request(method, path, body)`` calls its REST API. JupyterLab is served
+    at ``/lab`` with its default settings (its user settings live in the fresh config folder).
+    ``env``: variables to set for the server and its kernels (e.g. ``PYTHONPATH``).
     """
 
-    def __init__(self, root: pathlib.Path, startup_timeout: float = 120):
+    def __init__(self, root: pathlib.Path, startup_timeout: float = 120, env: dict[str, str] | None = None):
         self.root = pathlib.Path(root)
+        self.env = env or {}
         self.startup_timeout = startup_timeout
         self.token = secrets.token_hex(16)
         self.port = _free_port()
@@ -69,6 +72,7 @@ class JupyterServer:
             "IPYTHONDIR": str(home / "ipython"),
         })
         env.pop("JUPYTER_TOKEN", None)
+        env.update(self.env)
         self._log = open(home / "server.log", "wb")  # noqa: SIM115 (closed in __exit__)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jupyter_server", "--no-browser", f"--ServerApp.ip={HOST}",
