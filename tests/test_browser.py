@@ -79,17 +79,27 @@ def _save(page, path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _run_all(page) -> float:
-    """Kernel > Restart Kernel and Run All Cells; wait until nothing is queued or running -> seconds."""
-    start = time.monotonic()
+PROMPTS = """() => {
+    const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')].map(p => p.textContent);
+    return {queued: prompts.some(p => p.includes('*')), ran: prompts.filter(p => /\\d/.test(p)).length,
+            cells: prompts.length,
+            idle: !!document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']")};
+}"""  # the prompts of every code cell, on screen or not: [ ] not run, [*] queued or running, [3] ran
+
+
+def _run_all(page) -> tuple[float, dict]:
+    """Clear the outputs (so that a cell that never runs shows it), Kernel > Restart Kernel and Run All Cells,
+    and wait until no cell is queued or running and the kernel is idle -> (seconds, the prompts' state)."""
+    _menu(page, "Edit", "Clear Outputs of All Cells")
+    start, settled = time.monotonic(), 0
     _menu(page, "Kernel", "Restart Kernel and Run All Cells")
     page.locator(".jp-Dialog .jp-mod-accept").click()  # "Restart"
-    queued = "[...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')].some(p => p.textContent.includes('*'))"
-    page.wait_for_function(f"() => {queued}", timeout=60_000, polling=100)  # cells in off-screen parts count too
-    page.wait_for_function(f"""() => !{queued}
-                 && document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']") !== null""",
-                           timeout=600_000, polling=500)
-    return time.monotonic() - start
+    while settled < 3:  # three looks in a row, half a second apart
+        state = page.evaluate(PROMPTS)
+        settled = settled + 1 if state["ran"] and state["idle"] and not state["queued"] else 0
+        assert time.monotonic() - start < 600, f"Run All did not finish in 600 s: {state}"
+        page.wait_for_timeout(500)
+    return time.monotonic() - start, state
 
 
 def _lesson_part(nb: dict) -> dict:
@@ -180,7 +190,7 @@ def test_run_all_in_jupyterlab(lab, name, tmp_path):
                                           and saved["cells"] == committed["cells"]), (
             f"opening {name} in JupyterLab and saving it changes it:\n{git(['diff'], repo).stdout[:2000]}")
 
-        seconds = _run_all(page)
+        seconds, prompts = _run_all(page)
         saved = _save(page, path)
         errors = _errors(nbformat.from_dict(saved))
         if errors:
@@ -193,6 +203,7 @@ def test_run_all_in_jupyterlab(lab, name, tmp_path):
             shown.screenshot(path=str(tmp_path / "first-failing-cell.png"))
             pytest.fail(f"Run All in JupyterLab: {name}, cell {index} ({saved['cells'][index]['source'][:1]}): "
                         f"{error}; {len(errors)} error output(s); screenshot: {tmp_path / 'first-failing-cell.png'}")
+        assert prompts["ran"] == prompts["cells"], f"Run All ran {prompts['ran']} of {prompts['cells']} code cells"
         assert git_status(repo) in ("", f" M {name}\n"), f"running and saving {name} changes other files"
         assert _lesson_part(saved) == _lesson_part(committed), f"running and saving {name} changes its cells"
         report = f"{name}: Run All {seconds:.0f} s"
