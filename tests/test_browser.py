@@ -188,7 +188,8 @@ def test_run_all_in_jupyterlab(lab, name, tmp_path):
         saved = _save(page, path)
         assert git_status(repo) == "" or (other_python and _lesson_part(saved) == _lesson_part(committed)
                                           and saved["cells"] == committed["cells"]), (
-            f"opening {name} in JupyterLab and saving it changes it:\n{git(['diff'], repo).stdout[:2000]}")
+            f"opening {name} in JupyterLab and saving it changes it (re-execute it with `python -m "
+            f"tests.tools.run_notebook {name}` and commit it):\n{git(['diff'], repo).stdout[:2000]}")
 
         seconds, prompts = _run_all(page)
         saved = _save(page, path)

@@ -14,8 +14,9 @@ writes it with nbformat. This module does these steps against ``jupyter server``
 on a loopback port (127.0.0.1 only), so a test can compare the bytes before and
 after.
 
-Not emulated: the browser's own model of the cells (here the cells go back as
-the server sent them).
+Emulated: the browser's JSON (whole floats such as the playground widget state's 0.0
+come back as 0). Not emulated: the rest of the browser's own model of the cells (here
+the cells go back as the server sent them).
 """
 
 from __future__ import annotations
@@ -142,6 +143,17 @@ class JupyterServer:
             ws.close()
 
 
+def as_browser_json(value):
+    """A JSON value as the browser's ``JSON.stringify`` writes it back: whole floats as integers (0.0 -> 0)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, dict):
+        return type(value)((k, as_browser_json(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [as_browser_json(v) for v in value]
+    return value
+
+
 def open_and_save(server: JupyterServer, name: str, *, always: bool = True) -> bool:
     """Open ``name`` (relative to the server root) as JupyterLab does, then save it.
 
@@ -167,7 +179,8 @@ def open_and_save(server: JupyterServer, name: str, *, always: bool = True) -> b
         }
         nb["metadata"]["language_info"] = info["language_info"]
         dirty = json.dumps(nb["metadata"], sort_keys=True) != before
-        if dirty or always:
+        if dirty or always:  # the browser sends its own JSON of the notebook back
+            nb = as_browser_json(nb)
             server.request("PUT", f"/api/contents/{quoted}", {"type": "notebook", "format": "json", "content": nb})
         return dirty
     finally:

@@ -23,29 +23,18 @@ import nbformat
 from nbclient import NotebookClient
 
 from tests.kernel_env import kernel_env
+from tests.tools.jupyterlab_save import as_browser_json
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
-def _as_javascript_writes(value):
-    """JSON values as JupyterLab's JSON.stringify writes them back: whole floats as integers (0.0 -> 0)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _as_javascript_writes(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_javascript_writes(v) for v in value]
-    return value
-
-
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Committed form: JupyterLab's kernelspec, no execution timestamps, the widget state (the
-    playground's controls) with numbers as the browser saves them (in place)."""
+    """Committed form: JupyterLab's kernelspec, no execution timestamps, numbers as the browser writes them
+    (the widget state of the playground's controls holds floats such as 0.0, which JupyterLab saves as 0)."""
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    if "widgets" in nb.metadata:
-        nb.metadata["widgets"] = nbformat.from_dict(_as_javascript_writes(nb.metadata["widgets"]))
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+    nb.update(as_browser_json(dict(nb)))
     return nb
 
 
