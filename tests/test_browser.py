@@ -33,6 +33,7 @@ from tests.tools.jupyterlab_save import JupyterServer
 from tests.tools.repo_copy import copy_repo, git, git_status
 
 pytestmark = pytest.mark.browser
+HOST = "127.0.0.1"  # JupyterLab (tests/tools/jupyterlab_save.py) and the browser talk over loopback only
 PLAYGROUND = ".lesson-playground"  # the class helper_functions.playground puts on its widget
 
 
@@ -183,7 +184,8 @@ def test_run_all_in_jupyterlab(lab, name, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         workspace = re.sub(r"\W", "-", name)  # one per notebook: only that notebook open
-        page.goto(f"{server.base}/lab/workspaces/{workspace}/tree/{name}?reset&token={server.token}", timeout=120_000)
+        page.goto(f"http://{HOST}:{server.port}/lab/workspaces/{workspace}/tree/{name}?reset&token={server.token}",
+                  timeout=120_000)
         page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=180_000)
         saved = _save(page, path)
         assert git_status(repo) == "" or (other_python and _lesson_part(saved) == _lesson_part(committed)
