@@ -193,17 +193,24 @@ def _as_label_array(y, name: str = "labels") -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _is_binary(logits: torch.Tensor) -> bool:
+def _is_binary(logits: torch.Tensor | int) -> bool:
     """The lesson's rule: one output unit (``(N,)`` or ``(N, 1)`` logits) means a binary classifier.
 
     Args:
-        logits: ``(N,)``, ``(N, 1)`` or ``(N, C)`` model outputs.
+        logits: ``(N,)``, ``(N, 1)`` or ``(N, C)`` model outputs, or the number of output units.
 
     Returns:
         True for one output unit (sigmoid, ``BCEWithLogitsLoss``), False for ``C > 1`` units (softmax,
         ``CrossEntropyLoss``).
     """
+    if isinstance(logits, int):
+        return logits == 1
     return logits.ndim == 1 or logits.shape[1] == 1
+
+
+def _output_units(n_classes: int) -> int:
+    """Output units for ``n_classes`` classes under the same rule: 2 classes -> 1 unit, ``C > 2`` -> ``C``."""
+    return 1 if n_classes == 2 else n_classes
 
 
 def _logits_to_labels(logits: torch.Tensor) -> torch.Tensor:
@@ -292,6 +299,33 @@ def _loss_and_labels(model, loss_fn, X, y):
     return loss_fn(logits, y), _logits_to_labels(logits)
 
 
+def _train_epoch(model, loss_fn, optimizer, batches) -> tuple[float, float]:
+    """One pass over ``batches`` of ``(X (B, D), y (B,))`` in train mode -> mean loss and accuracy over them.
+
+    The one training step of this module (``fit`` and the playground): forward, loss, ``zero_grad``,
+    ``backward``, ``step``. The means are weighted by batch size and measured during the epoch.
+    """
+    model.train()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for X_batch, y_batch in batches:
+        loss, y_pred = _loss_and_labels(model, loss_fn, X_batch, y_batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * len(y_batch)
+        correct += (y_pred == y_batch).sum().item()
+        seen += len(y_batch)
+    return loss_sum / seen, correct / seen
+
+
+def _evaluate(model, loss_fn, X, y) -> tuple[float, float]:
+    """Loss and accuracy on ``X`` ``(N, D)``, ``y`` ``(N,)`` in eval mode, without gradients (model left in eval)."""
+    model.eval()
+    with torch.inference_mode():
+        loss, y_pred = _loss_and_labels(model, loss_fn, X, y)
+    return loss.item(), (y_pred == y).float().mean().item()
+
+
 def fit(
     model: nn.Module,
     loss_fn,
@@ -351,25 +385,13 @@ def fit(
     was_training = model.training
     try:
         for epoch in range(1, epochs + 1):
-            model.train()
-            loss_sum, correct, seen = 0.0, 0, 0
-            for X_batch, y_batch in batches:
-                loss, y_pred = _loss_and_labels(model, loss_fn, X_batch, y_batch)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                loss_sum += loss.item() * len(y_batch)
-                correct += (y_pred == y_batch).sum().item()
-                seen += len(y_batch)
-            history["train_loss"].append(loss_sum / seen)
-            history["train_acc"].append(correct / seen)
-
+            train_loss, train_acc = _train_epoch(model, loss_fn, optimizer, batches)
+            history["train_loss"].append(train_loss)
+            history["train_acc"].append(train_acc)
             if has_test:
-                model.eval()
-                with torch.inference_mode():
-                    test_loss, y_pred = _loss_and_labels(model, loss_fn, X_test, y_test)
-                history["test_loss"].append(test_loss.item())
-                history["test_acc"].append((y_pred == y_test).float().mean().item())
+                test_loss, test_acc = _evaluate(model, loss_fn, X_test, y_test)
+                history["test_loss"].append(test_loss)
+                history["test_acc"].append(test_acc)
 
             if log_every and (epoch % log_every == 0 or epoch == epochs):
                 line = (
@@ -405,6 +427,54 @@ def _as_numpy_2d(X) -> np.ndarray:
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"expected 2-D points of shape (N, 2), got {X.shape}")
     return X
+
+
+def _plot_extent(X: np.ndarray, square: bool = False) -> tuple[float, float, float, float]:
+    """``(x1_min, x1_max, x2_min, x2_max)`` of the plane to draw for ``(N, 2)`` points: the data plus a margin.
+
+    ``square``: widen the shorter side so that both axes span the same range (for equal aspect).
+    """
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    margin = 0.1 * (hi - lo) + 0.1
+    lo, hi = lo - margin, hi + margin
+    if square:
+        centre, half = (lo + hi) / 2, (hi - lo).max() / 2
+        lo, hi = centre - half, centre + half
+    return float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])
+
+
+def _grid(extent, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A ``resolution x resolution`` grid over ``extent`` -> ``xx``, ``yy`` ``(R, R)`` and points ``(R*R, 2)``."""
+    xx, yy = np.meshgrid(np.linspace(extent[0], extent[1], resolution), np.linspace(extent[2], extent[3], resolution))
+    return xx, yy, np.column_stack([xx.ravel(), yy.ravel()])
+
+
+def _probability_rgb(probs: np.ndarray, colours: list, strength: float = 0.55) -> np.ndarray:
+    """``(R, R, C)`` class probabilities -> ``(R, R, 3)`` RGB in [0, 1]: the probability shading.
+
+    Binary (C = 2): class 0's colour through white (p = 0.5) to class 1's; more classes: the
+    predicted class's colour, faded to white as its probability falls to ``1 / C``. ``strength``
+    (0 to 1) pales the colours so that the points drawn on top stay visible.
+    """
+    rgb = np.array([plt.matplotlib.colors.to_rgb(c) for c in colours])  # (C, 3)
+    if probs.shape[-1] == 2:
+        p1 = probs[..., 1:2]
+        image = np.where(p1 < 0.5, 1 - (1 - 2 * p1) * (1 - rgb[0]), 1 - (2 * p1 - 1) * (1 - rgb[1]))
+    else:
+        n_classes = probs.shape[-1]
+        confidence = (probs.max(axis=-1, keepdims=True) - 1 / n_classes) / (1 - 1 / n_classes)
+        image = 1 - confidence * (1 - rgb[probs.argmax(axis=-1)])
+    return 1 - strength * (1 - image)
+
+
+def _half_line(ax, probs: np.ndarray, extent, animated: bool = False):
+    """Draw the p = 0.5 line of a binary model's ``(R, R, 2)`` probabilities on ``ax`` -> the contour, or None."""
+    p1 = probs[..., -1]
+    if probs.shape[-1] != 2 or not p1.min() < 0.5 < p1.max():
+        return None
+    contour = ax.contour(p1, levels=[0.5], extent=extent, colors="k", linewidths=1.0)
+    contour.set_animated(animated)
+    return contour
 
 
 def plot_data(X, y, ax=None, title: str | None = None):
@@ -477,34 +547,22 @@ def plot_decision_boundary(
     X_np, y_np = _as_numpy_2d(X), _as_label_array(y)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
-    margin = 0.1 * (X_np.max(axis=0) - X_np.min(axis=0)) + 0.1
-    lo, hi = X_np.min(axis=0) - margin, X_np.max(axis=0) + margin
-    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
-    grid = np.column_stack([xx.ravel(), yy.ravel()])  # (resolution**2, 2)
-    probs = predict_proba(model, grid).numpy()  # (resolution**2, C), C >= 2
-    labels = probs.argmax(axis=1).reshape(xx.shape)
+    extent = _plot_extent(X_np)
+    xx, yy, grid = _grid(extent, resolution)  # grid: (resolution**2, 2)
+    probs = predict_proba(model, grid).numpy().reshape(*xx.shape, -1)  # (res, res, C), C >= 2
 
-    n_classes = max(int(max(probs.shape[1], y_np.max() + 1 if y_np.size else 0)), 2)
+    n_classes = max(int(max(probs.shape[-1], y_np.max() + 1 if y_np.size else 0)), 2)
     colours = _colours(n_classes)
     if shade == "class":
         cmap = plt.matplotlib.colors.ListedColormap(colours)
-        ax.contourf(xx, yy, labels, levels=np.arange(n_classes + 1) - 0.5, cmap=cmap, alpha=0.25)
-    elif probs.shape[1] == 2:  # binary: one colour scale through white at p = 0.5
-        cmap = plt.matplotlib.colors.LinearSegmentedColormap.from_list("p", [colours[0], "white", colours[1]])
-        p1 = probs[:, 1].reshape(xx.shape)
-        ax.imshow(p1, origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]), cmap=cmap, vmin=0, vmax=1,
-                  alpha=0.55, aspect="auto", interpolation="bilinear")
-        if p1.min() < 0.5 < p1.max():
-            ax.contour(xx, yy, p1, levels=[0.5], colors="k", linewidths=1.0)
-    else:  # multi-class: class colour, faded by how sure the model is
-        rgb = np.array([plt.matplotlib.colors.to_rgb(c) for c in colours])[labels]  # (res, res, 3)
-        confidence = (probs.max(axis=1).reshape(xx.shape) - 1 / probs.shape[1]) / (1 - 1 / probs.shape[1])
-        image = 1 - confidence[..., None] * (1 - rgb)  # blend with white
-        ax.imshow(image, origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]), alpha=0.55, aspect="auto",
+        ax.contourf(xx, yy, probs.argmax(axis=-1), levels=np.arange(n_classes + 1) - 0.5, cmap=cmap, alpha=0.25)
+    else:
+        ax.imshow(_probability_rgb(probs, colours), origin="lower", extent=extent, aspect="auto",
                   interpolation="bilinear")
+        _half_line(ax, probs, extent)
     plot_data(X_np, y_np, ax=ax, title=title)
-    ax.set_xlim(lo[0], hi[0])
-    ax.set_ylim(lo[1], hi[1])
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
     return ax
 
 
@@ -690,6 +748,7 @@ class Playground:
         self.X, self.y = X_np, y_np  # (N, 2) float32, (N,) int64 labels 0..C-1
         self._split(test_size, seed)
         self.n_classes = len(self.classes)
+        self.n_outputs = _output_units(self.n_classes)
         self._lock = threading.RLock()
         self.reset()
 
@@ -707,19 +766,19 @@ class Playground:
     @property
     def task(self) -> str:
         """One line saying how the labels decided the output layer and the loss."""
-        if self.n_classes == 2:
+        if _is_binary(self.n_outputs):
             return "2 classes -> 1 logit, BCEWithLogitsLoss"
-        return f"{self.n_classes} classes -> {self.n_classes} logits, CrossEntropyLoss"
+        return f"{self.n_classes} classes -> {self.n_outputs} logits, CrossEntropyLoss"
 
     def reset(self) -> None:
         """Back to epoch 0: fresh weights from ``seed``, a fresh optimizer, empty history."""
         with self._lock:
             s = self.settings
             torch.manual_seed(s["seed"])
-            n_outputs = 1 if self.n_classes == 2 else self.n_classes
-            self.model = _playground_mlp(s["hidden_layers"], s["activation"], s["dropout"], n_outputs).to(self.device)
+            self.model = _playground_mlp(s["hidden_layers"], s["activation"], s["dropout"], self.n_outputs)
+            self.model.to(self.device)
             self._rng_state = torch.get_rng_state()  # dropout and shuffling continue from here, as in to_code()
-            self.loss_fn = nn.BCEWithLogitsLoss() if self.n_classes == 2 else nn.CrossEntropyLoss()
+            self.loss_fn = nn.BCEWithLogitsLoss() if _is_binary(self.n_outputs) else nn.CrossEntropyLoss()
             self.optimizer = self._make_optimizer()
             self.history: dict[str, list[float]] = {k: [] for k in
                                                     ("epoch", "train_loss", "test_loss", "train_acc", "test_acc")}
@@ -732,32 +791,13 @@ class Playground:
         momentum = 0.9 if s["optimizer"] == "momentum" else 0.0
         return torch.optim.SGD(params, lr=s["lr"], momentum=momentum, weight_decay=s["l2"])
 
-    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``(N, 1)`` or ``(N, C)`` logits and ``(N,)`` labels -> scalar loss."""
-        if self.n_classes == 2:
-            return self.loss_fn(logits.squeeze(1), y.float())
-        return self.loss_fn(logits, y)
-
-    def _train_epoch(self) -> None:
-        """One pass over the training set: full batch, or shuffled mini-batches."""
-        self.model.train()
-        n, batch_size = len(self.X_train), self.settings["batch_size"]
-        order = torch.randperm(n) if batch_size else None
-        for start in range(0, n, batch_size or n):
-            rows = order[start:start + batch_size].to(self.device) if batch_size else slice(None)
-            loss = self._loss(self.model(self.X_train[rows]), self.y_train[rows])
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-
-    def _evaluate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        """Loss and accuracy of the current model on ``X`` ``(N, 2)``, ``y`` ``(N,)``, in eval mode."""
-        self.model.eval()
-        with torch.inference_mode():
-            logits = self.model(X)
-            loss = self._loss(logits, y).item()
-            y_pred = (logits.squeeze(1) > 0).long() if self.n_classes == 2 else logits.argmax(dim=1)
-            return loss, (y_pred == y).float().mean().item()
+    def _batches(self):
+        """The training set for one epoch: the full batch, or shuffled mini-batches (as in ``to_code``)."""
+        batch_size = self.settings["batch_size"]
+        if not batch_size:
+            return [(self.X_train, self.y_train)]
+        order = torch.randperm(len(self.X_train)).to(self.device)
+        return [(self.X_train[rows], self.y_train[rows]) for rows in order.split(batch_size)]
 
     def step(self, epochs: int = 1) -> dict[str, float]:
         """Train for ``epochs`` epochs, recording losses and accuracies after each one.
@@ -774,7 +814,7 @@ class Playground:
         with self._lock, torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self._rng_state)  # the playground's own random stream, untouched by other cells
             for _ in range(int(epochs)):
-                self._train_epoch()
+                _train_epoch(self.model, self.loss_fn, self.optimizer, self._batches())
                 record = self._record()
             self._rng_state = torch.get_rng_state()
             self.model.train()
@@ -782,8 +822,8 @@ class Playground:
 
     def _record(self) -> dict[str, float]:
         """Evaluate train and test sets and append one row to ``history``."""
-        train_loss, train_acc = self._evaluate(self.X_train, self.y_train)
-        test_loss, test_acc = self._evaluate(self.X_test, self.y_test)
+        train_loss, train_acc = _evaluate(self.model, self.loss_fn, self.X_train, self.y_train)
+        test_loss, test_acc = _evaluate(self.model, self.loss_fn, self.X_test, self.y_test)
         record = dict(epoch=len(self.history["epoch"]) + 1, train_loss=train_loss, test_loss=test_loss,
                       train_acc=train_acc, test_acc=test_acc)
         for key, value in record.items():
@@ -796,10 +836,8 @@ class Playground:
         return len(self.history["epoch"])
 
     def _extent(self) -> tuple[float, float, float, float]:
-        """``(x1_min, x1_max, x2_min, x2_max)`` of the plane shown: the data plus a margin."""
-        lo, hi = self.X.min(axis=0), self.X.max(axis=0)
-        margin = 0.1 * (hi - lo) + 0.1
-        return float(lo[0] - margin[0]), float(hi[0] + margin[0]), float(lo[1] - margin[1]), float(hi[1] + margin[1])
+        """``(x1_min, x1_max, x2_min, x2_max)`` of the plane shown: the data plus a margin, square."""
+        return _plot_extent(self.X, square=True)
 
     def grid_outputs(self, resolution: int = 60) -> dict:
         """What the network computes over a ``resolution x resolution`` grid covering the data.
@@ -810,22 +848,15 @@ class Playground:
             the bottom; ``hidden``: one ``(R, R, units)`` float array per hidden layer,
             the output of its activation (what the Playground's neuron tiles show).
         """
-        x1_min, x1_max, x2_min, x2_max = extent = self._extent()
-        x1, x2 = np.meshgrid(np.linspace(x1_min, x1_max, resolution), np.linspace(x2_min, x2_max, resolution))
-        h = torch.tensor(np.column_stack([x1.ravel(), x2.ravel()]), dtype=torch.float32, device=self.device)
+        extent = self._extent()
+        h = _as_float_tensor(_grid(extent, resolution)[2], self.device)  # (R*R, 2)
         hidden = []
-        with self._lock, torch.inference_mode():
-            was_training = self.model.training
-            self.model.eval()  # no dropout
+        with self._lock, _eval_mode(self.model), torch.inference_mode():  # eval: no dropout
             for layer in self.model:
                 h = layer(h)  # (R*R, units) after a hidden layer
                 if type(layer).__name__ in _PLAYGROUND_ACTIVATIONS.values():
                     hidden.append(h.cpu().numpy().reshape(resolution, resolution, -1))
-            probs = torch.sigmoid(h) if self.n_classes == 2 else torch.softmax(h, dim=1)
-            self.model.train(was_training)
-        probs = probs.cpu().numpy()
-        if self.n_classes == 2:
-            probs = np.concatenate([1 - probs, probs], axis=1)
+            probs = _logits_to_probs(h).cpu().numpy()  # (R*R, C), C = 2 for one logit
         return dict(extent=extent, probs=probs.reshape(resolution, resolution, -1), hidden=hidden)
 
     def figure(self, resolution: int = 60):
@@ -893,9 +924,8 @@ class Playground:
             lines += [f"    nn.Linear({width}, {units}),", f"    nn.{_PLAYGROUND_ACTIVATIONS[s['activation']]}(),"]
             lines += [f"    nn.Dropout({s['dropout']!r})," ] if s["dropout"] > 0 else []
             width = units
-        n_outputs = 1 if self.n_classes == 2 else self.n_classes
-        lines += [f"    nn.Linear({width}, {n_outputs}),  # {self.task}", ")"]
-        if self.n_classes == 2:
+        lines += [f"    nn.Linear({width}, {self.n_outputs}),  # {self.task}", ")"]
+        if _is_binary(self.n_outputs):
             lines += ["loss_fn = nn.BCEWithLogitsLoss()", "", "", "def loss_of(logits, y):",
                       "    return loss_fn(logits.squeeze(1), y.float())  # (N, 1) logits -> (N,), float targets",
                       "", "", "def predict(logits):", "    return (logits.squeeze(1) > 0).long()  # p > 0.5", "", ""]
@@ -934,21 +964,6 @@ class Playground:
                 'test accuracy {test_acc:.3f}")']
 
 
-def _probability_rgb(probs: np.ndarray, colours: list) -> np.ndarray:
-    """``(R, R, C)`` probabilities -> ``(R, R, 3)`` RGB in [0, 1], the shading of ``plot_decision_boundary``.
-
-    Binary: class 0's colour through white (p = 0.5) to class 1's; more
-    classes: the predicted class's colour, faded to white as it gets less sure.
-    """
-    rgb = np.array([plt.matplotlib.colors.to_rgb(c) for c in colours])  # (C, 3)
-    if probs.shape[-1] == 2:
-        p1 = probs[..., 1:2]
-        return np.where(p1 < 0.5, 1 - (1 - 2 * p1) * (1 - rgb[0]), 1 - (2 * p1 - 1) * (1 - rgb[1]))
-    n_classes = probs.shape[-1]
-    confidence = (probs.max(axis=-1, keepdims=True) - 1 / n_classes) / (1 - 1 / n_classes)
-    return 1 - confidence * (1 - rgb[probs.argmax(axis=-1)])
-
-
 class _PlaygroundView:
     """The playground's figure, built once; :meth:`update` redraws what changed, :meth:`jpeg` encodes it.
 
@@ -956,12 +971,12 @@ class _PlaygroundView:
     most of a matplotlib draw. So with ``live=True`` the static parts (axes,
     ticks, labels, legend) are drawn once into a background, and each frame
     restores it and draws only the changing artists on top (blitting): the
-    probability image, the points, the p = 0.5 line, the loss curves, the
-    hidden-unit mosaic and the title. The loss axes' limits go in doublings, so
+    probability image, the points, the p = 0.5 line, the loss curves and the
+    hidden-unit mosaic (pasted as pixels). The loss axes' limits go in doublings, so
     the background is redrawn only when one changes.
     """
 
-    TILE, GAP, LEFT, HEIGHT, TOP = 0.62, 0.06, 4.75, 6.6, 5.55  # inches; TOP: top of the plane and tiles
+    TILE, GAP, LEFT, PLANE, TOP = 0.62, 0.06, 4.45, 3.55, 5.55  # inches; the plane is PLANE x PLANE, top at TOP
     DPI = 90  # about 600 x 600 pixels for 8x8: readable labels, and the frame stays well under 100 ms
 
     def __init__(self, pg: Playground, resolution: int = 60, live: bool = False):
@@ -971,7 +986,8 @@ class _PlaygroundView:
         self.pg, self.resolution, self.live = pg, resolution, live
         self.shown = [min(w, _MAX_TILE_UNITS) for w in pg.settings["hidden_layers"][:_MAX_TILE_LAYERS]]
         self.width = self.LEFT + (0.25 + len(self.shown) * (self.TILE + 0.25) if self.shown else 0.1)
-        size = (self.width, self.HEIGHT)
+        self.height = 6.35 if live else 6.6  # live: the widget's status line says the epoch, not a title
+        size = (self.width, self.height)
         if live:  # drawn in the play thread: a bare Figure, away from pyplot's global state
             self.fig = Figure(figsize=size, dpi=self.DPI)
             self.canvas = FigureCanvasAgg(self.fig)
@@ -983,21 +999,21 @@ class _PlaygroundView:
         self._build_boundary()
         self._build_loss()
         self._build_tiles()
-        self.title = self.fig.text(0.55 / self.width, 6.3 / self.HEIGHT, "", fontsize=11, va="bottom")
-        self.fig.text(0.55 / self.width, 6.08 / self.HEIGHT, pg.task, fontsize=8, va="bottom", color="0.3")
+        self.fig.text(0.55 / self.width, 6.08 / self.height, pg.task, fontsize=8, va="bottom", color="0.3")
+        self.title = None if live else self.fig.text(0.55 / self.width, 6.3 / self.height, "", fontsize=11,
+                                                       va="bottom")
         self._contour, self._background, self._limits = None, None, (10, 1.0)
-        self.dynamic = [self.image, *self.points, self.train_line, self.test_line, self.title]
-        self.dynamic += [self.mosaic] if self.mosaic is not None else []
-        for artist in self.dynamic:
+        self.dynamic = [self.image, *self.points, self.train_line, self.test_line]  # redrawn in each live frame
+        for artist in self.dynamic + ([self.mosaic] if self.mosaic is not None else []):
             artist.set_animated(live)
 
     def _axes(self, left: float, bottom: float, w: float, h: float):
         """A new axes at a rectangle given in inches."""
-        return self.fig.add_axes([left / self.width, bottom / self.HEIGHT, w / self.width, h / self.HEIGHT])
+        return self.fig.add_axes([left / self.width, bottom / self.height, w / self.width, h / self.height])
 
     def _build_boundary(self) -> None:
-        """The plane: an RGB probability image, train points filled, test points hollow, legend above."""
-        ax = self.boundary_ax = self._axes(0.55, 2.0, 3.85, self.TOP - 2.0)
+        """The plane, equal aspect: an RGB probability image, train points filled, test points hollow, legend above."""
+        ax = self.boundary_ax = self._axes(0.55, self.TOP - self.PLANE, self.PLANE, self.PLANE)  # square extent too
         extent = self.pg._extent()
         self.image = ax.imshow(np.ones((2, 2, 3)), origin="lower", extent=extent, aspect="auto",
                                interpolation="bilinear")
@@ -1022,7 +1038,7 @@ class _PlaygroundView:
 
     def _build_loss(self) -> None:
         """Train and test loss per epoch."""
-        ax = self.loss_ax = self._axes(0.55, 0.45, 3.85, 1.05)
+        ax = self.loss_ax = self._axes(0.55, 0.45, self.PLANE, 1.05)
         (self.train_line,) = ax.plot([], [], "-", color="k", lw=1.2, label="train loss")
         (self.test_line,) = ax.plot([], [], "--", color="tab:orange", lw=1.2, label="test loss")
         ax.set_xlabel("epoch", labelpad=1)
@@ -1042,7 +1058,7 @@ class _PlaygroundView:
         for layer, units in enumerate(self.pg.settings["hidden_layers"][:_MAX_TILE_LAYERS]):
             x = left + layer * (self.TILE + 0.25) + self.TILE / 2
             label = f"layer {layer + 1}" + (f"\n{self.shown[layer]} of {units}" if units > self.shown[layer] else "")
-            self.fig.text(x / self.width, (self.TOP + 0.05) / self.HEIGHT, label, ha="center", va="bottom", fontsize=8)
+            self.fig.text(x / self.width, (self.TOP + 0.05) / self.height, label, ha="center", va="bottom", fontsize=8)
 
     def _mosaic(self, hidden: list) -> np.ndarray:
         """One ``(R, R, units)`` activation array per layer -> one RGB mosaic, white between tiles.
@@ -1067,16 +1083,19 @@ class _PlaygroundView:
         """Set the artists to the playground's current state (no new axes)."""
         pg = self.pg
         out = pg.grid_outputs(self.resolution)
-        self.image.set_data(1 - 0.6 * (1 - _probability_rgb(out["probs"], self.colours)))  # pale: points show
-        self._update_contour(out)
+        self.image.set_data(_probability_rgb(out["probs"], self.colours))
+        if self._contour is not None:  # a contour has no set_data: drawn anew
+            self._contour.remove()
+        self._contour = _half_line(self.boundary_ax, out["probs"], out["extent"], animated=self.live)
         if self.mosaic is not None:
             self.mosaic.set_data(self._mosaic(out["hidden"]))
         history = pg.history
         self.train_line.set_data(history["epoch"], history["train_loss"])
         self.test_line.set_data(history["epoch"], history["test_loss"])
         self._update_limits(max(history["train_loss"] + history["test_loss"], default=0.0))
-        acc = f"{history['test_acc'][-1]:.3f}" if pg.epoch else "-"
-        self.title.set_text(f"epoch {pg.epoch}    test accuracy {acc}")
+        if self.title is not None:
+            acc = f"{history['test_acc'][-1]:.3f}" if pg.epoch else "-"
+            self.title.set_text(f"epoch {pg.epoch}    test accuracy {acc}")
 
     def _update_limits(self, top_loss: float) -> None:
         """Loss axes: x up to 10, 20, 40, ... epochs, y up to 1, 2, 4, ...: the background changes rarely."""
@@ -1089,17 +1108,6 @@ class _PlaygroundView:
             self._limits, self._background = (x_max, y_max), None
             self.loss_ax.set_xlim(0, x_max)
             self.loss_ax.set_ylim(0, y_max)
-
-    def _update_contour(self, out: dict) -> None:
-        """The p = 0.5 line of a binary model (drawn anew: a contour has no set_data)."""
-        if self._contour is not None:
-            self._contour.remove()
-            self._contour = None
-        p1 = out["probs"][..., -1]
-        if self.pg.n_classes == 2 and p1.min() < 0.5 < p1.max():
-            self._contour = self.boundary_ax.contour(p1, levels=[0.5], extent=out["extent"], colors="k",
-                                                     linewidths=1.0)
-            self._contour.set_animated(self.live)
 
     def render(self) -> np.ndarray:
         """Draw the frame -> ``(H, W, 4)`` uint8 RGBA array.
@@ -1115,7 +1123,7 @@ class _PlaygroundView:
             self.canvas.draw()  # animated artists are left out: this is the static background
             self._background = self.canvas.copy_from_bbox(self.fig.bbox)
         self.canvas.restore_region(self._background)
-        image, *rest = self.dynamic[:6]  # image, train points, test points, loss lines, title
+        image, *rest = self.dynamic
         for artist in [image] + ([self._contour] if self._contour else []) + rest:
             self.fig.draw_artist(artist)
         pixels = np.asarray(self.canvas.buffer_rgba())
@@ -1188,12 +1196,13 @@ class _PlaygroundApp:
         self._thread, self._stop = None, threading.Event()
         self.controls = self._build_controls(self.pg.settings)
         self.buttons = self._build_buttons()
-        self.counter = widgets.HTML()
-        self.status = widgets.HTML()
-        self.image = widgets.Image(format="jpeg")
+        self.counter = widgets.HTML()  # the status line: epoch, losses, accuracy
+        self.status = widgets.HTML()  # what went wrong, when something did
+        self.image = widgets.Image(format="jpeg", layout=widgets.Layout(max_width="100%", height="auto", margin="0"))
         self.code = widgets.HTML(layout=widgets.Layout(display="none"))
         self.ui = self._build_layout()
         self.ui.controller = self
+        self.ui.add_class("lesson-playground")  # how a browser test finds it
         self.ui.observe(self._on_closed, names="comm")
         for ref in list(_LIVE_PLAYGROUNDS):  # a re-run cell's old playground stops playing
             if ref() is not None:
@@ -1205,7 +1214,7 @@ class _PlaygroundApp:
     def _build_controls(self, s: dict) -> dict:
         """One control per setting, starting from ``s``; each change rebuilds the playground."""
         w, own = self.widgets, self.pg._own_data
-        style, layout = dict(description_width="92px"), dict(width="265px")
+        style, layout = dict(description_width="100px"), dict(width="262px", margin="2px 8px 2px 0")
         lr_log = np.log10(s["lr"])
         controls = dict(
             dataset=w.Dropdown(options=["your data"] if own else list(PLAYGROUND_DATASETS), value=s["dataset"],
@@ -1236,27 +1245,25 @@ class _PlaygroundApp:
         return controls
 
     def _build_buttons(self) -> dict:
-        """Play, Pause, Step, Reset and Show code, wired to their callbacks."""
+        """Play, Pause, Step, Reset and Show code (text labels: no emoji font needed), wired to their callbacks."""
         w = self.widgets
-        buttons = dict(play=w.Button(description="▶ Play", button_style="success"),
-                       pause=w.Button(description="⏸ Pause", disabled=True),
+        buttons = dict(play=w.Button(description="Play", button_style="success"),
+                       pause=w.Button(description="Pause", disabled=True),
                        step=w.Button(description="Step"), reset=w.Button(description="Reset"),
                        code=w.Button(description="Show code"))
         for name, button in buttons.items():
-            button.layout.width = "110px"
+            button.layout = w.Layout(width="auto", min_width="72px", margin="2px 6px 2px 0")
             button.on_click(getattr(self, f"_on_{name}"))
         return buttons
 
     def _build_layout(self):
-        """Buttons and counter, three columns of controls, status line, figure, code."""
-        w, c = self.widgets, self.controls
-        columns = [["dataset", "noise", "n_samples", "test_size"], ["hidden_layers", "activation", "dropout", "l2"],
-                   ["optimizer", "lr", "batch_size", "seed"]]
+        """Buttons and status line, the controls, the figure, the code; rows wrap to fit narrow screens."""
+        w, wrap = self.widgets, dict(display="flex", flex_flow="row wrap", align_items="center")
         return w.VBox([
-            w.HBox([*self.buttons.values(), self.counter]),
-            w.HBox([w.VBox([c[name] for name in column]) for column in columns]),
-            self.status, self.image, self.code,
-        ])
+            w.Box([*self.buttons.values(), self.counter, self.status], layout=w.Layout(**wrap)),
+            w.Box(list(self.controls.values()), layout=w.Layout(**wrap, margin="4px 0")),  # data, network, training
+            self.image, self.code,
+        ], layout=w.Layout(max_width="100%"))
 
     # -- drawing
     def _draw(self) -> None:
@@ -1267,8 +1274,8 @@ class _PlaygroundApp:
         h = self.pg.history
         text = f"<b>epoch {self.pg.epoch}</b>"
         if self.pg.epoch:
-            text += (f" &nbsp; train loss {h['train_loss'][-1]:.4f} &nbsp; test loss {h['test_loss'][-1]:.4f}"
-                     f" &nbsp; test accuracy {h['test_acc'][-1]:.3f}")
+            text += (f" &middot; train loss {h['train_loss'][-1]:.4f} &middot; test loss {h['test_loss'][-1]:.4f}"
+                     f" &middot; test accuracy {h['test_acc'][-1]:.3f}")
         self.counter.value = text
         if self.pg.epoch and not np.isfinite(h["train_loss"][-1]):
             self.status.value = ("<span style='color:#b00'>the loss is no longer a number (it overflowed): "
@@ -1277,9 +1284,13 @@ class _PlaygroundApp:
             self._show_code()
 
     def _show_code(self) -> None:
-        """Put ``to_code()`` for the current state in the code panel."""
+        """Put ``to_code()`` for the current state in the code panel (at epoch 0, say that nothing has trained)."""
         import html
 
+        if not self.pg.epoch:
+            self.code.value = ("<p>Epoch 0: nothing has trained yet. Press Step or Play; the code shown here "
+                               "then reproduces the training so far, for as many epochs as the counter says.</p>")
+            return
         self.code.value = f"<pre style='font-size:12px'>{html.escape(self.pg.to_code())}</pre>"
 
     # -- playing

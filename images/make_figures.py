@@ -4,12 +4,16 @@ Usage (from the repository root):
 
     python images/make_figures.py              # writes the PNGs beside this script
     python images/make_figures.py --out DIR    # writes them into DIR instead
+    python images/make_figures.py --gif        # also circles_training.gif, from a fresh run of notebook 02
 
 Figures:
     network_structure.png  the exam network: four inputs -> a hidden layer -> pass/fail
     forward_pass.png       one neuron: random weights, weighted sum + bias -> activation
     training_cycle.png     initialise -> forward -> loss -> backward -> update, repeated
     backprop_graph.png     the exam network as a computational graph, local derivatives on the edges
+    circles_training.gif   (--gif) notebook 02's snapshot animation of a network learning the circles: the
+                           notebook draws it and shows it; this takes it from that output (one recipe, the
+                           notebook's), after running the notebook in memory (``--stored``: as committed)
 """
 
 from __future__ import annotations
@@ -223,10 +227,49 @@ FIGURES = {
 }
 
 
+def save_notebook_gif(path: pathlib.Path, run: bool = True) -> None:
+    """Write the one GIF that notebook 02 shows (its ``image/gif`` output) to ``path``.
+
+    Args:
+        path: the ``.gif`` file to write.
+        run: execute the notebook first (in memory, in a fresh kernel, nothing written into the lesson);
+            False takes the GIF from the outputs stored in the notebook file.
+    """
+    import base64
+    import os
+    import sys
+
+    import nbformat
+
+    root = HERE.parent
+    nb = nbformat.read(root / "02_neural_networks_classification.ipynb", as_version=4)
+    if run:
+        from nbclient import NotebookClient
+
+        sys.path.insert(0, str(root))
+        from tests.kernel_env import kernel_env
+
+        saved = dict(os.environ)
+        os.environ.update(kernel_env(saved, root=root))
+        try:
+            client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(root)}})
+            client.execute()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    gifs = [out.data["image/gif"] for cell in nb.cells if cell.cell_type == "code"
+            for out in cell.outputs if "image/gif" in out.get("data", {})]
+    if len(gifs) != 1:
+        raise SystemExit(f"notebook 02 shows {len(gifs)} GIFs, expected one: which one is circles_training.gif?")
+    path.write_bytes(base64.b64decode(gifs[0]))
+
+
 def main(argv: list[str] | None = None) -> list[pathlib.Path]:
     """Draw every figure into the output folder and return the paths written."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=HERE, help="output folder (default: this script's folder)")
+    parser.add_argument("--gif", action="store_true", help="also write circles_training.gif from notebook 02")
+    parser.add_argument("--stored", action="store_true", help="with --gif: the notebook's stored output, no run")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -234,6 +277,10 @@ def main(argv: list[str] | None = None) -> list[pathlib.Path]:
         draw(args.out / name)
         written.append(args.out / name)
         print(f"wrote {name}")
+    if args.gif:
+        save_notebook_gif(args.out / "circles_training.gif", run=not args.stored)
+        written.append(args.out / "circles_training.gif")
+        print("wrote circles_training.gif")
     return written
 
 

@@ -515,12 +515,13 @@ def test_plot_decision_boundary_shade_probability_binary_image_follows_sigmoid()
     model = _step_model(1)
     X = np.array([[-1.0, 0.0], [1.0, 0.0]], np.float32)
     ax = hf.plot_decision_boundary(model, X, np.array([0, 1]), resolution=21, shade="probability")
-    image = ax.get_images()[0]
-    p1 = np.asarray(image.get_array())  # (21, 21): sigmoid(10 * x1), rows = x2
-    assert p1.shape == (21, 21)
-    assert p1[:, 0].max() < 0.01 and p1[:, -1].min() > 0.99  # sure on the far left and right
-    assert np.allclose(p1, p1[0])  # x2 plays no part
-    assert np.all(np.diff(p1[0]) >= 0)  # rises left to right
+    rgb = np.asarray(ax.get_images()[0].get_array())  # (21, 21, 3): p = sigmoid(10 * x1), rows = x2
+    assert rgb.shape == (21, 21, 3)
+    sure = [hf._probability_rgb(np.array([[1.0 - p, p]]), hf._colours(2))[0] for p in (0.0, 1.0)]
+    assert np.allclose(rgb[:, 0], sure[0], atol=0.01) and np.allclose(rgb[:, -1], sure[1], atol=0.01)
+    assert np.allclose(rgb, rgb[0])  # x2 plays no part
+    redness = rgb[0, :, 0] - rgb[0, :, 2]  # class 0 is blue, class 1 red
+    assert np.all(np.diff(redness) >= 0)  # rises left to right
     # the p = 0.5 line is drawn as a contour
     assert any(isinstance(c, matplotlib.contour.QuadContourSet) for c in ax.collections)
 

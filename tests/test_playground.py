@@ -331,12 +331,33 @@ def test_diverging_run_says_what_to_change(ui):
 
 def test_show_code_shows_to_code(ui):
     app = ui.controller
-    app.buttons["step"].click()
     app.buttons["code"].click()
     assert app.buttons["code"].description == "Hide code" and app.code.layout.display is None
+    assert "nothing has trained yet" in app.code.value and "range(" not in app.code.value  # epoch 0
+    app.buttons["step"].click()
     assert "nn.Linear(2, 4)" in app.code.value and "epochs = 1" in app.code.value
     app.buttons["code"].click()
     assert app.code.layout.display == "none"
+
+
+def test_widget_reads_on_any_screen(ui):
+    app = ui.controller
+    (x0, y0), (x1, y1) = app.view.boundary_ax.transData.transform([(0, 0), (1, 1)])
+    assert x1 - x0 == pytest.approx(y1 - y0, rel=0.01)  # equal aspect: circles stay round
+    assert not any("epoch" in text.get_text() for text in app.view.fig.texts)  # the status line says it, once
+    assert all(button.description.isascii() for button in app.buttons.values())  # no emoji font needed
+    assert "wrap" in ui.children[1].layout.flex_flow  # the controls wrap on a narrow screen
+
+
+def test_importing_the_module_leaves_ipywidgets_for_the_widget():
+    import pathlib
+    import subprocess
+    import sys
+
+    probe = "import sys, helper_functions; print('ipywidgets' in sys.modules)"
+    root = pathlib.Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stdout + result.stderr
 
 
 def test_own_data_widget_disables_the_data_controls():

@@ -14,8 +14,9 @@ writes it with nbformat. This module does these steps against ``jupyter server``
 on a loopback port (127.0.0.1 only), so a test can compare the bytes before and
 after.
 
-Not emulated: the browser's own model of the cells (here the cells go back as
-the server sent them).
+Emulated: the browser's JSON (whole floats such as the playground widget state's 0.0
+come back as 0). Not emulated: the rest of the browser's own model of the cells (here
+the cells go back as the server sent them).
 """
 
 from __future__ import annotations
@@ -46,11 +47,14 @@ def _free_port() -> int:
 class JupyterServer:
     """``jupyter server`` serving ``root`` on a loopback port, with its own config/data/runtime folders.
 
-    Use as a context manager; ``request(method, path, body)`` calls its REST API.
+    Use as a context manager; ``request(method, path, body)`` calls its REST API. JupyterLab is served
+    at ``/lab`` with its default settings (its user settings live in the fresh config folder).
+    ``env``: variables to set for the server and its kernels (e.g. ``PYTHONPATH``).
     """
 
-    def __init__(self, root: pathlib.Path, startup_timeout: float = 120):
+    def __init__(self, root: pathlib.Path, startup_timeout: float = 120, env: dict[str, str] | None = None):
         self.root = pathlib.Path(root)
+        self.env = env or {}
         self.startup_timeout = startup_timeout
         self.token = secrets.token_hex(16)
         self.port = _free_port()
@@ -69,6 +73,7 @@ class JupyterServer:
             "IPYTHONDIR": str(home / "ipython"),
         })
         env.pop("JUPYTER_TOKEN", None)
+        env.update(self.env)
         self._log = open(home / "server.log", "wb")  # noqa: SIM115 (closed in __exit__)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jupyter_server", "--no-browser", f"--ServerApp.ip={HOST}",
@@ -138,6 +143,17 @@ class JupyterServer:
             ws.close()
 
 
+def as_browser_json(value):
+    """A JSON value as the browser's ``JSON.stringify`` writes it back: whole floats as integers (0.0 -> 0)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, dict):
+        return type(value)((k, as_browser_json(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [as_browser_json(v) for v in value]
+    return value
+
+
 def open_and_save(server: JupyterServer, name: str, *, always: bool = True) -> bool:
     """Open ``name`` (relative to the server root) as JupyterLab does, then save it.
 
@@ -163,7 +179,8 @@ def open_and_save(server: JupyterServer, name: str, *, always: bool = True) -> b
         }
         nb["metadata"]["language_info"] = info["language_info"]
         dirty = json.dumps(nb["metadata"], sort_keys=True) != before
-        if dirty or always:
+        if dirty or always:  # the browser sends its own JSON of the notebook back
+            nb = as_browser_json(nb)
             server.request("PUT", f"/api/contents/{quoted}", {"type": "notebook", "format": "json", "content": nb})
         return dirty
     finally:

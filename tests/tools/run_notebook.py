@@ -5,8 +5,9 @@
 Each notebook runs top to bottom in a fresh kernel started in its own folder,
 with the kernel environment of ``tests/kernel_env.py``; the result is written
 back with nbformat (what Jupyter's own save does) with the notebook metadata
-that JupyterLab writes (kernelspec "Python 3 (ipykernel)") and without
-per-cell execution timestamps, so that opening and saving it changes nothing.
+that JupyterLab writes (kernelspec "Python 3 (ipykernel)"), without
+per-cell execution timestamps and with the widget state's numbers written as the
+browser writes them, so that opening and saving it in JupyterLab changes nothing.
 Stops at the first cell that raises and leaves the file unchanged then.
 """
 
@@ -22,15 +23,18 @@ import nbformat
 from nbclient import NotebookClient
 
 from tests.kernel_env import kernel_env
+from tests.tools.jupyterlab_save import as_browser_json
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Committed form: JupyterLab's kernelspec, no execution timestamps (in place)."""
+    """Committed form: JupyterLab's kernelspec, no execution timestamps, numbers as the browser writes them
+    (the widget state of the playground's controls holds floats such as 0.0, which JupyterLab saves as 0)."""
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+    nb.update(as_browser_json(dict(nb)))
     return nb
 
 
