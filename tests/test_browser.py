@@ -37,10 +37,15 @@ HOST = "127.0.0.1"  # JupyterLab (tests/tools/jupyterlab_save.py) and the browse
 PLAYGROUND = ".lesson-playground"  # the class helper_functions.playground puts on its widget
 
 
+def _chromium() -> str | None:
+    """Path of the system Chromium (``$CHROMIUM`` first), or None; the site's browser test uses it too."""
+    return next(filter(None, map(shutil.which, [os.environ.get("CHROMIUM", "chromium"), "chromium"])), None)
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """(repository copy, JupyterServer serving it, Chromium driven by Playwright)."""
-    chromium = next(filter(None, map(shutil.which, [os.environ.get("CHROMIUM", "chromium"), "chromium"])), None)
+    chromium = _chromium()
     if chromium is None:
         pytest.skip("no Chromium on this machine (Debian: apt-get install chromium chromium-driver)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
