@@ -142,6 +142,7 @@ def source_files() -> list[pathlib.Path]:
 LOOPBACK_ONLY = {
     "tests/tools/jupyterlab_save.py": "opens notebooks through a Jupyter server on 127.0.0.1, as JupyterLab does",
     "tests/test_browser.py": "starts JupyterLab on 127.0.0.1 and points the system Chromium at it",
+    "tests/test_site.py": "serves the built site on 127.0.0.1 and points the system Chromium at it",
 }
 
 
