@@ -63,6 +63,12 @@ def _git(args: list[str], root: pathlib.Path) -> subprocess.CompletedProcess | N
         return None
 
 
+def git(*args: str, cwd: pathlib.Path = ROOT) -> str | None:
+    """``git ARGS`` in ``cwd``: its output as text, or None when git fails or is missing (the one git helper)."""
+    result = _git(list(args), cwd)
+    return result.stdout.decode("utf-8", "replace") if result is not None and result.returncode == 0 else None
+
+
 def is_git_checkout(root: pathlib.Path = ROOT) -> bool:
     """True when ``root`` is the top of a git checkout (not a folder inside some other repository)."""
     return _is_git_checkout(root)

@@ -26,7 +26,6 @@ import csv
 import hashlib
 import json
 import os
-import pickle
 import re
 import shutil
 import signal
@@ -48,8 +47,9 @@ from tests import lesson
 from tests.grading import users
 from tests.grading.checks import Checks
 from tests.grading.cli import main as cli_main
-from tests.grading.evaluator import restricted_loads
+from tests.grading.evaluator import read_values
 from tests.grading.grader import Options, cell_exercises, grade_all, load_notebook
+from tests.grading.in_kernel import write_values
 from tests.grading.kernel import grading_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,9 +150,10 @@ def git_tracked() -> set[str]:
 # Part 1: the machinery, with a stand-in for the criteria
 # --------------------------------------------------------------------------
 FAKE_CHECKS = '''
-"""Stand-in criteria: the API of tests/exercise_checks.py (fresh probes included), three exercises."""
+"""Stand-in criteria: the API of tests/exercises/ (fresh probes included), three exercises."""
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,8 +218,9 @@ def extract(number, ns, probes=None):
 def evaluate(number, values, probes=None):
     if number == 1:
         ok, hint = values["a"].shape == () and int(values["a"]) == 42, "a should be 42"
-    elif number == 2:
-        ok, hint = repr(values["b"]) == "[1, 2, 3]", "b should be [1, 2, 3]"
+    elif number == 2:  # all orderings of b: a list of 3 costs 6, one of 40 (the "bomb") never ends
+        ok = any(list(p) == [1, 2, 3] for p in itertools.permutations(values["b"])) and values["b"] == [1, 2, 3]
+        hint = "b should be [1, 2, 3]"
     else:
         ok, hint = np.array_equal(values["y"], (probes or DEFAULT_PROBES)["x"]["y"]), "f(x) should return x**2"
     return Result(number, PASSED if ok else FAILED, "right" if ok else hint, EXERCISES[number].points if ok else 0)
@@ -360,8 +362,10 @@ def fake_submissions(folder: Path) -> dict[str, tuple[int, int, int, str]]:
         2,
     )
     add("too large.ipynb", [GOOD[0], "b = [1.5] * 6_000_000", GOOD[2]], 1, 0, 2)
-    # Issue 14 #6: values whose evaluation explodes (the repr of 2**40 shared references).
-    add("bomb.ipynb", [GOOD[0], "b = [1]\nfor _ in range(40):\n    b = [b, b]", GOOD[2]], 1, 0, 2)
+    # Values whose evaluation explodes (every ordering of 40 numbers), and values that explode
+    # when the kernel writes them (2**40 shared references): each costs only its own exercise.
+    add("bomb.ipynb", [GOOD[0], "b = list(range(40))", GOOD[2]], 1, 0, 2)
+    add("shared.ipynb", [GOOD[0], "b = [1]\nfor _ in range(40):\n    b = [b, b]", GOOD[2]], 1, 0, 2)
     # Issue 14 #8: a lookup table of the inputs the check cell uses earns nothing on fresh inputs.
     add(
         "lookup table.ipynb",
@@ -577,9 +581,9 @@ def test_fake_batch_feedback(fake_batch):
     huge = (feedback / "huge.md").read_text(encoding="utf-8")
     assert "Code cell 2 printed 3,000,009 characters" in huge and "characters truncated" not in huge
     assert len(huge.encode()) < 10_000, "huge output must be truncated in the feedback"
-    assert "not graded: your values for this exercise take 54,0" in (feedback / "too large.md").read_text(
-        encoding="utf-8"
-    )
+    for name in ("too large", "shared"):
+        text = (feedback / f"{name}.md").read_text(encoding="utf-8")
+        assert "not graded: your values for this exercise hold more than 1,000,000 items" in text, name
     assert max(len(p.read_bytes()) for p in feedback.iterdir() if p.is_file()) < 20_000
 
 
@@ -1242,35 +1246,44 @@ def test_cell_exercises_tags_then_headings():
     assert cell_exercises(nb) == [None, 1, 1, 2, 1, 2, 2, None, None]
 
 
-def test_restricted_loads_plain_data_only():
-    values = {
-        "x": np.arange(6, dtype=np.float32).reshape(2, 3),
-        "n": np.int64(3),
-        "f": 0.5,
-        "s": {1, 2},
-        "c": complex(1, 2),
-        "o": np.array([1, None], dtype=object),
-        "dtype": np.dtype("int64"),
-        "nested": [("a", [1.0, None]), {"k": b"bytes"}],
-    }
-    back = restricted_loads(pickle.dumps(values, protocol=4))
-    assert back.keys() == values.keys() and np.array_equal(back["x"], values["x"]) and back["dtype"] == np.int64
+def test_values_come_back_as_plain_data_only(tmp_path):
+    """The kernel's values travel as JSON + .npz: arrays of numbers come back; pickles, objects, links don't."""
+    base = str(tmp_path / "v")
+    values = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.int64(3), "f": 0.5, "t": (1, None),
+              "nested": [{"k": "text", "y": np.array([True, False])}], "other": Path("/")}
+    write_values(base, values)
+    kind, back, _ = read_values(base)
+    assert kind == "values" and np.array_equal(back["x"], values["x"]) and back["x"].dtype == np.float32
+    assert back["n"] == 3 and back["t"] == [1, None] and back["other"] == repr(Path("/"))
+    assert back["nested"][0]["y"].dtype == bool
 
     class Evil:
         def __reduce__(self):
             return (os.system, ("echo pwned",))
 
-    for payload in (pickle.dumps(Evil()), pickle.dumps(Path("/")), pickle.dumps(np.array([Evil()], dtype=object))):
-        with pytest.raises(pickle.UnpicklingError, match="not allowed"):
-            restricted_loads(payload)
+    np.savez(base + ".npz", a0=np.array([Evil()], dtype=object))  # a pickle inside the .npz
+    with pytest.raises(ValueError):
+        read_values(base)
+    np.savez(base + ".npz", a0=np.array(["text"]))  # not numbers
+    with pytest.raises(ValueError, match="doesn't match"):
+        read_values(base)
+    Path(base + ".json").write_text(json.dumps({"kind": "values", "values": {"__array__": "a1"}, "arrays": ["a1"]}))
+    with pytest.raises(ValueError):
+        read_values(base)
+    Path(base + ".json").write_text(json.dumps({"kind": "pickle", "pickle": "gASV"}))
+    with pytest.raises(ValueError, match="not one the grader writes"):
+        read_values(base)
+    Path(base + ".json").unlink()
+    os.mkfifo(base + ".json")
+    with pytest.raises(OSError, match="not a regular file"):
+        read_values(base)
 
 
 # --------------------------------------------------------------------------
 # Part 2: the real criteria on submissions built from the template and solutions
 # --------------------------------------------------------------------------
 needs_exercises = pytest.mark.skipif(
-    not (TEMPLATE.exists() and SOLUTIONS.exists() and (ROOT / "tests" / "exercise_checks.py").exists()),
-    reason="the exercise notebooks and tests/exercise_checks.py are not in the repository yet",
+    not (TEMPLATE.exists() and SOLUTIONS.exists()), reason="the exercise notebooks are not in the repository yet",
 )
 CHEAP = (1, 2, 3, 6, 8)  # exercises whose solutions run in about a second
 
@@ -1465,11 +1478,12 @@ def matrix(tmp_path_factory):
     # check cell. Only exercise 1 is really done, so 1 point.
     cheater = build_submission((1,))
     cheat = (
-        "import tests.exercise_checks as ec\n"
-        "passed = ec.Result(0, ec.PASSED, 'pasted', 2)\n"
-        "ec.evaluate = lambda number, values: passed\n"
-        "ec.extract = lambda number, namespace: {}\n"
-        "ec.check = check = lambda number, namespace: print(f'✅ Exercise {number} passed')\n"
+        "import sys, tests.exercises as ec, tests.exercises.common as common, tests.exercise_checks as shim\n"
+        "passed = ec.Outcome(0, ec.PASSED, 'pasted', 2)\n"
+        "ec.evaluate = lambda number, values, probes=None: passed\n"
+        "ec.extract = common.model_info = lambda *args: {}\n"
+        "ec.check = shim.check = check = lambda number, namespace: print(f'✅ Exercise {number} passed')\n"
+        "sys.modules['tests.exercises.ex01_moons_split'] = None\n"
         "evaluate, extract = ec.evaluate, ec.extract\n"
     )
     cheater.cells.insert(1, nbformat.v4.new_code_cell(cheat))
@@ -1484,7 +1498,7 @@ def matrix(tmp_path_factory):
     before_subs = listing(subs)
     protected = {
         p: hashlib.sha1(p.read_bytes()).hexdigest()
-        for p in (TEMPLATE, SOLUTIONS, ROOT / "tests" / "exercise_checks.py", ROOT / "helper_functions.py")
+        for p in (TEMPLATE, SOLUTIONS, *(ROOT / "tests" / "exercises").glob("*.py"), ROOT / "helper_functions.py")
     }
     before_repo = listing(ROOT, skip=(".git", ".venv"), content=False)
     # 30 s per cell: the template's import cell alone takes over 10 s on a loaded 2-core machine.

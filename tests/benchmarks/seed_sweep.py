@@ -87,7 +87,7 @@ except ImportError:  # until it lands
 
 # Extra measurements: expressions evaluated in the kernel after the notebook's last cell, recorded for
 # information. Each is a value that a claim of the notebook tests without the sweep seeing it (inside `check`),
-# named after that claim; the bound stays where it lives (tests/exercise_checks.py) and the check's own claim
+# named after that claim; the bound stays where it lives (the exercise's file in tests/exercises/) and the check's claim
 # (its status and points) is in the main table.
 EXTRAS = {
     SOLUTIONS: [

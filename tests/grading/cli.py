@@ -16,7 +16,9 @@ from time import monotonic
 
 from tqdm import tqdm
 
-from .checks import DEFAULT_CHECKS_PATH, REPO_ROOT, Checks, ChecksError
+from tests.lesson import ROOT
+
+from .checks import DEFAULT_CRITERIA, Checks, ChecksError
 from .grader import Options, SubmissionGrade, display_name, find_submissions, grade_all
 from .report import (
     CsvStream,
@@ -73,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tests.grading",
         description="Grade every exercise notebook (*.ipynb) in a folder: re-run each one in a fresh kernel, "
-        "check its results with tests/exercise_checks.py, write a CSV, one feedback file per student, a class "
+        "check its results with the criteria in tests/exercises/, write a CSV, one feedback file per student, a class "
         "summary and the written answers. `python -m tests.grading merge DIR...` combines --shard runs.",
     )
     parser.add_argument("submissions", type=Path, help="folder of submitted notebooks (not recursive), or one notebook")
@@ -132,7 +134,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--allow-modified",
         action="store_true",
-        help="grade even if tests/exercise_checks.py or helper_functions.py differ from git",
+        help="grade even if the criteria (tests/exercises/) or helper_functions.py differ from git",
     )
     parser.add_argument(
         "--kernel-user",
@@ -142,8 +144,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "unprivileged user, if a test shows that works here (else as the grader's user, with a warning); "
         "off: always as the grader's user",
     )
-    parser.add_argument("--checks", type=Path, default=DEFAULT_CHECKS_PATH, help=argparse.SUPPRESS)
-    parser.add_argument("--repo-root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
+    parser.add_argument("--checks", type=Path, default=DEFAULT_CRITERIA, help=argparse.SUPPRESS)
+    parser.add_argument("--repo-root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.cell_timeout <= 0 or args.notebook_timeout <= 0:

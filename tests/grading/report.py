@@ -12,14 +12,14 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
-from .grader import NOT_ATTEMPTED, PASSED, STATUSES, CellReport, Options, SubmissionGrade, display_name
+from .grader import STATUSES, CellReport, Options, SubmissionGrade, display_name
+from .outcome import ICONS, NOT_ATTEMPTED, PASSED
 
 TRACEBACK_HEAD_CHARS = 600
 TRACEBACK_TAIL_CHARS = 2400
 OUTPUT_TAIL_CHARS = 1500
 DETAILS_CHARS = 2000
 NOTE_CHARS = 300
-ICONS = {PASSED: "✅", NOT_ATTEMPTED: "⏳"}
 
 
 # --------------------------------------------------------------------------
