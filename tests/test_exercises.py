@@ -37,8 +37,8 @@ import tests.exercises as ec
 from tests.exercises import common, ex06_log_softmax, ex10_iris_digits, ex13_cross_validation
 from tests.grading.evaluator import read_values
 from tests.grading.in_kernel import write_values
+from tests.lesson import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "02_neural_networks_exercises.ipynb"
 SOLUTIONS = ROOT / "solutions" / "02_neural_networks_exercises_solutions.ipynb"
 NUMBERS = range(1, 14)

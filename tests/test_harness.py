@@ -19,9 +19,8 @@ import nbformat
 import pytest
 
 from tests import lesson
+from tests.lesson import ROOT
 from tests.tools.repo_copy import copy_repo, git, git_status
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def write_notebook(path: pathlib.Path, cells: list, outputs: dict[int, list] | None = None) -> None:

@@ -27,8 +27,8 @@ import sys
 import pytest
 
 from tests import lesson
+from tests.lesson import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 THIS_FILE = pathlib.Path(__file__).resolve()
 
 # Modules whose only use here would be reaching the network.

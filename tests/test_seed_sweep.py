@@ -189,7 +189,8 @@ def test_cells_without_claims_run_unchanged(tmp_path):
 
 
 def test_the_sweep_runs_notebooks_and_trains_nothing_itself():
-    """Issue 15's bar: no model definition or training loop in the sweep, and no recipe copied from a notebook."""
+    """The sweep runs the notebooks as they are: no model definition or training loop of its own, and no recipe
+    copied from a notebook."""
     text = SCRIPT.read_text(encoding="utf-8")
     for forbidden in ["nn.Linear", "nn.Sequential", "optimizer.step", ".backward(", "torch.optim", "make_moons",
                       "make_circles", "train_test_split", "fit("]:

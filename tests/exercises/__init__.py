@@ -88,20 +88,25 @@ def evaluate(number: int, values: dict, probes: dict | None = None) -> Outcome:
     if not isinstance(number, int) or number not in EXERCISES:
         return Outcome(number, FAILED, f"there is no exercise {number!r}; exercises are numbered 1..13")
     exercise = EXERCISES[number]
+
+    def outcome(status, message):
+        points = exercise.points if status == PASSED else 0
+        return Outcome(number, status, message, points, exercise.title, exercise.points)
+
     if not isinstance(values, dict):
-        return Outcome(number, FAILED, "nothing to evaluate (the extracted values are not a dict)")
+        return outcome(FAILED, "nothing to evaluate (the extracted values are not a dict)")
     if values.get("missing"):
-        return Outcome(number, FAILED, f"still to fill in: {', '.join(map(str, values['missing']))} (they are None)")
+        return outcome(FAILED, f"still to fill in: {', '.join(map(str, values['missing']))} (they are None)")
     common.NOTES.clear()
     try:
         message = exercise.judge(values, default_probes() if probes is None else probes)
         if common.NOTES:
             message += "; note: " + "; ".join(dict.fromkeys(common.NOTES))
     except common.Fail as failure:
-        return Outcome(number, FAILED, str(failure))
+        return outcome(FAILED, str(failure))
     except Exception as error:  # malformed values: a failure to explain, never a crash
-        return Outcome(number, FAILED, f"could not evaluate your values ({type(error).__name__}: {error})"[:400])
-    return Outcome(number, PASSED, message, exercise.points)
+        return outcome(FAILED, f"could not evaluate your values ({type(error).__name__}: {error})"[:400])
+    return outcome(PASSED, message)
 
 
 def check(number: int, namespace: dict) -> Outcome:

@@ -47,28 +47,25 @@ def _shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+DEFAULT_OUT = Path("grading-output")
+
+
 def _outputs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--csv",
-        type=Path,
-        default=Path("grades.csv"),
-        metavar="PATH",
-        help="CSV to write (default: grades.csv); summary.md, summary.png and answers.md go next to it",
-    )
-    parser.add_argument(
-        "--feedback",
-        type=Path,
-        metavar="DIR",
-        default=Path("feedback"),
-        help="folder for the per-student Markdown (default: feedback)",
-    )
-    parser.add_argument(
-        "--roster",
-        type=Path,
-        metavar="CSV",
-        help="CSV with columns file, student_id, name: adds them to the grades; roster students "
-        "without a file get status 'missing'",
-    )
+    add = parser.add_argument
+    add("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+        help="folder for everything the grader writes (default: grading-output): grades.csv, feedback/, "
+        "summary.md, summary.png, answers.md")
+    add("--csv", type=Path, metavar="PATH", help="the grade table (default: OUT/grades.csv)")
+    add("--feedback", type=Path, metavar="DIR",
+        help="folder for the per-student Markdown and the records (default: OUT/feedback)")
+    add("--roster", type=Path, metavar="CSV", help="CSV with columns file, student_id, name: adds them to the "
+        "grades; roster students without a file get status 'missing'")
+
+
+def _output_paths(args: argparse.Namespace) -> argparse.Namespace:
+    args.csv = args.csv or args.out / "grades.csv"
+    args.feedback = args.feedback or args.out / "feedback"
+    return args
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -152,7 +149,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("-j, --cell-timeout and --notebook-timeout must be positive")
     if args.only and args.shard:
         parser.error("--only and --shard can't be combined")
-    return args
+    return _output_paths(args)
 
 
 def parse_merge_args(argv: list[str]) -> argparse.Namespace:
@@ -162,7 +159,7 @@ def parse_merge_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("shards", type=Path, nargs="+", metavar="SHARD_FEEDBACK_DIR")
     _outputs(parser)
-    return parser.parse_args(argv)
+    return _output_paths(parser.parse_args(argv))
 
 
 def shard_of(paths: list[Path], shard: tuple[int, int] | None) -> list[Path]:
@@ -174,6 +171,7 @@ def shard_of(paths: list[Path], shard: tuple[int, int] | None) -> list[Path]:
 
 
 def finish(
+    folder: Path,
     feedback_dir: Path,
     csv_path: Path,
     roster_path: Path | None,
@@ -181,7 +179,7 @@ def finish(
     skipped: list[str] | None = None,
     shard: bool = False,
 ) -> tuple[list[dict], list[str]]:
-    """CSV, summary.md/png and answers.md from the records in ``feedback_dir``.
+    """CSV, and summary.md/png and answers.md in ``folder``, from the records in ``feedback_dir``.
 
     A shard lists no roster student as missing (they may be in another shard): ``merge`` does.
     """
@@ -202,7 +200,7 @@ def finish(
             }
             for s in missing
         ]
-    folder = csv_path.parent
+    folder.mkdir(parents=True, exist_ok=True)
     write_summary(ordered, folder, unmatched, skipped)
     write_answers(list(records.values()), folder / "answers.md")
     return ordered, unmatched
@@ -275,7 +273,8 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
     finally:
         if stream is not None:
             stream.close()
-    ordered, unmatched = finish(args.feedback, args.csv, args.roster, keep_rows, skipped, shard=bool(args.shard))
+    ordered, unmatched = finish(args.out, args.feedback, args.csv, args.roster, keep_rows, skipped,
+                                shard=bool(args.shard))
     print(summary_text(ordered, monotonic() - start, options.jobs, unmatched))
     print(
         f"criteria loaded in {checks.load_seconds:.1f} s, before any submission's first cell ran "
@@ -293,7 +292,7 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
         )
     print(
         f"wrote {args.csv}, {len(grades)} feedback files in {args.feedback}, summary.md, summary.png and "
-        f"answers.md in {args.csv.parent}"
+        f"answers.md in {args.out}"
     )
     return grades
 
@@ -317,7 +316,7 @@ def merge(argv: list[str]) -> int:
             if source.resolve() != (args.feedback / record["feedback"]).resolve() and source.exists():
                 shutil.copyfile(source, args.feedback / record["feedback"])
             write_record(args.feedback, record)
-    ordered, unmatched = finish(args.feedback, args.csv, args.roster)
+    ordered, unmatched = finish(args.out, args.feedback, args.csv, args.roster)
     print(summary_text(ordered, unmatched=unmatched))
     print(f"merged {len(seen)} submissions from {len(args.shards)} shards into {args.csv} and {args.feedback}")
     return 0

@@ -25,7 +25,7 @@ MAX_MESSAGE_CHARS = 2000
 MAX_TRACEBACK_CHARS = 4000
 MAX_JSON_BYTES = 10_000_000  # the structure; numbers in bulk belong in arrays
 MAX_ARRAY_BYTES = 40_000_000
-MAX_NODES = 1_000_000  # containers and scalars walked before giving up (shared references count each time)
+MAX_NODES = 200_000  # containers and scalars walked before giving up (shared references count each time)
 
 
 class TooLarge(Exception):

@@ -1,4 +1,4 @@
-"""A student's and an instructor's day, then `pytest`: issue 12's bar, as one reproducible check.
+"""A student's and an instructor's day, then `pytest`: everyday use must not break the lesson, as one check.
 
     python -m tests.tools.everyday_check [--keep DIR]
 
