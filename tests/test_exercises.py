@@ -14,7 +14,6 @@ No notebook is executed here (the harness executes both notebooks); models are t
 
 import ast
 import re
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -34,6 +33,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 import tests.exercises as ec
+from tests import lesson
 from tests.exercises import common, ex06_log_softmax, ex10_iris_digits, ex13_cross_validation
 from tests.grading.evaluator import read_values
 from tests.grading.in_kernel import write_values
@@ -68,10 +68,7 @@ def _headings(cell) -> list[str]:
 def published(path: Path, root: Path = ROOT) -> nbformat.NotebookNode:
     """Git's version of a lesson notebook when the working copy differs from it, else the working copy."""
     name = path.relative_to(root).as_posix()
-    try:
-        shown = subprocess.run(["git", "show", f":{name}"], cwd=root, capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        shown = None
+    shown = lesson.git("show", f":{name}", cwd=root)
     if shown is not None and shown.returncode == 0 and shown.stdout != path.read_bytes():
         warnings.warn(f"{name}: the working copy differs from git's version; the mirror tests judge git's "
                       "version (the published lesson), not your edits", stacklevel=2)
@@ -165,8 +162,7 @@ def test_parameters_cell_and_tags_not_comments(notebooks):
 def test_published_version_is_judged(tmp_path):
     """A filled-in, saved copy in the working tree doesn't change what the mirror tests read (git's version)."""
     def git(*args):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
-                       capture_output=True)
+        lesson.git(*args, cwd=tmp_path, check=True)
 
     git("init", "-q")
     notebook = tmp_path / TEMPLATE.name

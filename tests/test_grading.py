@@ -142,8 +142,7 @@ ISOLATED = "each submission's kernel runs as its own unprivileged user"
 
 
 def git_tracked() -> set[str]:
-    result = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
-    return set(result.stdout.splitlines())
+    return set(lesson.git("ls-files", check=True).stdout.decode().splitlines())
 
 
 # --------------------------------------------------------------------------
@@ -1002,10 +1001,8 @@ def make_repo(base: Path) -> Path:
     )
     (repo / "tests" / "exercise_checks.py").write_text(lazy, encoding="utf-8")
     (repo / "helper_functions.py").write_text("SEED = 42\n", encoding="utf-8")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-qm", "criteria"], check=True)
+    for args in (("init", "-q"), ("add", "."), ("commit", "-qm", "criteria")):
+        lesson.git(*args, cwd=repo, check=True)
     return repo
 
 

@@ -63,7 +63,9 @@ def git_modified(paths: list[Path], repo_root: Path) -> list[str]:
     if not inside or not (repo_root / ".git").exists():
         return []
     status = git("status", "--porcelain", "--", *map(str, inside), cwd=repo_root)
-    return [line[3:] for line in (status or "").splitlines() if line.strip()]
+    if status is None or status.returncode != 0:
+        return []
+    return [line[3:] for line in status.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
 
 
 class Checks:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from tests.lesson import ROOT
 
 from .checks import DEFAULT_CRITERIA, Checks, ChecksError
-from .grader import Options, SubmissionGrade, display_name, find_submissions, grade_all
+from .grader import Options, SubmissionGrade, display_name, find_submissions, grade_all, natural_key
 from .report import (
     CsvStream,
     feedback_names,
@@ -186,7 +186,7 @@ def finish(
     records = read_records(feedback_dir)
     roster = read_roster(roster_path) if roster_path else None
     unmatched = write_csv(records, csv_path, roster=roster, extra_rows=keep_rows, missing_rows=not shard)
-    ordered = [records[name] for name in sorted(records, key=_key)]
+    ordered = [records[name] for name in sorted(records, key=natural_key)]
     if roster is not None and not shard:
         _, missing, _ = match_roster(roster, list(records))
         ordered += [
@@ -204,12 +204,6 @@ def finish(
     write_summary(ordered, folder, unmatched, skipped)
     write_answers(list(records.values()), folder / "answers.md")
     return ordered, unmatched
-
-
-def _key(name: str):
-    from .report import _natural_key
-
-    return _natural_key(name)
 
 
 def grade_to_files(args: argparse.Namespace, options: Options) -> list[SubmissionGrade]:

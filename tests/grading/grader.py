@@ -177,11 +177,11 @@ def find_submissions(path: Path) -> tuple[list[Path], list[Path], list[Path]]:
     folders = sorted(p for p in found if p.is_dir() and not p.name.startswith("."))
     found = [p for p in found if not p.is_dir()]
     hidden = sorted(p for p in found if p.name.startswith("."))
-    graded = sorted((p for p in found if not p.name.startswith(".")), key=lambda p: _natural_key(display_name(p.name)))
+    graded = sorted((p for p in found if not p.name.startswith(".")), key=lambda p: natural_key(display_name(p.name)))
     return graded, hidden, folders
 
 
-def _natural_key(name: str) -> list:
+def natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
