@@ -1,4 +1,4 @@
-"""Tests of the exercise notebooks and their criteria (tests/exercise_checks.py, tests/exercise_extraction.py).
+"""Tests of the exercise notebooks and their criteria (``tests/exercises/``: one file per exercise).
 
 * The template and the solutions are mirrors: same cells, tags, headings and check cells. These tests judge
   the **published** notebooks: when a working copy differs from git's version (a student filled in the
@@ -7,17 +7,14 @@
 * ``evaluate`` per exercise on hand-built plain values: a right answer passes, typical mistakes fail with
   their specific hint.
 * ``check`` never raises, whatever the namespace holds.
-* extract -> pickle (NumPy and builtins only) -> evaluate works end to end.
+* extract -> the grader's wire format (JSON + .npz, no pickle) -> evaluate works end to end.
 
 No notebook is executed here (the harness executes both notebooks); models are tiny and built in-process.
 """
 
 import ast
-import io
-import math
-import pickle
 import re
-import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -35,9 +32,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-import tests.exercise_checks as ec
+import tests.exercises as ec
+from tests import lesson
+from tests.exercises import common, ex06_log_softmax, ex10_iris_digits, ex13_cross_validation
+from tests.grading.evaluator import read_values
+from tests.grading.in_kernel import write_values
+from tests.lesson import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "02_neural_networks_exercises.ipynb"
 SOLUTIONS = ROOT / "solutions" / "02_neural_networks_exercises_solutions.ipynb"
 NUMBERS = range(1, 14)
@@ -67,10 +68,7 @@ def _headings(cell) -> list[str]:
 def published(path: Path, root: Path = ROOT) -> nbformat.NotebookNode:
     """Git's version of a lesson notebook when the working copy differs from it, else the working copy."""
     name = path.relative_to(root).as_posix()
-    try:
-        shown = subprocess.run(["git", "show", f":{name}"], cwd=root, capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        shown = None
+    shown = lesson.git("show", f":{name}", cwd=root)
     if shown is not None and shown.returncode == 0 and shown.stdout != path.read_bytes():
         warnings.warn(f"{name}: the working copy differs from git's version; the mirror tests judge git's "
                       "version (the published lesson), not your edits", stacklevel=2)
@@ -164,8 +162,7 @@ def test_parameters_cell_and_tags_not_comments(notebooks):
 def test_published_version_is_judged(tmp_path):
     """A filled-in, saved copy in the working tree doesn't change what the mirror tests read (git's version)."""
     def git(*args):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
-                       capture_output=True)
+        lesson.git(*args, cwd=tmp_path, check=True)
 
     git("init", "-q")
     notebook = tmp_path / TEMPLATE.name
@@ -265,8 +262,8 @@ def test_points_table_and_records():
     assert list(ec.EXERCISES) == list(NUMBERS)
     for n, exercise in ec.EXERCISES.items():
         assert exercise.number == n and exercise.title and exercise.needs and exercise.todo
-        assert exercise.own == ec.kernel.SPECS[n]["own"] and callable(exercise.evaluator)
-    assert f"{ec.MOONS_MIN_TEST_ACC:.0%}" in ec.EXERCISES[4].title  # titles are built from the thresholds
+        assert callable(exercise.read) and callable(exercise.judge)
+    assert f"{common.MOONS_MIN_TEST_ACC:.0%}" in ec.EXERCISES[4].title  # titles are built from the thresholds
 
 
 def test_data_set_calls_live_once():
@@ -290,14 +287,14 @@ def test_probes_are_fresh_and_labelled():
     assert np.array_equal(a["digits"]["X"], X_ref[a["digits"]["index"]])
     assert np.array_equal(a["digits"]["y"], y_ref[a["digits"]["index"]])
     # Fresh moons points are not points of the student's data (SEED 42).
-    _, distance = ec._nearest_rows(a["moons"]["X"][:50], ec.reference_data("moons")[0])
+    _, distance = common.nearest_rows(a["moons"]["X"][:50], ec.reference_data("moons")[0])
     assert distance.min() > 1e-6
 
 
 # --------------------------------------------------------------------------
 # (b) evaluate, exercise by exercise
 # --------------------------------------------------------------------------
-MOONS = ec.MOONS_SPLIT
+MOONS = common.MOONS_SPLIT
 
 
 def test_ex1_split():
@@ -333,7 +330,7 @@ def test_changing_seed_costs_nothing():
     other = split_values("moons", MOONS, 200, data_seed=7)
     assert_passes(1, {**other, "seed": 7})
     assert_fails(1, other, "is not a point of make_moons", "SEED = 42")  # no SEED sent: the default 42
-    spirals = split_values("spirals", ec.SPIRALS_SPLIT, 200, data_seed=3)
+    spirals = split_values("spirals", common.SPIRALS_SPLIT, 200, data_seed=3)
     y = spirals["y_test_spirals"]["array"]
     assert_passes(7, {**spirals, "seed": 3, "model": model_info(probe=probe_logits("spirals", 3)),
                       "ax": axes_info(lines=0, collections=4)})
@@ -341,7 +338,7 @@ def test_changing_seed_costs_nothing():
 
 
 def test_ex2_nonlinear_model():
-    grid = ec.GRID_2D.astype(np.float64)
+    grid = common.GRID_2D.astype(np.float64)
     assert_passes(2, {"model": model_info(grid=np.tanh(grid @ [[1.5], [-2.0]]) + 0.1)})
     assert_fails(2, {"model": model_info(grid=grid @ [[1.0], [2.0]] + 3.0)}, "straight-line")
     assert_fails(2, {"model": {"is_module": False, "type": "function"}}, "torch.nn.Module")
@@ -349,7 +346,7 @@ def test_ex2_nonlinear_model():
 
 
 def test_ex2_mistakes_of_item_10():
-    grid = ec.GRID_2D.astype(np.float64)
+    grid = common.GRID_2D.astype(np.float64)
     two = np.column_stack([np.tanh(grid[:, 0]), -np.tanh(grid[:, 0])])
     assert_fails(2, {"model": model_info(grid=two)}, "one logit", "nn.Linear(..., 1)")
     probs = 1 / (1 + np.exp(-np.tanh(grid @ [[1.5], [-2.0]])))
@@ -412,7 +409,7 @@ def test_ex4_a_lookup_table_of_the_test_split_fails():
 
 def _moons_5(flip_model=0, y_pred=None, grid=None):
     y_test = split("moons", 200)[3]
-    grid_out = np.tanh(ec.GRID_2D.astype(np.float64) @ [[1.5], [-2.0]]) if grid is None else grid
+    grid_out = np.tanh(common.GRID_2D.astype(np.float64) @ [[1.5], [-2.0]]) if grid is None else grid
     return {"y_pred": info(y_test.astype(np.float32) if y_pred is None else y_pred), "y_test": info(y_test),
             "model": model_info(test=logits_for(y_test, flip=flip_model), grid=grid_out),
             "ax": axes_info(lines=0, collections=3)}
@@ -436,7 +433,7 @@ def test_ex5_mistakes_of_items_10_and_11():
     # A linear exercise-2 model: its labels agree with it but are inaccurate; the hint names exercise 2.
     wrong = y_test.copy()
     wrong[:40] = 1 - wrong[:40]
-    linear = _moons_5(y_pred=wrong.astype(np.float32), grid=ec.GRID_2D.astype(np.float64) @ [[1.0], [2.0]])
+    linear = _moons_5(y_pred=wrong.astype(np.float32), grid=common.GRID_2D.astype(np.float64) @ [[1.0], [2.0]])
     linear["model"]["outputs"]["test"] = logits_for(wrong)
     assert_fails(5, linear, "model_moons (exercise 2) is linear", "nn.ReLU()")
     untrained = _moons_5(y_pred=wrong.astype(np.float32))
@@ -445,7 +442,7 @@ def test_ex5_mistakes_of_items_10_and_11():
 
 
 def _log_softmax_values(f, calls=()):
-    outputs = {k: f(np.asarray(a, dtype=np.float64)) for k, a in ec.kernel.LOG_SOFTMAX_INPUTS.items()}
+    outputs = {k: f(np.asarray(a, dtype=np.float64)) for k, a in ex06_log_softmax.INPUTS.items()}
     return {"callable": True, "outputs": outputs, "errors": {}, "builtin_calls": list(calls)}
 
 
@@ -483,7 +480,7 @@ def test_ex6_extraction_spies_on_builtins_and_restores_them():
 
 
 def _spirals_7(wrong=0.0, n_classes=3):
-    values = split_values("spirals", ec.SPIRALS_SPLIT, 200)
+    values = split_values("spirals", common.SPIRALS_SPLIT, 200)
     return {**values, "model": model_info(probe=probe_logits("spirals", n_classes, wrong=wrong)),
             "ax": axes_info(lines=0, collections=4)}
 
@@ -496,8 +493,8 @@ def test_ex7_spirals():
 
 
 def _xor_8(wrong=0.0, grid=None, shapes=((2, 8), (8, 1)), n_outputs=1):
-    values = split_values("xor", ec.XOR_SPLIT, 200)
-    g = ec.GRID_2D.astype(np.float64)
+    values = split_values("xor", common.XOR_SPLIT, 200)
+    g = common.GRID_2D.astype(np.float64)
     grid = np.tanh(g[:, :1] * g[:, 1:]) if grid is None else grid
     probe = probe_logits("xor", wrong=wrong)
     if n_outputs == 2:
@@ -516,7 +513,7 @@ def test_ex8_mistakes_of_item_11():
     narrow = _xor_8(wrong=0.25, shapes=((2, 1), (1, 1)))
     result = assert_fails(8, narrow, "more hidden units", "1 unit(s)")
     assert "non-linear activation" not in result.message
-    linear = _xor_8(wrong=0.5, grid=ec.GRID_2D.astype(np.float64) @ [[1.0], [1.0]])
+    linear = _xor_8(wrong=0.5, grid=common.GRID_2D.astype(np.float64) @ [[1.0], [1.0]])
     assert_fails(8, linear, "model_xor is linear", "non-linear activation")
 
 
@@ -532,7 +529,7 @@ def _activation_values(starts=(("sigmoid", 50), ("relu", 10), ("tanh", 20)), fas
         histories[name] = {"train_loss": list(np.linspace(0.7, 0.01, 100)), "test_acc": list(acc)}
         reached = np.flatnonzero(acc >= 0.9)
         results[name] = {"test_acc": float(acc[-1]), "epochs_to_90": int(reached[0]) + 1}
-    split = split_values("spirals", ec.SPIRALS_SPLIT, 200)
+    split = split_values("spirals", common.SPIRALS_SPLIT, 200)
     y_test = split["y_test_spirals"]["array"]
     models = trained_models({"eval": y_test}, {k: {"eval": r["test_acc"]} for k, r in results.items()}, 3,
                             ACTIVATION_LEAVES)
@@ -556,7 +553,7 @@ def test_ex9_activations():
     shorter = {**good["histories"]["tanh"], "train_loss": good["histories"]["tanh"]["train_loss"][:50],
                "test_acc": good["histories"]["tanh"]["test_acc"][:49] + [good["results"]["tanh"]["test_acc"]]}
     results = {**good["results"], "tanh": {"test_acc": shorter["test_acc"][-1],
-                                          "epochs_to_90": ec._epochs_to(np.array(shorter["test_acc"]), 0.9)}}
+                                          "epochs_to_90": common.epochs_to(np.array(shorter["test_acc"]), 0.9)}}
     assert_fails(9, {**good, "histories": {**good["histories"], "tanh": shorter}, "results": results},
                  "same number of epochs")
     assert_fails(9, {**good, "ax": axes_info(lines=2)}, "at least 3")
@@ -583,9 +580,9 @@ def _tabular_values(data, n_classes, fit_on="train", wrong=0.0, seed=0):
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=seed, stratify=y)
     scaler = StandardScaler().fit(X_train if fit_on == "train" else X)
     X_test_scaled = (StandardScaler().fit(X_test) if fit_on == "test-separately" else scaler).transform(X_test)
-    names = ec.IRIS if data == "iris" else ec.DIGITS
+    names = ex10_iris_digits.IRIS if data == "iris" else ex10_iris_digits.DIGITS
     probe_y = PROBES[data]["y"].copy()
-    in_test = ec._test_mask(PROBES, data, scaler.transform(X_test), (scaler.mean_, scaler.scale_))
+    in_test = common.test_mask(PROBES, data, scaler.transform(X_test), (scaler.mean_, scaler.scale_))
     wrong_rows = np.flatnonzero(in_test)[: round(wrong * in_test.sum())]
     probe_y[wrong_rows] = (probe_y[wrong_rows] + 1) % n_classes
     return {
@@ -725,7 +722,7 @@ def _cv_values(most_important="lr", best_index=None, model_shapes=None, wrong=0.
         rows.append({"hidden_layers": layers, "hidden_units": units, "lr": lr, "batch_size": batch,
                      "fold_accs": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs))})
     best = max(rows, key=lambda r: r["mean"]) if best_index is None else rows[best_index]
-    config = {k: best[k] for k in ec.CV_KEYS}
+    config = {k: best[k] for k in ex13_cross_validation.KEYS}
     shapes = model_shapes or [[64, config["hidden_units"]]] + [[config["hidden_units"]] * 2] * (
         config["hidden_layers"] - 1) + [[config["hidden_units"], 10]]
     X_train, X_test, _, _ = _digits_split()
@@ -767,7 +764,8 @@ def test_ex13_design_most_important_and_architecture():
     assert_fails(13, _cv_values(most_important="learning rate"), "should be one of")
     assert_fails(13, _cv_values(model_shapes=[[64, 32], [32, 10]]), "model_cv has hidden layers [32]",
                  "build model_cv from best_config")
-    assert_fails(13, _cv_values(wrong=0.06), "model_cv's test accuracy is 0.9", f"< {ec.CV_MIN_TEST_ACC}")
+    assert_fails(13, _cv_values(wrong=0.06), "model_cv's test accuracy is 0.9",
+                 f"< {ex13_cross_validation.MIN_TEST_ACC}")
 
 
 def test_missing_and_malformed_values():
@@ -783,9 +781,9 @@ def test_missing_and_malformed_values():
 
 def test_lines_carry_words_as_well_as_symbols():
     """Item 12: without an emoji font the symbols are empty boxes; the words still read."""
-    assert ec.Result(1, ec.PASSED, "m", 1).line().startswith("✅ passed: Exercise 1: ")
-    assert ec.Result(1, ec.FAILED, "m", 0).line().startswith("❌ failed: Exercise 1: ")
-    assert ec.Result(1, ec.NOT_ATTEMPTED, "m", 0).line().startswith("⏳ not attempted: Exercise 1: ")
+    assert ec.Outcome(1, ec.PASSED, "m", 1).line().startswith("✅ passed: Exercise 1: ")
+    assert ec.Outcome(1, ec.FAILED, "m", 0).line().startswith("❌ failed: Exercise 1: ")
+    assert ec.Outcome(1, ec.NOT_ATTEMPTED, "m", 0).line().startswith("⏳ not attempted: Exercise 1: ")
 
 
 # --------------------------------------------------------------------------
@@ -857,7 +855,7 @@ def test_partially_filled_exercise_names_what_is_left(capsys):
 
 
 # --------------------------------------------------------------------------
-# (d) extract -> pickle (NumPy + builtins only) -> evaluate, with small in-process objects
+# (d) extract -> JSON + .npz (plain data only) -> evaluate, with small in-process objects
 # --------------------------------------------------------------------------
 class NearestNeighbour(nn.Module):
     """Returns the logits of the nearest stored point's label: a non-linear classifier that generalises."""
@@ -919,10 +917,10 @@ def solved_namespace():
     ax.contourf(np.zeros((2, 2)))
     ax.scatter([0], [0])
     ns["stable_log_softmax"] = _stable_log_softmax
-    ns.update(zip(ec.SPIRALS_SPLIT, _tensor_split("spirals", 200), strict=True))
+    ns.update(zip(common.SPIRALS_SPLIT, _tensor_split("spirals", 200), strict=True))
     ns["model_spirals"] = NearestNeighbour(*make_spirals(n_samples=20000, noise=0.0, random_state=1), 3)
     ns["ax_spirals"] = ax
-    ns.update(zip(ec.XOR_SPLIT, _tensor_split("xor", 200), strict=True))
+    ns.update(zip(common.XOR_SPLIT, _tensor_split("xor", 200), strict=True))
     ns["model_xor"] = NearestNeighbour(*make_xor(n_samples=20000, noise=0.1, random_state=1), 1)
     activations = _activation_values()
     spirals_reference = make_spirals(n_samples=20000, noise=0.0, random_state=1)
@@ -937,7 +935,7 @@ def solved_namespace():
     ns["fastest_activation"] = "relu"
     ax3 = _curves_axes(3, "loss", [1, 0])
     ns["ax_activations"], ns["answer_9"] = ax3, activations["answer"]
-    for data, names, n_classes in (("iris", ec.IRIS, 3), ("digits", ec.DIGITS, 10)):
+    for data, names, n_classes in (("iris", ex10_iris_digits.IRIS, 3), ("digits", ex10_iris_digits.DIGITS, 10)):
         X, y = (load_iris if data == "iris" else load_digits)(return_X_y=True)
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
         scaler = StandardScaler().fit(X_train)
@@ -984,16 +982,6 @@ def solved_namespace():
     return ns
 
 
-class NumpyOnlyUnpickler(pickle.Unpickler):
-    """Refuses every global outside NumPy's array machinery and a few builtins (as the grader does)."""
-
-    def find_class(self, module, name):
-        if module.split(".")[0] == "numpy" or (module == "builtins" and name in {"complex", "set", "frozenset",
-                                                                                 "slice", "range"}):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed")
-
-
 def _plain_only(value) -> bool:
     if value is None or isinstance(value, bool | int | float | str | np.ndarray | np.generic):
         return not isinstance(value, np.ndarray) or value.dtype != object
@@ -1005,13 +993,15 @@ def _plain_only(value) -> bool:
 
 
 @pytest.mark.parametrize("number", NUMBERS)
-def test_extract_pickle_evaluate(number, solved_namespace, capsys):
+def test_extract_wire_evaluate(number, solved_namespace, capsys, tmp_path):
     model = solved_namespace["model_moons"]
     model.train()
     values = ec.extract(number, solved_namespace)
     assert model.training, "extract must restore the model's train/eval mode"
     assert _plain_only(values), values
-    restored = NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(values, protocol=4))).load()
+    write_values(str(tmp_path / "v"), values)
+    kind, restored, _ = read_values(str(tmp_path / "v"))
+    assert kind == "values"
     result = ec.evaluate(number, restored)
     assert result.status == ec.PASSED, result.message
     assert ec.check(number, solved_namespace) == result
@@ -1022,14 +1012,14 @@ def test_extract_pickle_evaluate(number, solved_namespace, capsys):
 def test_grader_probes_give_the_same_verdict(number, solved_namespace):
     """With the grader's own fresh probes (another seed), the same correct work gets the same points."""
     probes = ec.make_probes(12345)
-    values = ec.kernel.extract(number, solved_namespace, ec.probe_inputs(probes))
+    values = ec.extract(number, solved_namespace, ec.probe_inputs(probes))
     assert ec.evaluate(number, values, probes).status == ec.PASSED
 
 
 def test_extraction_needs_the_probes_it_evaluates_on(solved_namespace):
     with pytest.raises(ValueError, match="no probe inputs for 'moons'"):
-        ec.kernel.extract(4, solved_namespace, {})
-    assert ec.kernel.extract(1, solved_namespace, {})  # exercises without models need none
+        ec.extract(4, solved_namespace, {})
+    assert ec.extract(1, solved_namespace, {})  # exercises without models need none
 
 
 def test_extract_raises_not_attempted_on_placeholders():
@@ -1090,35 +1080,39 @@ def test_real_xor_with_one_hidden_unit_is_told_to_add_units():
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    ns = dict(zip(ec.XOR_SPLIT, (X_train, X_test, y_train, y_test), strict=True), model_xor=model, SEED=42)
+    ns = dict(zip(common.XOR_SPLIT, (X_train, X_test, y_train, y_test), strict=True), model_xor=model, SEED=42)
     message = ec.evaluate(8, ec.extract(8, ns)).message
     assert "more hidden units" in message and "non-linear activation" not in message
 
 
-def test_module_runs_when_execd_from_source():
-    """The grader execs the source in a fresh namespace (with __file__) in its process and the kernel."""
-    path = ROOT / "tests" / "exercise_checks.py"
-    namespace = {"__name__": "exercise_checks_copy", "__file__": str(path)}
-    import sys
+def test_criteria_load_as_a_fresh_copy_under_another_name():
+    """The grader loads the package by path under a new name (in the kernel, in its evaluator): it still works."""
+    from tests.grading.in_kernel import load_criteria
 
-    sys.modules["exercise_checks_copy"] = types_module = type(sys)("exercise_checks_copy")
-    types_module.__dict__.update(namespace)
+    copy = load_criteria(str(ROOT / "tests" / "exercises"), "exercises_copy")
     try:
-        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), types_module.__dict__)
+        assert copy is not ec and copy.common is not common
+        values = copy.extract(6, {"stable_log_softmax": _stable_log_softmax})
+        assert copy.evaluate(6, values).status == ec.PASSED
     finally:
-        del sys.modules["exercise_checks_copy"]
-    values = types_module.extract(6, {"stable_log_softmax": _stable_log_softmax})
-    assert types_module.evaluate(6, values).status == ec.PASSED
-    assert math.isclose(ec.LOG_SOFTMAX_RTOL, types_module.LOG_SOFTMAX_RTOL)
+        for name in [n for n in sys.modules if n.split(".")[0] == "exercises_copy"]:
+            del sys.modules[name]
 
 
-def test_kernel_side_is_self_contained():
-    """tests/exercise_extraction.py imports only stdlib, NumPy and torch (it runs in the student's kernel)."""
-    tree = ast.parse(ec.KERNEL_SOURCE)
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported <= {"numpy", "torch", "sys", "math", "contextlib", "io"}, imported
+def test_criteria_import_only_what_a_kernel_has():
+    """At module level the criteria import only stdlib, NumPy, torch, themselves and the outcome type (the
+    kernel imports them); scikit-learn and helper_functions only inside the functions that rebuild data."""
+    allowed = {"numpy", "torch", "sys", "math", "contextlib", "io", "functools", "importlib", "collections",
+               "dataclasses", "__future__", "tests"}
+    for path in sorted((ROOT / "tests" / "exercises").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom)
+                     and node.level == 0}
+        assert imported <= allowed, (path.name, imported - allowed)
+        absolute = {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 0}
+        assert {m for m in absolute if m.startswith("tests")} <= {"tests.grading.outcome"}, path.name
 
 
 # --------------------------------------------------------------------------
@@ -1131,15 +1125,15 @@ CHAIN_LAYERS = [nn.ReLU(), nn.LeakyReLU(0.1), nn.Sigmoid(), nn.Tanh(), nn.SiLU()
 
 @pytest.mark.parametrize("layer", CHAIN_LAYERS, ids=lambda m: repr(m))
 def test_rebuilt_chain_computes_what_torch_computes(layer):
-    """Each layer the grader rebuilds gives, in NumPy, torch's eval-mode outputs (within the rebuild tolerance)."""
+    """Each layer the grader rebuilds with torch from its record gives the eval-mode outputs of the original."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 6), layer, nn.Linear(6, 4), nn.BatchNorm1d(4))
     model.train()
     model(torch.randn(64, 3) * 3)  # gives the batch norm running statistics
     X = np.random.default_rng(0).normal(0.0, 3.0, size=(50, 3))
-    info = ec.kernel.model_info(model, {"x": X})
+    info = common.model_info(model, {"x": X})
     assert [record["type"] for record in info["layers"]][-1] == "BatchNorm1d"
-    rebuilt = ec._chain_forward(info["layers"], X)
+    rebuilt = common.chain_outputs(info["layers"], X)
     assert np.allclose(rebuilt, info["outputs"]["x"], rtol=1e-5, atol=1e-5)
     assert model.training  # model_info restores the mode
 
@@ -1230,7 +1224,7 @@ def test_ex4_history_must_come_from_the_trained_model():
 
 def _activation_namespace(layers=("Sigmoid", "ReLU", "Tanh"), same_model=False):
     """Exercise 9 with three real (untrained) models and a table that reports their true test accuracies."""
-    ns = dict(zip(ec.SPIRALS_SPLIT, _tensor_split("spirals", 200), strict=True), SEED=42)
+    ns = dict(zip(common.SPIRALS_SPLIT, _tensor_split("spirals", 200), strict=True), SEED=42)
     models = {}
     for name, layer in zip(("sigmoid", "relu", "tanh"), layers, strict=True):
         torch.manual_seed(0)
@@ -1318,6 +1312,6 @@ def test_ex12_table_is_checked_against_the_trained_models():
 
 def test_a_model_too_large_to_send_is_judged_on_its_outputs():
     wide = nn.Sequential(nn.Linear(2, 1300), nn.ReLU(), nn.Linear(1300, 1300), nn.ReLU(), nn.Linear(1300, 1))
-    info = ec.kernel.model_info(wide, {"grid": ec.GRID_2D})
+    info = common.model_info(wide, {"grid": common.GRID_2D})
     assert "layers" not in info and "MB" in info["not_rebuilt"]
-    assert info["outputs"]["grid"].shape == (len(ec.GRID_2D), 1)
+    assert info["outputs"]["grid"].shape == (len(common.GRID_2D), 1)
