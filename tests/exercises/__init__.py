@@ -25,9 +25,9 @@ from . import (
     ex03_loss_optimizer,
     ex04_training_loop,
     ex05_predictions,
-    ex06_log_softmax,
+    ex06_backprop,
     ex07_spirals,
-    ex08_xor,
+    ex08_parity,
     ex09_activations,
     ex10_iris_digits,
     ex11_optimizers,
@@ -37,7 +37,7 @@ from . import (
 from .common import DATASETS, NotAttempted, default_probes, make_probes, probe_inputs, reference_data
 
 _FILES = (ex01_moons_split, ex02_moons_model, ex03_loss_optimizer, ex04_training_loop, ex05_predictions,
-          ex06_log_softmax, ex07_spirals, ex08_xor, ex09_activations, ex10_iris_digits, ex11_optimizers,
+          ex06_backprop, ex07_spirals, ex08_parity, ex09_activations, ex10_iris_digits, ex11_optimizers,
           ex12_regularization, ex13_cross_validation)
 EXERCISES = {file.EXERCISE.number: file.EXERCISE for file in _FILES}
 MADE_IN = {name: n for n, exercise in EXERCISES.items() for name in exercise.own}

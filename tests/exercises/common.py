@@ -37,7 +37,6 @@ MOONS_MIN_TEST_ACC = 0.96  # exercises 4 and 5
 
 MOONS_SPLIT = ("X_train_moons", "X_test_moons", "y_train_moons", "y_test_moons")
 SPIRALS_SPLIT = ("X_train_spirals", "X_test_spirals", "y_train_spirals", "y_test_spirals")
-XOR_SPLIT = ("X_train_xor", "X_test_xor", "y_train_xor", "y_test_xor")
 
 # A fixed grid over the moons' range, for "is this function affine?" (no labels needed).
 GRID_2D = np.stack(np.meshgrid(np.linspace(-2.0, 3.0, 25), np.linspace(-1.5, 2.0, 25)), axis=-1).reshape(-1, 2)
@@ -101,9 +100,9 @@ class DataSet:
 
 DATASETS = {
     "moons": DataSet("sklearn.datasets", "make_moons", (("n_samples", 1000), ("noise", 0.03)), True),
-    "spirals": DataSet("helper_functions", "make_spirals", (("n_samples", 1000), ("n_classes", 3), ("noise", 0.2)),
+    "spirals": DataSet("helper_functions", "make_spirals", (("n_samples", 1200), ("n_classes", 4), ("noise", 0.2)),
                        True),
-    "xor": DataSet("helper_functions", "make_xor", (("n_samples", 1000), ("noise", 0.1)), True),
+    "parity": DataSet("helper_functions", "make_parity", (("n_samples", 1000), ("n_bits", 3), ("noise", 0.3)), True),
     "iris": DataSet("sklearn.datasets", "load_iris", (("return_X_y", True),), False),
     "digits": DataSet("sklearn.datasets", "load_digits", (("return_X_y", True),), False),
 }

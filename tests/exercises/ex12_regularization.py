@@ -7,7 +7,10 @@ network without regularization and with L1, L2 and dropout, and keeps
 ``results_regularization`` (``train_acc``, ``val_acc``, ``gap``),
 ``histories_regularization``, ``models_regularization``, ``best_regularizer``
 and ``answer_12``. Judged: rows and labels taken from the training split, only
-the dropout model has dropout, reported accuracies are the models' own (rebuilt
+the dropout model has dropout, each penalty was applied (the L1 model's
+sum of |w| and the L2 model's sum of w**2 over its weight matrices, computed
+from the kept models, at most ``PENALTY_RATIO`` of the unregularised model's),
+reported accuracies are the models' own (rebuilt
 from their weights, dropout off), the unregularised model over-fits, and
 ``best_regularizer`` is within one standard error of the best validation accuracy.
 """
@@ -45,6 +48,19 @@ SPELLING = {"l1": "L1", "l2": "L2", "dropout": "dropout"}
 OVERFIT_MIN_GAP = 0.05  # the unregularised model must over-fit by at least this much
 OVERFIT_MIN_TRAIN_ACC = 0.95
 N_VAL = 300  # the validation samples the task asks for (for the standard error)
+# A penalty that leaves the weights within 10% of the unregularised model's has no visible effect. Measured in the
+# solution at seeds 0-4: L1 leaves about 6% of the sum of |w|, AdamW's decay about 20% of the sum of w**2.
+PENALTY_RATIO = 0.9
+
+
+def weight_sums(model) -> dict:
+    """In the kernel: sum |w| and sum w**2 over a model's weight matrices (parameters with 2 or more dims)."""
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        return {}
+    weights = [p.detach().double() for p in model.parameters() if p.dim() >= 2]
+    return {"l1": float(sum(w.abs().sum() for w in weights)), "l2": float(sum((w**2).sum() for w in weights))}
 
 
 def read(ns: dict, probes: dict) -> dict:
@@ -54,6 +70,8 @@ def read(ns: dict, probes: dict) -> dict:
             "X_val": array_info(ns["X_val_regularization"]), "y_val": array_info(ns["y_val_regularization"]),
             "X_train": array_info(ns["X_train_digits"]), "y_train": array_info(ns["y_train_digits"]),
             "models": models_info(ns["models_regularization"], inputs),
+            "weight_sums": ({str(k): weight_sums(m) for k, m in list(ns["models_regularization"].items())[:10]}
+                            if isinstance(ns["models_regularization"], dict) else {}),
             "results": plain(ns["results_regularization"]), "histories": plain(ns["histories_regularization"]),
             "best": plain(ns["best_regularizer"]), "answer": plain(ns["answer_12"])}
 
@@ -67,6 +85,29 @@ def check_dropout(models: dict) -> None:
         if name != "dropout" and any(p > 0 for p in dropout):
             raise Fail(f"models_regularization['{SPELLING.get(name, name)}'] uses dropout: only the 'dropout' "
                        "variant should")
+
+
+def check_penalties(sums: dict) -> str:
+    """The L1 and L2 models' weights, against the unregularised model's: the penalty must have been applied."""
+    sums = {norm_key(k): s for k, s in sums.items()}
+    none = sums.get("none") or {}
+    texts = []
+    for name, kind, formula, fix in (
+            ("l1", "l1", "sum |w|", "add l1 * sum(w.abs().sum() for each weight matrix w) to the loss before "
+                                    "loss.backward(), or raise l1"),
+            ("l2", "l2", "sum w**2", "train it with torch.optim.AdamW(..., weight_decay=...) on the weight matrices, "
+                                     "or raise weight_decay")):
+        own = (sums.get(name) or {}).get(kind)
+        if own is None or not none.get(kind):
+            raise Fail(f"models_regularization['{SPELLING[name]}'] and ['none'] should be nn.Modules whose weights the "
+                       "check can read")
+        ratio = own / none[kind]
+        if not ratio <= PENALTY_RATIO:
+            raise Fail(f"models_regularization['{SPELLING[name]}'] has {formula} = {own:.4g} over its weight "
+                       f"matrices, {ratio:.2f} of the unregularised model's {none[kind]:.4g} (the check needs at most "
+                       f"{PENALTY_RATIO}): its penalty was not applied, or is too weak to matter; {fix}")
+        texts.append(f"{SPELLING[name]} {formula} {ratio:.2f}")
+    return ", ".join(texts)
 
 
 def judge(v: dict, probes: dict) -> str:
@@ -113,6 +154,7 @@ def judge(v: dict, probes: dict) -> str:
         raise Fail(f"without regularization the gap is only {gap_none:.3f} (train {float(none['train_acc']):.3f}); "
                    f"it should over-fit first (train >= {OVERFIT_MIN_TRAIN_ACC}, gap >= {OVERFIT_MIN_GAP}): wider "
                    "network, fewer training samples, more epochs")
+    penalties = check_penalties(v.get("weight_sums") or {})
     best = norm_key(v["best"]) if isinstance(v["best"], str) else None
     if best not in SPELLING:
         raise Fail(f"best_regularizer should be one of 'L1', 'L2', 'dropout'; yours is {v['best']!r}"[:200])
@@ -124,7 +166,8 @@ def judge(v: dict, probes: dict) -> str:
         raise Fail(f"best_regularizer is '{SPELLING[best]}' (validation accuracy {vals[best]:.3f}), but "
                    f"{' and '.join(map(repr, tied))} reached {top:.3f}, more than one standard error ({se:.3f}) better")
     check_answer(v["answer"], 12)
-    return (f"the unregularised model over-fits (gap {gap_none:.3f}); {SPELLING[best]} is within one standard error "
+    return (f"the unregularised model over-fits (gap {gap_none:.3f}); the penalties were applied ({penalties} "
+            f"of the unregularised model's); {SPELLING[best]} is within one standard error "
             f"({se:.3f}) of the best validation accuracy ({top:.3f}) (answer_12 is checked only for being there: "
             "your instructor reads it)")
 
