@@ -49,7 +49,8 @@ OVERFIT_MIN_GAP = 0.05  # the unregularised model must over-fit by at least this
 OVERFIT_MIN_TRAIN_ACC = 0.95
 N_VAL = 300  # the validation samples the task asks for (for the standard error)
 # A penalty that leaves the weights within 10% of the unregularised model's has no visible effect. Measured in the
-# solution at seeds 0-4: L1 leaves about 6% of the sum of |w|, AdamW's decay about 20% of the sum of w**2.
+# solution (two hidden layers of 256, 100 epochs) at seeds 42, 0, 1 and 2: L1 left 12-13% of the sum of |w|,
+# AdamW's decay 13-21% of the sum of w**2.
 PENALTY_RATIO = 0.9
 
 
