@@ -4,7 +4,7 @@ The student defines ``forward_backward(params, X, y) -> (loss, grads)`` (mean
 softmax cross-entropy and its gradients, no autograd), ``rel_error(a, b)`` and
 ``grad_check_errors`` (relative errors of each gradient against autograd and
 against centred finite differences). The kernel runs ``forward_backward`` on
-the check's own float64 batches (one with logits near 1000) and ``rel_error``
+the check's own float64 batches (one with logits in the hundreds) and ``rel_error``
 on fixed pairs. Judged here, against gradients computed in NumPy: the loss,
 every gradient's shape and relative error (printed next to the tolerance), and
 the student's own gradient check (finite, at most the tolerance, and the
@@ -34,7 +34,7 @@ def _batch(seed: int, N: int, D: int, H: int, C: int, scale: float = 1.0) -> dic
 # The check's own batches: (N, D, H, C) differ from the notebook's, and one has logits in the hundreds.
 BATCHES = {"ordinary": _batch(1, 7, 3, 6, 4), "another shape": _batch(2, 5, 4, 3, 5),
            "large logits": _batch(3, 6, 3, 5, 4, scale=400.0)}
-DESCRIBED = {key: f"a batch of {b['X'].shape[0]} points, {b['X'].shape[1]} features, {b['W1'].shape[1]} hidden "
+DESCRIBED = {key: f"batch of {b['X'].shape[0]} points, {b['X'].shape[1]} features, {b['W1'].shape[1]} hidden "
                   f"units, {b['W2'].shape[1]} classes" + (" with logits in the hundreds" if key == "large logits"
                                                           else "")
              for key, b in BATCHES.items()}
