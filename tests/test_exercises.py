@@ -576,6 +576,13 @@ def test_ex7_spirals():
     assert_fails(7, {**_spirals_7(), **three_arms}, "X_train_spirals should have shape (960, 2)")
 
 
+def test_a_model_that_fails_on_the_data_is_told_so_in_terms_of_the_data(capsys):
+    """A first layer of the wrong width: the hint names the data's features, not the check's own batch."""
+    ec.check(2, {"model_moons": nn.Sequential(nn.Linear(1, 16), nn.ReLU(), nn.Linear(16, 1))})
+    out = capsys.readouterr().out
+    assert "with 2 features each, like this exercise's data" in out and "make it nn.Linear(2, ...)" in out, out
+
+
 def test_ex7_adamw_step_names_its_mistake():
     good = _spirals_7()
     for variant, fragment in (({"decoupled": False, "coupled": True}, "added to the gradient (L2, coupled)"),

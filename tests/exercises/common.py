@@ -376,7 +376,14 @@ def model_info(model, inputs: dict) -> dict:
     for key, X in inputs.items():
         if X is None:
             continue
-        out = _outputs(model, X)
+        try:
+            out = _outputs(model, X)
+        except Exception as error:  # said in terms of the student's data, not of the check's own batch
+            features, first = np.shape(X)[1], (info["linear_shapes"] or [[None]])[0][0]
+            hint = (f": its first nn.Linear takes {first} input(s); make it nn.Linear({features}, ...)"
+                    if first is not None and first != features else "")
+            raise ValueError(f"the model fails on a batch of points with {features} features each, like this "
+                             f"exercise's data ({type(error).__name__}: {str(error)[:200]}){hint}") from None
         if isinstance(out, str):
             info["outputs_type"], info["outputs"] = out, {}
             break
