@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import subprocess
 import types
 
 import nbformat
@@ -32,7 +31,7 @@ from tests.kernel_env import apply_kernel_env
 
 apply_kernel_env(os.environ)
 
-ROOT = pathlib.Path(__file__).resolve().parent
+ROOT = lesson.ROOT
 
 
 def pytest_addoption(parser):
@@ -127,14 +126,8 @@ def _git_status() -> dict[str, bytes] | None:
     """``git status --porcelain`` entries -> file contents (None unless ROOT is a git checkout's top)."""
     if not lesson.is_git_checkout():
         return None
-    try:
-        result = subprocess.run(
-            ["git", "status", "--porcelain", "-z", "--untracked-files=all"],
-            cwd=ROOT, capture_output=True, timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if result.returncode != 0:
+    result = lesson.git("status", "--porcelain", "-z", "--untracked-files=all")
+    if result is None or result.returncode != 0:
         return None
     status = {}
     for entry in result.stdout.decode("utf-8", "replace").split("\0"):

@@ -36,6 +36,7 @@ __all__ = [
     "get_device",
     "make_xor",
     "make_spirals",
+    "make_parity",
     "predict",
     "predict_proba",
     "accuracy",
@@ -138,6 +139,37 @@ def make_spirals(
     X = np.stack([position * np.cos(angle), position * np.sin(angle)], axis=1)
     order = rng.permutation(n_samples)
     return X[order].astype(np.float32), y[order].astype(np.int64)
+
+
+def make_parity(
+    n_samples: int = 400, n_bits: int = 3, noise: float = 0.3, random_state: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy clusters at the corners of the cube {-1, 1}^n_bits; label 1 where an odd number of signs are negative.
+
+    The n-bit parity problem, XOR's bigger sibling: neighbouring corners (one
+    sign flipped) always have different labels.
+
+    Args:
+        n_samples: total number of points, shared as evenly as possible
+            between the ``2**n_bits`` corners.
+        n_bits: number of features (the cube's dimension), at least 2.
+        noise: standard deviation of the Gaussian noise added to each corner.
+        random_state: seed for the NumPy generator; the same seed gives the
+            same data.
+
+    Returns:
+        X: ``(n_samples, n_bits)`` float32 array of points.
+        y: ``(n_samples,)`` int64 array of labels in {0, 1}.
+    """
+    if n_bits < 2:
+        raise ValueError(f"n_bits must be at least 2, got {n_bits}")
+    rng = np.random.default_rng(random_state)
+    corners = 1.0 - 2.0 * ((np.arange(2**n_bits)[:, None] >> np.arange(n_bits)) & 1)  # (2**n_bits, n_bits) of ±1
+    corner = np.arange(n_samples) % len(corners)
+    X = corners[corner] + noise * rng.standard_normal((n_samples, n_bits))
+    y = ((corners[corner] < 0).sum(axis=1) % 2).astype(np.int64)
+    order = rng.permutation(n_samples)
+    return X[order].astype(np.float32), y[order]
 
 
 # --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import os
 import pathlib
 from collections.abc import Mapping, MutableMapping
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from tests.lesson import ROOT
 
 
 def kernel_env(base: Mapping[str, str] | None = None, *, root: pathlib.Path = ROOT) -> dict[str, str]:

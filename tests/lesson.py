@@ -56,10 +56,23 @@ def use_working_copy() -> bool:
     return os.environ.get(WORKING_COPY_ENV, "") not in ("", "0")
 
 
-def _git(args: list[str], root: pathlib.Path) -> subprocess.CompletedProcess | None:
+GIT_IDENTITY = ("-c", "user.name=lesson tests", "-c", "user.email=tests@localhost", "-c", "commit.gpgsign=false")
+
+
+def git(*args: str, cwd: pathlib.Path = ROOT, check: bool = False) -> subprocess.CompletedProcess | None:
+    """The one way the tests and tools call git: ``git ARGS`` in ``cwd``, output as bytes.
+
+    A fixed identity (commits in throwaway copies work anywhere) and no inherited ``GIT_*``
+    variables. Returns None when git is missing or hangs; with ``check``, raises instead, and
+    also when git fails.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     try:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=60)
+        return subprocess.run(["git", *GIT_IDENTITY, *args], cwd=cwd, env=env, capture_output=True, timeout=60,
+                              check=check)
     except (OSError, subprocess.TimeoutExpired):
+        if check:
+            raise
         return None
 
 
@@ -70,7 +83,7 @@ def is_git_checkout(root: pathlib.Path = ROOT) -> bool:
 
 @functools.cache
 def _is_git_checkout(root: pathlib.Path) -> bool:
-    result = _git(["rev-parse", "--show-toplevel"], root)
+    result = git("rev-parse", "--show-toplevel", cwd=root)
     if result is None or result.returncode != 0:
         return False
     return pathlib.Path(result.stdout.decode().strip()).resolve() == root.resolve()
@@ -80,7 +93,7 @@ def git_bytes(name: str, root: pathlib.Path = ROOT) -> bytes | None:
     """Git's version of ``name`` (the index: committed, or staged), or None outside git / when untracked."""
     if not _is_git_checkout(root):
         return None
-    result = _git(["show", f":{name}"], root)
+    result = git("show", f":{name}", cwd=root)
     if result is None or result.returncode != 0:
         return None
     return result.stdout

@@ -4,7 +4,7 @@ Two parts:
 
 * The machinery, with a tiny stand-in for ``tests/exercise_checks.py`` (three
   exercises on plain values, with fresh probe inputs) and tiny notebooks, so
-  kernels start fast: every reproduction of issue 14 (exit(), a delayed death,
+  kernels start fast: every attack on the grader (exit(), a delayed death,
   escaping processes that kill other kernels, a hang or a huge value in one
   exercise's extraction, an evaluation bomb, a lookup table, files that are
   pipes or links to devices, names that aren't UTF-8, formulas, case-only
@@ -26,7 +26,6 @@ import csv
 import hashlib
 import json
 import os
-import pickle
 import re
 import shutil
 import signal
@@ -48,11 +47,12 @@ from tests import lesson
 from tests.grading import users
 from tests.grading.checks import Checks
 from tests.grading.cli import main as cli_main
-from tests.grading.evaluator import restricted_loads
+from tests.grading.evaluator import read_values
 from tests.grading.grader import Options, cell_exercises, grade_all, load_notebook
+from tests.grading.in_kernel import write_values
 from tests.grading.kernel import grading_env
+from tests.lesson import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "02_neural_networks_exercises.ipynb"
 SOLUTIONS_DIR = ROOT / "solutions"
 SOLUTIONS = SOLUTIONS_DIR / "02_neural_networks_exercises_solutions.ipynb"
@@ -142,17 +142,17 @@ ISOLATED = "each submission's kernel runs as its own unprivileged user"
 
 
 def git_tracked() -> set[str]:
-    result = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
-    return set(result.stdout.splitlines())
+    return set(lesson.git("ls-files", check=True).stdout.decode().splitlines())
 
 
 # --------------------------------------------------------------------------
 # Part 1: the machinery, with a stand-in for the criteria
 # --------------------------------------------------------------------------
 FAKE_CHECKS = '''
-"""Stand-in criteria: the API of tests/exercise_checks.py (fresh probes included), three exercises."""
+"""Stand-in criteria: the API of tests/exercises/ (fresh probes included), three exercises."""
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,8 +217,9 @@ def extract(number, ns, probes=None):
 def evaluate(number, values, probes=None):
     if number == 1:
         ok, hint = values["a"].shape == () and int(values["a"]) == 42, "a should be 42"
-    elif number == 2:
-        ok, hint = repr(values["b"]) == "[1, 2, 3]", "b should be [1, 2, 3]"
+    elif number == 2:  # all orderings of b: a list of 3 costs 6, one of 40 (the "bomb") never ends
+        ok = any(list(p) == [1, 2, 3] for p in itertools.permutations(values["b"])) and values["b"] == [1, 2, 3]
+        hint = "b should be [1, 2, 3]"
     else:
         ok, hint = np.array_equal(values["y"], (probes or DEFAULT_PROBES)["x"]["y"]), "f(x) should return x**2"
     return Result(number, PASSED if ok else FAILED, "right" if ok else hint, EXERCISES[number].points if ok else 0)
@@ -272,7 +273,7 @@ open("written_here.txt", "w").write("x")
 open("../written_above.txt", "w").write("x")
 """
 
-# Issue 14 #4: a process that leaves the kernel's session waits 5 s (until after its submission ended), then kills every
+# A process that leaves the kernel's session waits 5 s (until after its submission ended), then kills every
 # other kernel of this batch (found by a TMPDIR under the batch's scratch folder, so
 # nothing outside the test is ever targeted) and stays; a second one also clears its
 # environment (double fork, `env={}`).
@@ -300,7 +301,7 @@ subprocess.Popen(["sh", "-c", "(exec -a {MARKER} sleep 600 &)"], start_new_sessi
 a = 42
 """
 
-# Issue 14 #2: a delayed death, 1.5 s after the cell that starts the timer.
+# A delayed death, 1.5 s after the cell that starts the timer.
 TIMER = "import os, threading\nthreading.Timer(1.5, os._exit, [1]).start()"
 SLEEP = "import time\ntime.sleep(1)"
 
@@ -342,11 +343,11 @@ def fake_submissions(folder: Path) -> dict[str, tuple[int, int, int, str]]:
     cheater.cells[2].execution_count = 3
     add("cheater.ipynb", [], 0, 2, 2, nb=cheater)
     add("probe.ipynb", [f"REPO = {str(ROOT)!r}", PROBE, GOOD[2]], 1, 2, 2)
-    # Issue 14 #2: exit() finishes its cell and the kernel lives on; a timer that kills
+    # exit() finishes its cell and the kernel lives on; a timer that kills
     # the kernel later costs only the cell that started it.
     add("exit.ipynb", [GOOD[0], "exit()\nb = [1, 2, 3]", GOOD[2]], 1, 2, 2)
     add("timer.ipynb", [GOOD[0], TIMER, SLEEP, SLEEP, GOOD[1], SLEEP, GOOD[2]], 1, 2, 2, "crashed")
-    # Issue 14 #5: each exercise's extraction has its own limit (a hang, a huge value).
+    # Each exercise's extraction has its own limit (a hang, a huge value).
     add("slow forward.ipynb", [GOOD[0], GOOD[1], "def f(x):\n    while True:\n        pass"], 1, 2, 0)
     add(
         "hangs in ex1.ipynb",
@@ -360,9 +361,11 @@ def fake_submissions(folder: Path) -> dict[str, tuple[int, int, int, str]]:
         2,
     )
     add("too large.ipynb", [GOOD[0], "b = [1.5] * 6_000_000", GOOD[2]], 1, 0, 2)
-    # Issue 14 #6: values whose evaluation explodes (the repr of 2**40 shared references).
-    add("bomb.ipynb", [GOOD[0], "b = [1]\nfor _ in range(40):\n    b = [b, b]", GOOD[2]], 1, 0, 2)
-    # Issue 14 #8: a lookup table of the inputs the check cell uses earns nothing on fresh inputs.
+    # Values whose evaluation explodes (every ordering of 40 numbers), and values that explode
+    # when the kernel writes them (2**40 shared references): each costs only its own exercise.
+    add("bomb.ipynb", [GOOD[0], "b = list(range(40))", GOOD[2]], 1, 0, 2)
+    add("shared.ipynb", [GOOD[0], "b = [1]\nfor _ in range(40):\n    b = [b, b]", GOOD[2]], 1, 0, 2)
+    # A lookup table of the inputs the check cell uses earns nothing on fresh inputs.
     add(
         "lookup table.ipynb",
         [
@@ -374,9 +377,9 @@ def fake_submissions(folder: Path) -> dict[str, tuple[int, int, int, str]]:
         2,
         0,
     )
-    # Issue 14 #4 and #7: escaping processes; every other submission is a potential victim.
+    # Escaping processes; every other submission is a potential victim.
     add("escape.ipynb", [ESCAPE], 1, 0, 0)
-    # Issue 14 #3 and the lower items: a name that is not UTF-8, a formula, case-only duplicates.
+    # Names and files that aren't notebooks: a name that is not UTF-8, a formula, case-only duplicates.
     # (Three of them are not notebooks: their row and feedback file are what counts, no kernel needed.)
     (folder / os.fsdecode(b"caf\xe9.ipynb")).write_text("x", encoding="utf-8")
     expected["caf\\xe9.ipynb"] = (0, 0, 0, "invalid notebook")
@@ -460,6 +463,8 @@ def _fake_batch(base: Path):
     start = time.monotonic()
     result = run_cli(
         subs,
+        "--out",
+        out,
         "--csv",
         out / "grades.csv",
         "--feedback",
@@ -577,9 +582,9 @@ def test_fake_batch_feedback(fake_batch):
     huge = (feedback / "huge.md").read_text(encoding="utf-8")
     assert "Code cell 2 printed 3,000,009 characters" in huge and "characters truncated" not in huge
     assert len(huge.encode()) < 10_000, "huge output must be truncated in the feedback"
-    assert "not graded: your values for this exercise take 54,0" in (feedback / "too large.md").read_text(
-        encoding="utf-8"
-    )
+    for name in ("too large", "shared"):
+        text = (feedback / f"{name}.md").read_text(encoding="utf-8")
+        assert "not graded: your values for this exercise hold more than 200,000 items" in text, name
     assert max(len(p.read_bytes()) for p in feedback.iterdir() if p.is_file()) < 20_000
 
 
@@ -755,6 +760,8 @@ def test_concurrent_submissions_cannot_touch_each_other(open_tmp):
     try:
         result = run_cli(
             subs,
+            "--out",
+            out,
             "--csv",
             out / "grades.csv",
             "--feedback",
@@ -813,11 +820,15 @@ def test_kernel_user_cannot_read_what_only_root_may(open_tmp):
         "a = 42 if ok else 0"
     )
     nbformat.write(new_notebook([who, *GOOD[1:]]), subs / "who.ipynb")
-    result = run_cli(subs, "--csv", out / "grades.csv", "--feedback", out / "fb", "--checks", checks, tmpdir=scratch)
+    result = run_cli(
+        subs, "--out", out, "--csv", out / "grades.csv", "--feedback", out / "fb", "--checks", checks, tmpdir=scratch
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert points(read_csv(out / "grades.csv")["who.ipynb"], [1, 2, 3]) == {1: 1, 2: 2, 3: 2}
     off = run_cli(
         subs,
+        "--out",
+        out,
         "--csv",
         out / "off.csv",
         "--feedback",
@@ -883,6 +894,8 @@ def test_a_huge_message_on_the_sockets_is_refused(tmp_path):
             RSS_WRAPPER,
             str(rss),
             str(subs),
+            "--out",
+            str(out),
             "--csv",
             str(out / "grades.csv"),
             "--feedback",
@@ -941,16 +954,25 @@ def test_cli_errors(tmp_path, capsys):
     (tmp_path / "broken_checks.py").write_text("raise RuntimeError('broken criteria')\n", encoding="utf-8")
     (tmp_path / "subs").mkdir()
     (tmp_path / "subs" / "a.ipynb").write_text("not a notebook", encoding="utf-8")
-    args = ["--checks", tmp_path / "broken_checks.py", "--csv", tmp_path / "g.csv", "--feedback", tmp_path / "fb"]
+    args = [
+        "--checks",
+        tmp_path / "broken_checks.py",
+        "--out",
+        tmp_path,
+        "--csv",
+        tmp_path / "g.csv",
+        "--feedback",
+        tmp_path / "fb",
+    ]
     assert cli_main([str(tmp_path / "subs"), *map(str, args), "--no-progress"]) == 1
     assert "broken criteria" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken_checks.py", "subs"], "no CSV, no feedback"
 
 
 # --------------------------------------------------------------------------
-# Issue 14 #1: code from a submission never runs inside the grader
+# Code from a submission never runs inside the grader
 # --------------------------------------------------------------------------
-# The attack of issue 14: append to <repo>/helper_functions.py a payload that replaces the
+# The attack: append to <repo>/helper_functions.py a payload that replaces the
 # criteria's evaluate once they import it; and the same directly on the criteria file.
 ATTACK = """\
 import os
@@ -979,10 +1001,8 @@ def make_repo(base: Path) -> Path:
     )
     (repo / "tests" / "exercise_checks.py").write_text(lazy, encoding="utf-8")
     (repo / "helper_functions.py").write_text("SEED = 42\n", encoding="utf-8")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-qm", "criteria"], check=True)
+    for args in (("init", "-q"), ("add", "."), ("commit", "-qm", "criteria")):
+        lesson.git(*args, cwd=repo, check=True)
     return repo
 
 
@@ -995,7 +1015,9 @@ def test_submission_code_never_runs_in_the_grader(tmp_path):
     nbformat.write(new_notebook([ATTACK, GOOD[0]]), subs / "1 attacker.ipynb")
     nbformat.write(new_notebook(GOOD), subs / "2 victim.ipynb")
     common = ["--checks", repo / "tests" / "exercise_checks.py", "--repo-root", repo]
-    result = run_cli(subs, "--csv", tmp_path / "g.csv", "--feedback", tmp_path / "fb", *common, tmpdir=scratch)
+    result = run_cli(
+        subs, "--out", tmp_path, "--csv", tmp_path / "g.csv", "--feedback", tmp_path / "fb", *common, tmpdir=scratch
+    )
     assert result.returncode == 0, result.stderr
     rows = read_csv(tmp_path / "g.csv")
     assert (rows["1 attacker.ipynb"]["total"], rows["1 attacker.ipynb"]["status"]) == ("1", "graded")
@@ -1003,7 +1025,9 @@ def test_submission_code_never_runs_in_the_grader(tmp_path):
     assert "pwned" in (repo / "helper_functions.py").read_text(encoding="utf-8"), "the attack did run"
     assert "changed on disk during the batch" in result.stderr
     # Now the checkout differs from git: the grader refuses to grade with it.
-    again = run_cli(subs, "--csv", tmp_path / "g2.csv", "--feedback", tmp_path / "fb2", *common, tmpdir=scratch)
+    again = run_cli(
+        subs, "--out", tmp_path, "--csv", tmp_path / "g2.csv", "--feedback", tmp_path / "fb2", *common, tmpdir=scratch
+    )
     assert again.returncode == 1 and "refusing to grade" in again.stderr
     assert "helper_functions.py" in again.stderr and "tests/exercise_checks.py" in again.stderr
     assert not (tmp_path / "g2.csv").exists()
@@ -1027,7 +1051,9 @@ def test_roster_only_shards_and_merge(tmp_path):
     )
     full = tmp_path / "full"
     common = ["--checks", checks, "--roster", roster]
-    result = run_cli(subs, "--csv", full / "grades.csv", "--feedback", full / "fb", *common, tmpdir=scratch)
+    result = run_cli(
+        subs, "--out", full, "--csv", full / "grades.csv", "--feedback", full / "fb", *common, tmpdir=scratch
+    )
     assert result.returncode == 0, result.stderr
     with (full / "grades.csv").open(encoding="utf-8", newline="") as f:
         table = list(csv.reader(f))
@@ -1048,7 +1074,17 @@ def test_roster_only_shards_and_merge(tmp_path):
     ada_feedback = (full / "fb" / "ada.md").read_bytes()
     nbformat.write(new_notebook(GOOD), subs / "bob.ipynb")
     regrade = run_cli(
-        subs, "--csv", full / "grades.csv", "--feedback", full / "fb", "--only", "bob.ipynb", *common, tmpdir=scratch
+        subs,
+        "--out",
+        full,
+        "--csv",
+        full / "grades.csv",
+        "--feedback",
+        full / "fb",
+        "--only",
+        "bob.ipynb",
+        *common,
+        tmpdir=scratch,
     )
     assert regrade.returncode == 0, regrade.stderr
     with (full / "grades.csv").open(encoding="utf-8", newline="") as f:
@@ -1061,6 +1097,8 @@ def test_roster_only_shards_and_merge(tmp_path):
     for i in (1, 2):
         shard = run_cli(
             subs,
+            "--out",
+            tmp_path / f"s{i}",
             "--csv",
             tmp_path / f"s{i}" / "grades.csv",
             "--feedback",
@@ -1077,6 +1115,8 @@ def test_roster_only_shards_and_merge(tmp_path):
         "merge",
         tmp_path / "s1" / "fb",
         tmp_path / "s2" / "fb",
+        "--out",
+        tmp_path / "m",
         "--csv",
         tmp_path / "m" / "grades.csv",
         "--feedback",
@@ -1112,6 +1152,8 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
                 "-m",
                 "tests.grading",
                 str(subs),
+                "--out",
+                str(out),
                 "--csv",
                 str(out / "g.csv"),
                 "--feedback",
@@ -1169,6 +1211,8 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
     (subs / "2 slow.ipynb").unlink()
     again = run_cli(
         subs,
+        "--out",
+        tmp_path / "again",
         "--csv",
         tmp_path / "again" / "g.csv",
         "--feedback",
@@ -1242,37 +1286,53 @@ def test_cell_exercises_tags_then_headings():
     assert cell_exercises(nb) == [None, 1, 1, 2, 1, 2, 2, None, None]
 
 
-def test_restricted_loads_plain_data_only():
+def test_values_come_back_as_plain_data_only(tmp_path):
+    """The kernel's values travel as JSON + .npz: arrays of numbers come back; pickles, objects, links don't."""
+    base = str(tmp_path / "v")
     values = {
         "x": np.arange(6, dtype=np.float32).reshape(2, 3),
         "n": np.int64(3),
         "f": 0.5,
-        "s": {1, 2},
-        "c": complex(1, 2),
-        "o": np.array([1, None], dtype=object),
-        "dtype": np.dtype("int64"),
-        "nested": [("a", [1.0, None]), {"k": b"bytes"}],
+        "t": (1, None),
+        "nested": [{"k": "text", "y": np.array([True, False])}],
+        "other": Path("/"),
     }
-    back = restricted_loads(pickle.dumps(values, protocol=4))
-    assert back.keys() == values.keys() and np.array_equal(back["x"], values["x"]) and back["dtype"] == np.int64
+    write_values(base, values)
+    kind, back, _ = read_values(base)
+    assert kind == "values" and np.array_equal(back["x"], values["x"]) and back["x"].dtype == np.float32
+    assert back["n"] == 3 and back["t"] == [1, None] and back["other"] == repr(Path("/"))
+    assert back["nested"][0]["y"].dtype == bool
 
     class Evil:
         def __reduce__(self):
             return (os.system, ("echo pwned",))
 
-    for payload in (pickle.dumps(Evil()), pickle.dumps(Path("/")), pickle.dumps(np.array([Evil()], dtype=object))):
-        with pytest.raises(pickle.UnpicklingError, match="not allowed"):
-            restricted_loads(payload)
+    np.savez(base + ".npz", a0=np.array([Evil()], dtype=object))  # a pickle inside the .npz
+    with pytest.raises(ValueError):
+        read_values(base)
+    np.savez(base + ".npz", a0=np.array(["text"]))  # not numbers
+    with pytest.raises(ValueError, match="doesn't match"):
+        read_values(base)
+    Path(base + ".json").write_text(json.dumps({"kind": "values", "values": {"__array__": "a1"}, "arrays": ["a1"]}))
+    with pytest.raises(ValueError):
+        read_values(base)
+    Path(base + ".json").write_text(json.dumps({"kind": "pickle", "pickle": "gASV"}))
+    with pytest.raises(ValueError, match="not one the grader writes"):
+        read_values(base)
+    Path(base + ".json").unlink()
+    os.mkfifo(base + ".json")
+    with pytest.raises(OSError, match="not a regular file"):
+        read_values(base)
 
 
 # --------------------------------------------------------------------------
 # Part 2: the real criteria on submissions built from the template and solutions
 # --------------------------------------------------------------------------
 needs_exercises = pytest.mark.skipif(
-    not (TEMPLATE.exists() and SOLUTIONS.exists() and (ROOT / "tests" / "exercise_checks.py").exists()),
-    reason="the exercise notebooks and tests/exercise_checks.py are not in the repository yet",
+    not (TEMPLATE.exists() and SOLUTIONS.exists()),
+    reason="the exercise notebooks are not in the repository yet",
 )
-CHEAP = (1, 2, 3, 6, 8)  # exercises whose solutions run in about a second
+CHEAP = (1, 2, 3, 6)  # exercises whose solutions run in about a second
 
 
 def exercise_of(cell) -> int | None:
@@ -1357,6 +1417,8 @@ def solutions_run(tmp_path_factory):
         "-m",
         "tests.grading",
         SOLUTIONS_DIR,
+        "--out",
+        base,
         "--csv",
         base / "grades.csv",
         "--feedback",
@@ -1406,8 +1468,9 @@ def test_grading_costs_at_most_execution_plus_load_plus_5s(solutions_run):
     plain = solutions_run["plain"]
     assert plain.returncode == 0, plain.stderr[-2000:]
     graded, plain_seconds = solutions_run["seconds"], solutions_run["plain_seconds"]
-    # The grader first loads the criteria in its evaluation process, before any cell runs (issue 14
-    # #1); it prints how long that took. Everything else must cost at most 5 s over plain execution.
+    # The grader first loads the criteria in its evaluation process, before any cell runs (code from a
+    # submission never runs in the grader); it prints how long that took. Everything else must cost at
+    # most 5 s over plain execution.
     load = float(re.search(r"a started kernel waited ([\d.]+) s", solutions_run["result"].stdout).group(1))
     print(
         f"grader on solutions/: {graded:.1f} s (a kernel waited {load:.1f} s for the criteria); plain run: "
@@ -1426,7 +1489,7 @@ def matrix(tmp_path_factory):
     subs.mkdir()
     scratch.mkdir()
     full = dict.fromkeys(range(1, 14), 0)
-    cheap = {**full, **{1: 1, 2: 1, 3: 1, 6: 2, 8: 2}}
+    cheap = {**full, **{1: 1, 2: 1, 3: 1, 6: 2}}
     cases = {}
 
     def add(name, nb, expected, status="graded"):
@@ -1465,11 +1528,12 @@ def matrix(tmp_path_factory):
     # check cell. Only exercise 1 is really done, so 1 point.
     cheater = build_submission((1,))
     cheat = (
-        "import tests.exercise_checks as ec\n"
-        "passed = ec.Result(0, ec.PASSED, 'pasted', 2)\n"
-        "ec.evaluate = lambda number, values: passed\n"
-        "ec.extract = lambda number, namespace: {}\n"
-        "ec.check = check = lambda number, namespace: print(f'✅ Exercise {number} passed')\n"
+        "import sys, tests.exercises as ec, tests.exercises.common as common, tests.exercise_checks as shim\n"
+        "passed = ec.Outcome(0, ec.PASSED, 'pasted', 2)\n"
+        "ec.evaluate = lambda number, values, probes=None: passed\n"
+        "ec.extract = common.model_info = lambda *args: {}\n"
+        "ec.check = shim.check = check = lambda number, namespace: print(f'✅ Exercise {number} passed')\n"
+        "sys.modules['tests.exercises.ex01_moons_split'] = None\n"
         "evaluate, extract = ec.evaluate, ec.extract\n"
     )
     cheater.cells.insert(1, nbformat.v4.new_code_cell(cheat))
@@ -1484,12 +1548,14 @@ def matrix(tmp_path_factory):
     before_subs = listing(subs)
     protected = {
         p: hashlib.sha1(p.read_bytes()).hexdigest()
-        for p in (TEMPLATE, SOLUTIONS, ROOT / "tests" / "exercise_checks.py", ROOT / "helper_functions.py")
+        for p in (TEMPLATE, SOLUTIONS, *(ROOT / "tests" / "exercises").glob("*.py"), ROOT / "helper_functions.py")
     }
     before_repo = listing(ROOT, skip=(".git", ".venv"), content=False)
     # 30 s per cell: the template's import cell alone takes over 10 s on a loaded 2-core machine.
     result = run_cli(
         subs,
+        "--out",
+        out,
         "--csv",
         out / "grades.csv",
         "--feedback",
@@ -1563,43 +1629,52 @@ def test_matrix_writes_only_the_output_paths(matrix):
     assert not new, f"the grader wrote into the repository: {sorted(new)}"
 
 
-# A lookup table of the re-created XOR data set in place of a trained model (issue 14 #8): it
-# answers every row of X_xor, hence X_test_xor, exactly, but nothing else. Judged on the student's
-# own test split it scored full marks; on the fresh inputs the grader draws it earns nothing.
-LOOKUP_XOR = """
-class LookupXor(nn.Module):
+# A lookup table of the re-created spirals data set in place of a trained model: it answers every row of
+# X_spirals, hence X_test_spirals, exactly, but nothing else. Judged on the student's own test split it would score
+# full marks; on the fresh inputs the grader draws it earns nothing.
+LOOKUP_SPIRALS = """
+class LookupSpirals(nn.Module):
     def __init__(self, X, y):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))  # looks right, never trained
-        self.table = {tuple(row): 10.0 if label else -10.0 for row, label in zip(X.tolist(), y.tolist())}
+        self.net = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 4))  # looks right, never trained
+        self.table = {tuple(row): int(label) for row, label in zip(X.tolist(), y.tolist())}
 
     def forward(self, x):
-        logits = [self.table.get(tuple(row), 0.0) for row in x.tolist()]
-        return torch.tensor(logits, dtype=torch.float32, device=x.device).reshape(-1, 1)
+        logits = torch.zeros(len(x), 4, device=x.device)
+        for i, row in enumerate(x.tolist()):
+            if tuple(row) in self.table:
+                logits[i, self.table[tuple(row)]] = 10.0
+        return logits
 
 
-model_xor = LookupXor(X_xor, y_xor).to(device)
+model_spirals = LookupSpirals(X_spirals, y_spirals).to(device)
 """
 
 
 @needs_exercises
 def test_lookup_table_model_earns_nothing(tmp_path, real_checks):
-    if not real_checks.has_probes:
-        pytest.skip("the criteria draw no fresh probe inputs (no make_probes)")
     subs, scratch = tmp_path / "subs", tmp_path / "scratch"
     subs.mkdir()
     scratch.mkdir()
-    nbformat.write(build_submission(CHEAP, edit={8: ("", LOOKUP_XOR)}), subs / "lookup.ipynb")
+    nbformat.write(build_submission(CHEAP + (7,), edit={7: ("", LOOKUP_SPIRALS)}), subs / "lookup.ipynb")
     result = run_cli(
-        subs, "--csv", tmp_path / "g.csv", "--feedback", tmp_path / "fb", "--allow-modified", tmpdir=scratch
+        subs,
+        "--out",
+        tmp_path,
+        "--csv",
+        tmp_path / "g.csv",
+        "--feedback",
+        tmp_path / "fb",
+        "--allow-modified",
+        tmpdir=scratch,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     row = read_csv(tmp_path / "g.csv")["lookup.ipynb"]
-    expected = {**dict.fromkeys(range(1, 14), 0), 1: 1, 2: 1, 3: 1, 6: 2, 8: 0}
+    expected = {**dict.fromkeys(range(1, 14), 0), 1: 1, 2: 1, 3: 1, 6: 2, 7: 0}
     assert (points(row, real_checks.numbers), row["status"]) == (expected, "graded"), row
 
 
-# A model whose forward() is not what its layers compute (issue 14 #8, the criteria half): untrained
+# A model whose forward() is not what its layers compute (the criteria's half of the lookup attack): untrained
 # nn.Sequential layers answering with a nearest-neighbour lookup of a dense re-created moons sample.
 # Fresh inputs alone don't catch it (the lookup generalises); the evaluation process rebuilds the
 # layers from their weights and finds that they don't give the outputs the kernel reported. The same
@@ -1620,7 +1695,9 @@ def _knn_logits(x):
 history_moons = [0.7, 0.3, 0.05]  # typed in
 """
 LYING_SEQUENTIAL = KNN_MOONS + "model_moons.forward = _knn_logits  # the layers stay untrained\n"
-OWN_CLASS = KNN_MOONS + """
+OWN_CLASS = (
+    KNN_MOONS
+    + """
 
 class KnnMoons(nn.Module):
     def __init__(self):
@@ -1633,16 +1710,17 @@ class KnnMoons(nn.Module):
 
 model_moons = KnnMoons().to(device)
 """
+)
 
 
-# Exercise 9's table typed in (issue 14 #8), after the solution's cells: untrained models of the right
+# Exercise 9's table typed in, after the solution's cells: untrained models of the right
 # shape kept beside it. The reported final accuracies are not what those models score on X_test_spirals.
 TYPED_TABLE_9 = """
 models_activations, results_activations, histories_activations = {}, {}, {}
 for name, layer in (("sigmoid", nn.Sigmoid), ("relu", nn.ReLU), ("tanh", nn.Tanh)):
     torch.manual_seed(SEED)
     models_activations[name] = nn.Sequential(nn.Linear(2, 32), layer(), nn.Linear(32, 32), layer(),
-                                             nn.Linear(32, 3)).to(device)
+                                             nn.Linear(32, 4)).to(device)
     curve = [min(0.5 + 0.01 * epoch, 0.97) for epoch in range(200)]
     histories_activations[name] = {"train_loss": [1.0 - 0.004 * epoch for epoch in range(200)], "test_acc": curve}
     results_activations[name] = {"test_acc": curve[-1], "epochs_to_90": 41}
@@ -1664,14 +1742,24 @@ def test_lying_layers_and_typed_in_tables_earn_nothing(tmp_path, real_checks):
     nbformat.write(build_submission((1, 2, 3), edit={4: ("", LYING_SEQUENTIAL)}), subs / "lying.ipynb")
     nbformat.write(build_submission((1, 2, 3), edit={4: ("", OWN_CLASS)}), subs / "own class.ipynb")
     nbformat.write(build_submission((7, 9), edit={9: ("", TYPED_TABLE_9)}), subs / "typed table.ipynb")
-    result = run_cli(subs, "--csv", tmp_path / "g.csv", "--feedback", tmp_path / "fb", "--allow-modified",
-                     "-j", "2", tmpdir=scratch)
+    result = run_cli(
+        subs,
+        "--out",
+        tmp_path,
+        "--csv",
+        tmp_path / "g.csv",
+        "--feedback",
+        tmp_path / "fb",
+        "--allow-modified",
+        "-j",
+        "2",
+        tmpdir=scratch,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_csv(tmp_path / "g.csv")
     lying, own, typed = rows["lying.ipynb"], rows["own class.ipynb"], rows["typed table.ipynb"]
     assert points(lying, (1, 2, 3, 4)) == {1: 1, 2: 0, 3: 0, 4: 0}, lying  # 2 and 3 judge the same model
-    feedback = {path.name: path.read_text(encoding="utf-8") for path in (tmp_path / "fb").iterdir()
-                if path.is_file()}
+    feedback = {path.name: path.read_text(encoding="utf-8") for path in (tmp_path / "fb").iterdir() if path.is_file()}
     lying_text = next(text for name, text in feedback.items() if name.startswith("lying"))
     assert "differ from what its layers compute" in lying_text
     # Exercise 3 checks the optimizer against the model's parameters: the own class fails there.
@@ -1703,8 +1791,9 @@ def test_the_grader_queues_only_a_few_messages_from_a_kernel():
         return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024
 
     size, count = 30_000_000, 20
-    sender = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(count), str(size), "8"],
-                              stdout=subprocess.PIPE, text=True)
+    sender = subprocess.Popen(
+        [sys.executable, "-c", PUBLISHER, str(count), str(size), "8"], stdout=subprocess.PIPE, text=True
+    )
     port = int(sender.stdout.readline())
 
     async def receive() -> tuple[float, int]:

@@ -19,9 +19,8 @@ import nbformat
 import pytest
 
 from tests import lesson
-from tests.tools.repo_copy import copy_repo, git, git_status
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests.lesson import ROOT
+from tests.tools.repo_copy import copy_repo, git_status
 
 
 def write_notebook(path: pathlib.Path, cells: list, outputs: dict[int, list] | None = None) -> None:
@@ -150,9 +149,9 @@ def test_a_changed_lesson_notebook_runs_gits_version(tmp_path):
     repo = copy_repo(tmp_path / "lesson", commit=False)
     # Stand-in for the theory notebook: two cheap cells, committed.
     write_notebook(repo / lesson.THEORY, ["x = 1", "assert x == 1"])
-    git(["init", "-q", "-b", "main"], repo)
-    git(["add", "-A"], repo)
-    git(["commit", "-q", "-m", "copy"], repo)
+    lesson.git("init", "-q", "-b", "main", cwd=repo, check=True)
+    lesson.git("add", "-A", cwd=repo, check=True)
+    lesson.git("commit", "-q", "-m", "copy", cwd=repo, check=True)
     write_notebook(repo / lesson.THEORY, ["x = 2", "assert x == 1, 'edited by a student'", "print('more')"])
     edited = (repo / lesson.THEORY).read_bytes()
 
@@ -168,7 +167,7 @@ def test_a_changed_lesson_notebook_runs_gits_version(tmp_path):
     assert "judging your working copies" in result.stdout
 
     # Staged with `git add`, the change is what git holds, and is what runs.
-    git(["add", lesson.THEORY], repo)
+    lesson.git("add", lesson.THEORY, cwd=repo, check=True)
     result = run_pytest(repo, lesson.THEORY)
     assert result.returncode == 1 and "1 failed, 2 passed" in result.stdout, result.stdout[-3000:]
 
@@ -176,9 +175,9 @@ def test_a_changed_lesson_notebook_runs_gits_version(tmp_path):
 def test_a_run_that_writes_into_a_clean_repository_fails(tmp_path):
     repo = copy_repo(tmp_path / "lesson", commit=False)
     write_notebook(repo / "probes" / "writes.ipynb", ["open('written_by_a_test.txt', 'w').write('x')"])
-    git(["init", "-q", "-b", "main"], repo)
-    git(["add", "-A"], repo)
-    git(["commit", "-q", "-m", "copy"], repo)
+    lesson.git("init", "-q", "-b", "main", cwd=repo, check=True)
+    lesson.git("add", "-A", cwd=repo, check=True)
+    lesson.git("commit", "-q", "-m", "copy", cwd=repo, check=True)
     result = run_pytest(repo / "probes", "writes.ipynb")
     assert result.returncode == 1, result.stdout[-3000:]
     assert "1 passed" in result.stdout

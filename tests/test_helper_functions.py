@@ -99,6 +99,17 @@ def test_make_xor_labels_follow_signs():
     assert np.allclose(np.abs(X).mean(), 1.0, atol=0.05)
 
 
+def test_make_parity_labels_count_negative_signs_and_two_bits_is_xor():
+    X, y = hf.make_parity(n_samples=800, n_bits=3, noise=0.1, random_state=0)
+    assert X.shape == (800, 3) and X.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_array_equal(y, ((X < 0).sum(axis=1) % 2).astype(np.int64))  # small noise: signs kept
+    assert np.unique(np.sign(X).astype(int), axis=0, return_counts=True)[1].tolist() == [100] * 8
+    X2, y2 = hf.make_parity(n_samples=400, n_bits=2, noise=0.1, random_state=1)
+    np.testing.assert_array_equal(y2, (np.sign(X2[:, 0]) != np.sign(X2[:, 1])).astype(np.int64))
+    with pytest.raises(ValueError, match="n_bits"):
+        hf.make_parity(n_bits=1)
+
+
 def test_make_xor_noise_scales_spread():
     X_small, _ = hf.make_xor(noise=0.01, random_state=0)
     X_big, _ = hf.make_xor(noise=0.5, random_state=0)

@@ -17,7 +17,6 @@ import json
 import platform
 import re
 import shutil
-import subprocess
 import warnings
 
 import pytest
@@ -101,11 +100,10 @@ def advice(name: str, where: str) -> str:
 
 
 def tracked_notebooks() -> list[str] | None:
-    try:
-        out = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
+    out = lesson.git("ls-files", "*.ipynb")
+    if out is None or out.returncode != 0:
         return None
-    return sorted(line for line in out.stdout.splitlines() if line)
+    return sorted(line for line in out.stdout.decode().splitlines() if line)
 
 
 def test_the_lesson_is_exactly_the_notebooks_git_tracks():

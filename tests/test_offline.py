@@ -27,8 +27,8 @@ import sys
 import pytest
 
 from tests import lesson
+from tests.lesson import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 THIS_FILE = pathlib.Path(__file__).resolve()
 
 # Modules whose only use here would be reaching the network.
@@ -123,13 +123,10 @@ def source_files() -> list[pathlib.Path]:
     Untracked files (a submissions/ folder, a student's copies, a corrupt download) are not part of
     the lesson; outside a git checkout, every file below ROOT outside dot-folders is scanned.
     """
-    try:
-        out = subprocess.run(
-            ["git", "ls-files", "--cached", "--", "*.py", "*.ipynb"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        )
-        paths = {ROOT / line for line in out.stdout.splitlines() if line}
-    except (OSError, subprocess.CalledProcessError):
+    out = lesson.git("ls-files", "--cached", "--", "*.py", "*.ipynb")
+    if out is not None and out.returncode == 0:
+        paths = {ROOT / line for line in out.stdout.decode().splitlines() if line}
+    else:
         paths = set(ROOT.rglob("*.py")) | set(ROOT.rglob("*.ipynb"))
     return sorted(
         p for p in paths

@@ -1,4 +1,5 @@
-"""The seed sweep (tests/benchmarks/seed_sweep.py): how it instruments notebooks, and that it catches a broken claim.
+"""The seed sweep (``python -m tests.benchmarks.seed_sweep``): how it instruments notebooks, and that it catches a
+broken claim.
 
 The default run checks the machinery on a tiny probe notebook (seconds). The real sweep over the lesson's
 notebooks is slow (minutes) and runs with::
@@ -7,7 +8,7 @@ notebooks is slow (minutes) and runs with::
     SEED_SWEEP_SEEDS=0-1 pytest -m slow -k seed_sweep    # a quicker look
 
 It writes its report to a temporary folder, never into the repository (the committed
-tests/benchmarks/results/seed_sweep.md comes from `python tests/benchmarks/seed_sweep.py`).
+tests/benchmarks/results/seed_sweep.md comes from `python -m tests.benchmarks.seed_sweep`).
 """
 
 import json
@@ -18,12 +19,9 @@ import re
 import nbformat
 import pytest
 
-from tests.tools import load_script
+from tests.benchmarks import seed_sweep as sweep
 
-SCRIPT = pathlib.Path(__file__).resolve().parent / "benchmarks" / "seed_sweep.py"
-
-
-sweep = load_script(SCRIPT, "seed_sweep")
+SCRIPT = pathlib.Path(sweep.__file__)
 
 
 def probe_notebook(path: pathlib.Path, lr: float = 0.5, tag: bool = True) -> pathlib.Path:
@@ -189,7 +187,8 @@ def test_cells_without_claims_run_unchanged(tmp_path):
 
 
 def test_the_sweep_runs_notebooks_and_trains_nothing_itself():
-    """Issue 15's bar: no model definition or training loop in the sweep, and no recipe copied from a notebook."""
+    """The sweep runs the notebooks as they are: no model definition or training loop of its own, and no recipe
+    copied from a notebook."""
     text = SCRIPT.read_text(encoding="utf-8")
     for forbidden in ["nn.Linear", "nn.Sequential", "optimizer.step", ".backward(", "torch.optim", "make_moons",
                       "make_circles", "train_test_split", "fit("]:

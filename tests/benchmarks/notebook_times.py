@@ -2,7 +2,7 @@
 
 One command (from the repository root)::
 
-    python tests/benchmarks/notebook_times.py --repeats 3
+    python -m tests.benchmarks.notebook_times --repeats 3
 
 Every notebook in the repository root and in ``solutions/`` is executed with
 nbclient ``--repeats`` times, together with a reference notebook, built in
@@ -41,17 +41,12 @@ import os
 import pathlib
 import platform
 import re
-import shutil
 import statistics
 import sys
-import tempfile
-import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.kernel_env import apply_kernel_env  # noqa: E402
+from tests.kernel_env import apply_kernel_env
+from tests.lesson import NOTEBOOKS, ROOT
+from tests.tools.run_notebook import execute, scratch
 
 DEFAULT_OUT = ROOT / "tests" / "benchmarks" / "results" / "notebook_times.md"
 REFERENCE = "imports only (reference)"
@@ -73,16 +68,8 @@ PEAK_CELL = (
 
 
 def find_notebooks() -> list[pathlib.Path]:
-    """The lesson's notebooks (tests/lesson.py once it exists; else the root's and solutions/'), skipping
-    checkpoints."""
-    try:
-        from tests.lesson import NOTEBOOKS
-
-        return [ROOT / name for name in NOTEBOOKS]
-    except ImportError:
-        pass
-    paths = sorted(ROOT.glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
-    return [p for p in paths if ".ipynb_checkpoints" not in p.parts]
+    """The lesson's notebooks (tests/lesson.py)."""
+    return [ROOT / name for name in NOTEBOOKS]
 
 
 def display_name(path: pathlib.Path) -> str:
@@ -113,42 +100,17 @@ async def run_once(nb, timeout: int) -> tuple[float, float | None]:
         (wall seconds from kernel start to the last cell done, peak RSS in MiB or None).
     """
     import nbformat
-    from nbclient import NotebookClient
 
     nb = nbformat.from_dict(nb)  # a private copy: the caller's notebook is not touched
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    client = NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=False)
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix="notebook_times_"))
-    # Two levels down, so that a notebook's sys.path.insert(0, "..") finds an empty folder.
-    cwd = scratch / "times" / "run"
-    cwd.mkdir(parents=True)
-    (scratch / "tmp").mkdir()
-    env = dict(os.environ, TMPDIR=str(scratch / "tmp"))
-    try:
-        return await _timed(client, nb, cwd, env)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-async def _timed(client, nb, cwd: pathlib.Path, env: dict) -> tuple[float, float | None]:
-    import nbformat
-
-    start = time.perf_counter()
-    async with client.async_setup_kernel(cwd=str(cwd), env=env):
-        for index, cell in enumerate(nb.cells):
-            await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
-        wall = time.perf_counter() - start
-        peak = None
-        if pathlib.Path("/proc/self/status").exists():
-            probe = nbformat.v4.new_code_cell(PEAK_CELL)
-            nb.cells.append(probe)
-            await client.async_execute_cell(probe, len(nb.cells) - 1)
-            text = "".join(out.get("text", "") for out in probe.outputs)
-            match = re.search(r"VmHWM (\d+)", text)
-            peak = int(match.group(1)) / 1024 if match else None
-    return wall, peak
+    measure = [PEAK_CELL] if pathlib.Path("/proc/self/status").exists() else []
+    with scratch("notebook_times_") as (cwd, tmp):
+        wall = await execute(nb, cwd, dict(os.environ, TMPDIR=str(tmp)), timeout, then=measure)
+    text = "".join(out.get("text", "") for out in nb.cells[-1].outputs) if measure else ""
+    match = re.search(r"VmHWM (\d+)", text)
+    return wall, int(match.group(1)) / 1024 if match else None
 
 
 def machine_description(threads: int) -> list[str]:
@@ -266,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                 peaks[name].append(peak)
             print(f"[{repeat}/{args.repeats}] {name}: {wall:.2f} s, peak {peak or float('nan'):.0f} MiB", flush=True)
 
-    command = " ".join(["python tests/benchmarks/notebook_times.py", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m tests.benchmarks.notebook_times", *(sys.argv[1:] if argv is None else argv)])
     text, ok = report(names, walls, peaks, errors, args.repeats, args.threads, command)
     print()
     print(text)

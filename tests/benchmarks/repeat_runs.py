@@ -2,7 +2,7 @@
 
 One command (from the repository root)::
 
-    python tests/benchmarks/repeat_runs.py --runs 10
+    python -m tests.benchmarks.repeat_runs --runs 10
 
 Each run is a plain ``pytest`` (the README's test command, with the settings of
 ``pyproject.toml`` and ``conftest.py``) in a fresh process, plus
@@ -31,7 +31,8 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.lesson import ROOT
+
 DEFAULT_OUT = ROOT / "tests" / "benchmarks" / "results" / "repeat_runs.md"
 OFFLINE = ["unshare", "-rn", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
 
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     green = sum(rc == 0 for _, _, rc, _ in rows)
     walls = sorted(wall for _, wall, _, _ in rows)
-    command = "python tests/benchmarks/repeat_runs.py --runs " + str(args.runs)
+    command = "python -m tests.benchmarks.repeat_runs --runs " + str(args.runs)
     command += " --offline" if args.offline else ""
     command += (" -- " + " ".join(args.pytest_args)) if args.pytest_args else ""
     lines = [

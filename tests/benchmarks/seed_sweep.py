@@ -2,7 +2,7 @@
 
 One command (from the repository root) runs the whole sweep, seeds 0-19::
 
-    python tests/benchmarks/seed_sweep.py
+    python -m tests.benchmarks.seed_sweep
 
 For each notebook (theory, classification, exercise template, solutions) and
 each seed ``k``, a copy of the notebook is executed in a fresh kernel in a
@@ -55,39 +55,25 @@ import os
 import pathlib
 import platform
 import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.kernel_env import kernel_env  # noqa: E402
+from tests import lesson
+from tests.kernel_env import kernel_env
+from tests.lesson import ROOT
+from tests.tools.run_notebook import execute, scratch
 
 DEFAULT_OUT = ROOT / "tests" / "benchmarks" / "results" / "seed_sweep.md"
 DEFAULT_SEEDS = "0-19"
-try:  # the lesson's notebooks, listed once (tests/lesson.py, from the `everyday` branch)
-    from tests.lesson import NOTEBOOKS as _LESSON_NOTEBOOKS  # noqa: E402
-    from tests.lesson import SOLUTIONS  # noqa: E402
-
-    NOTEBOOKS = list(_LESSON_NOTEBOOKS)
-except ImportError:  # until it lands
-    NOTEBOOKS = [
-        "01_neural_networks_theory.ipynb",
-        "02_neural_networks_classification.ipynb",
-        "02_neural_networks_exercises.ipynb",
-        "solutions/02_neural_networks_exercises_solutions.ipynb",
-    ]
-    SOLUTIONS = NOTEBOOKS[3]
+NOTEBOOKS = list(lesson.NOTEBOOKS)
+SOLUTIONS = lesson.SOLUTIONS
 
 # Extra measurements: expressions evaluated in the kernel after the notebook's last cell, recorded for
 # information. Each is a value that a claim of the notebook tests without the sweep seeing it (inside `check`),
-# named after that claim; the bound stays where it lives (tests/exercise_checks.py) and the check's own claim
+# named after that claim; the bound stays where it lives (the exercise's file in tests/exercises/) and the check's claim
 # (its status and points) is in the main table.
 EXTRAS = {
     SOLUTIONS: [
@@ -496,24 +482,13 @@ def prepare(path: pathlib.Path, notebook: str, seed: int, records_path: pathlib.
 async def run_copy(path: pathlib.Path, notebook: str, seed: int, env: dict, timeout: int,
                    variant: Variant | None = None) -> Run:
     """Execute one instrumented copy in a fresh kernel in a scratch folder; collect its records."""
-    from nbclient import NotebookClient
-
     run = Run(notebook, seed, variant.title if variant else None)
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix="seed_sweep_"))
-    try:
-        # The kernel's folder is two levels down, so that a notebook's sys.path.insert(0, "..") finds an empty
-        # folder, never a stray helper_functions.py in the system's temp folder.
-        cwd = scratch / "sweep" / "run"
-        (scratch / "tmp").mkdir()
-        cwd.mkdir(parents=True)
-        records_path = scratch / "records.jsonl"
+    with scratch("seed_sweep_") as (cwd, tmp):
+        records_path = cwd.parent / "records.jsonl"
         nb, _, _, _ = prepare(path, notebook, seed, records_path, variant)
-        kernel_environment = dict(env, TMPDIR=str(scratch / "tmp"))
-        client = NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=True,
-                                resources={"metadata": {"path": str(cwd)}})
         start = time.perf_counter()
         try:
-            await client.async_execute(env=kernel_environment, cwd=str(cwd))
+            await execute(nb, cwd, dict(env, TMPDIR=str(tmp)), timeout, allow_errors=True)
         except Exception as error:  # kernel died, cell timeout: what was recorded so far still counts
             run.failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
         run.wall = time.perf_counter() - start
@@ -527,8 +502,6 @@ async def run_copy(path: pathlib.Path, notebook: str, seed: int, env: dict, time
                     run.cell_errors[code_number] = f"{output.get('ename')}: {output.get('evalue', '')}"[:300]
         if records_path.exists():
             run.records = [json.loads(line) for line in records_path.read_text(encoding="utf-8").splitlines() if line]
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return run
 
 
@@ -728,24 +701,17 @@ def machine_line() -> str:
 
 
 def git_state() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", *NOTEBOOKS], cwd=ROOT, capture_output=True,
-                               text=True).stdout.strip()
-        return head + (" (notebooks modified)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
+    head = lesson.git("rev-parse", "--short", "HEAD")
+    dirty = lesson.git("status", "--porcelain", "--", *NOTEBOOKS)
+    if head is None or head.returncode != 0:
         return "unknown"
+    return head.stdout.decode().strip() + (" (notebooks modified)" if dirty and dirty.stdout.strip() else "")
 
 
 def tree_state() -> set[str]:
     """``git status --porcelain`` lines of the repository (empty set outside git)."""
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return set()
-    return set(out.splitlines())
+    out = lesson.git("status", "--porcelain", "--untracked-files=all")
+    return set(out.stdout.decode().splitlines()) if out is not None and out.returncode == 0 else set()
 
 
 def report(results, seeds, command, workers, wall, variants_results, extras) -> tuple[str, list[str]]:
@@ -900,7 +866,7 @@ def main(argv: list[str] | None = None) -> int:
         run_list = [r for r in runs if r.variant == variant.title]
         variants_results.append((variant, build_rows(claims, run_list, seeds, expected_errors)))
 
-    command = " ".join(["python tests/benchmarks/seed_sweep.py", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m tests.benchmarks.seed_sweep", *(sys.argv[1:] if argv is None else argv)])
     text, failures = report(results, seeds, command, args.workers, wall, variants_results, extras)
     print()
     print(text)

@@ -1,13 +1,11 @@
-"""Instructor grader for the exercise notebooks.
+"""Instructor grader for the exercise notebooks: ``python -m tests.grading SUBMISSIONS_DIR``.
 
-Run ``python -m tests.grading SUBMISSIONS_DIR --csv grades.csv --feedback feedback/``
-from the repository root (see the README's "For instructors" section).
-
-Modules: ``checks`` reads and verifies the criteria and talks to ``evaluator``, the
-process that loads them before any kernel runs and evaluates each exercise in a
-fork with time and memory limits; ``kernel`` drives one Jupyter kernel with
-timeouts; ``procs`` kills every process a kernel started; ``kernel_side`` is
-the code the grader runs inside a kernel; ``extraction`` builds those cells;
-``grader`` grades submissions; ``report`` writes the records, the CSV, the
-feedback, the summaries; ``cli`` is the command line (and ``merge``).
+See ``README.md`` in this folder ("How grading works"). Modules: ``cli`` (the
+command line and ``merge``); ``grader`` (one submission: run, read, judge);
+``kernel`` (one Jupyter kernel, cell by cell, with timeouts); ``procs`` and
+``users`` (every process of a kernel ends with it; a user per kernel);
+``checks`` (the criteria, verified, and the evaluation process's client);
+``evaluator`` (that process); ``in_kernel`` and ``extraction`` (what runs in
+the kernel, and the cells that load it); ``outcome`` (one exercise's outcome);
+``report`` (CSV, feedback, records, summaries).
 """

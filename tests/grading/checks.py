@@ -1,19 +1,20 @@
 """The exercise criteria, read and verified once, loaded before any kernel starts.
 
-``Checks`` reads the criteria's source text once per batch and uses that one
-text everywhere: it is sent, verbatim, into every student kernel (where only
-``extract`` runs) and to the grader's evaluation process
-(``evaluator.py``), which executes it and loads everything ``evaluate`` needs
-(scikit-learn, ``helper_functions``, the reference data sets) *before the
-first kernel starts*. So nothing a submission writes to disk reaches the
-criteria: not by redefining ``check`` in its namespace, not by monkeypatching
+``Checks`` reads the criteria package (``tests/exercises/``, or a single-file
+stand-in) once per batch and uses that one copy everywhere: a copy of its files
+goes, with ``in_kernel.py``, into every submission's scratch folder (where only
+``extract`` runs), and another into the grader's evaluation process
+(``evaluator.py``), which loads it and everything ``evaluate`` needs
+(scikit-learn, ``helper_functions``, the reference data sets) *before the first
+kernel starts*. So nothing a submission writes to disk reaches the criteria:
+not by redefining ``check`` in its namespace, not by monkeypatching
 ``tests.exercise_checks``, not by editing the criteria or ``helper_functions.py``
 while the batch runs.
 
-Before that, the criteria file and ``helper_functions.py`` are checked against
+Before that, the criteria files and ``helper_functions.py`` are checked against
 git: a copy with uncommitted changes is refused (``ChecksError``) unless
 ``allow_modified``; at the end of the batch ``changed_since_start`` says
-whether either file changed while it ran.
+whether any of them changed while it ran.
 """
 
 from __future__ import annotations
@@ -22,19 +23,17 @@ import asyncio
 import hashlib
 import itertools
 import json
-import os
-import subprocess
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CHECKS_PATH = REPO_ROOT / "tests" / "exercise_checks.py"
-# The module whose source runs inside the student's kernel (its `extract`): None means the
-# criteria's own ``KERNEL_SOURCE``/``KERNEL_PATH`` if they define them, else the criteria file.
-KERNEL_SIDE_CRITERIA = None
-ISOLATED_MODULE_NAME = "grader_exercise_checks"
+from tests.lesson import ROOT, git
+
+DEFAULT_CRITERIA = ROOT / "tests" / "exercises"
+IN_KERNEL = Path(__file__).resolve().with_name("in_kernel.py")
 EVALUATOR_START_TIMEOUT = 180.0
 
 
@@ -63,40 +62,26 @@ def git_modified(paths: list[Path], repo_root: Path) -> list[str]:
     inside = [p for p in paths if p.is_relative_to(repo_root)]
     if not inside or not (repo_root / ".git").exists():
         return []
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(repo_root), "status", "--porcelain", "--", *map(str, inside)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
+    status = git("status", "--porcelain", "--", *map(str, inside), cwd=repo_root)
+    if status is None or status.returncode != 0:
         return []
-    if result.returncode != 0:
-        return []
-    return [line[3:] for line in result.stdout.splitlines() if line.strip()]
+    return [line[3:] for line in status.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
 
 
 class Checks:
-    """The criteria for one batch: source text, points table, and the evaluation process.
+    """The criteria for one batch: their files, points table, and the evaluation process.
 
     Attributes:
-        path: the criteria file.
-        source: its text, as sent into the kernels and the evaluator.
-        kernel_source: the text executed in the kernels (``extract``).
+        path: the criteria package (a folder) or single-file stand-in.
+        files: file name -> text of the criteria, as read (and verified) at the start.
         exercises: the points table (after ``start``).
     """
 
-    def __init__(
-        self, path: Path | str = DEFAULT_CHECKS_PATH, repo_root: Path = REPO_ROOT, allow_modified: bool = False
-    ):
+    def __init__(self, path: Path | str = DEFAULT_CRITERIA, repo_root: Path = ROOT, allow_modified: bool = False):
         self.path = Path(path).resolve()
         self.repo_root = Path(repo_root).resolve()
-        self.allow_modified = allow_modified
-        self.guarded = [self.path, self.repo_root / "helper_functions.py"]
-        sibling = self.path.parent / "exercise_extraction.py"  # the kernel-side module, where there is one
-        if sibling.exists():
-            self.guarded.append(sibling)
+        sources = sorted(self.path.glob("*.py")) if self.path.is_dir() else [self.path]
+        self.guarded = [*sources, self.repo_root / "helper_functions.py"]
         modified = git_modified(self.guarded, self.repo_root)
         if modified and not allow_modified:
             raise ChecksError(
@@ -105,16 +90,15 @@ class Checks:
             )
         self.hashes = {p: _sha(p) for p in self.guarded}
         try:
-            self.source = self.path.read_text(encoding="utf-8")
-            compile(self.source, str(self.path), "exec")
-            self.kernel_path = Path(KERNEL_SIDE_CRITERIA) if KERNEL_SIDE_CRITERIA else self.path
-            self.kernel_source = (
-                self.source if self.kernel_path == self.path else self.kernel_path.read_text(encoding="utf-8")
-            )
+            self.files = {("__init__.py" if p == self.path else p.name): p.read_text(encoding="utf-8") for p in sources}
+            for name, text in self.files.items():
+                compile(text, str(self.path / name), "exec")
+            self.in_kernel = IN_KERNEL.read_text(encoding="utf-8")
         except (OSError, SyntaxError, ValueError) as exc:
             raise ChecksError(f"cannot read the criteria {self.path}: {exc}") from exc
+        if "__init__.py" not in self.files:
+            raise ChecksError(f"cannot read the criteria {self.path}: no __init__.py")
         self.exercises: tuple[ExerciseInfo, ...] = ()
-        self.has_probes = False
         self._process: asyncio.subprocess.Process | None = None
         self._pending: dict[int, asyncio.Future] = {}
         self._ids = itertools.count(1)
@@ -122,6 +106,18 @@ class Checks:
         self._starting: asyncio.Task | None = None
         self.load_seconds = 0.0
         self.kernel_wait = 0.0  # the longest a started kernel waited for the criteria
+
+    def write_reader(self, folder: Path) -> Path:
+        """The grader's copies of ``in_kernel.py`` and the criteria (``criteria/``) in ``folder``; returns it."""
+        (folder / "criteria").mkdir(parents=True)
+        (folder / "in_kernel.py").write_text(self.in_kernel, encoding="utf-8")
+        for name, text in self.files.items():
+            (folder / "criteria" / name).write_text(text, encoding="utf-8")
+        for path in (folder, folder / "criteria"):
+            path.chmod(0o755)
+        for path in (folder / "in_kernel.py", *(folder / "criteria").iterdir()):
+            path.chmod(0o644)
+        return folder
 
     # -- the evaluation process -------------------------------------------------
     async def begin(self, env: dict[str, str] | None = None) -> None:
@@ -144,52 +140,36 @@ class Checks:
         """
         from . import procs
 
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.grading.evaluator",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=None,
-            cwd=str(Path(__file__).resolve().parents[2]),
-            env=env,
-            limit=1 << 26,
-        )
-        procs.PROTECTED.add(self._process.pid)
-        setup = {"source": self.source, "filename": str(self.path), "repo_root": str(self.repo_root)}
-        self._process.stdin.write(json.dumps(setup).encode() + b"\n")
-        await self._process.stdin.drain()
+        copy = Path(tempfile.mkdtemp(prefix="grading-criteria-"))
         try:
-            line = await asyncio.wait_for(self._process.stdout.readline(), EVALUATOR_START_TIMEOUT)
-            ready = json.loads(line or b"{}")
-        except (TimeoutError, ValueError) as exc:
-            await self.close()
-            raise ChecksError(f"cannot load the criteria {self.path}: the evaluator did not start ({exc!r})") from exc
+            self.write_reader(copy / "reader")
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tests.grading.evaluator", stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=None, cwd=str(ROOT), env=env, limit=1 << 26,
+            )
+            procs.PROTECTED.add(self._process.pid)
+            setup = {"criteria": str(copy / "reader" / "criteria"), "repo_root": str(self.repo_root)}
+            self._process.stdin.write(json.dumps(setup).encode() + b"\n")
+            await self._process.stdin.drain()
+            try:
+                line = await asyncio.wait_for(self._process.stdout.readline(), EVALUATOR_START_TIMEOUT)
+                ready = json.loads(line or b"{}")
+            except (TimeoutError, ValueError) as exc:
+                await self.close()
+                why = f"the evaluator did not start ({exc!r})"
+                raise ChecksError(f"cannot load the criteria {self.path}: {why}") from exc
+        finally:
+            shutil.rmtree(copy, ignore_errors=True)  # loaded: the evaluator imports nothing more from it
         if not ready.get("ready"):
             await self.close()
             raise ChecksError(f"cannot load the criteria {self.path}: {ready.get('error', 'no reply')}")
         self.exercises = tuple(ExerciseInfo(int(n), str(t), int(p)) for n, t, p in ready["exercises"])
-        if ready.get("kernel_source"):  # the criteria name their own kernel-side module
-            self.kernel_source, self.kernel_path = ready["kernel_source"], Path(ready["kernel_path"])
-            if self.kernel_path not in self.hashes:
-                self.hashes[self.kernel_path] = hashlib.sha256(self.kernel_source.encode()).hexdigest()
-                modified = git_modified([self.kernel_path], self.repo_root)
-                if modified and not self.allow_modified:
-                    await self.close()
-                    raise ChecksError(
-                        f"refusing to grade: {', '.join(modified)} differs from git HEAD in "
-                        f"{self.repo_root} (or pass --allow-modified)"
-                    )
-        self.has_probes = bool(ready.get("probes"))
         self._reader = asyncio.get_running_loop().create_task(self._read_replies())
         self.load_seconds = time.monotonic() - getattr(self, "load_started", time.monotonic())
         return self
 
     async def _read_replies(self) -> None:
-        while True:
-            line = await self._process.stdout.readline()
-            if not line:
-                break
+        while line := await self._process.stdout.readline():
             try:
                 reply = json.loads(line)
             except ValueError:
@@ -252,8 +232,6 @@ def evaluator_env(repo_root: Path) -> dict[str, str]:
     from tests.kernel_env import kernel_env
 
     env = kernel_env(root=repo_root)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["MPLBACKEND"] = "Agg"
+    env.update(PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
     env.pop("GRADER_KERNEL", None)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env["PYTHONPATH"]])
     return env

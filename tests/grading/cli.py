@@ -16,8 +16,10 @@ from time import monotonic
 
 from tqdm import tqdm
 
-from .checks import DEFAULT_CHECKS_PATH, REPO_ROOT, Checks, ChecksError
-from .grader import Options, SubmissionGrade, display_name, find_submissions, grade_all
+from tests.lesson import ROOT
+
+from .checks import DEFAULT_CRITERIA, Checks, ChecksError
+from .grader import Options, SubmissionGrade, display_name, find_submissions, grade_all, natural_key
 from .report import (
     CsvStream,
     feedback_names,
@@ -45,35 +47,32 @@ def _shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+DEFAULT_OUT = Path("grading-output")
+
+
 def _outputs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--csv",
-        type=Path,
-        default=Path("grades.csv"),
-        metavar="PATH",
-        help="CSV to write (default: grades.csv); summary.md, summary.png and answers.md go next to it",
-    )
-    parser.add_argument(
-        "--feedback",
-        type=Path,
-        metavar="DIR",
-        default=Path("feedback"),
-        help="folder for the per-student Markdown (default: feedback)",
-    )
-    parser.add_argument(
-        "--roster",
-        type=Path,
-        metavar="CSV",
-        help="CSV with columns file, student_id, name: adds them to the grades; roster students "
-        "without a file get status 'missing'",
-    )
+    add = parser.add_argument
+    add("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+        help="folder for everything the grader writes (default: grading-output): grades.csv, feedback/, "
+        "summary.md, summary.png, answers.md")
+    add("--csv", type=Path, metavar="PATH", help="the grade table (default: OUT/grades.csv)")
+    add("--feedback", type=Path, metavar="DIR",
+        help="folder for the per-student Markdown and the records (default: OUT/feedback)")
+    add("--roster", type=Path, metavar="CSV", help="CSV with columns file, student_id, name: adds them to the "
+        "grades; roster students without a file get status 'missing'")
+
+
+def _output_paths(args: argparse.Namespace) -> argparse.Namespace:
+    args.csv = args.csv or args.out / "grades.csv"
+    args.feedback = args.feedback or args.out / "feedback"
+    return args
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tests.grading",
         description="Grade every exercise notebook (*.ipynb) in a folder: re-run each one in a fresh kernel, "
-        "check its results with tests/exercise_checks.py, write a CSV, one feedback file per student, a class "
+        "check its results with the criteria in tests/exercises/, write a CSV, one feedback file per student, a class "
         "summary and the written answers. `python -m tests.grading merge DIR...` combines --shard runs.",
     )
     parser.add_argument("submissions", type=Path, help="folder of submitted notebooks (not recursive), or one notebook")
@@ -132,7 +131,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--allow-modified",
         action="store_true",
-        help="grade even if tests/exercise_checks.py or helper_functions.py differ from git",
+        help="grade even if the criteria (tests/exercises/) or helper_functions.py differ from git",
     )
     parser.add_argument(
         "--kernel-user",
@@ -142,15 +141,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "unprivileged user, if a test shows that works here (else as the grader's user, with a warning); "
         "off: always as the grader's user",
     )
-    parser.add_argument("--checks", type=Path, default=DEFAULT_CHECKS_PATH, help=argparse.SUPPRESS)
-    parser.add_argument("--repo-root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
+    parser.add_argument("--checks", type=Path, default=DEFAULT_CRITERIA, help=argparse.SUPPRESS)
+    parser.add_argument("--repo-root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.cell_timeout <= 0 or args.notebook_timeout <= 0:
         parser.error("-j, --cell-timeout and --notebook-timeout must be positive")
     if args.only and args.shard:
         parser.error("--only and --shard can't be combined")
-    return args
+    return _output_paths(args)
 
 
 def parse_merge_args(argv: list[str]) -> argparse.Namespace:
@@ -160,7 +159,7 @@ def parse_merge_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("shards", type=Path, nargs="+", metavar="SHARD_FEEDBACK_DIR")
     _outputs(parser)
-    return parser.parse_args(argv)
+    return _output_paths(parser.parse_args(argv))
 
 
 def shard_of(paths: list[Path], shard: tuple[int, int] | None) -> list[Path]:
@@ -172,6 +171,7 @@ def shard_of(paths: list[Path], shard: tuple[int, int] | None) -> list[Path]:
 
 
 def finish(
+    folder: Path,
     feedback_dir: Path,
     csv_path: Path,
     roster_path: Path | None,
@@ -179,14 +179,14 @@ def finish(
     skipped: list[str] | None = None,
     shard: bool = False,
 ) -> tuple[list[dict], list[str]]:
-    """CSV, summary.md/png and answers.md from the records in ``feedback_dir``.
+    """CSV, and summary.md/png and answers.md in ``folder``, from the records in ``feedback_dir``.
 
     A shard lists no roster student as missing (they may be in another shard): ``merge`` does.
     """
     records = read_records(feedback_dir)
     roster = read_roster(roster_path) if roster_path else None
     unmatched = write_csv(records, csv_path, roster=roster, extra_rows=keep_rows, missing_rows=not shard)
-    ordered = [records[name] for name in sorted(records, key=_key)]
+    ordered = [records[name] for name in sorted(records, key=natural_key)]
     if roster is not None and not shard:
         _, missing, _ = match_roster(roster, list(records))
         ordered += [
@@ -200,16 +200,10 @@ def finish(
             }
             for s in missing
         ]
-    folder = csv_path.parent
+    folder.mkdir(parents=True, exist_ok=True)
     write_summary(ordered, folder, unmatched, skipped)
     write_answers(list(records.values()), folder / "answers.md")
     return ordered, unmatched
-
-
-def _key(name: str):
-    from .report import _natural_key
-
-    return _natural_key(name)
 
 
 def grade_to_files(args: argparse.Namespace, options: Options) -> list[SubmissionGrade]:
@@ -273,7 +267,8 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
     finally:
         if stream is not None:
             stream.close()
-    ordered, unmatched = finish(args.feedback, args.csv, args.roster, keep_rows, skipped, shard=bool(args.shard))
+    ordered, unmatched = finish(args.out, args.feedback, args.csv, args.roster, keep_rows, skipped,
+                                shard=bool(args.shard))
     print(summary_text(ordered, monotonic() - start, options.jobs, unmatched))
     print(
         f"criteria loaded in {checks.load_seconds:.1f} s, before any submission's first cell ran "
@@ -291,7 +286,7 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
         )
     print(
         f"wrote {args.csv}, {len(grades)} feedback files in {args.feedback}, summary.md, summary.png and "
-        f"answers.md in {args.csv.parent}"
+        f"answers.md in {args.out}"
     )
     return grades
 
@@ -315,7 +310,7 @@ def merge(argv: list[str]) -> int:
             if source.resolve() != (args.feedback / record["feedback"]).resolve() and source.exists():
                 shutil.copyfile(source, args.feedback / record["feedback"])
             write_record(args.feedback, record)
-    ordered, unmatched = finish(args.feedback, args.csv, args.roster)
+    ordered, unmatched = finish(args.out, args.feedback, args.csv, args.roster)
     print(summary_text(ordered, unmatched=unmatched))
     print(f"merged {len(seen)} submissions from {len(args.shards)} shards into {args.csv} and {args.feedback}")
     return 0

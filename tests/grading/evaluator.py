@@ -1,90 +1,50 @@
 """The grader's evaluation process: criteria loaded once, before any kernel starts.
 
 ``python -m tests.grading.evaluator`` is started by the grader before the first
-student kernel. It receives the criteria's source text (the text the grader
-verified) on stdin, executes it, and loads everything ``evaluate`` needs:
-scikit-learn, ``helper_functions`` and the reference data sets (the criteria's
-``preload()`` if it has one, else ``_reference_data`` for each data set). From
-then on no module is imported from disk in it: a submission that edits a file
-on disk after that can't reach the evaluation.
+student kernel. It loads the grader's copy of the criteria package (the files
+the grader verified, ``checks.py``) and everything ``evaluate`` needs:
+scikit-learn, ``helper_functions``, the reference data sets, torch's layers
+(the criteria's ``preload()``). From then on no module is imported in it: a
+submission that edits a file on disk after that can't reach the evaluation.
 
 Then it serves requests, one JSON line each, for as long as the batch runs.
 Each request is handled in a *fork* of this loaded process, with its own time
 limit (SIGKILL when over) and memory limit (``RLIMIT_AS``), and any new import
-refused; the fork reads the extracted values from the file the kernel wrote
-(a regular file, at most ``MAX_VALUES_BYTES``), unpickles them with the
-restricted unpickler and calls ``evaluate``. So a slow, huge or malformed
-answer costs only its own exercise, and the grader's event loop never runs
-criteria code or unpickles student data.
+refused; the fork reads the values the kernel wrote (``read_values``: regular
+files only, size-capped, JSON and an ``.npz`` without pickles, checked) and
+calls ``evaluate``. So a slow, huge or malformed answer costs only its own
+exercise, and the grader's event loop never runs criteria code or reads student data.
 
 Requests (one JSON object per line on stdin; replies on stdout, same ``id``):
 
-* ``{"op": "probes", "id", "seed", "path", ...limits}``: write the criteria's
-  fresh probe inputs ``make_probes(seed)`` (X only, ``.npz``) to ``path``;
-  the labels never leave this process (the evaluation fork re-creates them from
-  the seed, which only the grader knows).
+* ``{"op": "probes", "id", "seed", "path"}``: write the criteria's fresh probe
+  inputs ``make_probes(seed)`` (X only, ``.npz``) to ``path``; the labels never
+  leave this process (the forks inherit them, cached by seed).
 * ``{"op": "evaluate", "id", "number", "path", "seed", ...limits}``:
   ``{"id", "status", "message", "points", "details", "answer"}``.
+* ``{"op": "forget", "id", "seed"}``: drop the probes of a graded submission.
 """
 
 from __future__ import annotations
 
-import base64
-import importlib
 import io
 import json
 import os
-import pickle
 import resource
 import select
 import signal
 import stat
 import sys
+import time
 import traceback
-import types
 
-MAX_VALUES_BYTES = 64_000_000
+from tests.grading.in_kernel import MAX_ARRAY_BYTES, MAX_JSON_BYTES, load_criteria
+from tests.grading.outcome import FAILED, NOT_ATTEMPTED, PASSED, STATUSES, short
+
 MAX_MESSAGE_CHARS = 600
 MAX_DETAILS_CHARS = 4000
 MAX_ANSWER_CHARS = 20_000
-MODULE_NAME = "grader_exercise_checks"
-PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
-
-# --------------------------------------------------------------------------
-# Restricted unpickling: plain data and numpy arrays only
-# --------------------------------------------------------------------------
-_ALLOWED_GLOBALS = {
-    ("builtins", "complex"),
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("builtins", "slice"),
-    ("builtins", "range"),
-    ("builtins", "bytearray"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in extracted values")
-
-
-def restricted_loads(data: bytes):
-    """Unpickle plain data: builtins containers/scalars and numpy arrays, dtypes and scalars.
-
-    Raises:
-        pickle.UnpicklingError: on any other global (a class or function).
-    """
-    return _RestrictedUnpickler(io.BytesIO(data)).load()
+MODULE_NAME = "grader_criteria"
 
 
 def read_regular_file(path: str, limit: int, follow_symlinks: bool = False) -> bytes:
@@ -125,12 +85,41 @@ def _kind(mode: int) -> str:
     return "folder" if stat.S_ISDIR(mode) else "special file"
 
 
-# --------------------------------------------------------------------------
-# The server (runs in its own process)
-# --------------------------------------------------------------------------
-def _short(text, limit: int) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 16] + " ... [truncated]"
+def read_values(base: str):
+    """What the kernel wrote for one exercise (``in_kernel.write_values``): ``(kind, values or message, traceback)``.
+
+    Only plain data comes back: JSON (dicts, lists, strings, numbers) with each
+    ``{"__array__": key}`` replaced by that array of the ``.npz`` file, which
+    must be numbers or booleans (no pickles, no objects).
+
+    Raises:
+        OSError: a file is missing, not a regular file or too large.
+        ValueError: the files are not what ``write_values`` writes.
+    """
+    import numpy as np
+
+    entry = json.loads(read_regular_file(base + ".json", MAX_JSON_BYTES + 1000).decode("utf-8"))
+    if not isinstance(entry, dict) or entry.get("kind") not in ("values", "not attempted", "too large", "error"):
+        raise ValueError("the results file is not one the grader writes")
+    if entry["kind"] != "values":
+        return entry["kind"], str(entry.get("message", "")), str(entry.get("traceback", ""))
+    names = entry.get("arrays") or []
+    arrays = {}
+    if names:
+        raw = read_regular_file(base + ".npz", MAX_ARRAY_BYTES + (1 << 20))
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    if sorted(arrays) != sorted(names) or any(a.dtype.kind not in "biuf" for a in arrays.values()):
+        raise ValueError("the arrays file doesn't match the values")
+
+    def restore(node):
+        if isinstance(node, dict):
+            if set(node) == {"__array__"}:
+                return arrays[node["__array__"]]
+            return {key: restore(value) for key, value in node.items()}
+        return [restore(value) for value in node] if isinstance(node, list) else node
+
+    return "values", restore(entry["values"]), ""
 
 
 class _NoNewImports:
@@ -141,62 +130,53 @@ class _NoNewImports:
         raise ImportError(f"the grader's evaluation may not import {name!r} after kernels started")
 
 
-def _load(source: str, filename: str, repo_root: str) -> types.ModuleType:
-    if repo_root not in sys.path:
-        sys.path.insert(0, repo_root)
-    module = types.ModuleType(MODULE_NAME)
-    module.__file__ = filename
-    sys.modules[MODULE_NAME] = module  # dataclasses look their module up there
-    exec(compile(source, filename, "exec"), module.__dict__)
-    missing = [name for name in ("EXERCISES", "evaluate") if not hasattr(module, name)]
-    if missing:
-        raise ValueError(f"it lacks {', '.join(missing)}")
-    # Everything evaluate() will use, loaded now (from then on no imports): every module the
-    # criteria import anywhere, also inside functions (lazy imports), then their own preloads.
-    for name in imported_modules(source):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass  # e.g. an optional import; the forks then refuse it, visibly
-    if callable(getattr(module, "preload", None)):
-        module.preload()
-    for function, names in (("reference_data", "DATASETS"), ("_reference_data", "_DATA_CALLS")):
-        if callable(getattr(module, function, None)):
-            for name in getattr(module, names, {}):
-                getattr(module, function)(name)
-    if callable(getattr(module, "make_probes", None)):
-        module.make_probes(0)
-    import numpy  # noqa: F401
-
-    return module
-
-
-def kernel_side(module, filename: str) -> tuple[str, str]:
-    """The source that runs in the kernel and its path: the criteria's ``KERNEL_SOURCE`` if it has one."""
-    source = getattr(module, "KERNEL_SOURCE", None)
-    if isinstance(source, str) and source:
-        return source, str(getattr(module, "KERNEL_PATH", filename))
-    return "", filename
-
-
-def imported_modules(source: str) -> list[str]:
-    """Every module an ``import`` or ``from ... import`` statement in ``source`` names (any depth)."""
+def imported_modules(folder: str) -> list[str]:
+    """Every absolute module an ``import`` or ``from ... import`` in the ``.py`` files of ``folder`` names."""
     import ast
 
     names: list[str] = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.append(node.module)
-            names += [f"{node.module}.{alias.name}" for alias in node.names]  # submodules, if they are
+    for file in sorted(os.listdir(folder)):
+        if not file.endswith(".py"):
+            continue
+        with open(os.path.join(folder, file), encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]  # submodules, if any
     return list(dict.fromkeys(name for name in names if name != "__future__"))
 
 
-def _table(module) -> list:
-    return [
-        [int(number), str(getattr(ex, "title", "")), int(ex.points)] for number, ex in sorted(module.EXERCISES.items())
-    ]
+def load(folder: str, repo_root: str):
+    """The criteria package in ``folder``, with everything ``evaluate`` will use loaded now.
+
+    Every module the criteria import anywhere (also inside functions), then
+    their ``preload()`` (data sets, probes, torch's layers).
+    """
+    import importlib
+
+    if repo_root not in sys.path:
+        sys.path.insert(1, repo_root)
+    module = load_criteria(folder, MODULE_NAME)
+    missing = [name for name in ("EXERCISES", "extract", "evaluate") if not hasattr(module, name)]
+    if missing:
+        raise ValueError(f"it lacks {', '.join(missing)}")
+    for name in imported_modules(folder):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # e.g. a name imported from a module, not a module; the forks then refuse it, visibly
+    if callable(getattr(module, "preload", None)):
+        module.preload()
+    import numpy as np
+
+    buffer = io.BytesIO()  # reading an .npz loads zipfile's codecs: now, not in a fork
+    np.savez(buffer, a0=np.zeros(1))
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as data:
+        data["a0"]
+    return module
 
 
 _PROBES: dict = {}  # seed -> make_probes(seed), made in the server (inherited by the forks)
@@ -214,24 +194,13 @@ def _probes(module, seed):
     return _PROBES[seed]
 
 
-def probe_inputs(module, probes) -> dict:
-    """The part of the probes that goes into the kernel: inputs X only, never the labels."""
-    import numpy as np
-
-    if callable(getattr(module, "probe_inputs", None)):
-        inputs = module.probe_inputs(probes)
-    else:
-        inputs = {name: value["X"] if isinstance(value, dict) else value[0] for name, value in probes.items()}
-    return {str(name): np.asarray(x) for name, x in inputs.items()}
-
-
 def _handle_probes(module, request) -> dict:
     import numpy as np
 
     probes = _probes(module, request.get("seed"))
     if probes is None:
         return {"ok": False}
-    arrays = probe_inputs(module, probes)
+    arrays = {str(name): np.asarray(x) for name, x in module.probe_inputs(probes).items()}  # inputs, never labels
     tmp = request["path"] + ".part"
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -239,32 +208,19 @@ def _handle_probes(module, request) -> dict:
     return {"ok": True, "names": sorted(arrays)}
 
 
-def _parse_entry(raw: bytes):
-    entry = json.loads(raw.decode("utf-8"))
-    if not isinstance(entry, dict):
-        raise ValueError("the results file is not a JSON object")
-    kind = entry.get("kind")
-    if kind == "values":
-        blob = base64.b64decode(str(entry.get("pickle", "")), validate=True)
-        return "values", restricted_loads(blob), ""
-    return str(kind), str(entry.get("message", "")), str(entry.get("traceback", ""))
-
-
 def _handle_evaluate(module, request) -> dict:
     number = int(request["number"])
     reply = {"status": FAILED, "points": 0, "message": "", "details": "", "answer": None}
     try:
-        raw = read_regular_file(request["path"], int(request.get("max_bytes", MAX_VALUES_BYTES)))
+        kind, values, tb = read_values(request["path"])
     except FileNotFoundError:
         reply["message"] = "not graded: the grader could not read this exercise (no results came back)"
         return reply
     except OSError as exc:
         reply["message"] = f"not graded: your values for this exercise could not be read ({exc})"
         return reply
-    try:
-        kind, values, tb = _parse_entry(raw)
     except Exception as exc:  # a forged or corrupt results file: this exercise earns nothing
-        reply["message"] = f"not graded: the extracted values could not be read safely ({_short(exc, 200)})"
+        reply["message"] = f"not graded: the extracted values could not be read safely ({short(exc, 200)})"
         return reply
     if kind == "not attempted":
         reply.update(status=NOT_ATTEMPTED, message=values or "not attempted")
@@ -276,22 +232,16 @@ def _handle_evaluate(module, request) -> dict:
         reply.update(message=f"your code failed when the grader read this exercise: {values}", details=tb)
         return reply
     if isinstance(values, dict) and isinstance(values.get("answer"), str):
-        reply["answer"] = _short(values["answer"], MAX_ANSWER_CHARS)
+        reply["answer"] = short(values["answer"], MAX_ANSWER_CHARS)
     probes = _probes(module, request.get("seed"))
     try:
         result = module.evaluate(number, values) if probes is None else module.evaluate(number, values, probes=probes)
         status = str(getattr(result, "status", FAILED))
-        points = int(getattr(result, "points", 0))
-        reply.update(
-            status=status if status in (PASSED, FAILED, NOT_ATTEMPTED) else FAILED,
-            message=str(getattr(result, "message", "")),
-            points=points,
-        )
+        reply.update(status=status if status in STATUSES else FAILED, message=str(getattr(result, "message", "")),
+                     points=int(getattr(result, "points", 0)) if status == PASSED else 0)
     except Exception as exc:
-        reply.update(
-            message=f"could not be evaluated: {type(exc).__name__}: {_short(exc, 200)}",
-            details=traceback.format_exc(limit=-5),
-        )
+        reply.update(message=f"could not be evaluated: {type(exc).__name__}: {short(exc, 200)}",
+                     details=traceback.format_exc(limit=-5))
     return reply
 
 
@@ -309,13 +259,13 @@ def _child(module, request, write_fd: int) -> None:
         op = request.get("op")
         reply = _handle_probes(module, request) if op == "probes" else _handle_evaluate(module, request)
         if "message" in reply:
-            reply["message"] = _short(reply["message"], MAX_MESSAGE_CHARS)
-            reply["details"] = _short(reply.get("details", ""), MAX_DETAILS_CHARS)
+            reply["message"] = short(reply["message"], MAX_MESSAGE_CHARS)
+            reply["details"] = short(reply.get("details", ""), MAX_DETAILS_CHARS)
         data = json.dumps(reply).encode()
     except MemoryError:
         data = json.dumps({"error": "memory"}).encode()
     except BaseException as exc:
-        data = json.dumps({"error": f"{type(exc).__name__}: {_short(exc, 300)}"}).encode()
+        data = json.dumps({"error": f"{type(exc).__name__}: {short(exc, 300)}"}).encode()
     view = memoryview(data)
     while view:
         view = view[os.write(write_fd, view) :]
@@ -335,19 +285,11 @@ def serve() -> None:
     stdin = sys.stdin.buffer
     try:
         setup = json.loads(stdin.readline())
-        module = _load(setup["source"], setup["filename"], setup["repo_root"])
-        kernel_source, kernel_path = kernel_side(module, setup["filename"])
-        send(
-            {
-                "ready": True,
-                "exercises": _table(module),
-                "probes": callable(getattr(module, "make_probes", None)),
-                "kernel_source": kernel_source,
-                "kernel_path": kernel_path,
-            }
-        )
+        module = load(setup["criteria"], setup["repo_root"])
+        table = [[int(n), str(getattr(ex, "title", "")), int(ex.points)] for n, ex in sorted(module.EXERCISES.items())]
+        send({"ready": True, "exercises": table})
     except BaseException as exc:
-        send({"ready": False, "error": _short(f"{type(exc).__name__}: {exc}", 2000)})
+        send({"ready": False, "error": short(f"{type(exc).__name__}: {exc}", 2000)})
         return
     try:
         import torch
@@ -361,8 +303,6 @@ def serve() -> None:
     stdin_fd = stdin.fileno()
     os.set_blocking(stdin_fd, False)
     open_stdin = True
-    import time
-
     while open_stdin or children:
         fds = [c["fd"] for c in children.values()] + ([stdin_fd] if open_stdin else [])
         readable, _, _ = select.select(fds, [], [], 0.2)
@@ -382,7 +322,7 @@ def serve() -> None:
                         try:
                             reply = _handle_probes(module, request)
                         except Exception as exc:
-                            reply = {"ok": False, "error": f"{type(exc).__name__}: {_short(exc, 300)}"}
+                            reply = {"ok": False, "error": f"{type(exc).__name__}: {short(exc, 300)}"}
                         send({**reply, "id": request["id"]})
                         continue
                     if request.get("op") == "forget":
@@ -418,7 +358,7 @@ def serve() -> None:
                 os.waitpid(pid, 0)
                 child["timed_out"] = True
                 done = pid
-            if done and (child["eof"] or child.get("timed_out") or True):
+            if done:
                 if not child.get("timed_out"):  # drain what is left in the pipe
                     while chunk := os.read(child["fd"], 1 << 16):
                         child["chunks"].append(chunk)

@@ -46,15 +46,17 @@ from time import monotonic
 
 import nbformat
 
+from tests.lesson import ROOT
+
 from . import procs, users
-from .checks import DEFAULT_CHECKS_PATH, REPO_ROOT, Checks, ChecksError, evaluator_env
-from .evaluator import MAX_VALUES_BYTES, read_regular_file
+from .checks import DEFAULT_CRITERIA, Checks, ChecksError, evaluator_env
+from .evaluator import read_regular_file
 from .extraction import extraction_cell, prepare_cell
 from .kernel import INTERRUPT_GRACE, MAX_MESSAGE_BYTES, CellRun, Kernel, KernelStartError, grading_env
+from .outcome import FAILED, NOT_ATTEMPTED, PASSED, Outcome, short
 
 GRADED, TIMEOUT, CRASHED, INVALID = "graded", "timeout", "crashed", "invalid notebook"
-STATUSES = (GRADED, TIMEOUT, CRASHED, INVALID)
-PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
+STATUSES = (GRADED, TIMEOUT, CRASHED, INVALID)  # of a submission; an exercise's are in outcome.py
 MAX_NOTEBOOK_BYTES = 100_000_000
 MAX_MESSAGE_CHARS = 600
 
@@ -69,7 +71,7 @@ class Options:
             (kernel restarts included; the extraction cell gets its own
             ``max(cell_timeout, 30)`` on top).
         jobs: submissions graded at the same time (one kernel each).
-        checks_path: the criteria module (``tests/exercise_checks.py``).
+        checks_path: the criteria package (``tests/exercises/``) or a single-file stand-in.
         repo_root: put first on the kernels' PYTHONPATH.
         scratch_root: parent of the temporary folders (default: the system's).
         interrupt_grace: seconds a kernel gets to stop after an interrupt.
@@ -88,8 +90,8 @@ class Options:
     cell_timeout: float = 120.0
     notebook_timeout: float = 600.0
     jobs: int = 1
-    checks_path: Path = DEFAULT_CHECKS_PATH
-    repo_root: Path = REPO_ROOT
+    checks_path: Path = DEFAULT_CRITERIA
+    repo_root: Path = ROOT
     scratch_root: Path | None = None
     interrupt_grace: float = INTERRUPT_GRACE
     max_restarts: int = 6
@@ -125,26 +127,12 @@ class CellReport:
 
 
 @dataclass
-class ExerciseGrade:
-    """The grade of one exercise."""
-
-    number: int
-    title: str
-    points: int
-    max_points: int
-    status: str  # passed, failed, not attempted
-    message: str
-    details: str = ""  # a traceback from the extraction or the evaluation, if any
-    answer: str | None = None  # the student's written answer, if the exercise has one
-
-
-@dataclass
 class SubmissionGrade:
     """The grade of one submission."""
 
     path: Path
     status: str
-    exercises: list[ExerciseGrade]
+    exercises: list[Outcome]
     notes: list[str] = field(default_factory=list)
     cells: list[CellReport] = field(default_factory=list)
     seconds: float = 0.0
@@ -189,11 +177,11 @@ def find_submissions(path: Path) -> tuple[list[Path], list[Path], list[Path]]:
     folders = sorted(p for p in found if p.is_dir() and not p.name.startswith("."))
     found = [p for p in found if not p.is_dir()]
     hidden = sorted(p for p in found if p.name.startswith("."))
-    graded = sorted((p for p in found if not p.name.startswith(".")), key=lambda p: _natural_key(display_name(p.name)))
+    graded = sorted((p for p in found if not p.name.startswith(".")), key=lambda p: natural_key(display_name(p.name)))
     return graded, hidden, folders
 
 
-def _natural_key(name: str) -> list:
+def natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
@@ -232,7 +220,8 @@ def load_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
 
 
 def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` without stored outputs and execution counts."""
+    """``nb`` without stored outputs and execution counts: its outputs are emptied first (so that the
+    copy doesn't hold them twice), then a copy is returned."""
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell["outputs"] = []
@@ -278,11 +267,6 @@ def _first_line(exc: BaseException | str) -> str:
     return text[0][:200] if text else ""
 
 
-def _short(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 16] + " ... [truncated]"
-
-
 def _where(cell: CellReport) -> str:
     place = f"code cell {cell.code_number}"
     return f"{place} (exercise {cell.exercise})" if cell.exercise is not None else place
@@ -307,11 +291,9 @@ async def grade_submission(path: Path, checks: Checks, options: Options) -> Subm
     return grade
 
 
-def _all_missing(checks: Checks, message: str) -> list[ExerciseGrade]:
-    return [
-        ExerciseGrade(ex.number, ex.title, 0, ex.points, FAILED if message else NOT_ATTEMPTED, message)
-        for ex in checks.exercises
-    ]
+def _all_missing(checks: Checks, message: str) -> list[Outcome]:
+    return [Outcome(ex.number, FAILED if message else NOT_ATTEMPTED, message, 0, ex.title, ex.points)
+            for ex in checks.exercises]
 
 
 SCRATCH_PREFIX = "grading-"
@@ -393,6 +375,7 @@ class _Run:
     ):
         self.checks, self.options, self.root, self.user = checks, options, root, user
         self.work = root / "submission"
+        self.reader = checks.write_reader(root / "reader")  # the verified copy the kernel reads values with
         # The kernel writes its results files (and reads its probes) here: its own folder, with a kernel user.
         self.results = root / "results" if user is not None else root
         self.log = root / "kernel.log"
@@ -412,7 +395,7 @@ class _Run:
         self.extracted: dict[int, str] = {}  # exercise -> results file (or a message why not)
         self.extraction_notes: dict[int, str] = {}
         self.deaths: list[int] = []  # code positions where the kernel was found dead, per attempt
-        self.exercise_grades: dict[int, ExerciseGrade] = {}
+        self.exercise_grades: dict[int, Outcome] = {}
         self.extract_seconds = 0.0
 
     def _report(self, index, code_number, exercise, run: CellRun | None, timeout_used: float = 0.0) -> CellReport:
@@ -451,7 +434,7 @@ class _Run:
         """Run only the code cells at ``positions`` in a new kernel, then wait ``linger`` s: did it die?"""
         async with Kernel(self.work, self._env(), self.log, self.options.startup_timeout, self.user) as kernel:
             await self.checks.ready()
-            await kernel.run(prepare_cell(), 30, 5.0, history=False)
+            await kernel.run(prepare_cell(self.reader), 30, 5.0, history=False)
             for position in positions:
                 source = self.code_cells[position][3]
                 remaining = self.deadline - monotonic()
@@ -497,7 +480,7 @@ class _Run:
             waited = monotonic() - waited
             self.deadline += waited  # waiting for the criteria is not the notebook's time
             self.checks.kernel_wait = max(self.checks.kernel_wait, waited)
-            await kernel.run(prepare_cell(), 30, 5.0, history=False)
+            await kernel.run(prepare_cell(self.reader), 30, 5.0, history=False)
             for position, (index, code_number, exercise, source) in enumerate(self.code_cells):
                 if index in self.skip:
                     continue
@@ -573,7 +556,7 @@ class _Run:
         """Extract every exercise not yet extracted, each in its own cell and file; True if the kernel was lost."""
         options = self.options
         probes_master = None
-        if self.seed is None and self.checks.has_probes:
+        if self.seed is None:
             self.seed = secrets.randbits(32)  # secret, fresh per submission; the labels stay in the evaluator
         if self.seed is not None:
             probes_master = self.root / "probes.npz"
@@ -594,14 +577,14 @@ class _Run:
         for ex in self.checks.exercises:
             if ex.number in self.extracted:
                 continue
-            out_path = self.results / f"values-{ex.number}-{uuid.uuid4().hex}.json"
+            base = self.results / f"values-{ex.number}-{uuid.uuid4().hex}"
             probes_path = None
             if probes_master is not None:
                 probes_path = self.results / f"probes-{uuid.uuid4().hex}.npz"
                 shutil.copyfile(probes_master, probes_path)
                 users.give(probes_path, self.user)
-            self.extracted[ex.number] = str(out_path)
-            cell = extraction_cell(self.checks, ex.number, out_path, probes_path)
+            self.extracted[ex.number] = str(base)
+            cell = extraction_cell(self.reader, ex.number, base, probes_path)
             run = await kernel.run(cell, options.extract_timeout, 5.0, history=False)
             if run.state in ("timeout", "hung"):
                 self.extraction_notes[ex.number] = (
@@ -637,7 +620,8 @@ class _Run:
         for ex in self.checks.exercises:
 
             def grade(status, message, points=0, details="", answer=None, ex=ex):
-                return ExerciseGrade(ex.number, ex.title, points, ex.points, status, _short(message), details, answer)
+                return Outcome(ex.number, status, short(message, MAX_MESSAGE_CHARS), points, ex.title, ex.points,
+                               details, answer)
 
             if ex.number not in self.extracted:
                 why = "the notebook could not be run to the end" if not self.ran_to_end else "no results came back"
@@ -654,7 +638,6 @@ class _Run:
                     "seed": self.seed,
                     "timeout": options.evaluate_timeout,
                     "memory": options.evaluate_memory,
-                    "max_bytes": MAX_VALUES_BYTES,
                 }
             )
             error = reply.get("error")
@@ -689,8 +672,6 @@ class _Run:
 
     def result(self, path: Path) -> SubmissionGrade:
         status = CRASHED if self.crashed else TIMEOUT if self.timed_out else GRADED
-        if self.crashed and not self.extracted and not self.ran_to_end:
-            pass
         exercises = [self.exercise_grades[ex.number] for ex in self.checks.exercises]
         cells = [self.records[index] for index, *_ in self.code_cells if index in self.records]
         notes = list(dict.fromkeys(self.notes))  # a re-run repeats the notes of the cells before the crash

@@ -12,14 +12,14 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
-from .grader import NOT_ATTEMPTED, PASSED, STATUSES, CellReport, Options, SubmissionGrade, display_name
+from .grader import STATUSES, CellReport, Options, SubmissionGrade, display_name, natural_key
+from .outcome import ICONS, NOT_ATTEMPTED, PASSED
 
 TRACEBACK_HEAD_CHARS = 600
 TRACEBACK_TAIL_CHARS = 2400
 OUTPUT_TAIL_CHARS = 1500
 DETAILS_CHARS = 2000
 NOTE_CHARS = 300
-ICONS = {PASSED: "✅", NOT_ATTEMPTED: "⏳"}
 
 
 # --------------------------------------------------------------------------
@@ -142,7 +142,7 @@ def match_roster(roster: list[dict[str, str]], submissions: list[str]) -> tuple[
         else:
             remaining.discard(match)
             by_name[match] = student
-    return by_name, missing, sorted(remaining, key=_natural_key)
+    return by_name, missing, sorted(remaining, key=natural_key)
 
 
 # --------------------------------------------------------------------------
@@ -219,10 +219,10 @@ def write_csv(
     max_points = next((r["max"] for r in records.values()), 0)
     students, missing, unmatched = match_roster(roster or [], list(records)) if roster else ({}, [], [])
     rows = [csv_header(numbers, roster is not None)]
-    for name in sorted(records, key=_natural_key):
+    for name in sorted(records, key=natural_key):
         rows.append(csv_row(records[name], numbers, students.get(name), roster is not None))
     missing_files = {student["file"] for student in missing}
-    for name in sorted(extra_rows or {}, key=_natural_key):
+    for name in sorted(extra_rows or {}, key=natural_key):
         if name not in records and name not in missing_files and extra_rows[name][-2:-1] != [MISSING]:
             rows.append(extra_rows[name])
     for student in missing if missing_rows else []:
@@ -246,10 +246,6 @@ def read_csv_rows(path: Path) -> dict[str, list[str]]:
     except OSError:
         return {}
     return {row[0]: row for row in rows[1:] if row}
-
-
-def _natural_key(name: str) -> list:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 # --------------------------------------------------------------------------
@@ -557,7 +553,7 @@ def write_answers(records: list[dict], path: Path) -> Path:
     """``answers.md``: every student's written answer, grouped by exercise."""
     by_exercise: dict[int, list[tuple[str, str]]] = {}
     titles = {}
-    for record in sorted(records, key=lambda r: _natural_key(r["submission"])):
+    for record in sorted(records, key=lambda r: natural_key(r["submission"])):
         for e in record["exercises"]:
             titles[e["number"]] = e["title"]
             if e.get("answer"):

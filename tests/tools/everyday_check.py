@@ -1,4 +1,4 @@
-"""A student's and an instructor's day, then `pytest`: issue 12's bar, as one reproducible check.
+"""A student's and an instructor's day, then `pytest`: everyday use must not break the lesson, as one check.
 
     python -m tests.tools.everyday_check [--keep DIR]
 
@@ -24,6 +24,7 @@ and git shows exactly the two notebooks the student changed. Runs the whole suit
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import pathlib
 import shutil
@@ -34,20 +35,20 @@ import time
 import xml.etree.ElementTree as ET
 
 import nbformat
-from nbclient import NotebookClient
 
 from tests import lesson
 from tests.kernel_env import kernel_env
+from tests.tools import run_notebook
 from tests.tools.jupyterlab_save import JupyterServer, open_and_save
-from tests.tools.repo_copy import git, git_status
+from tests.tools.repo_copy import git_status
 from tests.tools.run_notebook import normalise
 
 ROOT = lesson.ROOT
 
 
 def clone(dest: pathlib.Path) -> pathlib.Path:
-    branch = git(["rev-parse", "--abbrev-ref", "HEAD"], ROOT).stdout.strip()
-    git(["clone", "--quiet", "--branch", branch, str(ROOT), str(dest)], ROOT.parent)
+    branch = lesson.git("rev-parse", "--abbrev-ref", "HEAD", cwd=ROOT, check=True).stdout.decode().strip()
+    lesson.git("clone", "--quiet", "--branch", branch, str(ROOT), str(dest), cwd=ROOT.parent, check=True)
     return dest
 
 
@@ -83,21 +84,9 @@ def lesson_tests(outcomes: dict) -> int:
 
 def execute(nb: nbformat.NotebookNode, folder: pathlib.Path, cells: list[int] | None = None) -> None:
     """Run all cells (or the given cell indexes, in that order) in one fresh kernel, as a student would."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(kernel_env(saved, root=folder if (folder / "helper_functions.py").exists() else lesson.ROOT))
-    try:
-        client = NotebookClient(nb, kernel_name="python3", timeout=600, allow_errors=True,
-                                resources={"metadata": {"path": str(folder)}})
-        if cells is None:
-            client.execute()
-        else:
-            with client.setup_kernel():
-                for index in cells:
-                    client.execute_cell(nb.cells[index], index)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    root = folder if (folder / "helper_functions.py").exists() else lesson.ROOT
+    asyncio.run(run_notebook.execute(nb, folder, kernel_env(dict(os.environ), root=root), allow_errors=True,
+                                     cells=cells))
 
 
 def student_day(repo: pathlib.Path) -> None:
@@ -128,7 +117,8 @@ def instructor_day(repo: pathlib.Path) -> None:
     loop = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("while True:\n    pass")])
     nbformat.write(loop, folder / "endless loop.ipynb")
     shutil.copy(repo / lesson.EXERCISES, folder / "alice.ipynb")
-    blank = nbformat.reads(git(["show", f"HEAD:{lesson.EXERCISES}"], repo).stdout, as_version=4)
+    shown = lesson.git("show", f"HEAD:{lesson.EXERCISES}", cwd=repo, check=True)
+    blank = nbformat.reads(shown.stdout.decode(), as_version=4)
     nbformat.write(normalise(blank), folder / "bob - lesson 02.ipynb")
 
 
@@ -147,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.normalise_first:
             for name in lesson.NOTEBOOKS:
                 nbformat.write(normalise(nbformat.read(repo / name, as_version=4)), repo / name)
-            git(["commit", "-q", "-am", "notebooks with run_notebook's metadata"], repo)
+            lesson.git("commit", "-q", "-am", "notebooks with run_notebook's metadata", cwd=repo, check=True)
             print("committed the notebooks with run_notebook's metadata first (--normalise-first)")
-        print(f"clone of {git(['rev-parse', 'HEAD'], repo).stdout.strip()[:10]} in {repo}", flush=True)
+        head = lesson.git("rev-parse", "HEAD", cwd=repo, check=True).stdout.decode().strip()
+        print(f"clone of {head[:10]} in {repo}", flush=True)
         before = run_pytest(repo, "baseline")
         print(f"baseline: {before['summary']} ({before['seconds']:.0f} s, {lesson_tests(before['outcomes'])} "
               f"lesson tests; slowest lesson cell {before['slowest_cell'][1]:.1f} s: {before['slowest_cell'][0]})",

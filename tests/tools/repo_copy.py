@@ -13,7 +13,6 @@ file below the root except dot-folders is copied.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import shutil
 import subprocess
@@ -21,23 +20,14 @@ import subprocess
 from tests import lesson
 
 ROOT = lesson.ROOT
-GIT_IDENTITY = ["-c", "user.name=lesson tests", "-c", "user.email=tests@localhost", "-c", "commit.gpgsign=false"]
-
-
-def git(args: list[str], cwd: pathlib.Path, **kwargs) -> subprocess.CompletedProcess:
-    """Run git in ``cwd`` with a fixed identity and no inherited repository variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    return subprocess.run(
-        ["git", *GIT_IDENTITY, *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, **kwargs
-    )
 
 
 def tracked_files(root: pathlib.Path = ROOT) -> list[str]:
     """Files git tracks below ``root`` (every file outside dot-folders when ``root`` is not a checkout)."""
     try:
-        listing = git(["ls-files", "-z"], root).stdout
+        listing = lesson.git("ls-files", "-z", cwd=root, check=True).stdout.decode()
         return [name for name in listing.split("\0") if name]
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, subprocess.SubprocessError):
         return sorted(
             p.relative_to(root).as_posix() for p in root.rglob("*")
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
@@ -57,12 +47,11 @@ def copy_repo(dest: pathlib.Path, root: pathlib.Path = ROOT, *, commit: bool = T
         elif source.is_file():
             shutil.copy2(source, target)
     if commit:
-        git(["init", "-q", "-b", "main"], dest)
-        git(["add", "-A"], dest)
-        git(["commit", "-q", "-m", "copy of the lesson"], dest)
+        for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-q", "-m", "copy of the lesson")):
+            lesson.git(*args, cwd=dest, check=True)
     return dest
 
 
 def git_status(repo: pathlib.Path) -> str:
     """``git status --porcelain --untracked-files=all`` of ``repo``."""
-    return git(["status", "--porcelain", "--untracked-files=all"], repo).stdout
+    return lesson.git("status", "--porcelain", "--untracked-files=all", cwd=repo, check=True).stdout.decode()

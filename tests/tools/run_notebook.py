@@ -1,11 +1,17 @@
-"""Re-execute lesson notebooks in place, the way they are committed.
+"""The one way the tests' tools run a notebook, and the command that re-executes lesson notebooks in place.
 
     python -m tests.tools.run_notebook 01_neural_networks_theory.ipynb [...]
 
-Each notebook runs top to bottom in a fresh kernel started in its own folder,
-with the kernel environment of ``tests/kernel_env.py``; the result is written
-back with nbformat (what Jupyter's own save does) with the notebook metadata
-that JupyterLab writes (kernelspec "Python 3 (ipykernel)"), without
+``execute`` (async) runs a notebook's cells in a fresh kernel with nbclient; the
+benchmarks (``notebook_times``, ``seed_sweep``) and the everyday check use it,
+and so does this command. (The grader keeps its own cell loop in
+``tests/grading/kernel.py``: it must survive kernels that ignore interrupts and
+cells that print gigabytes, which nbclient's ``execute_cell`` doesn't.)
+
+The command runs each notebook top to bottom in a fresh kernel started in its
+own folder, with the kernel environment of ``tests/kernel_env.py``; the result
+is written back with nbformat (what Jupyter's own save does) with the notebook
+metadata that JupyterLab writes (kernelspec "Python 3 (ipykernel)"), without
 per-cell execution timestamps and with the widget state's numbers written as the
 browser writes them, so that opening and saving it in JupyterLab changes nothing.
 Stops at the first cell that raises and leaves the file unchanged then.
@@ -14,18 +20,69 @@ Stops at the first cell that raises and leaves the file unchanged then.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.util import ensure_async
 
 from tests.kernel_env import kernel_env
 from tests.tools.jupyterlab_save import as_browser_json
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+async def execute(nb: nbformat.NotebookNode, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600,
+                  allow_errors: bool = False, cells: Iterable[int] | None = None, then: Iterable[str] = ()) -> float:
+    """Run ``nb``'s cells (or those at the indexes ``cells``, in that order) in a fresh kernel in ``cwd``.
+
+    Outputs go into ``nb``. ``env``: the kernel's environment (default: this
+    process's, with the kernel rules of ``tests/kernel_env.py``). ``then``: code
+    run afterwards in the same kernel as cells appended to ``nb`` (e.g. a
+    measurement). Returns the seconds from the kernel's start to the end of the
+    last of ``cells``. Raises nbclient's errors: a cell that raises (unless
+    ``allow_errors``), a cell timeout, a dead kernel.
+    """
+    client = NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(cwd)}})
+    start = time.perf_counter()
+    async with client.async_setup_kernel(cwd=str(cwd), env=kernel_env() if env is None else env):
+        info = await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))  # as execute() does
+        if info is not None and "language_info" in info["content"]:
+            nb.metadata["language_info"] = info["content"]["language_info"]
+        for index in range(len(nb.cells)) if cells is None else cells:
+            await client.async_execute_cell(nb.cells[index], index, execution_count=client.code_cells_executed + 1)
+        seconds = time.perf_counter() - start
+        client.set_widgets_metadata()
+        for source in then:
+            nb.cells.append(nbformat.v4.new_code_cell(source))
+            await client.async_execute_cell(nb.cells[-1], len(nb.cells) - 1)
+    return seconds
+
+
+@contextlib.contextmanager
+def scratch(prefix: str) -> Iterator[tuple[Path, Path]]:
+    """A temporary ``(kernel folder, TMPDIR)``, deleted afterwards.
+
+    The kernel's folder is two levels down, so that a notebook's
+    ``sys.path.insert(0, "..")`` finds an empty folder, never a stray
+    ``helper_functions.py`` in the system's temporary folder.
+    """
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        (root / "run" / "cwd").mkdir(parents=True)
+        (root / "tmp").mkdir()
+        yield root / "run" / "cwd", root / "tmp"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -41,19 +98,7 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def run(path: Path, timeout: int = 600) -> float:
     """Execute ``path`` in place; return the seconds it took."""
     nb = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
-    client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    )
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(kernel_env(saved))
-    try:
-        client.execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    seconds = time.perf_counter() - start
+    seconds = asyncio.run(execute(nb, path.parent, kernel_env(dict(os.environ)), timeout))
     nbformat.write(normalise(nb), path)
     return seconds
 

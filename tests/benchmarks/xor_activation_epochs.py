@@ -1,0 +1,56 @@
+"""Epochs until notebook 02's XOR network first reaches 99% test accuracy, per hidden activation and seed.
+
+One command (from the repository root)::
+
+    python tests/benchmarks/xor_activation_epochs.py --seeds 42 0 1
+
+The introduction of exercise 9 quotes these numbers: the XOR data and
+network of notebook 02 (``make_xor(1000, noise=0.1)``, 80/20 split,
+2 -> 8 -> activation -> 1, Adam with lr 0.05, full batch, 100 epochs), with
+``torch.manual_seed(seed)`` before each model, so that only the activation
+changes. Prints one row per seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from sklearn.model_selection import train_test_split
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from helper_functions import fit, make_xor  # noqa: E402
+
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
+LEVEL = 0.99
+
+
+def epochs_to_level(seed: int, activation: type[nn.Module], epochs: int = 100) -> int | None:
+    """First epoch (from 1) whose test accuracy is at least LEVEL, or None."""
+    X, y = make_xor(n_samples=1000, noise=0.1, random_state=seed)
+    X_train, X_test, y_train, y_test = train_test_split(torch.from_numpy(X), torch.from_numpy(y), test_size=0.2,
+                                                        random_state=seed)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, 8), activation(), nn.Linear(8, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    history = fit(model, nn.BCEWithLogitsLoss(), optimizer, X_train, y_train, X_test, y_test, epochs=epochs,
+                  log_every=None)
+    return next((epoch for epoch, acc in enumerate(history["test_acc"], start=1) if acc >= LEVEL), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 0, 1])
+    args = parser.parse_args()
+    print(f"epochs to {LEVEL:.0%} test accuracy on XOR | " + " | ".join(ACTIVATIONS))
+    for seed in args.seeds:
+        row = [epochs_to_level(seed, activation) for activation in ACTIVATIONS.values()]
+        print(f"seed {seed:>3} | " + " | ".join(str(epochs) for epochs in row))
+
+
+if __name__ == "__main__":
+    main()

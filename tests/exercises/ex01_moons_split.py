@@ -1,0 +1,35 @@
+"""Exercise 1: the moons data as tensors, split 80/20.
+
+The student defines ``X_train_moons, X_test_moons, y_train_moons, y_test_moons``
+from ``make_moons(n_samples=1000, noise=0.03, random_state=SEED)``. The grader
+rebuilds that call with the student's own ``SEED`` and checks that the split
+holds every point exactly once, as float32 tensors, labels still paired, and
+the labels float32 too (``nn.BCEWithLogitsLoss`` in exercises 3 and 4 fails on
+int64 targets, three exercises later).
+"""
+
+from .common import MOONS_SPLIT, Exercise, Fail, check_split, seed_of, seed_value, split_info
+
+NUMBER, POINTS = 1, 1
+TITLE = "Moons data: tensors and an 80/20 split"
+OWN, BORROWED = MOONS_SPLIT, ()
+TODO = "make the moons data, turn it into tensors and fill X_train_moons, X_test_moons, y_train_moons, y_test_moons"
+
+
+def read(ns: dict, probes: dict) -> dict:
+    """In the kernel: the four arrays and the notebook's SEED."""
+    return {**split_info(ns, MOONS_SPLIT), "seed": seed_of(ns)}
+
+
+def judge(v: dict, probes: dict) -> str:
+    check_split(v, MOONS_SPLIT, "moons", n_test=200, seed=seed_value(v))
+    for name in MOONS_SPLIT[2:]:
+        dtype = v[name].get("dtype")
+        if dtype != "torch.float32":
+            raise Fail(f"{name} is {dtype}: make the labels float32 too (torch.from_numpy(y).float()); "
+                       "nn.BCEWithLogitsLoss, the loss of exercises 3 and 4, needs float targets and stops with "
+                       "\"result type Float can't be cast to the desired output type Long\" on int64 labels")
+    return "800 training and 200 test points of the moons, float32 tensors (labels too), labels paired correctly"
+
+
+EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

@@ -1,0 +1,33 @@
+"""Exercise 2: a non-linear model for the moons.
+
+The student defines ``model_moons``: 2 inputs -> hidden layers with a
+non-linear activation -> 1 logit. The kernel runs it on a fixed grid over the
+moons' range (no labels needed); the grader rebuilds it from its weights when
+it is a chain of standard layers and fails it when its output is an affine
+function of the input (stacked ``nn.Linear`` layers without an activation).
+"""
+
+from .common import GRID_2D, Exercise, Fail, is_affine, logit_model, model_info, rebuild
+
+NUMBER, POINTS = 2, 1
+TITLE = "A non-linear model for the moons"
+OWN, BORROWED = ("model_moons",), ()
+TODO = "build model_moons (2 inputs -> hidden layers with a non-linear activation -> 1 logit)"
+
+
+def read(ns: dict, probes: dict) -> dict:
+    """In the kernel: the model's structure, weights and outputs on the grid."""
+    return {"model": model_info(ns["model_moons"], {"grid": GRID_2D})}
+
+
+def judge(v: dict, probes: dict) -> str:
+    rebuild(v["model"], "model_moons", {"grid": GRID_2D})
+    outputs = logit_model(v["model"], "model_moons", len(GRID_2D), "grid")
+    if is_affine(outputs, GRID_2D):
+        raise Fail("model_moons computes a straight-line (affine) function of its input: stacked nn.Linear layers "
+                   "stay linear; put a non-linear activation such as nn.ReLU() between them")
+    layers = v["model"].get("leaves", [])
+    return f"a non-linear model with {v['model'].get('n_params', '?')} parameters ({', '.join(layers[:8])})"
+
+
+EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

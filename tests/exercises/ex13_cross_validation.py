@@ -1,0 +1,149 @@
+"""Exercise 13: k-fold cross-validation of hyperparameters.
+
+On the digits training split the student cross-validates the 8 configurations
+the task gives (half of a 2x2x2x2 grid over ``hidden_layers``, ``hidden_units``,
+``lr``, ``batch_size``) and keeps ``cv_results`` (per configuration its fold
+accuracies, ``mean``, ``std``), ``best_config``, ``most_important_hyperparameter``,
+the retrained ``model_cv`` and ``answer_13``. Judged: fold statistics consistent,
+the balanced design, ``best_config`` the table's best, the stated most important
+factor the one with the largest main effect in the student's own table,
+``model_cv`` built from ``best_config`` and accurate on the digits test rows
+(rebuilt from its weights, secret order). The answer is only checked for being there.
+"""
+
+import numpy as np
+
+from .common import (
+    Exercise,
+    Fail,
+    check_answer,
+    curve,
+    hidden_widths,
+    model_info,
+    pct,
+    plain,
+    probe,
+    probe_accuracy,
+    probe_X,
+    rebuild,
+    scaler_stats,
+    standardised,
+    test_mask,
+    to_numpy,
+)
+
+NUMBER, POINTS = 13, 2
+MIN_TEST_ACC = 0.95
+TITLE = f"k-fold cross-validation of hyperparameters (>= {pct(MIN_TEST_ACC)} test accuracy)"
+OWN = ("cv_results", "best_config", "most_important_hyperparameter", "model_cv", "answer_13")
+BORROWED = ("X_train_digits", "y_train_digits", "X_test_digits", "y_test_digits", "scaler_digits")
+TODO = "fill cv_results, best_config, most_important_hyperparameter, model_cv and answer_13"
+KEYS = ("hidden_layers", "hidden_units", "lr", "batch_size")
+
+
+def read(ns: dict, probes: dict) -> dict:
+    """In the kernel: the table, the choices, the scaler, and model_cv run on the scaled digits probes."""
+    stats = scaler_stats(ns["scaler_digits"])
+    digits = {"X_test": to_numpy(ns["X_test_digits"]), "mean": stats[0], "scale": stats[1]}
+    return {"digits": digits, "cv_results": plain(ns["cv_results"]), "best_config": plain(ns["best_config"]),
+            "most_important": plain(ns["most_important_hyperparameter"]),
+            "model": model_info(ns["model_cv"], {"probe": standardised(probe(probes, "digits"), stats)}),
+            "answer": plain(ns["answer_13"])}
+
+
+def main_effects(rows: list) -> dict:
+    """For each hyperparameter: max - min over its values of the mean CV accuracy of the rows with that value."""
+    effects = {}
+    for key in KEYS:
+        means = {}
+        for row in rows:
+            means.setdefault(repr(row[key]), []).append(float(row["mean"]))
+        averages = [float(np.mean(m)) for m in means.values()]
+        effects[key] = max(averages) - min(averages)
+    return effects
+
+
+def check_half_fraction(rows: list) -> None:
+    """The 8 rows are the half of the 2x2x2x2 grid the task gives: 2 values per factor, every pair balanced."""
+    configs = {tuple(repr(row[k]) for k in KEYS) for row in rows}
+    levels = [sorted({c[i] for c in configs}) for i in range(len(KEYS))]
+    if len(rows) != 8 or len(configs) != 8 or any(len(values) != 2 for values in levels):
+        raise Fail("cv_results should hold the 8 configurations of the design in the task (each hyperparameter "
+                   f"takes 2 values); yours has {len(rows)} rows, {len(configs)} distinct")
+    for i in range(len(KEYS)):
+        for j in range(i + 1, len(KEYS)):
+            pairs = [(c[i], c[j]) for c in configs]
+            if any(pairs.count(p) != 2 for p in set(pairs)) or len(set(pairs)) != 4:
+                raise Fail(f"your configurations don't balance {KEYS[i]} against {KEYS[j]}: use the 8 "
+                           "configurations the task gives, so every factor's effect can be read off")
+
+
+def check_table(rows) -> int:
+    """Every row's fold accuracies, mean and std consistent, the same k >= 3 folds everywhere; returns k."""
+    if not isinstance(rows, list) or len(rows) < 2:
+        raise Fail("cv_results should be a list with one dict per configuration")
+    folds = set()
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not set(KEYS + ("fold_accs", "mean", "std")) <= set(row):
+            raise Fail(f"cv_results[{i}] should be a dict with {list(KEYS)} and 'fold_accs', 'mean', 'std'")
+        accs = curve(row["fold_accs"], f"cv_results[{i}]['fold_accs']")
+        if accs.min() < 0 or accs.max() > 1:
+            raise Fail(f"cv_results[{i}]['fold_accs'] should be accuracies in [0, 1]")
+        folds.add(len(accs))
+        try:
+            mean, std = float(row["mean"]), float(row["std"])
+        except (TypeError, ValueError):
+            raise Fail(f"cv_results[{i}]['mean'] and ['std'] should be numbers") from None
+        if abs(mean - accs.mean()) > 1e-4:
+            raise Fail(f"cv_results[{i}]['mean'] ({mean:.4f}) is not the mean of its fold accuracies "
+                       f"({accs.mean():.4f})")
+        if min(abs(std - accs.std(ddof=0)), abs(std - accs.std(ddof=1))) > 1e-4:
+            raise Fail(f"cv_results[{i}]['std'] ({std:.4f}) is not the standard deviation of its fold accuracies")
+    if len(folds) != 1 or min(folds) < 3:
+        raise Fail(f"use the same k >= 3 folds for every configuration; yours have {sorted(folds)} folds")
+    check_half_fraction(rows)
+    return min(folds)
+
+
+def judge(v: dict, probes: dict) -> str:
+    rows = v["cv_results"]
+    k = check_table(rows)
+    best_mean = max(float(row["mean"]) for row in rows)
+    config = v["best_config"]
+    if not isinstance(config, dict) or not set(KEYS) <= set(config):
+        raise Fail(f"best_config should be a dict with the keys {list(KEYS)}")
+    matching = [row for row in rows if all(repr(row[key]) == repr(config[key]) for key in KEYS)]
+    if not matching or float(matching[0]["mean"]) < best_mean - 1e-12:
+        raise Fail(f"best_config should be the configuration with the highest mean CV accuracy ({best_mean:.4f})")
+    effects = main_effects(rows)
+    stated = v["most_important"]
+    if stated not in KEYS:
+        raise Fail(f"most_important_hyperparameter should be one of {list(KEYS)}; yours is {stated!r}"[:200])
+    if effects[stated] < max(effects.values()) - 1e-9:
+        leader = max(effects, key=effects.get)
+        raise Fail(f"most_important_hyperparameter is {stated!r}, but in your own table {leader!r} changes the mean "
+                   f"CV accuracy most ({effects[leader]:.3f} between its two values; {stated!r}: "
+                   f"{effects[stated]:.3f})")
+    model = v["model"]
+    widths, shapes = hidden_widths(model), model.get("linear_shapes") or []
+    layers, units = config["hidden_layers"], config["hidden_units"]
+    if len(widths) != layers or any(w != units for w in widths):
+        raise Fail(f"model_cv has hidden layers {widths}, but best_config asks for {layers} hidden layer(s) of "
+                   f"{units} units: build model_cv from best_config")
+    if not shapes or shapes[-1][1] != 10:
+        raise Fail("model_cv should output 10 logits (digits 0-9)")
+    part = v["digits"]
+    scaler = (np.asarray(part["mean"], dtype=np.float64).reshape(-1),
+              np.asarray(part["scale"], dtype=np.float64).reshape(-1))
+    X_test = np.asarray(part["X_test"], dtype=np.float64)
+    rebuild(model, "model_cv", {"probe": probe_X(probes, "digits", scaler)})
+    acc = probe_accuracy(model, "model_cv", probes, "digits", test_mask(probes, "digits", X_test, scaler))
+    if acc < MIN_TEST_ACC:
+        raise Fail(f"model_cv's test accuracy is {acc:.3f} < {MIN_TEST_ACC}: retrain the best configuration on all "
+                   "of X_train_digits (with its batch size and learning rate) before testing it")
+    check_answer(v["answer"], 13)
+    return (f"{len(rows)} configurations x {k} folds; {stated} matters most in your table; best retrained: "
+            f"test accuracy {acc:.3f} (answer_13 is checked only for being there: your instructor reads it)")
+
+
+EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)
