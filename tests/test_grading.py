@@ -969,6 +969,21 @@ def test_cli_errors(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken_checks.py", "subs"], "no CSV, no feedback"
 
 
+def test_everything_goes_into_one_output_folder():
+    """By default every output lands in grading-output/, which git ignores: the students' grades and written
+    answers can't be published by a `git add .` (the fake batch checks the folder holds nothing else)."""
+    from tests.grading.cli import parse_args, parse_merge_args
+
+    args = parse_args(["submissions"])
+    out = Path("grading-output")
+    assert (args.out, args.csv, args.feedback) == (out, out / "grades.csv", out / "feedback")
+    assert (parse_merge_args(["shard"]).csv, parse_merge_args(["shard"]).feedback) == (args.csv, args.feedback)
+    if lesson.is_git_checkout():
+        for name in ("grades.csv", "feedback/a.md", "feedback/.records/a.json", "summary.md", "summary.png",
+                     "answers.md"):
+            assert lesson.git("check-ignore", "-q", f"grading-output/{name}").returncode == 0, name
+
+
 # --------------------------------------------------------------------------
 # Code from a submission never runs inside the grader
 # --------------------------------------------------------------------------
