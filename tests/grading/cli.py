@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from tests.lesson import ROOT
 
-from .checks import DEFAULT_CRITERIA, Checks, ChecksError
+from .criteria import DEFAULT_CRITERIA, Criteria, CriteriaError
 from .grader import Options, SubmissionGrade, display_name, find_submissions, grade_all, natural_key
 from .report import (
     CsvStream,
@@ -141,7 +141,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "unprivileged user, if a test shows that works here (else as the grader's user, with a warning); "
         "off: always as the grader's user",
     )
-    parser.add_argument("--checks", type=Path, default=DEFAULT_CRITERIA, help=argparse.SUPPRESS)
+    parser.add_argument("--criteria", type=Path, default=DEFAULT_CRITERIA, help=argparse.SUPPRESS)
     parser.add_argument("--repo-root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -208,7 +208,7 @@ def finish(
 
 def grade_to_files(args: argparse.Namespace, options: Options) -> list[SubmissionGrade]:
     """Grade the folder (or the ``--only``/``--shard`` part of it) and write every output."""
-    checks = Checks(options.checks_path, options.repo_root, allow_modified=options.allow_modified)
+    criteria = Criteria(options.criteria_path, options.repo_root, allow_modified=options.allow_modified)
     import matplotlib  # the summary's plotting, loaded before any kernel runs
 
     matplotlib.use("Agg")
@@ -227,7 +227,7 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
         chosen = [p for p in paths if display_name(p.name) in wanted or p.name in wanted]
         unknown = wanted - {display_name(p.name) for p in chosen} - {p.name for p in chosen}
         if unknown:
-            raise ChecksError(f"--only: no such file in {args.submissions}: {', '.join(sorted(unknown))}")
+            raise CriteriaError(f"--only: no such file in {args.submissions}: {', '.join(sorted(unknown))}")
         paths = chosen
         keep_rows = read_csv_rows(args.csv)
     else:
@@ -255,12 +255,12 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
                 write_record(args.feedback, record)
                 if not args.only:
                     if stream is None:
-                        stream = CsvStream(args.csv, checks.numbers, roster is not None)
+                        stream = CsvStream(args.csv, criteria.numbers, roster is not None)
                     stream.add(record, students.get(grade.name))
                 bar.update(1)
                 bar.set_postfix_str(f"{grade.name}: {grade.total}/{grade.max_points} {grade.status}", refresh=True)
 
-            return await grade_all(paths, checks, options, on_result=done)
+            return await grade_all(paths, criteria, options, on_result=done)
 
     try:
         grades = asyncio.run(run())
@@ -271,13 +271,13 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
                                 shard=bool(args.shard))
     print(summary_text(ordered, monotonic() - start, options.jobs, unmatched))
     print(
-        f"criteria loaded in {checks.load_seconds:.1f} s, before any submission's first cell ran "
-        f"(a started kernel waited {checks.kernel_wait:.1f} s for them)"
+        f"criteria loaded in {criteria.load_seconds:.1f} s, before any submission's first cell ran "
+        f"(a started kernel waited {criteria.kernel_wait:.1f} s for them)"
     )
     if options.isolation is not None:
         level = "" if options.isolation.enabled or options.kernel_user == "off" else "WARNING: "
         print(f"isolation: {level}{options.isolation.describe()}")
-    changed = checks.changed_since_start()
+    changed = criteria.changed_since_start()
     if changed:
         print(
             f"WARNING: {', '.join(map(str, changed))} changed on disk during the batch (the grades used the "
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         cell_timeout=args.cell_timeout,
         notebook_timeout=args.notebook_timeout,
         jobs=args.jobs,
-        checks_path=args.checks,
+        criteria_path=args.criteria,
         repo_root=args.repo_root,
         extract_timeout_s=args.extract_timeout,
         evaluate_timeout=args.evaluate_timeout,
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         grade_to_files(args, options)
-    except (ChecksError, ValueError) as exc:
+    except (CriteriaError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, asyncio.CancelledError):
