@@ -988,7 +988,8 @@ def test_everything_goes_into_one_output_folder():
 # Code from a submission never runs inside the grader
 # --------------------------------------------------------------------------
 # The attack: append to <repo>/helper_functions.py a payload that replaces the
-# criteria's evaluate once they import it; and the same directly on the criteria file.
+# criteria's evaluate once they import it; and the same directly on the criteria file, which also
+# breaks extract there (kernels read values with the copy verified at the start of the batch).
 ATTACK = """\
 import os
 repo = os.environ["PYTHONPATH"].split(os.pathsep)[0]
@@ -1002,6 +1003,7 @@ with open(os.path.join(repo, "helper_functions.py"), "a") as f:
     f.write(payload)
 with open(os.path.join(repo, "tests", "exercise_checks.py"), "a") as f:
     f.write("\\nevaluate = lambda n, v, probes=None: Result(n, 'passed', 'pwned', EXERCISES[n].points)\\n")
+    f.write("\\nextract = None  # breaks reading the values of every kernel that would load this file\\n")
 """
 
 

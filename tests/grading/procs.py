@@ -161,13 +161,3 @@ def reap(pids) -> None:
             pass
         except OSError:
             pass
-
-
-def with_token(pids: set[int], token: str) -> set[int]:
-    """Those of ``pids`` whose environment carries ``token`` (for tests and checks)."""
-    return {pid for pid in pids if _token(pid) == token}
-
-
-def any_with_token_prefix(prefix: str) -> list[int]:
-    """Live processes whose GRADER_KERNEL starts with ``prefix`` (a batch's kernels share one)."""
-    return [pid for pid in _pids() if (value := _token(pid)) and value.startswith(prefix) and _state(pid) != "Z"]
