@@ -72,78 +72,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tests.grading",
         description="Grade every exercise notebook (*.ipynb) in a folder: re-run each one in a fresh kernel, "
-        "check its results with the criteria in tests/exercises/, write a CSV, one feedback file per student, a class "
-        "summary and the written answers. `python -m tests.grading merge DIR...` combines --shard runs.",
+        "check its results with the criteria in tests/exercises/, write a CSV, one feedback file per student, a "
+        "class summary and the written answers. `python -m tests.grading merge DIR...` combines --shard runs.",
     )
-    parser.add_argument("submissions", type=Path, help="folder of submitted notebooks (not recursive), or one notebook")
+    add = parser.add_argument
+    add("submissions", type=Path, help="folder of submitted notebooks (not recursive), or one notebook")
     _outputs(parser)
-    parser.add_argument(
-        "-j", "--jobs", type=int, default=1, metavar="N", help="submissions graded at once, one kernel each (default 1)"
-    )
-    parser.add_argument(
-        "--cell-timeout",
-        type=float,
-        default=120.0,
-        metavar="S",
-        help="seconds per cell before it is interrupted (default 120)",
-    )
-    parser.add_argument(
-        "--notebook-timeout",
-        type=float,
-        default=600.0,
-        metavar="S",
-        help="seconds for all cells of one submission (default 600)",
-    )
-    parser.add_argument(
-        "--extract-timeout",
-        type=float,
-        default=None,
-        metavar="S",
-        help="seconds to read one exercise's values in the kernel (default: max(cell timeout, 30))",
-    )
-    parser.add_argument(
-        "--evaluate-timeout",
-        type=float,
-        default=60.0,
-        metavar="S",
-        help="seconds the grader may spend evaluating one exercise's values (default 60)",
-    )
-    parser.add_argument(
-        "--evaluate-memory",
-        type=float,
-        default=4.0,
-        metavar="GB",
-        help="memory the grader may use evaluating one exercise's values (default 4 GB)",
-    )
-    parser.add_argument(
-        "--only",
-        nargs="+",
-        metavar="NAME",
-        help="re-grade only these files of the folder; the other rows, feedback files and "
-        "records from the earlier run stay as they are",
-    )
-    parser.add_argument(
-        "--shard",
-        type=_shard,
-        metavar="I/N",
-        help="grade the I-th of N deterministic parts of the folder (combine with `merge`)",
-    )
-    parser.add_argument(
-        "--allow-modified",
-        action="store_true",
-        help="grade even if the criteria (tests/exercises/) or helper_functions.py differ from git",
-    )
-    parser.add_argument(
-        "--kernel-user",
-        choices=("auto", "off"),
-        default="auto",
-        help="auto (default): when the grader runs as root, each submission's kernel runs as its own "
-        "unprivileged user, if a test shows that works here (else as the grader's user, with a warning); "
-        "off: always as the grader's user",
-    )
-    parser.add_argument("--criteria", type=Path, default=DEFAULT_CRITERIA, help=argparse.SUPPRESS)
-    parser.add_argument("--repo-root", type=Path, default=ROOT, help=argparse.SUPPRESS)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add("-j", "--jobs", type=int, default=1, metavar="N",
+        help="submissions graded at once, one kernel each (default 1)")
+    add("--cell-timeout", type=float, default=120.0, metavar="S",
+        help="seconds per cell before it is interrupted (default 120)")
+    add("--notebook-timeout", type=float, default=600.0, metavar="S",
+        help="seconds for all cells of one submission (default 600)")
+    add("--extract-timeout", type=float, default=None, metavar="S",
+        help="seconds to read one exercise's values in the kernel (default: max(cell timeout, 30))")
+    add("--evaluate-timeout", type=float, default=60.0, metavar="S",
+        help="seconds the grader may spend evaluating one exercise's values (default 60)")
+    add("--evaluate-memory", type=float, default=4.0, metavar="GB",
+        help="memory the grader may use evaluating one exercise's values (default 4 GB)")
+    add("--only", nargs="+", metavar="NAME", help="re-grade only these files of the folder; the other rows, "
+        "feedback files and records from the earlier run stay as they are")
+    add("--shard", type=_shard, metavar="I/N",
+        help="grade the I-th of N deterministic parts of the folder (combine with `merge`)")
+    add("--allow-modified", action="store_true",
+        help="grade even if the criteria (tests/exercises/) or helper_functions.py differ from git")
+    add("--kernel-user", choices=("auto", "off"), default="auto",
+        help="auto (default): when the grader runs as root, each submission's kernel runs as its own unprivileged "
+        "user, if a test shows that works here (else as the grader's user, with a warning); off: always as the "
+        "grader's user")
+    add("--criteria", type=Path, default=DEFAULT_CRITERIA, help=argparse.SUPPRESS)
+    add("--repo-root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    add("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.cell_timeout <= 0 or args.notebook_timeout <= 0:
         parser.error("-j, --cell-timeout and --notebook-timeout must be positive")
