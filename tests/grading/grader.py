@@ -281,12 +281,8 @@ async def grade_submission(path: Path, criteria: Criteria, options: Options) -> 
         raise
     except Exception as exc:  # the batch must go on; the row says what happened
         traceback.print_exc(file=sys.stderr)
-        grade = SubmissionGrade(
-            path=Path(path),
-            status=CRASHED,
-            exercises=_all_missing(criteria, "not graded: the grader failed on this submission"),
-            notes=[f"grader error: {type(exc).__name__}: {_first_line(exc)}"],
-        )
+        grade = SubmissionGrade(Path(path), CRASHED, _all_missing(criteria, "not graded: the grader failed on this "
+                                "submission"), notes=[f"grader error: {type(exc).__name__}: {_first_line(exc)}"])
     grade.seconds = monotonic() - start
     return grade
 
@@ -336,13 +332,7 @@ async def _grade(path: Path, criteria: Criteria, options: Options, start: float)
     nb, reason = load_notebook(path)
     if nb is None:
         await criteria.ready()  # the points table
-        return SubmissionGrade(
-            path=path,
-            status=INVALID,
-            exercises=_all_missing(criteria, f"not graded: {reason}"),
-            notes=[reason],
-            ran=False,
-        )
+        return SubmissionGrade(path, INVALID, _all_missing(criteria, f"not graded: {reason}"), [reason], ran=False)
     nb = strip_outputs(nb)
     user = users.new_user() if options.isolation is not None and options.isolation.enabled else None
     root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=options.scratch_root))
@@ -555,25 +545,16 @@ class _Run:
     async def _extract(self, kernel: Kernel) -> bool:
         """Extract every exercise not yet extracted, each in its own cell and file; True if the kernel was lost."""
         options = self.options
-        probes_master = None
         if self.seed is None:
             self.seed = secrets.randbits(32)  # secret, fresh per submission; the labels stay in the evaluator
-        if self.seed is not None:
-            probes_master = self.root / "probes.npz"
-            reply = await self.criteria.request(
-                {
-                    "op": "probes",
-                    "seed": self.seed,
-                    "path": str(probes_master),
-                    "timeout": options.evaluate_timeout,
-                    "memory": options.evaluate_memory,
-                }
-            )
-            if not reply.get("ok"):
-                probes_master = None
-                self.notes.append(f"the grader could not make its probe inputs ({reply.get('error', 'no reply')})")
-            elif self.user is not None:
-                probes_master.chmod(0o600)  # the grader's copy; each extraction gets its own below
+        probes_master = self.root / "probes.npz"
+        reply = await self.criteria.request({"op": "probes", "seed": self.seed, "path": str(probes_master),
+                                             **self._limits()})
+        if not reply.get("ok"):
+            probes_master = None
+            self.notes.append(f"the grader could not make its probe inputs ({reply.get('error', 'no reply')})")
+        elif self.user is not None:
+            probes_master.chmod(0o600)  # the grader's copy; each extraction gets its own below
         for ex in self.criteria.exercises:
             if ex.number in self.extracted:
                 continue
@@ -630,16 +611,8 @@ class _Run:
             if ex.number in self.extraction_notes:
                 self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {self.extraction_notes[ex.number]}")
                 continue
-            reply = await self.criteria.request(
-                {
-                    "op": "evaluate",
-                    "number": ex.number,
-                    "path": self.extracted[ex.number],
-                    "seed": self.seed,
-                    "timeout": options.evaluate_timeout,
-                    "memory": options.evaluate_memory,
-                }
-            )
+            reply = await self.criteria.request({"op": "evaluate", "number": ex.number, "seed": self.seed,
+                                                 "path": self.extracted[ex.number], **self._limits()})
             error = reply.get("error")
             if error == "timeout":
                 message = (
@@ -660,15 +633,14 @@ class _Run:
             if reply.get("note"):
                 self.notes.append(f"exercise {ex.number}: {reply['note']}")
             points = max(0, min(int(reply.get("points", 0)), ex.points)) if reply.get("status") == PASSED else 0
-            self.exercise_grades[ex.number] = grade(
-                reply.get("status", FAILED),
-                str(reply.get("message", "")),
-                points,
-                str(reply.get("details", "")),
-                reply.get("answer"),
-            )
+            self.exercise_grades[ex.number] = grade(reply.get("status", FAILED), str(reply.get("message", "")), points,
+                                                    str(reply.get("details", "")), reply.get("answer"))
         if self.seed is not None:
             await self.criteria.request({"op": "forget", "seed": self.seed})
+
+    def _limits(self) -> dict:
+        """Time and memory limit of one request to the evaluation process."""
+        return {"timeout": self.options.evaluate_timeout, "memory": self.options.evaluate_memory}
 
     def result(self, path: Path) -> SubmissionGrade:
         status = CRASHED if self.crashed else TIMEOUT if self.timed_out else GRADED

@@ -157,7 +157,5 @@ def reap(pids) -> None:
     for pid in list(pids):
         try:
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        except OSError:
+        except OSError:  # not our child (any more)
             pass
