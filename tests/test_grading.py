@@ -2,7 +2,7 @@
 
 Two parts:
 
-* The machinery, with a tiny stand-in for ``tests/exercise_checks.py`` (three
+* The machinery, with a tiny stand-in for the criteria in ``tests/exercises/`` (three
   exercises on plain values, with fresh probe inputs) and tiny notebooks, so
   kernels start fast: every attack on the grader (exit(), a delayed death,
   escaping processes that kill other kernels, a hang or a huge value in one
@@ -45,8 +45,8 @@ import zmq
 
 from tests import lesson
 from tests.grading import users
-from tests.grading.checks import Checks
 from tests.grading.cli import main as cli_main
+from tests.grading.criteria import Criteria
 from tests.grading.evaluator import read_values
 from tests.grading.grader import Options, cell_exercises, grade_all, load_notebook
 from tests.grading.in_kernel import write_values
@@ -479,7 +479,7 @@ def _fake_batch(base: Path):
         "5",
         "--evaluate-memory",
         "1",
-        "--checks",
+        "--criteria",
         checks,
         tmpdir=scratch,
         home=home,
@@ -626,13 +626,13 @@ def test_hung_cell_and_notebook_time_limit(tmp_path):
     slow = "import time\ntime.sleep(3)"
     nbformat.write(new_notebook([GOOD[0], slow, slow, GOOD[1], GOOD[2]]), tmp_path / "slow.ipynb")
     stubborn_options = Options(
-        cell_timeout=2, notebook_timeout=30, interrupt_grace=1, checks_path=checks, scratch_root=tmp_path
+        cell_timeout=2, notebook_timeout=30, interrupt_grace=1, criteria_path=checks, scratch_root=tmp_path
     )
-    slow_options = Options(cell_timeout=30, notebook_timeout=5, checks_path=checks, scratch_root=tmp_path)
+    slow_options = Options(cell_timeout=30, notebook_timeout=5, criteria_path=checks, scratch_root=tmp_path)
 
     async def both():
-        first = await grade_all([tmp_path / "stubborn.ipynb"], Checks(checks), stubborn_options)
-        second = await grade_all([tmp_path / "slow.ipynb"], Checks(checks), slow_options)
+        first = await grade_all([tmp_path / "stubborn.ipynb"], Criteria(checks), stubborn_options)
+        second = await grade_all([tmp_path / "slow.ipynb"], Criteria(checks), slow_options)
         return first[0], second[0]
 
     stubborn_grade, slow_grade = asyncio.run(both())
@@ -770,7 +770,7 @@ def test_concurrent_submissions_cannot_touch_each_other(open_tmp):
             "2",
             "--cell-timeout",
             "90",
-            "--checks",
+            "--criteria",
             checks,
             tmpdir=scratch,
         )
@@ -821,7 +821,7 @@ def test_kernel_user_cannot_read_what_only_root_may(open_tmp):
     )
     nbformat.write(new_notebook([who, *GOOD[1:]]), subs / "who.ipynb")
     result = run_cli(
-        subs, "--out", out, "--csv", out / "grades.csv", "--feedback", out / "fb", "--checks", checks, tmpdir=scratch
+        subs, "--out", out, "--csv", out / "grades.csv", "--feedback", out / "fb", "--criteria", checks, tmpdir=scratch
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert points(read_csv(out / "grades.csv")["who.ipynb"], [1, 2, 3]) == {1: 1, 2: 2, 3: 2}
@@ -833,7 +833,7 @@ def test_kernel_user_cannot_read_what_only_root_may(open_tmp):
         out / "off.csv",
         "--feedback",
         out / "fb_off",
-        "--checks",
+        "--criteria",
         checks,
         "--kernel-user",
         "off",
@@ -904,7 +904,7 @@ def test_a_huge_message_on_the_sockets_is_refused(tmp_path):
             "2",
             "--cell-timeout",
             "60",
-            "--checks",
+            "--criteria",
             str(checks),
             "--no-progress",
         ],
@@ -941,8 +941,8 @@ def test_kernel_that_does_not_start(tmp_path):
     broken.mkdir()
     (broken / "ipykernel_launcher.py").write_text("raise SystemExit('no kernel today')\n", encoding="utf-8")
     nbformat.write(new_notebook(GOOD), tmp_path / "a.ipynb")
-    options = Options(checks_path=checks, repo_root=broken, scratch_root=tmp_path)  # first on PYTHONPATH
-    (grade,) = asyncio.run(grade_all([tmp_path / "a.ipynb"], Checks(checks), options))
+    options = Options(criteria_path=checks, repo_root=broken, scratch_root=tmp_path)  # first on PYTHONPATH
+    (grade,) = asyncio.run(grade_all([tmp_path / "a.ipynb"], Criteria(checks), options))
     assert (grade.status, grade.total) == ("crashed", 0)
     assert "the kernel did not start" in grade.note
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ipynb", "broken_root", "fake_checks.py"]
@@ -955,7 +955,7 @@ def test_cli_errors(tmp_path, capsys):
     (tmp_path / "subs").mkdir()
     (tmp_path / "subs" / "a.ipynb").write_text("not a notebook", encoding="utf-8")
     args = [
-        "--checks",
+        "--criteria",
         tmp_path / "broken_checks.py",
         "--out",
         tmp_path,
@@ -969,11 +969,27 @@ def test_cli_errors(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken_checks.py", "subs"], "no CSV, no feedback"
 
 
+def test_everything_goes_into_one_output_folder():
+    """By default every output lands in grading-output/, which git ignores: the students' grades and written
+    answers can't be published by a `git add .` (the fake batch checks the folder holds nothing else)."""
+    from tests.grading.cli import parse_args, parse_merge_args
+
+    args = parse_args(["submissions"])
+    out = Path("grading-output")
+    assert (args.out, args.csv, args.feedback) == (out, out / "grades.csv", out / "feedback")
+    assert (parse_merge_args(["shard"]).csv, parse_merge_args(["shard"]).feedback) == (args.csv, args.feedback)
+    if lesson.is_git_checkout():
+        for name in ("grades.csv", "feedback/a.md", "feedback/.records/a.json", "summary.md", "summary.png",
+                     "answers.md"):
+            assert lesson.git("check-ignore", "-q", f"grading-output/{name}").returncode == 0, name
+
+
 # --------------------------------------------------------------------------
 # Code from a submission never runs inside the grader
 # --------------------------------------------------------------------------
 # The attack: append to <repo>/helper_functions.py a payload that replaces the
-# criteria's evaluate once they import it; and the same directly on the criteria file.
+# criteria's evaluate once they import it; and the same directly on the criteria file, which also
+# breaks extract there (kernels read values with the copy verified at the start of the batch).
 ATTACK = """\
 import os
 repo = os.environ["PYTHONPATH"].split(os.pathsep)[0]
@@ -987,6 +1003,7 @@ with open(os.path.join(repo, "helper_functions.py"), "a") as f:
     f.write(payload)
 with open(os.path.join(repo, "tests", "exercise_checks.py"), "a") as f:
     f.write("\\nevaluate = lambda n, v, probes=None: Result(n, 'passed', 'pwned', EXERCISES[n].points)\\n")
+    f.write("\\nextract = None  # breaks reading the values of every kernel that would load this file\\n")
 """
 
 
@@ -1014,7 +1031,7 @@ def test_submission_code_never_runs_in_the_grader(tmp_path):
     scratch.mkdir()
     nbformat.write(new_notebook([ATTACK, GOOD[0]]), subs / "1 attacker.ipynb")
     nbformat.write(new_notebook(GOOD), subs / "2 victim.ipynb")
-    common = ["--checks", repo / "tests" / "exercise_checks.py", "--repo-root", repo]
+    common = ["--criteria", repo / "tests" / "exercise_checks.py", "--repo-root", repo]
     result = run_cli(
         subs, "--out", tmp_path, "--csv", tmp_path / "g.csv", "--feedback", tmp_path / "fb", *common, tmpdir=scratch
     )
@@ -1050,7 +1067,7 @@ def test_roster_only_shards_and_merge(tmp_path):
         "file,student_id,name\nada.ipynb,s1,Ada Lovelace\nBOB.ipynb,s2,Bob\ncyd.ipynb,s3,=Cyd\n", encoding="utf-8"
     )
     full = tmp_path / "full"
-    common = ["--checks", checks, "--roster", roster]
+    common = ["--criteria", checks, "--roster", roster]
     result = run_cli(
         subs, "--out", full, "--csv", full / "grades.csv", "--feedback", full / "fb", *common, tmpdir=scratch
     )
@@ -1158,7 +1175,7 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
                 str(out / "g.csv"),
                 "--feedback",
                 str(out / "fb"),
-                "--checks",
+                "--criteria",
                 str(checks),
                 "--no-progress",
             ],
@@ -1217,7 +1234,7 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
         tmp_path / "again" / "g.csv",
         "--feedback",
         tmp_path / "again" / "fb",
-        "--checks",
+        "--criteria",
         checks,
         tmpdir=scratch,
     )
@@ -1383,7 +1400,7 @@ def build_submission(
 @pytest.fixture(scope="module")
 def real_checks():
     """The real criteria's points table (read by the evaluation process, as the grader does)."""
-    checks = Checks(allow_modified=True)
+    checks = Criteria(allow_modified=True)
 
     async def load():
         await checks.start()

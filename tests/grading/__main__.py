@@ -6,6 +6,6 @@ import sys
 # that evaluate() imports from the repository.
 sys.dont_write_bytecode = True
 
-from .cli import main  # noqa: E402
+from .cli import main
 
 raise SystemExit(main())

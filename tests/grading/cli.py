@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from tests.lesson import ROOT
 
-from .checks import DEFAULT_CRITERIA, Checks, ChecksError
+from .criteria import DEFAULT_CRITERIA, Criteria, CriteriaError
 from .grader import Options, SubmissionGrade, display_name, find_submissions, grade_all, natural_key
 from .report import (
     CsvStream,
@@ -72,78 +72,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tests.grading",
         description="Grade every exercise notebook (*.ipynb) in a folder: re-run each one in a fresh kernel, "
-        "check its results with the criteria in tests/exercises/, write a CSV, one feedback file per student, a class "
-        "summary and the written answers. `python -m tests.grading merge DIR...` combines --shard runs.",
+        "check its results with the criteria in tests/exercises/, write a CSV, one feedback file per student, a "
+        "class summary and the written answers. `python -m tests.grading merge DIR...` combines --shard runs.",
     )
-    parser.add_argument("submissions", type=Path, help="folder of submitted notebooks (not recursive), or one notebook")
+    add = parser.add_argument
+    add("submissions", type=Path, help="folder of submitted notebooks (not recursive), or one notebook")
     _outputs(parser)
-    parser.add_argument(
-        "-j", "--jobs", type=int, default=1, metavar="N", help="submissions graded at once, one kernel each (default 1)"
-    )
-    parser.add_argument(
-        "--cell-timeout",
-        type=float,
-        default=120.0,
-        metavar="S",
-        help="seconds per cell before it is interrupted (default 120)",
-    )
-    parser.add_argument(
-        "--notebook-timeout",
-        type=float,
-        default=600.0,
-        metavar="S",
-        help="seconds for all cells of one submission (default 600)",
-    )
-    parser.add_argument(
-        "--extract-timeout",
-        type=float,
-        default=None,
-        metavar="S",
-        help="seconds to read one exercise's values in the kernel (default: max(cell timeout, 30))",
-    )
-    parser.add_argument(
-        "--evaluate-timeout",
-        type=float,
-        default=60.0,
-        metavar="S",
-        help="seconds the grader may spend evaluating one exercise's values (default 60)",
-    )
-    parser.add_argument(
-        "--evaluate-memory",
-        type=float,
-        default=4.0,
-        metavar="GB",
-        help="memory the grader may use evaluating one exercise's values (default 4 GB)",
-    )
-    parser.add_argument(
-        "--only",
-        nargs="+",
-        metavar="NAME",
-        help="re-grade only these files of the folder; the other rows, feedback files and "
-        "records from the earlier run stay as they are",
-    )
-    parser.add_argument(
-        "--shard",
-        type=_shard,
-        metavar="I/N",
-        help="grade the I-th of N deterministic parts of the folder (combine with `merge`)",
-    )
-    parser.add_argument(
-        "--allow-modified",
-        action="store_true",
-        help="grade even if the criteria (tests/exercises/) or helper_functions.py differ from git",
-    )
-    parser.add_argument(
-        "--kernel-user",
-        choices=("auto", "off"),
-        default="auto",
-        help="auto (default): when the grader runs as root, each submission's kernel runs as its own "
-        "unprivileged user, if a test shows that works here (else as the grader's user, with a warning); "
-        "off: always as the grader's user",
-    )
-    parser.add_argument("--checks", type=Path, default=DEFAULT_CRITERIA, help=argparse.SUPPRESS)
-    parser.add_argument("--repo-root", type=Path, default=ROOT, help=argparse.SUPPRESS)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add("-j", "--jobs", type=int, default=1, metavar="N",
+        help="submissions graded at once, one kernel each (default 1)")
+    add("--cell-timeout", type=float, default=120.0, metavar="S",
+        help="seconds per cell before it is interrupted (default 120)")
+    add("--notebook-timeout", type=float, default=600.0, metavar="S",
+        help="seconds for all cells of one submission (default 600)")
+    add("--extract-timeout", type=float, default=None, metavar="S",
+        help="seconds to read one exercise's values in the kernel (default: max(cell timeout, 30))")
+    add("--evaluate-timeout", type=float, default=60.0, metavar="S",
+        help="seconds the grader may spend evaluating one exercise's values (default 60)")
+    add("--evaluate-memory", type=float, default=4.0, metavar="GB",
+        help="memory the grader may use evaluating one exercise's values (default 4 GB)")
+    add("--only", nargs="+", metavar="NAME", help="re-grade only these files of the folder; the other rows, "
+        "feedback files and records from the earlier run stay as they are")
+    add("--shard", type=_shard, metavar="I/N",
+        help="grade the I-th of N deterministic parts of the folder (combine with `merge`)")
+    add("--allow-modified", action="store_true",
+        help="grade even if the criteria (tests/exercises/) or helper_functions.py differ from git")
+    add("--kernel-user", choices=("auto", "off"), default="auto",
+        help="auto (default): when the grader runs as root, each submission's kernel runs as its own unprivileged "
+        "user, if a test shows that works here (else as the grader's user, with a warning); off: always as the "
+        "grader's user")
+    add("--criteria", type=Path, default=DEFAULT_CRITERIA, help=argparse.SUPPRESS)
+    add("--repo-root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    add("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.cell_timeout <= 0 or args.notebook_timeout <= 0:
         parser.error("-j, --cell-timeout and --notebook-timeout must be positive")
@@ -208,7 +167,7 @@ def finish(
 
 def grade_to_files(args: argparse.Namespace, options: Options) -> list[SubmissionGrade]:
     """Grade the folder (or the ``--only``/``--shard`` part of it) and write every output."""
-    checks = Checks(options.checks_path, options.repo_root, allow_modified=options.allow_modified)
+    criteria = Criteria(options.criteria_path, options.repo_root, allow_modified=options.allow_modified)
     import matplotlib  # the summary's plotting, loaded before any kernel runs
 
     matplotlib.use("Agg")
@@ -227,7 +186,7 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
         chosen = [p for p in paths if display_name(p.name) in wanted or p.name in wanted]
         unknown = wanted - {display_name(p.name) for p in chosen} - {p.name for p in chosen}
         if unknown:
-            raise ChecksError(f"--only: no such file in {args.submissions}: {', '.join(sorted(unknown))}")
+            raise CriteriaError(f"--only: no such file in {args.submissions}: {', '.join(sorted(unknown))}")
         paths = chosen
         keep_rows = read_csv_rows(args.csv)
     else:
@@ -255,12 +214,12 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
                 write_record(args.feedback, record)
                 if not args.only:
                     if stream is None:
-                        stream = CsvStream(args.csv, checks.numbers, roster is not None)
+                        stream = CsvStream(args.csv, criteria.numbers, roster is not None)
                     stream.add(record, students.get(grade.name))
                 bar.update(1)
                 bar.set_postfix_str(f"{grade.name}: {grade.total}/{grade.max_points} {grade.status}", refresh=True)
 
-            return await grade_all(paths, checks, options, on_result=done)
+            return await grade_all(paths, criteria, options, on_result=done)
 
     try:
         grades = asyncio.run(run())
@@ -271,13 +230,13 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
                                 shard=bool(args.shard))
     print(summary_text(ordered, monotonic() - start, options.jobs, unmatched))
     print(
-        f"criteria loaded in {checks.load_seconds:.1f} s, before any submission's first cell ran "
-        f"(a started kernel waited {checks.kernel_wait:.1f} s for them)"
+        f"criteria loaded in {criteria.load_seconds:.1f} s, before any submission's first cell ran "
+        f"(a started kernel waited {criteria.kernel_wait:.1f} s for them)"
     )
     if options.isolation is not None:
         level = "" if options.isolation.enabled or options.kernel_user == "off" else "WARNING: "
         print(f"isolation: {level}{options.isolation.describe()}")
-    changed = checks.changed_since_start()
+    changed = criteria.changed_since_start()
     if changed:
         print(
             f"WARNING: {', '.join(map(str, changed))} changed on disk during the batch (the grades used the "
@@ -328,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         cell_timeout=args.cell_timeout,
         notebook_timeout=args.notebook_timeout,
         jobs=args.jobs,
-        checks_path=args.checks,
+        criteria_path=args.criteria,
         repo_root=args.repo_root,
         extract_timeout_s=args.extract_timeout,
         evaluate_timeout=args.evaluate_timeout,
@@ -338,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         grade_to_files(args, options)
-    except (ChecksError, ValueError) as exc:
+    except (CriteriaError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, asyncio.CancelledError):

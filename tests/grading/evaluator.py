@@ -2,7 +2,7 @@
 
 ``python -m tests.grading.evaluator`` is started by the grader before the first
 student kernel. It loads the grader's copy of the criteria package (the files
-the grader verified, ``checks.py``) and everything ``evaluate`` needs:
+the grader verified, ``criteria.py``) and everything ``evaluate`` needs:
 scikit-learn, ``helper_functions``, the reference data sets, torch's layers
 (the criteria's ``preload()``). From then on no module is imported in it: a
 submission that edits a file on disk after that can't reach the evaluation.

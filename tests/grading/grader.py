@@ -49,7 +49,7 @@ import nbformat
 from tests.lesson import ROOT
 
 from . import procs, users
-from .checks import DEFAULT_CRITERIA, Checks, ChecksError, evaluator_env
+from .criteria import DEFAULT_CRITERIA, Criteria, CriteriaError, evaluator_env
 from .evaluator import read_regular_file
 from .extraction import extraction_cell, prepare_cell
 from .kernel import INTERRUPT_GRACE, MAX_MESSAGE_BYTES, CellRun, Kernel, KernelStartError, grading_env
@@ -71,7 +71,7 @@ class Options:
             (kernel restarts included; the extraction cell gets its own
             ``max(cell_timeout, 30)`` on top).
         jobs: submissions graded at the same time (one kernel each).
-        checks_path: the criteria package (``tests/exercises/``) or a single-file stand-in.
+        criteria_path: the criteria package (``tests/exercises/``) or a single-file stand-in.
         repo_root: put first on the kernels' PYTHONPATH.
         scratch_root: parent of the temporary folders (default: the system's).
         interrupt_grace: seconds a kernel gets to stop after an interrupt.
@@ -90,7 +90,7 @@ class Options:
     cell_timeout: float = 120.0
     notebook_timeout: float = 600.0
     jobs: int = 1
-    checks_path: Path = DEFAULT_CRITERIA
+    criteria_path: Path = DEFAULT_CRITERIA
     repo_root: Path = ROOT
     scratch_root: Path | None = None
     interrupt_grace: float = INTERRUPT_GRACE
@@ -272,28 +272,24 @@ def _where(cell: CellReport) -> str:
     return f"{place} (exercise {cell.exercise})" if cell.exercise is not None else place
 
 
-async def grade_submission(path: Path, checks: Checks, options: Options) -> SubmissionGrade:
+async def grade_submission(path: Path, criteria: Criteria, options: Options) -> SubmissionGrade:
     """Grade one notebook file (never raises: a grader failure becomes status ``crashed``)."""
     start = monotonic()
     try:
-        grade = await _grade(Path(path), checks, options, start)
-    except ChecksError:
+        grade = await _grade(Path(path), criteria, options, start)
+    except CriteriaError:
         raise
     except Exception as exc:  # the batch must go on; the row says what happened
         traceback.print_exc(file=sys.stderr)
-        grade = SubmissionGrade(
-            path=Path(path),
-            status=CRASHED,
-            exercises=_all_missing(checks, "not graded: the grader failed on this submission"),
-            notes=[f"grader error: {type(exc).__name__}: {_first_line(exc)}"],
-        )
+        grade = SubmissionGrade(Path(path), CRASHED, _all_missing(criteria, "not graded: the grader failed on this "
+                                "submission"), notes=[f"grader error: {type(exc).__name__}: {_first_line(exc)}"])
     grade.seconds = monotonic() - start
     return grade
 
 
-def _all_missing(checks: Checks, message: str) -> list[Outcome]:
+def _all_missing(criteria: Criteria, message: str) -> list[Outcome]:
     return [Outcome(ex.number, FAILED if message else NOT_ATTEMPTED, message, 0, ex.title, ex.points)
-            for ex in checks.exercises]
+            for ex in criteria.exercises]
 
 
 SCRATCH_PREFIX = "grading-"
@@ -332,17 +328,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def _grade(path: Path, checks: Checks, options: Options, start: float) -> SubmissionGrade:
+async def _grade(path: Path, criteria: Criteria, options: Options, start: float) -> SubmissionGrade:
     nb, reason = load_notebook(path)
     if nb is None:
-        await checks.ready()  # the points table
-        return SubmissionGrade(
-            path=path,
-            status=INVALID,
-            exercises=_all_missing(checks, f"not graded: {reason}"),
-            notes=[reason],
-            ran=False,
-        )
+        await criteria.ready()  # the points table
+        return SubmissionGrade(path, INVALID, _all_missing(criteria, f"not graded: {reason}"), [reason], ran=False)
     nb = strip_outputs(nb)
     user = users.new_user() if options.isolation is not None and options.isolation.enabled else None
     root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=options.scratch_root))
@@ -354,7 +344,7 @@ async def _grade(path: Path, checks: Checks, options: Options, start: float) -> 
         if user is not None:  # see users.py for the layout
             root.chmod(0o711)
             users.make_private_all(root, user)
-        run = _Run(nb, checks, options, root, start, user)
+        run = _Run(nb, criteria, options, root, start, user)
         await run.execute()
         begin = monotonic()
         await run.evaluate()
@@ -371,11 +361,11 @@ class _Run:
     """The execution of one submission: cells, restarts, extraction, evaluation."""
 
     def __init__(
-        self, nb, checks: Checks, options: Options, root: Path, start: float, user: users.KernelUser | None = None
+        self, nb, criteria: Criteria, options: Options, root: Path, start: float, user: users.KernelUser | None = None
     ):
-        self.checks, self.options, self.root, self.user = checks, options, root, user
+        self.criteria, self.options, self.root, self.user = criteria, options, root, user
         self.work = root / "submission"
-        self.reader = checks.write_reader(root / "reader")  # the verified copy the kernel reads values with
+        self.reader = criteria.write_reader(root / "reader")  # the verified copy the kernel reads values with
         # The kernel writes its results files (and reads its probes) here: its own folder, with a kernel user.
         self.results = root / "results" if user is not None else root
         self.log = root / "kernel.log"
@@ -433,7 +423,7 @@ class _Run:
     async def _died_after(self, positions: list[int], linger: float) -> bool:
         """Run only the code cells at ``positions`` in a new kernel, then wait ``linger`` s: did it die?"""
         async with Kernel(self.work, self._env(), self.log, self.options.startup_timeout, self.user) as kernel:
-            await self.checks.ready()
+            await self.criteria.ready()
             await kernel.run(prepare_cell(self.reader), 30, 5.0, history=False)
             for position in positions:
                 source = self.code_cells[position][3]
@@ -476,10 +466,10 @@ class _Run:
         options = self.options
         async with Kernel(self.work, self._env(), self.log, options.startup_timeout, self.user) as kernel:
             waited = monotonic()
-            await self.checks.ready()
+            await self.criteria.ready()
             waited = monotonic() - waited
             self.deadline += waited  # waiting for the criteria is not the notebook's time
-            self.checks.kernel_wait = max(self.checks.kernel_wait, waited)
+            self.criteria.kernel_wait = max(self.criteria.kernel_wait, waited)
             await kernel.run(prepare_cell(self.reader), 30, 5.0, history=False)
             for position, (index, code_number, exercise, source) in enumerate(self.code_cells):
                 if index in self.skip:
@@ -555,26 +545,17 @@ class _Run:
     async def _extract(self, kernel: Kernel) -> bool:
         """Extract every exercise not yet extracted, each in its own cell and file; True if the kernel was lost."""
         options = self.options
-        probes_master = None
         if self.seed is None:
             self.seed = secrets.randbits(32)  # secret, fresh per submission; the labels stay in the evaluator
-        if self.seed is not None:
-            probes_master = self.root / "probes.npz"
-            reply = await self.checks.request(
-                {
-                    "op": "probes",
-                    "seed": self.seed,
-                    "path": str(probes_master),
-                    "timeout": options.evaluate_timeout,
-                    "memory": options.evaluate_memory,
-                }
-            )
-            if not reply.get("ok"):
-                probes_master = None
-                self.notes.append(f"the grader could not make its probe inputs ({reply.get('error', 'no reply')})")
-            elif self.user is not None:
-                probes_master.chmod(0o600)  # the grader's copy; each extraction gets its own below
-        for ex in self.checks.exercises:
+        probes_master = self.root / "probes.npz"
+        reply = await self.criteria.request({"op": "probes", "seed": self.seed, "path": str(probes_master),
+                                             **self._limits()})
+        if not reply.get("ok"):
+            probes_master = None
+            self.notes.append(f"the grader could not make its probe inputs ({reply.get('error', 'no reply')})")
+        elif self.user is not None:
+            probes_master.chmod(0o600)  # the grader's copy; each extraction gets its own below
+        for ex in self.criteria.exercises:
             if ex.number in self.extracted:
                 continue
             base = self.results / f"values-{ex.number}-{uuid.uuid4().hex}"
@@ -617,7 +598,7 @@ class _Run:
     async def evaluate(self) -> None:
         """Evaluate each extracted exercise in the evaluation process (its own time and memory limit)."""
         options = self.options
-        for ex in self.checks.exercises:
+        for ex in self.criteria.exercises:
 
             def grade(status, message, points=0, details="", answer=None, ex=ex):
                 return Outcome(ex.number, status, short(message, MAX_MESSAGE_CHARS), points, ex.title, ex.points,
@@ -630,16 +611,8 @@ class _Run:
             if ex.number in self.extraction_notes:
                 self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {self.extraction_notes[ex.number]}")
                 continue
-            reply = await self.checks.request(
-                {
-                    "op": "evaluate",
-                    "number": ex.number,
-                    "path": self.extracted[ex.number],
-                    "seed": self.seed,
-                    "timeout": options.evaluate_timeout,
-                    "memory": options.evaluate_memory,
-                }
-            )
+            reply = await self.criteria.request({"op": "evaluate", "number": ex.number, "seed": self.seed,
+                                                 "path": self.extracted[ex.number], **self._limits()})
             error = reply.get("error")
             if error == "timeout":
                 message = (
@@ -660,19 +633,18 @@ class _Run:
             if reply.get("note"):
                 self.notes.append(f"exercise {ex.number}: {reply['note']}")
             points = max(0, min(int(reply.get("points", 0)), ex.points)) if reply.get("status") == PASSED else 0
-            self.exercise_grades[ex.number] = grade(
-                reply.get("status", FAILED),
-                str(reply.get("message", "")),
-                points,
-                str(reply.get("details", "")),
-                reply.get("answer"),
-            )
+            self.exercise_grades[ex.number] = grade(reply.get("status", FAILED), str(reply.get("message", "")), points,
+                                                    str(reply.get("details", "")), reply.get("answer"))
         if self.seed is not None:
-            await self.checks.request({"op": "forget", "seed": self.seed})
+            await self.criteria.request({"op": "forget", "seed": self.seed})
+
+    def _limits(self) -> dict:
+        """Time and memory limit of one request to the evaluation process."""
+        return {"timeout": self.options.evaluate_timeout, "memory": self.options.evaluate_memory}
 
     def result(self, path: Path) -> SubmissionGrade:
         status = CRASHED if self.crashed else TIMEOUT if self.timed_out else GRADED
-        exercises = [self.exercise_grades[ex.number] for ex in self.checks.exercises]
+        exercises = [self.exercise_grades[ex.number] for ex in self.criteria.exercises]
         cells = [self.records[index] for index, *_ in self.code_cells if index in self.records]
         notes = list(dict.fromkeys(self.notes))  # a re-run repeats the notes of the cells before the crash
         return SubmissionGrade(path=path, status=status, exercises=exercises, notes=notes, cells=cells)
@@ -683,7 +655,7 @@ class _Run:
 # --------------------------------------------------------------------------
 async def grade_all(
     paths: Iterable[Path],
-    checks: Checks,
+    criteria: Criteria,
     options: Options,
     on_result: Callable[[SubmissionGrade], None] | None = None,
 ) -> list[SubmissionGrade]:
@@ -695,7 +667,7 @@ async def grade_all(
     the evaluation process ends and no process of a kernel is left.
 
     Raises:
-        ChecksError: the criteria failed to load.
+        CriteriaError: the criteria failed to load.
     """
     procs.become_subreaper()
     clean_stale_scratch(scratch_parent(options))
@@ -709,13 +681,13 @@ async def grade_all(
         level = "" if options.isolation.enabled or options.kernel_user == "off" else "WARNING: "
         print(f"grader: {level}{options.isolation.describe()}", file=sys.stderr)
     # The evaluation process is spawned first; kernels may start meanwhile, but no cell of a
-    # submission runs before the criteria are loaded in it (``checks.ready()``).
-    await checks.begin(evaluator_env(options.repo_root))
+    # submission runs before the criteria are loaded in it (``criteria.ready()``).
+    await criteria.begin(evaluator_env(options.repo_root))
     semaphore = asyncio.Semaphore(max(1, options.jobs))
 
     async def one(path: Path) -> SubmissionGrade:
         async with semaphore:
-            grade = await grade_submission(path, checks, options)
+            grade = await grade_submission(path, criteria, options)
         if on_result is not None:
             on_result(grade)
         return grade
@@ -723,7 +695,7 @@ async def grade_all(
     try:
         tasks = [asyncio.ensure_future(one(Path(p))) for p in paths]
         try:
-            await checks.ready()
+            await criteria.ready()
             await asyncio.gather(*tasks)
         except BaseException:
             for task in tasks:
@@ -731,5 +703,5 @@ async def grade_all(
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
     finally:
-        await checks.close()
+        await criteria.close()
     return [task.result() for task in tasks]

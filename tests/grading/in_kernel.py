@@ -2,10 +2,11 @@
 
 The grader never imports this module. Each submission's scratch folder gets a
 copy of it and of the criteria package, the copies the grader verified at the
-start of the batch (``checks.py``); the grader's cells load those copies by
+start of the batch (``criteria.py``); the grader's cells load those copies by
 path, under new names (``extraction.extraction_cell``), so that nothing the
 student did to ``sys.modules``, to ``tests.exercise_checks`` or to the files
-in the repository changes what reads their values. Standard library and NumPy only.
+in the repository changes what reads their values. Standard library and NumPy
+only: it works whatever the kernel's import path holds (hence its own ``short``).
 
 ``run_one`` reads one exercise (the criteria's ``extract``) and writes plain
 data: a JSON file, in which each NumPy array is replaced by ``{"__array__": k}``,
@@ -32,7 +33,7 @@ class TooLarge(Exception):
     pass
 
 
-def _short(text, limit):
+def short(text, limit):
     text = str(text)
     return text if len(text) <= limit else text[: limit - 16] + " ... [truncated]"
 
@@ -66,7 +67,7 @@ def to_wire(values):
             return {str(k): walk(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [walk(v) for v in value]
-        return _short(repr(value), 200)
+        return short(repr(value), 200)
 
     return walk(values), arrays
 
@@ -128,7 +129,7 @@ def run_one(student_ns, criteria_folder, base, number, probes_path=None):
                 probes = {key: data[key] for key in data.files}
     except BaseException:
         _write(base, {"kind": "error", "message": "the criteria failed to load in your kernel",
-                      "traceback": _short(traceback.format_exc(), MAX_TRACEBACK_CHARS)})
+                      "traceback": short(traceback.format_exc(), MAX_TRACEBACK_CHARS)})
         return
     finally:
         if probes_path:
@@ -140,10 +141,10 @@ def run_one(student_ns, criteria_folder, base, number, probes_path=None):
         values = module.extract(number, student_ns) if probes is None else module.extract(number, student_ns, probes)
         write_values(base, values)
     except module.NotAttempted as exc:
-        _write(base, {"kind": "not attempted", "message": _short(exc, MAX_MESSAGE_CHARS)})
+        _write(base, {"kind": "not attempted", "message": short(exc, MAX_MESSAGE_CHARS)})
     except BaseException as exc:  # an interrupt must cost only this exercise
-        _write(base, {"kind": "error", "message": _short(f"{type(exc).__name__}: {exc}", MAX_MESSAGE_CHARS),
-                      "traceback": _short(traceback.format_exc(), MAX_TRACEBACK_CHARS)})
+        _write(base, {"kind": "error", "message": short(f"{type(exc).__name__}: {exc}", MAX_MESSAGE_CHARS),
+                      "traceback": short(traceback.format_exc(), MAX_TRACEBACK_CHARS)})
     finally:
         for key in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
             sys.modules.pop(key, None)

@@ -157,17 +157,5 @@ def reap(pids) -> None:
     for pid in list(pids):
         try:
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
+        except OSError:  # not our child (any more)
             pass
-        except OSError:
-            pass
-
-
-def with_token(pids: set[int], token: str) -> set[int]:
-    """Those of ``pids`` whose environment carries ``token`` (for tests and checks)."""
-    return {pid for pid in pids if _token(pid) == token}
-
-
-def any_with_token_prefix(prefix: str) -> list[int]:
-    """Live processes whose GRADER_KERNEL starts with ``prefix`` (a batch's kernels share one)."""
-    return [pid for pid in _pids() if (value := _token(pid)) and value.startswith(prefix) and _state(pid) != "Z"]

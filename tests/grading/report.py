@@ -31,28 +31,11 @@ MISSING = "missing"
 
 def record_of(grade: SubmissionGrade, feedback_file: str) -> dict:
     """What the CSV, the summaries and ``merge`` need of one grade (plain JSON)."""
-    return {
-        "submission": grade.name,
-        "feedback": feedback_file,
-        "status": grade.status,
-        "total": grade.total,
-        "max": grade.max_points,
-        "note": grade.note,
-        "seconds": round(grade.seconds, 2),
-        "timings": grade.timings,
-        "exercises": [
-            {
-                "number": e.number,
-                "title": e.title,
-                "points": e.points,
-                "max": e.max_points,
-                "status": e.status,
-                "message": e.message,
-                "answer": e.answer,
-            }
-            for e in grade.exercises
-        ],
-    }
+    exercises = [{"number": e.number, "title": e.title, "points": e.points, "max": e.max_points, "status": e.status,
+                  "message": e.message, "answer": e.answer} for e in grade.exercises]
+    return {"submission": grade.name, "feedback": feedback_file, "status": grade.status, "total": grade.total,
+            "max": grade.max_points, "note": grade.note, "seconds": round(grade.seconds, 2), "timings": grade.timings,
+            "exercises": exercises}
 
 
 def record_path(feedback_dir: Path, submission: str) -> Path:
@@ -203,14 +186,8 @@ class CsvStream:
         self._file.close()
 
 
-def write_csv(
-    records: dict[str, dict],
-    path: Path,
-    *,
-    roster: list[dict] | None = None,
-    extra_rows: dict[str, list[str]] | None = None,
-    missing_rows: bool = True,
-) -> list[str]:
+def write_csv(records: dict[str, dict], path: Path, *, roster: list[dict] | None = None,
+              extra_rows: dict[str, list[str]] | None = None, missing_rows: bool = True) -> list[str]:
     """The whole CSV, rows in natural order of the file names; roster students without a file as ``missing``.
 
     Returns the submissions that match no roster row (empty without a roster).
@@ -428,17 +405,8 @@ def item_analysis(records: list[dict]) -> list[dict]:
     rows = {}
     for record in graded:
         for e in record["exercises"]:
-            row = rows.setdefault(
-                e["number"],
-                {
-                    "number": e["number"],
-                    "title": e["title"],
-                    "max": e["max"],
-                    "passed": 0,
-                    "attempted": 0,
-                    "hints": Counter(),
-                },
-            )
+            row = rows.setdefault(e["number"], {"number": e["number"], "title": e["title"], "max": e["max"],
+                                                "passed": 0, "attempted": 0, "hints": Counter()})
             row["passed"] += e["status"] == PASSED
             # "not graded: ..." (not a notebook, the run stopped before it, a grader limit) is
             # neither an attempt nor a hint about the exercise.

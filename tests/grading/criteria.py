@@ -1,6 +1,6 @@
 """The exercise criteria, read and verified once, loaded before any kernel starts.
 
-``Checks`` reads the criteria package (``tests/exercises/``, or a single-file
+``Criteria`` reads the criteria package (``tests/exercises/``, or a single-file
 stand-in) once per batch and uses that one copy everywhere: a copy of its files
 goes, with ``in_kernel.py``, into every submission's scratch folder (where only
 ``extract`` runs), and another into the grader's evaluation process
@@ -12,7 +12,7 @@ not by redefining ``check`` in its namespace, not by monkeypatching
 while the batch runs.
 
 Before that, the criteria files and ``helper_functions.py`` are checked against
-git: a copy with uncommitted changes is refused (``ChecksError``) unless
+git: a copy with uncommitted changes is refused (``CriteriaError``) unless
 ``allow_modified``; at the end of the batch ``changed_since_start`` says
 whether any of them changed while it ran.
 """
@@ -37,7 +37,7 @@ IN_KERNEL = Path(__file__).resolve().with_name("in_kernel.py")
 EVALUATOR_START_TIMEOUT = 180.0
 
 
-class ChecksError(Exception):
+class CriteriaError(Exception):
     """The criteria could not be loaded or verified (nothing can be graded)."""
 
 
@@ -68,7 +68,7 @@ def git_modified(paths: list[Path], repo_root: Path) -> list[str]:
     return [line[3:] for line in status.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
 
 
-class Checks:
+class Criteria:
     """The criteria for one batch: their files, points table, and the evaluation process.
 
     Attributes:
@@ -84,7 +84,7 @@ class Checks:
         self.guarded = [*sources, self.repo_root / "helper_functions.py"]
         modified = git_modified(self.guarded, self.repo_root)
         if modified and not allow_modified:
-            raise ChecksError(
+            raise CriteriaError(
                 f"refusing to grade: {', '.join(modified)} differ(s) from git HEAD in {self.repo_root} "
                 "(restore with `git checkout -- FILE`, or pass --allow-modified to grade with your edits)"
             )
@@ -95,9 +95,9 @@ class Checks:
                 compile(text, str(self.path / name), "exec")
             self.in_kernel = IN_KERNEL.read_text(encoding="utf-8")
         except (OSError, SyntaxError, ValueError) as exc:
-            raise ChecksError(f"cannot read the criteria {self.path}: {exc}") from exc
+            raise CriteriaError(f"cannot read the criteria {self.path}: {exc}") from exc
         if "__init__.py" not in self.files:
-            raise ChecksError(f"cannot read the criteria {self.path}: no __init__.py")
+            raise CriteriaError(f"cannot read the criteria {self.path}: no __init__.py")
         self.exercises: tuple[ExerciseInfo, ...] = ()
         self._process: asyncio.subprocess.Process | None = None
         self._pending: dict[int, asyncio.Future] = {}
@@ -126,17 +126,17 @@ class Checks:
         self._starting = asyncio.get_running_loop().create_task(self.start(env))
         await asyncio.sleep(0)  # let it spawn the process before anything else starts
 
-    async def ready(self) -> Checks:
-        """Wait until the criteria are loaded (no submission code may run before). Raises ``ChecksError``."""
+    async def ready(self) -> Criteria:
+        """Wait until the criteria are loaded (no submission code may run before). Raises ``CriteriaError``."""
         if not self.exercises:
             await asyncio.shield(self._starting)
         return self
 
-    async def start(self, env: dict[str, str] | None = None) -> Checks:
+    async def start(self, env: dict[str, str] | None = None) -> Criteria:
         """Start the evaluation process and wait until the criteria are loaded in it.
 
         Raises:
-            ChecksError: the criteria fail to load.
+            CriteriaError: the criteria fail to load.
         """
         from . import procs
 
@@ -157,12 +157,12 @@ class Checks:
             except (TimeoutError, ValueError) as exc:
                 await self.close()
                 why = f"the evaluator did not start ({exc!r})"
-                raise ChecksError(f"cannot load the criteria {self.path}: {why}") from exc
+                raise CriteriaError(f"cannot load the criteria {self.path}: {why}") from exc
         finally:
             shutil.rmtree(copy, ignore_errors=True)  # loaded: the evaluator imports nothing more from it
         if not ready.get("ready"):
             await self.close()
-            raise ChecksError(f"cannot load the criteria {self.path}: {ready.get('error', 'no reply')}")
+            raise CriteriaError(f"cannot load the criteria {self.path}: {ready.get('error', 'no reply')}")
         self.exercises = tuple(ExerciseInfo(int(n), str(t), int(p)) for n, t, p in ready["exercises"])
         self._reader = asyncio.get_running_loop().create_task(self._read_replies())
         self.load_seconds = time.monotonic() - getattr(self, "load_started", time.monotonic())
