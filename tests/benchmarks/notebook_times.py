@@ -52,7 +52,7 @@ DEFAULT_OUT = ROOT / "tests" / "benchmarks" / "results" / "notebook_times.md"
 REFERENCE = "imports only (reference)"
 REFERENCE_SOURCE = "import torch, numpy, sklearn, matplotlib.pyplot"
 
-# Budgets from the benchmark issue: (max ratio of median wall time to the
+# The budgets the lesson promises: (max ratio of median wall time to the
 # reference's, max peak RSS in MiB), by path relative to the repository root.
 BUDGETS = {
     "01_neural_networks_theory.ipynb": (4.0, 600),

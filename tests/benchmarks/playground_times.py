@@ -2,7 +2,7 @@
 
 One command (from the repository root)::
 
-    python tests/benchmarks/playground_times.py --frames 40
+    python -m tests.benchmarks.playground_times --frames 40
 
 For three networks (circles 8x8 ReLU, spirals 3x16 ReLU, circles 4x8 tanh,
 all at the default settings otherwise), the widget's own frame is timed: the
@@ -18,7 +18,7 @@ Environment: the kernel rules of ``tests/kernel_env.py`` (one torch thread,
 as in every lesson kernel). The results go to
 ``tests/benchmarks/results/playground_times.md`` (``--out``), and the README's
 ``playground-times`` block is rendered from that file by :func:`readme_block`
-(called by ``tests/benchmarks/write_readme.py``). Exit status 1 when a median
+(called by ``python -m tests.benchmarks.write_readme``). Exit status 1 when a median
 frame misses the 100 ms target.
 
 Two clocks: the CPU time of this process (torch runs one thread here, so it

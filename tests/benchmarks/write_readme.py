@@ -2,8 +2,8 @@
 
 One command (from the repository root)::
 
-    python tests/benchmarks/write_readme.py            # rewrite the generated blocks of every file in DOCUMENTS
-    python tests/benchmarks/write_readme.py --check    # exit 1 (and show the diff) if one of them is stale
+    python -m tests.benchmarks.write_readme            # rewrite the generated blocks of every file in DOCUMENTS
+    python -m tests.benchmarks.write_readme --check    # exit 1 (and show the diff) if one of them is stale
 
 Every generated block sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in one of ``DOCUMENTS``
 (README.md for students, the guides in docs/); the text between the markers is replaced by what the writer

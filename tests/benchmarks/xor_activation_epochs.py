@@ -2,7 +2,7 @@
 
 One command (from the repository root)::
 
-    python tests/benchmarks/xor_activation_epochs.py --seeds 42 0 1
+    python -m tests.benchmarks.xor_activation_epochs --seeds 42 0 1
 
 The introduction of exercise 9 quotes these numbers: the XOR data and
 network of notebook 02 (``make_xor(1000, noise=0.1)``, 80/20 split,
