@@ -331,7 +331,7 @@ def test_ex1_split():
 
 
 def test_changing_seed_costs_nothing():
-    """Item 2: the reference data are rebuilt with the student's own SEED (in their namespace)."""
+    """The reference data are rebuilt with the student's own SEED (in their namespace): another seed costs nothing."""
     other = split_values("moons", MOONS, 200, data_seed=7)
     assert_passes(1, {**other, "seed": 7})
     assert_fails(1, other, "is not a point of make_moons", "SEED = 42")  # no SEED sent: the default 42
@@ -348,7 +348,8 @@ def test_ex2_nonlinear_model():
     assert_fails(2, {"model": model_info(grid=np.full((len(grid), 1), np.nan))}, "NaN")
 
 
-def test_ex2_mistakes_of_item_10():
+def test_ex2_two_outputs_or_a_final_sigmoid_are_named():
+    """Two outputs instead of one logit, or a final nn.Sigmoid() (a sigmoid twice with the loss): each has its hint."""
     grid = common.GRID_2D.astype(np.float64)
     two = np.column_stack([np.tanh(grid[:, 0]), -np.tanh(grid[:, 0])])
     assert_fails(2, {"model": model_info(grid=two)}, "one logit", "nn.Linear(..., 1)")
@@ -376,7 +377,7 @@ def test_ex3_loss_and_optimizer():
 
 
 def test_ex3_bce_after_sigmoid_names_the_double_squash():
-    """Item 10: nn.BCELoss with a model ending in nn.Sigmoid() used to pass."""
+    """nn.BCELoss with a model ending in nn.Sigmoid() must fail, naming the double squash (it used to pass)."""
     model = model_info(leaves=("Linear", "ReLU", "Linear", "Sigmoid"), param_ids=(7, 8), grid=np.full((5, 1), 0.5))
     values = {"model": model, "loss_type": "BCELoss", "loss_on_probe": 0.5, "optimizer_type": "Adam",
               "is_optimizer": True, "optimizer_param_ids": [7, 8], "lr": 0.01}
@@ -437,7 +438,7 @@ def _moons_4_rebuilt(test_acc):
 
 
 def test_ex4_a_lookup_table_of_the_test_split_fails():
-    """Item 14.8: a 'model' that only knows the test split's points is wrong on fresh points."""
+    """A 'model' that only knows the test split's points is wrong on fresh points."""
     good = _moons_4()
     rng = np.random.default_rng(0)
     memoriser = model_info(probe=rng.normal(size=(len(PROBES["moons"]["y"]), 1)))  # guesses off its table
@@ -463,7 +464,8 @@ def test_ex5_predictions():
     assert_fails(5, {**good, "ax": axes_info(collections=0)}, "plot_decision_boundary")
 
 
-def test_ex5_mistakes_of_items_10_and_11():
+def test_ex5_unsqueezed_labels_and_a_linear_or_untrained_model_are_named():
+    """(200, 1) labels, a linear model from exercise 2 and an untrained model each get the hint naming the cause."""
     y_test = split("moons", 200)[3]
     column = y_test.astype(np.float32)[:, None]  # (200, 1): the logits were not squeezed
     assert_fails(5, _moons_5(y_pred=column), "should have shape (200,)", "squeeze to (200,)")
@@ -809,7 +811,7 @@ def test_ex11_four_rows_need_four_different_optimizers():
 
 
 def test_ex11_validation_split_must_come_from_the_training_data():
-    """Item 3: the test split as 'validation' and a best validation accuracy of 0.9 used to pass."""
+    """The test split used as 'validation', and a best validation accuracy of 0.9, must fail (both used to pass)."""
     good = _optimizer_values()
     as_test = {**good, "X_val": good["X_test"], "y_val": info(_digits_split()[3])}
     assert_fails(11, as_test, "X_val_optimizers is the test split", "hold out 20% of X_train_digits")
@@ -874,7 +876,7 @@ def test_ex12_each_penalty_must_have_been_applied():
 
 
 def test_ex12_grades_what_is_robust():
-    """Item 1: any regularizer within one standard error of the best passes; a clear loser fails; the
+    """Any regularizer within one standard error of the best passes; a clear loser fails; the
     unregularised model must really over-fit."""
     good = _regularization_values()
     assert_passes(12, {**good, "best": "L1"})  # 0.887 vs 0.890: 1 sample of 300 apart, within one SE (0.018)
@@ -926,7 +928,7 @@ def test_ex13_cross_validation():
 
 
 def test_ex13_design_most_important_and_architecture():
-    """Items 3 and 6: the given half-fraction, the stated most important factor against the student's own
+    """The given half-fraction, the stated most important factor against the student's own
     table, model_cv's layers and units, and a test accuracy a correct student reliably reaches."""
     good = _cv_values()
     rows = good["cv_results"]
@@ -957,7 +959,7 @@ def test_missing_and_malformed_values():
 
 
 def test_lines_carry_words_as_well_as_symbols():
-    """Item 12: without an emoji font the symbols are empty boxes; the words still read."""
+    """Without an emoji font the symbols are empty boxes; the words still read."""
     assert ec.Outcome(1, ec.PASSED, "m", 1).line().startswith("✅ passed: Exercise 1: ")
     assert ec.Outcome(1, ec.FAILED, "m", 0).line().startswith("❌ failed: Exercise 1: ")
     assert ec.Outcome(1, ec.NOT_ATTEMPTED, "m", 0).line().startswith("⏳ not attempted: Exercise 1: ")
@@ -1253,7 +1255,7 @@ def test_real_small_models_pass_and_fail():
         nn.Linear(2, 8), nn.Sigmoid(), nn.Linear(8, 1))})).status == ec.PASSED
     linear = nn.Sequential(nn.Linear(2, 8), nn.Linear(8, 8), nn.Linear(8, 1))
     assert "straight-line" in ec.evaluate(2, ec.extract(2, {"model_moons": linear})).message
-    # Item 10 with real modules: two outputs, a final nn.Sigmoid.
+    # Exercise 2's wrong output layers with real modules: two outputs, a final nn.Sigmoid.
     two = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
     assert "one logit" in ec.evaluate(2, ec.extract(2, {"model_moons": two})).message
     squashed = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1), nn.Sigmoid())
