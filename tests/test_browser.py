@@ -29,8 +29,9 @@ import pytest
 
 from tests import lesson
 from tests.kernel_env import kernel_env
+from tests.lesson import git
 from tests.tools.jupyterlab_save import JupyterServer
-from tests.tools.repo_copy import copy_repo, git, git_status
+from tests.tools.repo_copy import copy_repo, git_status
 
 pytestmark = pytest.mark.browser
 HOST = "127.0.0.1"  # JupyterLab (tests/tools/jupyterlab_save.py) and the browser talk over loopback only
@@ -196,7 +197,7 @@ def test_run_all_in_jupyterlab(lab, name, tmp_path):
         assert git_status(repo) == "" or (other_python and _lesson_part(saved) == _lesson_part(committed)
                                           and saved["cells"] == committed["cells"]), (
             f"opening {name} in JupyterLab and saving it changes it (re-execute it with `python -m "
-            f"tests.tools.run_notebook {name}` and commit it):\n{git(['diff'], repo).stdout[:2000]}")
+            f"tests.tools.run_notebook {name}` and commit it):\n{git('diff', cwd=repo).stdout.decode()[:2000]}")
 
         seconds, prompts = _run_all(page)
         saved = _save(page, path)
@@ -220,6 +221,6 @@ def test_run_all_in_jupyterlab(lab, name, tmp_path):
         print(report)
     finally:
         page.close()
-        git(["checkout", "-q", "--", name], repo)
+        git("checkout", "-q", "--", name, cwd=repo, check=True)
         for session in server.request("GET", "/api/sessions"):  # one kernel at a time
             server.request("DELETE", f"/api/sessions/{session['id']}")
