@@ -1,4 +1,4 @@
-"""Draw the three diagrams of the theory notebook and save them as PNGs.
+"""Draw the four diagrams of the theory notebook and save them as PNGs.
 
 Usage (from the repository root):
 

@@ -1,7 +1,7 @@
-"""Command line: ``python -m tests.grading SUBMISSIONS --csv grades.csv --feedback feedback/``.
+"""Command line: ``python -m tests.grading SUBMISSIONS [--out grading-output/]``.
 
-Also ``python -m tests.grading merge SHARD_FEEDBACK_DIR... --csv grades.csv --feedback feedback/``:
-combines the outputs of ``--shard I/N`` runs.
+Everything goes into the output folder (grades.csv, feedback/, summary.md, summary.png, answers.md).
+Also ``python -m tests.grading merge SHARD_FEEDBACK_DIR...``: combines the outputs of ``--shard I/N`` runs.
 """
 
 from __future__ import annotations
