@@ -1016,52 +1016,71 @@ def _step_findings(step, model, optimizer, X, y, loss_fn) -> tuple[list[Finding]
     return found, info
 
 
-def _trial_losses(step, model, optimizer, X, y, loss_fn, steps: int) -> tuple[list[float], float, float]:
-    """Train copies for ``steps`` steps: (losses seen before each step, relative parameter move, relative
-    gradient size at the start)."""
+def _dead_counts(model, X) -> list[tuple[int, int]]:
+    """(units that output 0 for every row of ``X``, units) for each nn.ReLU call; ``model`` is not changed."""
+    with torch.no_grad():
+        _, _, relu_outputs, _ = _trace_forward(copy.deepcopy(model), X)
+    return [(int((a.reshape(len(a), -1) == 0).all(dim=0).sum()), a[0].numel()) for _, a in relu_outputs]
+
+
+def _trial(step, model, optimizer, X, y, loss_fn, steps: int) -> dict:
+    """Train copies for ``steps`` steps. Returns ``losses`` (seen before each step), ``move`` (relative
+    parameter change), ``grad_size`` (relative gradient size at the start), ``dead_before``/``dead_after``
+    (``_dead_counts`` before and after)."""
     m, opt = copy.deepcopy((model, optimizer))
     params = [p for p in m.parameters() if p.requires_grad]
     for p in m.parameters():
         p.grad = None
+    result = {"losses": [], "move": 0.0, "grad_size": 0.0, "dead_before": _dead_counts(m, X), "dead_after": []}
     start = torch.cat([p.detach().reshape(-1) for p in params]).double()
-    losses, grad_size = [], float("nan")
     for i in range(steps):
         recorder = _LossRecorder(loss_fn)
         returned = step(m, X, y, recorder, opt)
         loss = recorder.calls[0]["loss"] if recorder.calls else returned
         if not isinstance(loss, (torch.Tensor, float, int)) or (isinstance(loss, torch.Tensor) and loss.numel() != 1):
-            return [], 0.0, 0.0  # the loss cannot be seen: no learning-rate verdict
-        losses.append(float(loss.item() if isinstance(loss, torch.Tensor) else loss))
+            return dict(result, losses=[])  # the loss cannot be seen: no learning-rate verdict
+        result["losses"].append(float(loss.item() if isinstance(loss, torch.Tensor) else loss))
         if i == 0:
             g = [p.grad.reshape(-1) for p in params if p.grad is not None]
-            grad_size = (torch.cat(g).double().norm() / (start.norm() + 1e-12)).item() if g else 0.0
-        if not math.isfinite(losses[-1]):
+            result["grad_size"] = (torch.cat(g).double().norm() / (start.norm() + 1e-12)).item() if g else 0.0
+        if not math.isfinite(result["losses"][-1]):
             break
     end = torch.cat([p.detach().reshape(-1) for p in params]).double()
-    move = ((end - start).norm() / (start.norm() + 1e-12)).item()
-    return losses, move, grad_size
+    result["move"] = ((end - start).norm() / (start.norm() + 1e-12)).item()
+    if torch.isfinite(end).all():
+        result["dead_after"] = _dead_counts(m, X)
+    return result
 
 
-def _lr_findings(losses, move, grad_size, optimizer) -> list[Finding]:
-    """Learning rate far too high (loss explodes) or far too low (weights barely move)."""
+def _lr_findings(trial: dict, optimizer) -> list[Finding]:
+    """Learning rate far too high (loss explodes, or the trial kills the ReLU units) or far too low (the
+    weights barely move)."""
     lr = optimizer.param_groups[0].get("lr", float("nan"))
     name = type(optimizer).__name__
+    losses = trial["losses"]
     if not losses:
         return []
     first, steps = losses[0], len(losses)
     finite = [v for v in losses if math.isfinite(v)]
     tail = losses[-5:]
+    fix = f"lower it 10-fold or more, e.g. lr={lr / 10:g}"
     if len(finite) < steps or (sum(tail) / len(tail) > max(3 * first, first + 1.0)):
-        peak = max(finite) if finite else float("nan")
-        ending = "NaN/inf" if len(finite) < steps else f"{peak:.3g}"
+        ending = "NaN/inf" if len(finite) < steps else f"{max(finite):.3g}"
         return [Finding("lr-too-high", "The learning rate is far too high: the loss grows instead of falling.",
-                        f"loss went from {first:.3g} to {ending} in {steps} trial steps at lr={lr:g} ({name})",
-                        f"lower it 10-fold or more, e.g. lr={lr / 10:g}")]
-    per_step = move / steps
-    if per_step < 1e-5 and first > 0.2 and (first - min(finite)) < 0.01 * first and grad_size > 1e-4:
+                        f"loss went from {first:.3g} to {ending} in {steps} trial steps at lr={lr:g} ({name})", fix)]
+    for layer, ((dead0, units), (dead1, _)) in enumerate(zip(trial["dead_before"], trial["dead_after"],
+                                                              strict=False)):
+        if dead1 >= max(2, 0.5 * units) and dead1 - dead0 >= max(2, 0.25 * units) and losses[-1] > 0.9 * first:
+            return [Finding("lr-too-high", "The learning rate is far too high: the first big updates push the "
+                            "ReLU units into outputting 0 for every input, and then the network stops learning.",
+                            f"in {steps} trial steps at lr={lr:g} ({name}) the dead units of ReLU layer "
+                            f"{layer + 1} went from {dead0} to {dead1} of {units}; loss {first:.3g} -> "
+                            f"{losses[-1]:.3g}", fix)]
+    per_step = trial["move"] / steps
+    if per_step < 1e-5 and first > 0.2 and (first - min(finite)) < 0.01 * first and trial["grad_size"] > 1e-4:
         return [Finding("lr-too-low", "The learning rate is so small that the weights barely move, so training "
-                        "would take forever.", f"weights moved {move:.2g} (relative) in {steps} trial steps at "
-                        f"lr={lr:g} ({name}); loss {first:.4g} -> {losses[-1]:.4g}",
+                        "would take forever.", f"weights moved {trial['move']:.2g} (relative) in {steps} trial "
+                        f"steps at lr={lr:g} ({name}); loss {first:.4g} -> {losses[-1]:.4g}",
                         f"raise it 10- to 100-fold, e.g. lr={lr * 100:g}")]
     return []
 
@@ -1226,12 +1245,11 @@ def _diagnose(model, X, y, loss_fn, optimizer, step, device) -> tuple[list[Findi
         return findings, checked
     checked.append(f"the learning rate ({_DOCTOR_TRIAL_STEPS} trial steps on {len(rows)} rows)")
     try:
-        losses, move, grad_size = _trial_losses(the_step, work_model, work_opt, Xs, ys, loss_fn,
-                                                _DOCTOR_TRIAL_STEPS)
+        trial = _trial(the_step, work_model, work_opt, Xs, ys, loss_fn, _DOCTOR_TRIAL_STEPS)
     except Exception as error:
         findings.append(_explain_error(error, "A trial training step"))
         return findings, checked
-    findings += _lr_findings(losses, move, grad_size, optimizer)
+    findings += _lr_findings(trial, optimizer)
     return findings, checked
 
 
