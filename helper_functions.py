@@ -657,7 +657,8 @@ def _standard_step(model, X, y, loss_fn, optimizer):
     """The lesson's training step: forward, loss, zero_grad, backward, step; returns the loss."""
     model.train()
     y_logits = model(X)
-    if isinstance(loss_fn, _CLASS_LOSSES) or (y_logits.ndim == 2 and y_logits.shape[1] > 1):
+    multi_class = y_logits.ndim == 2 and y_logits.shape[1] > 1
+    if isinstance(getattr(loss_fn, "wrapped", loss_fn), _CLASS_LOSSES) or multi_class:
         loss = loss_fn(y_logits, y)
     else:  # one output unit: (N, 1) -> (N,) to match (N,) labels, float targets for BCE
         if y.ndim == 1 and y_logits.ndim == 2:
@@ -673,19 +674,19 @@ class _LossRecorder:
     """Stands in for the student's loss: records what each call was given and returned."""
 
     def __init__(self, loss_fn):
-        self._loss_fn, self.calls = loss_fn, []
+        self.wrapped, self.calls = loss_fn, []
 
     def __call__(self, input, target, *args, **kwargs):
         call = {"input": input, "target": target}
         self.calls.append(call)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            call["loss"] = self._loss_fn(input, target, *args, **kwargs)
+            call["loss"] = self.wrapped(input, target, *args, **kwargs)
         call["warnings"] = [str(w.message) for w in caught]
         return call["loss"]
 
     def __getattr__(self, name):
-        return getattr(self._loss_fn, name)
+        return getattr(self.__dict__["wrapped"], name)
 
 
 @contextlib.contextmanager
@@ -926,7 +927,8 @@ def _structure_findings(X, out, order, relu_outputs, linear_out) -> list[Finding
                 continue
             act = act.reshape(len(act), -1)
             dead = int((act == 0).all(dim=0).sum())
-            if act.shape[1] >= 2 and dead >= max(2, math.ceil(0.5 * act.shape[1])):
+            # a whole layer dead, or three quarters of a wide one: a few dead units are normal at random init
+            if act.shape[1] >= 2 and (dead == act.shape[1] or (act.shape[1] >= 8 and dead >= 0.75 * act.shape[1])):
                 found.append(Finding("dead-units", "Most units of a ReLU layer output 0 for every input, so "
                                      "they pass no gradient and never recover.",
                                      f"{dead} of {act.shape[1]} units of ReLU layer {i + 1} output 0 for all "
@@ -1068,9 +1070,14 @@ def _lr_findings(trial: dict, optimizer) -> list[Finding]:
         ending = "NaN/inf" if len(finite) < steps else f"{max(finite):.3g}"
         return [Finding("lr-too-high", "The learning rate is far too high: the loss grows instead of falling.",
                         f"loss went from {first:.3g} to {ending} in {steps} trial steps at lr={lr:g} ({name})", fix)]
+    late = losses[steps // 2:]
+    if steps >= 20 and min(late) > 1.5 * first:
+        return [Finding("lr-too-high", "The learning rate is far too high: the loss jumps up and stays above "
+                        "where it started.", f"loss {first:.3g} at the start, never below {min(late):.3g} in "
+                        f"trial steps {steps // 2 + 1}-{steps} at lr={lr:g} ({name})", fix)]
     for layer, ((dead0, units), (dead1, _)) in enumerate(zip(trial["dead_before"], trial["dead_after"],
                                                               strict=False)):
-        if dead1 >= max(2, 0.5 * units) and dead1 - dead0 >= max(2, 0.25 * units) and losses[-1] > 0.9 * first:
+        if dead1 >= max(2, 0.75 * units) and dead1 - dead0 >= max(2, 0.25 * units) and losses[-1] > 0.97 * first:
             return [Finding("lr-too-high", "The learning rate is far too high: the first big updates push the "
                             "ReLU units into outputting 0 for every input, and then the network stops learning.",
                             f"in {steps} trial steps at lr={lr:g} ({name}) the dead units of ReLU layer "
