@@ -542,6 +542,7 @@ def plot_loss_curves(history: dict[str, list[float]], axes=None):
 # measured and the line that fixes it. Precision first: a healthy setup gets
 # no findings. The doctor's own imports stay in its section.
 import copy
+import io
 import math
 import re
 import warnings
@@ -559,6 +560,7 @@ DOCTOR_CODES = (
 _DOCTOR_SAMPLE = 512  # rows for the trial steps
 _DOCTOR_FORWARD_ROWS = 2048  # rows for the forward-only checks (dead units, linearity)
 _DOCTOR_TRIAL_STEPS = 40
+_DOCTOR_TRIAL_SECONDS = 2.5  # the trial stops early when the student's step is slow (the call stays under 5 s)
 _VIEW_OPS = ("Squeeze", "Unsqueeze", "View", "Reshape", "Select", "Slice", "Clone", "Expand", "Permute",
              "Transpose", "Index", "Alias", "ToCopy", "Unbind", "Split")
 _AFFINE_MODULES = (nn.Linear, nn.Dropout, nn.BatchNorm1d, nn.Identity, nn.Flatten, nn.Unflatten)
@@ -867,7 +869,8 @@ def _output_findings(loss_fn, out, loss_input, target, ys, y_all) -> list[Findin
                                  f"labels dtype {labels.dtype}, values {shown}", "y = y.long()"))
         elif len(ints) == len(values) and len(values):
             lo, hi, k = min(ints), max(ints), len(ints)
-            if lo == 0 and hi == k - 1 and width != k:
+            # more outputs than classes only counts when the data are large enough to hold every class
+            if lo == 0 and hi == k - 1 and (width < k or (width > k and len(y_all) >= 20 * width)):
                 found.append(Finding("wrong-output-width", f"There are {k} classes, so the last layer needs {k} "
                                      f"outputs (one logit per class), but it has {width}.",
                                      f"output shape {tuple(out.shape)}, labels {shown}",
@@ -927,10 +930,14 @@ def _structure_findings(X, out, order, relu_outputs, linear_out) -> list[Finding
                 continue
             act = act.reshape(len(act), -1)
             dead = int((act == 0).all(dim=0).sum())
-            # a whole layer dead, or three quarters of a wide one: a few dead units are normal at random init
-            if act.shape[1] >= 2 and (dead == act.shape[1] or (act.shape[1] >= 8 and dead >= 0.75 * act.shape[1])):
+            # A few dead units are normal at random init, and in deeper layers they can come back as the
+            # layers before them change. Flagged: a whole layer dead (nothing reaches the output, no gradient
+            # flows back), three quarters of the first layer (its inputs never change, so neither do they), or
+            # three quarters of a wide later layer (a state random init does not produce).
+            units = act.shape[1]
+            if units >= 2 and (dead == units or ((i == 0 or units >= 16) and dead >= max(2, 0.75 * units))):
                 found.append(Finding("dead-units", "Most units of a ReLU layer output 0 for every input, so "
-                                     "they pass no gradient and never recover.",
+                                     "they pass no gradient and the layer has lost most of its capacity.",
                                      f"{dead} of {act.shape[1]} units of ReLU layer {i + 1} output 0 for all "
                                      f"{len(act)} inputs", "re-initialise the model (build it again) and train "
                                      "with a smaller lr; nn.LeakyReLU() keeps a small gradient"))
@@ -1035,7 +1042,10 @@ def _trial(step, model, optimizer, X, y, loss_fn, steps: int) -> dict:
         p.grad = None
     result = {"losses": [], "move": 0.0, "grad_size": 0.0, "dead_before": _dead_counts(m, X), "dead_after": []}
     start = torch.cat([p.detach().reshape(-1) for p in params]).double()
+    started = _perf_counter()
     for i in range(steps):
+        if _perf_counter() - started > _DOCTOR_TRIAL_SECONDS:  # a slow step: judge on fewer steps
+            break
         recorder = _LossRecorder(loss_fn)
         returned = step(m, X, y, recorder, opt)
         loss = recorder.calls[0]["loss"] if recorder.calls else returned
@@ -1060,7 +1070,7 @@ def _lr_findings(trial: dict, optimizer) -> list[Finding]:
     lr = optimizer.param_groups[0].get("lr", float("nan"))
     name = type(optimizer).__name__
     losses = trial["losses"]
-    if not losses:
+    if not losses or (len(losses) < 10 and all(math.isfinite(v) for v in losses)):  # too few steps to judge
         return []
     first, steps = losses[0], len(losses)
     finite = [v for v in losses if math.isfinite(v)]
@@ -1071,18 +1081,26 @@ def _lr_findings(trial: dict, optimizer) -> list[Finding]:
         return [Finding("lr-too-high", "The learning rate is far too high: the loss grows instead of falling.",
                         f"loss went from {first:.3g} to {ending} in {steps} trial steps at lr={lr:g} ({name})", fix)]
     late = losses[steps // 2:]
-    if steps >= 20 and min(late) > 1.5 * first:
-        return [Finding("lr-too-high", "The learning rate is far too high: the loss jumps up and stays above "
-                        "where it started.", f"loss {first:.3g} at the start, never below {min(late):.3g} in "
-                        f"trial steps {steps // 2 + 1}-{steps} at lr={lr:g} ({name})", fix)]
+    if steps >= 20 and sum(late) / len(late) > max(1.5 * first, first + 0.5):
+        return [Finding("lr-too-high", "The learning rate is far too high: the loss jumps up and stays well "
+                        "above where it started.", f"loss {first:.3g} at the start, {sum(late) / len(late):.3g} on "
+                        f"average in trial steps {steps // 2 + 1}-{steps} at lr={lr:g} ({name})", fix)]
     for layer, ((dead0, units), (dead1, _)) in enumerate(zip(trial["dead_before"], trial["dead_after"],
                                                               strict=False)):
-        if dead1 >= max(2, 0.75 * units) and dead1 - dead0 >= max(2, 0.25 * units) and losses[-1] > 0.97 * first:
+        if dead1 < max(2, 0.75 * units):
+            continue
+        if dead0 <= 0.5 * units and losses[-1] >= first:
             return [Finding("lr-too-high", "The learning rate is far too high: the first big updates push the "
                             "ReLU units into outputting 0 for every input, and then the network stops learning.",
                             f"in {steps} trial steps at lr={lr:g} ({name}) the dead units of ReLU layer "
                             f"{layer + 1} went from {dead0} to {dead1} of {units}; loss {first:.3g} -> "
                             f"{losses[-1]:.3g}", fix)]
+        if dead1 == units:
+            return [Finding("dead-units", "A ReLU layer dies during the first training steps: every unit "
+                            "outputs 0 for every input, so no gradient flows back and the network is stuck.",
+                            f"ReLU layer {layer + 1}: {dead0} of {units} units dead at the start, all {units} after "
+                            f"{steps} trial steps at lr={lr:g} ({name})",
+                            "build the model again (another seed), with wider layers or nn.LeakyReLU()")]
     per_step = trial["move"] / steps
     if per_step < 1e-5 and first > 0.2 and (first - min(finite)) < 0.01 * first and trial["grad_size"] > 1e-4:
         return [Finding("lr-too-low", "The learning rate is so small that the weights barely move, so training "
@@ -1145,9 +1163,16 @@ def diagnose(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, optimi
     saved_grads = [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
     saved_mode = [(m, m.training) for m in model.modules()]
     rng_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=rng_devices), torch.inference_mode(False), torch.enable_grad():
+    # the student's step may print or warn on every call: the doctor's report is what the student reads
+    with (torch.random.fork_rng(devices=rng_devices), torch.inference_mode(False), torch.enable_grad(),
+          contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings()):
+        warnings.simplefilter("ignore")
         torch.manual_seed(0)
-        findings, checked = _diagnose(model, X, y, loss_fn, optimizer, step, device)
+        findings, checked = [], []
+        try:
+            findings, checked = _diagnose(model, X, y, loss_fn, optimizer, step, device, checked)
+        except Exception as error:  # a setup the checks did not foresee: say so instead of crashing
+            findings.append(_explain_error(error, "Running your setup"))
     changed = (not _same_state(saved_state, model.state_dict())
                or not _same_state(saved_opt, optimizer.state_dict())
                or any((g is None) != (p.grad is None) or (g is not None and not torch.equal(g, p.grad))
@@ -1172,12 +1197,15 @@ def diagnose(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, optimi
     return Diagnosis(unique, checked, _perf_counter() - started)
 
 
-def _diagnose(model, X, y, loss_fn, optimizer, step, device) -> tuple[list[Finding], list[str]]:
-    """The checks behind ``diagnose``, in order; stops at the first layer of problems that hides the next."""
-    findings, checked = [], ["data shapes, dtypes and device"]
-    if X.device != device:
+def _diagnose(model, X, y, loss_fn, optimizer, step, device, checked) -> tuple[list[Finding], list[str]]:
+    """The checks behind ``diagnose``, in order; stops at the first layer of problems that hides the next.
+    Appends what it looked at to ``checked``."""
+    findings = []
+    checked.append("data shapes, dtypes and device")
+    if X.device != device or y.device != device:
         findings.append(Finding("device-mismatch", "The data and the model are on different devices.",
-                                f"X is on {X.device}, the model on {device}", "X, y = X.to(device), y.to(device)"))
+                                f"X is on {X.device}, y on {y.device}, the model on {device}",
+                                "X, y = X.to(device), y.to(device)"))
     if X.is_floating_point() and X.dtype != torch.float32 and any(
             p.dtype == torch.float32 for p in model.parameters()):
         findings.append(Finding("dtype-mismatch", "The features are not float32 like the model's weights.",

@@ -188,6 +188,26 @@ def test_a_students_error_becomes_a_finding_that_quotes_it():
     found = diagnose(**setup(step=broken))
     assert found.codes == ["error"] and "my own mistake" in found.findings[0].evidence
 
+    class TwoOutputs(nn.Module):  # returns a tuple: nothing the checks expect, still no exception
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Linear(2, 1)
+
+        def forward(self, x):
+            return self.layer(x), x
+
+    model = TwoOutputs()
+    found = diagnose(model, X, y, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    assert found.codes == ["error"] and "tuple" in found.findings[0].evidence
+
+
+def test_a_students_prints_do_not_flood_the_report(capsys):
+    def chatty(model, X, y, loss_fn, optimizer):
+        print("loss:", good_step(model, X, y, loss_fn, optimizer).item())
+
+    assert diagnose(**setup(step=chatty)).ok
+    assert capsys.readouterr().out == ""
+
 
 @pytest.mark.parametrize("argument, value, words", [
     ("model", nn.Sequential, "instance"), ("X", np.zeros((4, 2), np.float32), "torch.from_numpy"),

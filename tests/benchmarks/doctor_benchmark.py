@@ -670,28 +670,32 @@ def _healthy_accuracy(model, X, y, loss_fn, optimizer, step) -> float:
     return accuracy(y.reshape(-1), predict(model, X))
 
 
-def run(verify_healthy: bool = True) -> dict:
-    """Diagnose every case; return the results dictionary written to JSON."""
+def run(seeds=(42,), verify_healthy: bool = True) -> dict:
+    """Diagnose every case for every seed (data and initial weights change with it); return the results
+    dictionary written to JSON. Healthy and learning-rate cases are trained for the first seed only."""
     from helper_functions import _same_state, diagnose
 
+    global SEED
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     rows = []
-    for c in CASES:
+    for seed, c in [(seed, c) for seed in seeds for c in CASES]:
+        SEED = seed
         model, X, y, loss_fn, optimizer, step = c["build"]()
         before = _state(model, optimizer)
         wall, cpu = time.perf_counter(), time.process_time()
         diagnosis = diagnose(model, X, y, loss_fn, optimizer, step)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         after = _state(model, optimizer)
-        row = {"name": c["name"], "data": c["data"], "expect": c["expect"], "codes": diagnosis.codes,
+        row = {"seed": seed, "name": c["name"], "data": c["data"], "expect": c["expect"], "codes": diagnosis.codes,
                "seconds": round(wall, 3), "cpu_seconds": round(cpu, 3),
                "unchanged": _same_state(before[0], after[0]) and _same_state(before[1], after[1])}
         row["found"] = c["expect"] in diagnosis.codes if c["expect"] else not diagnosis.codes
-        if verify_healthy and c["expect"] in (None, "lr-too-high", "lr-too-low", "dead-units"):
+        if verify_healthy and seed == seeds[0] and c["expect"] in (None, "lr-too-high", "lr-too-low", "dead-units"):
             row["train_acc_after_300_epochs"] = round(_healthy_accuracy(model, X, y, loss_fn, optimizer, step), 3)
         rows.append(row)
         mark = "ok " if row["found"] else "MISS" if c["expect"] else "FALSE ALARM"
-        print(f"{mark:<11} {c['expect'] or 'healthy':<28} {c['name']:<45} {diagnosis.codes} {wall:.2f}s", flush=True)
+        print(f"{mark:<11} {seed:>2} {c['expect'] or 'healthy':<28} {c['name']:<45} {diagnosis.codes} {wall:.2f}s",
+              flush=True)
     return summarise(rows)
 
 
@@ -737,18 +741,30 @@ def markdown(results: dict, meta: dict) -> str:
         f"{'met ✅' if s['targets_met'] else 'MISSED ❌'}", "",
         "| Code | Planted | Named | Cases (data set: bug) |", "|---|---:|---:|---|",
     ]
+    seeds = sorted({r["seed"] for r in results["cases"]})
     for code, v in s["per_code"].items():
-        cases = "; ".join(f"{r['data']}: {r['name']}" + ("" if r["found"] else " (missed)")
-                          + (f" (trains to {r['train_acc_after_300_epochs']:.2f})"
-                             if "train_acc_after_300_epochs" in r else "")
-                          for r in results["cases"] if r["expect"] == code)
-        lines.append(f"| `{code}` | {v['planted']} | {v['found']} | {cases} |")
-    healthy = [r for r in results["cases"] if not r["expect"]]
-    lines += ["", f"Healthy setups ({len(healthy)}; training accuracy after 300 full-batch epochs of a copy, "
-              "to show they are healthy):", ""]
-    lines.append("; ".join(f"{r['data']}: {r['name']} ({r.get('train_acc_after_300_epochs', '-')})"
-                           + ("" if r["found"] else f" **FALSE ALARM {r['codes']}**") for r in healthy))
+        lines.append(f"| `{code}` | {v['planted']} | {v['found']} | {_case_list(results, code, len(seeds))} |")
+    healthy = _case_list(results, None, len(seeds))
+    lines += ["", f"Seeds: {', '.join(map(str, seeds))} (each seed changes the data and the initial weights). "
+              "In brackets: the training accuracy a copy reaches in 300 full-batch epochs (first seed), which "
+              "shows the healthy setups are healthy and the learning-rate bugs are bugs. Healthy setups:", "",
+              healthy]
     return "\n".join(lines) + "\n"
+
+
+def _case_list(results: dict, code, n_seeds: int) -> str:
+    """'data: name (k/n)' for every case with this expected code (None: healthy), in order."""
+    parts = []
+    for name in dict.fromkeys(r["name"] for r in results["cases"] if r["expect"] == code):
+        runs = [r for r in results["cases"] if r["name"] == name]
+        ok = sum(r["found"] for r in runs)
+        text = f"{runs[0]['data']}: {name}"
+        if ok < len(runs):
+            text += f" ({'clean' if code is None else 'named'} {ok}/{len(runs)}"
+            text += f": {sorted({c for r in runs if not r['found'] for c in r['codes']})})" if code is None else ")"
+        acc = runs[0].get("train_acc_after_300_epochs")
+        parts.append(text + (f" [{acc:.2f}]" if acc is not None else ""))
+    return "; ".join(parts)
 
 
 def readme_block(results_dir: pathlib.Path) -> str:
@@ -768,9 +784,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS, help="folder for doctor.json and doctor.md")
     parser.add_argument("--no-verify", action="store_true", help="skip training the healthy setups")
+    parser.add_argument("--seeds", default="42,0,1,2,3,4", help="comma-separated seeds (default: 42,0,1,2,3,4)")
     args = parser.parse_args(argv)
     load_start = _load()
-    results = run(verify_healthy=not args.no_verify)
+    seeds = tuple(int(v) for v in args.seeds.split(","))
+    results = run(seeds=seeds, verify_healthy=not args.no_verify)
     meta = {"date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {platform.processor() or ''}"
             .strip(", "), "python": platform.python_version(), "torch": torch.__version__,
             "threads": os.environ.get("OMP_NUM_THREADS", "unset"), "load_start": load_start, "load_end": _load()}
