@@ -1032,15 +1032,17 @@ def _dead_counts(model, X) -> list[tuple[int, int]]:
     return [(int((a.reshape(len(a), -1) == 0).all(dim=0).sum()), a[0].numel()) for _, a in relu_outputs]
 
 
-def _trial(step, model, optimizer, X, y, loss_fn, steps: int) -> dict:
-    """Train copies for ``steps`` steps. Returns ``losses`` (seen before each step), ``move`` (relative
-    parameter change), ``grad_size`` (relative gradient size at the start), ``dead_before``/``dead_after``
-    (``_dead_counts`` before and after)."""
+def _trial(step, model, optimizer, X, y, loss_fn, steps: int, X_dead=None) -> dict:
+    """Train copies for ``steps`` steps on ``X``, ``y``. Returns ``losses`` (seen before each step), ``move``
+    (relative parameter change), ``grad_size`` (relative gradient size at the start), ``dead_before`` and
+    ``dead_after`` (``_dead_counts`` on ``X_dead``, default ``X``, before and after)."""
+    X_dead = X if X_dead is None else X_dead
     m, opt = copy.deepcopy((model, optimizer))
     params = [p for p in m.parameters() if p.requires_grad]
     for p in m.parameters():
         p.grad = None
-    result = {"losses": [], "move": 0.0, "grad_size": 0.0, "dead_before": _dead_counts(m, X), "dead_after": []}
+    result = {"losses": [], "move": 0.0, "grad_size": 0.0, "dead_before": _dead_counts(m, X_dead),
+              "dead_after": []}
     start = torch.cat([p.detach().reshape(-1) for p in params]).double()
     started = _perf_counter()
     for i in range(steps):
@@ -1060,7 +1062,7 @@ def _trial(step, model, optimizer, X, y, loss_fn, steps: int) -> dict:
     end = torch.cat([p.detach().reshape(-1) for p in params]).double()
     result["move"] = ((end - start).norm() / (start.norm() + 1e-12)).item()
     if torch.isfinite(end).all():
-        result["dead_after"] = _dead_counts(m, X)
+        result["dead_after"] = _dead_counts(m, X_dead)
     return result
 
 
@@ -1280,7 +1282,7 @@ def _diagnose(model, X, y, loss_fn, optimizer, step, device, checked) -> tuple[l
         return findings, checked
     checked.append(f"the learning rate ({_DOCTOR_TRIAL_STEPS} trial steps on {len(rows)} rows)")
     try:
-        trial = _trial(the_step, work_model, work_opt, Xs, ys, loss_fn, _DOCTOR_TRIAL_STEPS)
+        trial = _trial(the_step, work_model, work_opt, Xs, ys, loss_fn, _DOCTOR_TRIAL_STEPS, X_dead=Xf)
     except Exception as error:
         findings.append(_explain_error(error, "A trial training step"))
         return findings, checked
