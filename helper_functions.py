@@ -565,6 +565,8 @@ _VIEW_OPS = ("Squeeze", "Unsqueeze", "View", "Reshape", "Select", "Slice", "Clon
              "Transpose", "Index", "Alias", "ToCopy", "Unbind", "Split")
 _AFFINE_MODULES = (nn.Linear, nn.Dropout, nn.BatchNorm1d, nn.Identity, nn.Flatten, nn.Unflatten)
 _BINARY_LOSSES = (nn.BCEWithLogitsLoss, nn.BCELoss)
+_STEP_CODES = ("no-zero-grad", "no-backward", "no-step", "step-order", "zero-grad-after-backward", "detached-loss",
+               "lr-too-high", "lr-too-low", "error")
 _CLASS_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
 
 
@@ -1187,6 +1189,8 @@ def diagnose(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, optimi
             for g, p in zip(saved_grads, model.parameters(), strict=True):
                 p.grad = g
         optimizer.load_state_dict(saved_opt)
+        # what the doctor saw of the step on its copies is then meaningless: keep only the other findings
+        findings = [f for f in findings if f.code not in _STEP_CODES]
         findings.append(Finding("step-uses-global-model", "Your step changed the model you passed in, although "
                                 "the doctor called it on a copy: it uses a global model instead of its argument.",
                                 "the model's weights changed during the trial (the doctor has restored them)",

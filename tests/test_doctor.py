@@ -172,7 +172,7 @@ def test_caller_model_optimizer_data_and_random_state_are_untouched():
         assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters(), strict=True))
         assert not model.training and torch.equal(X, X0) and torch.equal(y, y0)
         assert torch.equal(rng, torch.get_rng_state())
-    assert "step-uses-global-model" in diagnosis.codes
+    assert diagnosis.codes == ["step-uses-global-model"]
 
 
 def test_a_students_error_becomes_a_finding_that_quotes_it():
