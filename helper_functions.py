@@ -1093,7 +1093,8 @@ def _lr_findings(trial: dict, optimizer) -> list[Finding]:
                                                               strict=False)):
         if dead1 < max(2, 0.75 * units):
             continue
-        if dead0 <= 0.5 * units and losses[-1] >= first:
+        # mostly alive at the start: the big updates killed them (a whole layer, or most of one and no progress)
+        if dead0 <= 0.5 * units and (dead1 == units or losses[-1] >= first):
             return [Finding("lr-too-high", "The learning rate is far too high: the first big updates push the "
                             "ReLU units into outputting 0 for every input, and then the network stops learning.",
                             f"in {steps} trial steps at lr={lr:g} ({name}) the dead units of ReLU layer "

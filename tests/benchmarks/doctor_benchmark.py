@@ -608,6 +608,7 @@ CASES = [
          change=freeze_layer_2, lr=0.02),
 
     case("SGD lr 10", "circles", "lr-too-high", lambda: mlp(2, 1), opt="sgd", lr=10.0),
+    case("Adam lr 1", "circles", "lr-too-high", lambda: mlp(2, 1), lr=1.0),
     case("Adam lr 5, tanh", "moons", "lr-too-high", lambda: mlp(2, 1, act="tanh"), lr=5.0),
     case("logistic regression, SGD lr 500", "moons", "lr-too-high", lambda: seeded(nn.Linear, 2, 1), opt="sgd",
          lr=500.0),
