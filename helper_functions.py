@@ -1215,14 +1215,14 @@ def _diagnose(model, X, y, loss_fn, optimizer, step, device, checked) -> tuple[l
         findings.append(Finding("device-mismatch", "The data and the model are on different devices.",
                                 f"X is on {X.device}, y on {y.device}, the model on {device}",
                                 "X, y = X.to(device), y.to(device)"))
-    if X.is_floating_point() and X.dtype != torch.float32 and any(
-            p.dtype == torch.float32 for p in model.parameters()):
-        findings.append(Finding("dtype-mismatch", "The features are not float32 like the model's weights.",
-                                f"X.dtype is {X.dtype}", "X = X.float()"))
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    if X.is_floating_point() and X.dtype != dtype:
+        findings.append(Finding("dtype-mismatch", f"The features are {X.dtype}, the model's weights {dtype}.",
+                                f"X.dtype is {X.dtype}", "X = X.float()  # and the model stays float32"))
     elif not X.is_floating_point():
         findings.append(Finding("dtype-mismatch", "The features are integers; layers need float inputs.",
                                 f"X.dtype is {X.dtype}", "X = X.float()"))
-    X = X.detach().to(device=device, dtype=torch.float32)
+    X = X.detach().to(device=device, dtype=dtype)
     y = y.detach().to(device)
     if X.ndim != 2 or len(X) != len(y) or not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
         findings.append(Finding("shape-mismatch", "X must be (N, D) and y (N,): one label per row of X.",
@@ -1287,12 +1287,13 @@ def _diagnose(model, X, y, loss_fn, optimizer, step, device, checked) -> tuple[l
     findings += step_found
     if findings and not _first_code(findings) <= {"dead-units"}:
         return findings, checked
-    checked.append(f"the learning rate ({_DOCTOR_TRIAL_STEPS} trial steps on {len(rows)} rows)")
     try:
         trial = _trial(the_step, work_model, work_opt, Xs, ys, loss_fn, _DOCTOR_TRIAL_STEPS, X_dead=Xf)
     except Exception as error:
         findings.append(_explain_error(error, "A trial training step"))
         return findings, checked
+    checked.append(f"the learning rate ({len(trial['losses'])} trial steps on {len(rows)} rows)" if trial["losses"]
+                   else "not the learning rate (the step's loss could not be seen)")
     findings += _lr_findings(trial, optimizer)
     return findings, checked
 
