@@ -542,6 +542,7 @@ def plot_loss_curves(history: dict[str, list[float]], axes=None):
 # measured and the line that fixes it. Precision first: a healthy setup gets
 # no findings. The doctor's own imports stay in its section.
 import copy
+import io
 import math
 import re
 import warnings
@@ -559,10 +560,13 @@ DOCTOR_CODES = (
 _DOCTOR_SAMPLE = 512  # rows for the trial steps
 _DOCTOR_FORWARD_ROWS = 2048  # rows for the forward-only checks (dead units, linearity)
 _DOCTOR_TRIAL_STEPS = 40
+_DOCTOR_TRIAL_SECONDS = 2.5  # the trial stops early when the student's step is slow (the call stays under 5 s)
 _VIEW_OPS = ("Squeeze", "Unsqueeze", "View", "Reshape", "Select", "Slice", "Clone", "Expand", "Permute",
              "Transpose", "Index", "Alias", "ToCopy", "Unbind", "Split")
 _AFFINE_MODULES = (nn.Linear, nn.Dropout, nn.BatchNorm1d, nn.Identity, nn.Flatten, nn.Unflatten)
 _BINARY_LOSSES = (nn.BCEWithLogitsLoss, nn.BCELoss)
+_STEP_CODES = ("no-zero-grad", "no-backward", "no-step", "step-order", "zero-grad-after-backward", "detached-loss",
+               "lr-too-high", "lr-too-low", "error")
 _CLASS_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
 
 
@@ -657,7 +661,8 @@ def _standard_step(model, X, y, loss_fn, optimizer):
     """The lesson's training step: forward, loss, zero_grad, backward, step; returns the loss."""
     model.train()
     y_logits = model(X)
-    if isinstance(loss_fn, _CLASS_LOSSES) or (y_logits.ndim == 2 and y_logits.shape[1] > 1):
+    multi_class = y_logits.ndim == 2 and y_logits.shape[1] > 1
+    if isinstance(getattr(loss_fn, "wrapped", loss_fn), _CLASS_LOSSES) or multi_class:
         loss = loss_fn(y_logits, y)
     else:  # one output unit: (N, 1) -> (N,) to match (N,) labels, float targets for BCE
         if y.ndim == 1 and y_logits.ndim == 2:
@@ -673,19 +678,19 @@ class _LossRecorder:
     """Stands in for the student's loss: records what each call was given and returned."""
 
     def __init__(self, loss_fn):
-        self._loss_fn, self.calls = loss_fn, []
+        self.wrapped, self.calls = loss_fn, []
 
     def __call__(self, input, target, *args, **kwargs):
         call = {"input": input, "target": target}
         self.calls.append(call)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            call["loss"] = self._loss_fn(input, target, *args, **kwargs)
+            call["loss"] = self.wrapped(input, target, *args, **kwargs)
         call["warnings"] = [str(w.message) for w in caught]
         return call["loss"]
 
     def __getattr__(self, name):
-        return getattr(self._loss_fn, name)
+        return getattr(self.__dict__["wrapped"], name)
 
 
 @contextlib.contextmanager
@@ -852,7 +857,7 @@ def _output_findings(loss_fn, out, loss_input, target, ys, y_all) -> list[Findin
                                  "between 0.5 and 0.73 and the loss can hardly fall.",
                                  f"outputs range {fed.min().item():.3f}..{fed.max().item():.3f}, all in (0, 1)",
                                  "remove the final nn.Sigmoid() (or torch.sigmoid): BCEWithLogitsLoss applies it"))
-        if isinstance(loss_fn, nn.BCELoss) and op not in ("Sigmoid", "Softmax") and (
+        if isinstance(loss_fn, nn.BCELoss) and loss_input is not None and op not in ("Sigmoid", "Softmax") and (
                 fed.min() < 0 or fed.max() > 1 or op in ("Addmm", "Mm", "Linear", "Add", "Mv", "Matmul")):
             found.append(Finding("probabilities-expected", "BCELoss expects probabilities, but it is fed raw "
                                  "logits.", f"inputs to the loss range {fed.min().item():.3g}.."
@@ -866,7 +871,8 @@ def _output_findings(loss_fn, out, loss_input, target, ys, y_all) -> list[Findin
                                  f"labels dtype {labels.dtype}, values {shown}", "y = y.long()"))
         elif len(ints) == len(values) and len(values):
             lo, hi, k = min(ints), max(ints), len(ints)
-            if lo == 0 and hi == k - 1 and width != k:
+            # more outputs than classes only counts when the data are large enough to hold every class
+            if lo == 0 and hi == k - 1 and (width < k or (width > k and len(y_all) >= 20 * width)):
                 found.append(Finding("wrong-output-width", f"There are {k} classes, so the last layer needs {k} "
                                      f"outputs (one logit per class), but it has {width}.",
                                      f"output shape {tuple(out.shape)}, labels {shown}",
@@ -880,7 +886,7 @@ def _output_findings(loss_fn, out, loss_input, target, ys, y_all) -> list[Findin
                                  "CrossEntropyLoss applies another one, which flattens the gradients.",
                                  "every row of the outputs sums to 1 (it came from a softmax)",
                                  "remove the final nn.Softmax(): CrossEntropyLoss takes raw logits"))
-        if isinstance(loss_fn, nn.NLLLoss) and op != "LogSoftmax":
+        if isinstance(loss_fn, nn.NLLLoss) and loss_input is not None and op != "LogSoftmax":
             found.append(Finding("probabilities-expected", "NLLLoss expects log-probabilities, but it is fed "
                                  f"the output of {op or 'no operation'}.",
                                  f"inputs to the loss range {fed.min().item():.3g}..{fed.max().item():.3g}",
@@ -926,9 +932,14 @@ def _structure_findings(X, out, order, relu_outputs, linear_out) -> list[Finding
                 continue
             act = act.reshape(len(act), -1)
             dead = int((act == 0).all(dim=0).sum())
-            if act.shape[1] >= 2 and dead >= max(2, math.ceil(0.5 * act.shape[1])):
+            # A few dead units are normal at random init, and in deeper layers they can come back as the
+            # layers before them change. Flagged: a whole layer dead (nothing reaches the output, no gradient
+            # flows back), three quarters of the first layer (its inputs never change, so neither do they), or
+            # three quarters of a wide later layer (a state random init does not produce).
+            units = act.shape[1]
+            if units >= 2 and (dead == units or ((i == 0 or units >= 16) and dead >= max(2, 0.75 * units))):
                 found.append(Finding("dead-units", "Most units of a ReLU layer output 0 for every input, so "
-                                     "they pass no gradient and never recover.",
+                                     "they pass no gradient and the layer has lost most of its capacity.",
                                      f"{dead} of {act.shape[1]} units of ReLU layer {i + 1} output 0 for all "
                                      f"{len(act)} inputs", "re-initialise the model (build it again) and train "
                                      "with a smaller lr; nn.LeakyReLU() keeps a small gradient"))
@@ -1023,17 +1034,22 @@ def _dead_counts(model, X) -> list[tuple[int, int]]:
     return [(int((a.reshape(len(a), -1) == 0).all(dim=0).sum()), a[0].numel()) for _, a in relu_outputs]
 
 
-def _trial(step, model, optimizer, X, y, loss_fn, steps: int) -> dict:
-    """Train copies for ``steps`` steps. Returns ``losses`` (seen before each step), ``move`` (relative
-    parameter change), ``grad_size`` (relative gradient size at the start), ``dead_before``/``dead_after``
-    (``_dead_counts`` before and after)."""
+def _trial(step, model, optimizer, X, y, loss_fn, steps: int, X_dead=None) -> dict:
+    """Train copies for ``steps`` steps on ``X``, ``y``. Returns ``losses`` (seen before each step), ``move``
+    (relative parameter change), ``grad_size`` (relative gradient size at the start), ``dead_before`` and
+    ``dead_after`` (``_dead_counts`` on ``X_dead``, default ``X``, before and after)."""
+    X_dead = X if X_dead is None else X_dead
     m, opt = copy.deepcopy((model, optimizer))
     params = [p for p in m.parameters() if p.requires_grad]
     for p in m.parameters():
         p.grad = None
-    result = {"losses": [], "move": 0.0, "grad_size": 0.0, "dead_before": _dead_counts(m, X), "dead_after": []}
+    result = {"losses": [], "move": 0.0, "grad_size": 0.0, "dead_before": _dead_counts(m, X_dead),
+              "dead_after": []}
     start = torch.cat([p.detach().reshape(-1) for p in params]).double()
+    started = _perf_counter()
     for i in range(steps):
+        if _perf_counter() - started > _DOCTOR_TRIAL_SECONDS:  # a slow step: judge on fewer steps
+            break
         recorder = _LossRecorder(loss_fn)
         returned = step(m, X, y, recorder, opt)
         loss = recorder.calls[0]["loss"] if recorder.calls else returned
@@ -1048,7 +1064,7 @@ def _trial(step, model, optimizer, X, y, loss_fn, steps: int) -> dict:
     end = torch.cat([p.detach().reshape(-1) for p in params]).double()
     result["move"] = ((end - start).norm() / (start.norm() + 1e-12)).item()
     if torch.isfinite(end).all():
-        result["dead_after"] = _dead_counts(m, X)
+        result["dead_after"] = _dead_counts(m, X_dead)
     return result
 
 
@@ -1058,7 +1074,7 @@ def _lr_findings(trial: dict, optimizer) -> list[Finding]:
     lr = optimizer.param_groups[0].get("lr", float("nan"))
     name = type(optimizer).__name__
     losses = trial["losses"]
-    if not losses:
+    if not losses or (len(losses) < 10 and all(math.isfinite(v) for v in losses)):  # too few steps to judge
         return []
     first, steps = losses[0], len(losses)
     finite = [v for v in losses if math.isfinite(v)]
@@ -1068,14 +1084,28 @@ def _lr_findings(trial: dict, optimizer) -> list[Finding]:
         ending = "NaN/inf" if len(finite) < steps else f"{max(finite):.3g}"
         return [Finding("lr-too-high", "The learning rate is far too high: the loss grows instead of falling.",
                         f"loss went from {first:.3g} to {ending} in {steps} trial steps at lr={lr:g} ({name})", fix)]
+    late = losses[steps // 2:]
+    if steps >= 20 and sum(late) / len(late) > max(1.5 * first, first + 0.5):
+        return [Finding("lr-too-high", "The learning rate is far too high: the loss jumps up and stays well "
+                        "above where it started.", f"loss {first:.3g} at the start, {sum(late) / len(late):.3g} on "
+                        f"average in trial steps {steps // 2 + 1}-{steps} at lr={lr:g} ({name})", fix)]
     for layer, ((dead0, units), (dead1, _)) in enumerate(zip(trial["dead_before"], trial["dead_after"],
                                                               strict=False)):
-        if dead1 >= max(2, 0.5 * units) and dead1 - dead0 >= max(2, 0.25 * units) and losses[-1] > 0.9 * first:
+        if dead1 < max(2, 0.75 * units):
+            continue
+        # mostly alive at the start: the big updates killed them (a whole layer, or most of one and no progress)
+        if dead0 <= 0.5 * units and (dead1 == units or losses[-1] >= first):
             return [Finding("lr-too-high", "The learning rate is far too high: the first big updates push the "
                             "ReLU units into outputting 0 for every input, and then the network stops learning.",
                             f"in {steps} trial steps at lr={lr:g} ({name}) the dead units of ReLU layer "
                             f"{layer + 1} went from {dead0} to {dead1} of {units}; loss {first:.3g} -> "
                             f"{losses[-1]:.3g}", fix)]
+        if dead1 == units:
+            return [Finding("dead-units", "A ReLU layer dies during the first training steps: every unit "
+                            "outputs 0 for every input, so no gradient flows back and the network is stuck.",
+                            f"ReLU layer {layer + 1}: {dead0} of {units} units dead at the start, all {units} after "
+                            f"{steps} trial steps at lr={lr:g} ({name})",
+                            "build the model again (another seed), with wider layers or nn.LeakyReLU()")]
     per_step = trial["move"] / steps
     if per_step < 1e-5 and first > 0.2 and (first - min(finite)) < 0.01 * first and trial["grad_size"] > 1e-4:
         return [Finding("lr-too-low", "The learning rate is so small that the weights barely move, so training "
@@ -1107,10 +1137,12 @@ def diagnose(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, optimi
 
     The doctor looks at the model's layers and a forward pass, the labels against the loss, the optimizer
     against the model, the inputs' scales, and then runs the training step: twice while watching the calls to
-    ``zero_grad``, ``backward`` and ``step``, then ``40`` trial steps to see the loss and the weights move.
-    Everything runs on copies of the model and optimizer, on at most 512 rows of the data (2,048 for the
-    forward-only checks), on the model's device, with the random generators restored afterwards; it takes well
-    under a second for the lesson's models. A healthy setup gets no findings.
+    ``zero_grad``, ``backward`` and ``step``, then up to 40 trial steps to see the loss and the weights move
+    (fewer when your step is slow, so that a call stays under 5 s). Everything runs on copies of the model and
+    optimizer, on at most 512 rows of the data (2,048 for the forward-only checks), on the model's device, with
+    torch's random generators restored afterwards. On the lesson's models a call takes a fraction of a second
+    (``tests/benchmarks/doctor_benchmark.py`` measures it). A healthy setup gets no findings; a clean report
+    is no proof that a model will train well.
 
     Args:
         model: the classifier (an ``nn.Module`` instance) returning ``(N, 1)`` or ``(N, C)`` logits.
@@ -1138,9 +1170,16 @@ def diagnose(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, optimi
     saved_grads = [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
     saved_mode = [(m, m.training) for m in model.modules()]
     rng_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=rng_devices), torch.inference_mode(False), torch.enable_grad():
+    # the student's step may print or warn on every call: the doctor's report is what the student reads
+    with (torch.random.fork_rng(devices=rng_devices), torch.inference_mode(False), torch.enable_grad(),
+          contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings()):
+        warnings.simplefilter("ignore")
         torch.manual_seed(0)
-        findings, checked = _diagnose(model, X, y, loss_fn, optimizer, step, device)
+        findings, checked = [], []
+        try:
+            findings, checked = _diagnose(model, X, y, loss_fn, optimizer, step, device, checked)
+        except Exception as error:  # a setup the checks did not foresee: say so instead of crashing
+            findings.append(_explain_error(error, "Running your setup"))
     changed = (not _same_state(saved_state, model.state_dict())
                or not _same_state(saved_opt, optimizer.state_dict())
                or any((g is None) != (p.grad is None) or (g is not None and not torch.equal(g, p.grad))
@@ -1151,6 +1190,8 @@ def diagnose(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, optimi
             for g, p in zip(saved_grads, model.parameters(), strict=True):
                 p.grad = g
         optimizer.load_state_dict(saved_opt)
+        # what the doctor saw of the step on its copies is then meaningless: keep only the other findings
+        findings = [f for f in findings if f.code not in _STEP_CODES]
         findings.append(Finding("step-uses-global-model", "Your step changed the model you passed in, although "
                                 "the doctor called it on a copy: it uses a global model instead of its argument.",
                                 "the model's weights changed during the trial (the doctor has restored them)",
@@ -1165,20 +1206,23 @@ def diagnose(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, optimi
     return Diagnosis(unique, checked, _perf_counter() - started)
 
 
-def _diagnose(model, X, y, loss_fn, optimizer, step, device) -> tuple[list[Finding], list[str]]:
-    """The checks behind ``diagnose``, in order; stops at the first layer of problems that hides the next."""
-    findings, checked = [], ["data shapes, dtypes and device"]
-    if X.device != device:
+def _diagnose(model, X, y, loss_fn, optimizer, step, device, checked) -> tuple[list[Finding], list[str]]:
+    """The checks behind ``diagnose``, in order; stops at the first layer of problems that hides the next.
+    Appends what it looked at to ``checked``."""
+    findings = []
+    checked.append("data shapes, dtypes and device")
+    if X.device != device or y.device != device:
         findings.append(Finding("device-mismatch", "The data and the model are on different devices.",
-                                f"X is on {X.device}, the model on {device}", "X, y = X.to(device), y.to(device)"))
-    if X.is_floating_point() and X.dtype != torch.float32 and any(
-            p.dtype == torch.float32 for p in model.parameters()):
-        findings.append(Finding("dtype-mismatch", "The features are not float32 like the model's weights.",
-                                f"X.dtype is {X.dtype}", "X = X.float()"))
+                                f"X is on {X.device}, y on {y.device}, the model on {device}",
+                                "X, y = X.to(device), y.to(device)"))
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    if X.is_floating_point() and X.dtype != dtype:
+        findings.append(Finding("dtype-mismatch", f"The features are {X.dtype}, the model's weights {dtype}.",
+                                f"X.dtype is {X.dtype}", "X = X.float()  # and the model stays float32"))
     elif not X.is_floating_point():
         findings.append(Finding("dtype-mismatch", "The features are integers; layers need float inputs.",
                                 f"X.dtype is {X.dtype}", "X = X.float()"))
-    X = X.detach().to(device=device, dtype=torch.float32)
+    X = X.detach().to(device=device, dtype=dtype)
     y = y.detach().to(device)
     if X.ndim != 2 or len(X) != len(y) or not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
         findings.append(Finding("shape-mismatch", "X must be (N, D) and y (N,): one label per row of X.",
@@ -1243,12 +1287,13 @@ def _diagnose(model, X, y, loss_fn, optimizer, step, device) -> tuple[list[Findi
     findings += step_found
     if findings and not _first_code(findings) <= {"dead-units"}:
         return findings, checked
-    checked.append(f"the learning rate ({_DOCTOR_TRIAL_STEPS} trial steps on {len(rows)} rows)")
     try:
-        trial = _trial(the_step, work_model, work_opt, Xs, ys, loss_fn, _DOCTOR_TRIAL_STEPS)
+        trial = _trial(the_step, work_model, work_opt, Xs, ys, loss_fn, _DOCTOR_TRIAL_STEPS, X_dead=Xf)
     except Exception as error:
         findings.append(_explain_error(error, "A trial training step"))
         return findings, checked
+    checked.append(f"the learning rate ({len(trial['losses'])} trial steps on {len(rows)} rows)" if trial["losses"]
+                   else "not the learning rate (the step's loss could not be seen)")
     findings += _lr_findings(trial, optimizer)
     return findings, checked
 

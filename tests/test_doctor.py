@@ -113,8 +113,9 @@ def test_each_cause_is_named_and_its_fixed_twin_is_clean(code):
     assert twin.findings == [], f"fixed twin of {code} got {twin.codes}"
 
 
-def test_optimizer_over_another_model_is_named():
+def test_optimizer_over_another_model_is_named_and_over_this_model_is_not():
     case = setup()
+    assert diagnose(**case).ok
     case["optimizer"] = other_model_optimizer(case["model"])
     assert "optimizer-not-on-model" in diagnose(**case).codes
 
@@ -126,6 +127,7 @@ def test_every_code_is_a_documented_code_and_the_original_names_are_kept():
                 "unscaled-inputs dead-units constant-init").split()
     assert set(original) <= set(DOCTOR_CODES)
     assert set(CASES) <= set(DOCTOR_CODES)
+    assert set(original) <= set(CASES) | {"optimizer-not-on-model"}  # every cause has its planted case here
 
 
 def test_healthy_setups_of_the_lesson_stay_clean():
@@ -143,7 +145,7 @@ def test_healthy_setups_of_the_lesson_stay_clean():
         optimizer.step()
         return loss
 
-    sgd = torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)  # effective step 10 x lr: high but fine
     assert diagnose(model, X, targets, nn.BCEWithLogitsLoss(), sgd, step).findings == []
     assert diagnose(model, X, targets, nn.BCEWithLogitsLoss(), sgd).findings == []
 
@@ -172,7 +174,7 @@ def test_caller_model_optimizer_data_and_random_state_are_untouched():
         assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters(), strict=True))
         assert not model.training and torch.equal(X, X0) and torch.equal(y, y0)
         assert torch.equal(rng, torch.get_rng_state())
-    assert "step-uses-global-model" in diagnosis.codes
+    assert diagnosis.codes == ["step-uses-global-model"]
 
 
 def test_a_students_error_becomes_a_finding_that_quotes_it():
@@ -187,6 +189,26 @@ def test_a_students_error_becomes_a_finding_that_quotes_it():
 
     found = diagnose(**setup(step=broken))
     assert found.codes == ["error"] and "my own mistake" in found.findings[0].evidence
+
+    class TwoOutputs(nn.Module):  # returns a tuple: nothing the checks expect, still no exception
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Linear(2, 1)
+
+        def forward(self, x):
+            return self.layer(x), x
+
+    model = TwoOutputs()
+    found = diagnose(model, X, y, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    assert found.codes == ["error"] and "tuple" in found.findings[0].evidence
+
+
+def test_a_students_prints_do_not_flood_the_report(capsys):
+    def chatty(model, X, y, loss_fn, optimizer):
+        print("loss:", good_step(model, X, y, loss_fn, optimizer).item())
+
+    assert diagnose(**setup(step=chatty)).ok
+    assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("argument, value, words", [
