@@ -625,6 +625,770 @@ def plot_loss_curves(history: dict[str, list[float]], axes=None):
 
 
 # --------------------------------------------------------------------------
+# The doctor: why a network does not learn
+# --------------------------------------------------------------------------
+# `diagnose` looks at a student's model, data, loss, optimizer and (optionally)
+# training step, on copies, and names what is wrong with the number it
+# measured and the line that fixes it. Precision first: a healthy setup gets
+# no findings. The doctor's own imports stay in its section.
+import copy
+import io
+import math
+import re
+import warnings
+from dataclasses import dataclass
+from time import perf_counter as _perf_counter
+
+DOCTOR_CODES = (
+    "no-nonlinearity", "sigmoid-before-logits-loss", "softmax-before-cross-entropy", "probabilities-expected",
+    "relu-on-output", "wrong-output-width", "label-range", "shape-mismatch", "no-zero-grad", "no-backward",
+    "no-step", "step-order", "detached-loss", "optimizer-not-on-model", "frozen-parameters", "lr-too-high",
+    "lr-too-low", "unscaled-inputs", "dead-units", "constant-init",
+    # causes found beyond the first list
+    "zero-grad-after-backward", "dtype-mismatch", "device-mismatch", "step-uses-global-model", "error",
+)
+_DOCTOR_SAMPLE = 512  # rows for the trial steps
+_DOCTOR_FORWARD_ROWS = 2048  # rows for the forward-only checks (dead units, linearity)
+_DOCTOR_TRIAL_STEPS = 40
+_DOCTOR_TRIAL_SECONDS = 2.5  # the trial stops early when the student's step is slow (the call stays under 5 s)
+_VIEW_OPS = ("Squeeze", "Unsqueeze", "View", "Reshape", "Select", "Slice", "Clone", "Expand", "Permute",
+             "Transpose", "Index", "Alias", "ToCopy", "Unbind", "Split")
+_AFFINE_MODULES = (nn.Linear, nn.Dropout, nn.BatchNorm1d, nn.Identity, nn.Flatten, nn.Unflatten)
+_BINARY_LOSSES = (nn.BCEWithLogitsLoss, nn.BCELoss)
+_STEP_CODES = ("no-zero-grad", "no-backward", "no-step", "step-order", "zero-grad-after-backward", "detached-loss",
+               "lr-too-high", "lr-too-low", "error")
+_CLASS_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
+
+
+@dataclass
+class Finding:
+    """One problem the doctor found.
+
+    Attributes:
+        code: a short fixed name from ``DOCTOR_CODES``, e.g. ``"no-zero-grad"``.
+        message: what is wrong, in one sentence.
+        evidence: the number the doctor measured that shows it.
+        fix: the line of code (or the change) that fixes it.
+    """
+
+    code: str
+    message: str
+    evidence: str
+    fix: str
+
+
+class Diagnosis:
+    """What ``diagnose`` found: ``.findings`` (a list of ``Finding``), ``.checked`` (what it looked at).
+
+    Prints as a short report; in a notebook it renders as Markdown. ``.codes`` lists the finding codes and
+    ``.ok`` is True when nothing was found.
+    """
+
+    def __init__(self, findings: list[Finding], checked: list[str], seconds: float = 0.0):
+        self.findings = list(findings)
+        self.checked = list(checked)
+        self.seconds = seconds
+
+    @property
+    def codes(self) -> list[str]:
+        return [finding.code for finding in self.findings]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    def __iter__(self):
+        return iter(self.findings)
+
+    def __repr__(self) -> str:
+        if not self.findings:
+            return "Diagnosis: no problems found.\nChecked: " + "; ".join(self.checked) + "."
+        lines = [f"Diagnosis: {len(self.findings)} problem(s) found."]
+        for i, f in enumerate(self.findings, 1):
+            lines += [f"{i}. [{f.code}] {f.message}", f"   evidence: {f.evidence}", f"   fix: {f.fix}"]
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        if not self.findings:
+            return "**Diagnosis: no problems found.** Checked: " + "; ".join(self.checked) + "."
+        lines = [f"**Diagnosis: {len(self.findings)} problem(s) found.**", ""]
+        for i, f in enumerate(self.findings, 1):
+            lines += [f"{i}. **`{f.code}`**: {f.message}", f"    - evidence: {f.evidence}", f"    - fix: `{f.fix}`"]
+        return "\n".join(lines)
+
+
+def _check_doctor_arguments(model, X, y, loss_fn, optimizer, step) -> None:
+    """Raise ``TypeError`` with what to pass when an argument has the wrong kind."""
+    def wrong(name, value, want):
+        got = f"the class {value.__name__}" if isinstance(value, type) else f"a {type(value).__name__}"
+        raise TypeError(f"diagnose: {name} must be {want}, got {got}")
+
+    if not isinstance(model, nn.Module):
+        wrong("model", model, "a model instance (an nn.Module such as nn.Sequential(...) or MyModel())")
+    for name, value in (("X", X), ("y", y)):
+        if not isinstance(value, torch.Tensor):
+            wrong(name, value, f"a torch tensor (convert with torch.from_numpy({name}))")
+    if isinstance(loss_fn, type) or not callable(loss_fn):
+        wrong("loss_fn", loss_fn, "a loss instance, e.g. nn.BCEWithLogitsLoss() (with the parentheses)")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        wrong("optimizer", optimizer, "an optimizer instance, e.g. torch.optim.SGD(model.parameters(), lr=0.1)")
+    if step is not None and not callable(step):
+        wrong("step", step, "None or a function step(model, X, y, loss_fn, optimizer) that returns the loss")
+
+
+def _origin_op(tensor: torch.Tensor) -> str:
+    """Name of the last real operation that produced ``tensor`` (reshapes and indexing skipped), '' if none."""
+    fn = tensor.grad_fn
+    while fn is not None and fn.name().startswith(_VIEW_OPS) and fn.next_functions:
+        fn = fn.next_functions[0][0]
+    return "" if fn is None else re.sub(r"Backward\d*$", "", fn.name())
+
+
+def _standard_step(model, X, y, loss_fn, optimizer):
+    """The lesson's training step: forward, loss, zero_grad, backward, step; returns the loss."""
+    model.train()
+    y_logits = model(X)
+    multi_class = y_logits.ndim == 2 and y_logits.shape[1] > 1
+    if isinstance(getattr(loss_fn, "wrapped", loss_fn), _CLASS_LOSSES) or multi_class:
+        loss = loss_fn(y_logits, y)
+    else:  # one output unit: (N, 1) -> (N,) to match (N,) labels, float targets for BCE
+        if y.ndim == 1 and y_logits.ndim == 2:
+            y_logits = y_logits.squeeze(1)
+        loss = loss_fn(y_logits, y.float())
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+class _LossRecorder:
+    """Stands in for the student's loss: records what each call was given and returned."""
+
+    def __init__(self, loss_fn):
+        self.wrapped, self.calls = loss_fn, []
+
+    def __call__(self, input, target, *args, **kwargs):
+        call = {"input": input, "target": target}
+        self.calls.append(call)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call["loss"] = self.wrapped(input, target, *args, **kwargs)
+        call["warnings"] = [str(w.message) for w in caught]
+        return call["loss"]
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["wrapped"], name)
+
+
+@contextlib.contextmanager
+def _record_training_calls(model, optimizer, events: list):
+    """Record, in order, zero_grad / backward / step calls and which parameters received a gradient."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = {}
+    hooks = [p.register_hook(lambda g, i=i: grads.__setitem__(i, g.detach().clone())) for i, p in enumerate(params)]
+    original_backward = torch.Tensor.backward
+
+    def backward(tensor, *args, **kwargs):
+        events.append(("backward", tensor.grad_fn is None))
+        return original_backward(tensor, *args, **kwargs)
+
+    def wrap(obj, name, label):
+        original = getattr(obj, name)
+
+        def recorded(*args, **kwargs):
+            events.append((label, None))
+            return original(*args, **kwargs)
+        setattr(obj, name, recorded)
+
+    wrap(optimizer, "zero_grad", "zero_grad")
+    wrap(optimizer, "step", "step")
+    wrap(model, "zero_grad", "zero_grad")
+    torch.Tensor.backward = backward
+    try:
+        yield params, grads
+    finally:
+        torch.Tensor.backward = original_backward
+        for hook in hooks:
+            hook.remove()
+
+
+def _explain_error(error: BaseException, where: str) -> Finding:
+    """A student's exception -> a Finding that quotes it and says what it usually means."""
+    text = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"[:300]
+    rules = [
+        (r"shapes cannot be multiplied", "shape-mismatch",
+         "the number of input features does not match the first layer's in_features",
+         "make in_features of the first nn.Linear equal X.shape[1]"),
+        (r"must be the same as input size|size of tensor a .* must match|to match target batch_size|"
+         r"target size|Expected target size|multi-target not supported|0D or 1D target",
+         "shape-mismatch", "the model's output and the labels have different shapes",
+         "binary: loss_fn(y_logits.squeeze(1), y); multi-class: loss_fn(y_logits, y) with y of shape (N,)"),
+        (r"out of bounds|Target -?\d+ is out", "label-range",
+         "a label is outside 0..C-1, the classes the output layer has",
+         "labels must be 0..C-1 (e.g. y - 1 if they start at 1) and the last layer needs C outputs"),
+        (r"expected scalar type Long|Long but found Float|Float' for argument 'target'|\"nll_loss.*Float",
+         "label-range", "CrossEntropyLoss needs int64 class indices but got float labels", "y = y.long()"),
+        (r"between 0 and 1", "probabilities-expected",
+         "BCELoss expects probabilities in [0, 1] but got raw logits",
+         "use nn.BCEWithLogitsLoss() on the logits (or apply torch.sigmoid first)"),
+        (r"does not require grad|does not have a grad_fn|Inference tensors cannot be saved", "detached-loss",
+         "the loss is cut off from the model's parameters, so backward() has nothing to reach",
+         "compute the loss from model(X) without .item(), .detach(), torch.no_grad() or inference_mode()"),
+        (r"same device|Expected all tensors to be on|device type", "device-mismatch",
+         "the model and the data are on different devices", "X, y = X.to(device), y.to(device); model.to(device)"),
+        (r"dtype|scalar type|result type", "dtype-mismatch",
+         "a tensor has the wrong dtype (float64 features, or integer targets for a BCE loss)",
+         "X = X.float() for the features; y.float() for BCE targets, y.long() for CrossEntropyLoss"),
+    ]
+    for pattern, code, meaning, fix in rules:
+        if re.search(pattern, str(error), flags=re.I):
+            return Finding(code, f"{where} raised an error: {meaning}.", text, fix)
+    return Finding("error", f"{where} raised an error, so the doctor could not try a training step.", text,
+                   "read the error's last line; run the step on a few rows (X[:8], y[:8]) and print shapes")
+
+
+def _sample_rows(n: int, k: int, device) -> torch.Tensor:
+    """Up to ``k`` row indices out of ``n``, the same ones every call."""
+    if n <= k:
+        return torch.arange(n, device=device)
+    generator = torch.Generator().manual_seed(0)
+    return torch.randperm(n, generator=generator)[:k].sort().values.to(device)
+
+
+def _trace_forward(model, X):
+    """One forward pass with hooks: (output, leaf modules in call order, outputs of nn.ReLU calls, output of
+    the last nn.Linear call).
+
+    Dropout is switched off; batch norm uses batch statistics, as in training. ``model`` must be a copy.
+    """
+    order, relu_outputs, last_linear = [], [], {}
+    leaves = [m for m in model.modules() if not list(m.children())]
+
+    def hook(module, args, output):
+        order.append(module)
+        if isinstance(module, nn.Linear) and isinstance(output, torch.Tensor):
+            last_linear["output"] = output.detach()
+        if isinstance(module, nn.ReLU) and isinstance(output, torch.Tensor):
+            relu_outputs.append((len(order) - 1, output.detach()))
+
+    hooks = [m.register_forward_hook(hook) for m in leaves]
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.eval()
+    try:
+        output = model(X)
+    finally:
+        for h in hooks:
+            h.remove()
+    return output, order, relu_outputs, last_linear.get("output")
+
+
+def _is_affine(X: torch.Tensor, out: torch.Tensor) -> bool | None:
+    """Is ``out`` an affine function of ``X`` on these rows? None when the test cannot tell."""
+    X64 = X.detach().double().cpu().reshape(len(X), -1)
+    out64 = out.detach().double().cpu().reshape(len(out), -1)
+    if len(X64) <= X64.shape[1] + 2 or not torch.isfinite(out64).all():
+        return None
+    spread = (out64 - out64.mean(0)).norm()
+    if spread < 1e-6 * (1 + out64.abs().max()):
+        return None  # constant output: nothing to tell
+    A = torch.cat([X64, torch.ones(len(X64), 1, dtype=torch.float64)], dim=1)
+    coef = torch.linalg.lstsq(A, out64).solution
+    return bool((out64 - A @ coef).norm() / spread < 1e-4)
+
+
+def _loss_kind(loss_fn) -> str:
+    """'binary', 'classes' or 'other' from the loss module's type."""
+    if isinstance(loss_fn, _BINARY_LOSSES):
+        return "binary"
+    if isinstance(loss_fn, _CLASS_LOSSES):
+        return "classes"
+    return "other"
+
+
+def _output_findings(loss_fn, out, loss_input, target, ys, y_all) -> list[Finding]:
+    """Output layer, output activation and labels against what the loss expects."""
+    found, kind = [], _loss_kind(loss_fn)
+    name = type(loss_fn).__name__
+    width = 1 if out.ndim == 1 else int(out.shape[1])
+    if not isinstance(loss_input, torch.Tensor) or not isinstance(target, torch.Tensor):
+        loss_input = target = None
+    fed = (loss_input if loss_input is not None else out).detach()
+    op = _origin_op(loss_input if loss_input is not None else out)
+    labels = target if target is not None else ys
+    values = torch.unique(labels.detach()).cpu()
+    if torch.equal(values, torch.unique(ys.detach()).cpu()):  # labels as given: count classes in all of y
+        values = torch.unique(y_all.detach()).cpu().to(values.dtype)
+    shown = ", ".join(f"{v:g}" for v in values[:6].tolist()) + (", ..." if len(values) > 6 else "")
+    if op == "Relu":
+        found.append(Finding("relu-on-output", "A ReLU after the last layer clips every logit below 0 to 0, so "
+                             "the model cannot say 'class 0' with confidence and gets no gradient there.",
+                             f"{int((fed <= 0).sum())} of {fed.numel()} outputs are exactly 0",
+                             "remove the final nn.ReLU(): the last layer must output raw logits"))
+    if kind == "binary":
+        if width != 1:
+            found.append(Finding("wrong-output-width", f"{name} is a binary loss and needs one output unit (one "
+                                 f"logit per example), but the model has {width}.",
+                                 f"output shape {tuple(out.shape)}, labels {shown}",
+                                 "nn.Linear(hidden_units, 1) as the last layer (or CrossEntropyLoss with "
+                                 f"{width} outputs)"))
+        if not set(values.tolist()) <= {0.0, 1.0}:
+            found.append(Finding("label-range", f"{name} expects targets 0 and 1, but the labels are not 0/1.",
+                                 f"label values: {shown}",
+                                 "y = (y == 1).float() for -1/+1 labels; CrossEntropyLoss for more than "
+                                 "two classes"))
+        if isinstance(loss_fn, nn.BCEWithLogitsLoss) and op == "Sigmoid":
+            found.append(Finding("sigmoid-before-logits-loss", "The model applies a sigmoid and "
+                                 "BCEWithLogitsLoss applies another one, so the probabilities it sees stay "
+                                 "between 0.5 and 0.73 and the loss can hardly fall.",
+                                 f"outputs range {fed.min().item():.3f}..{fed.max().item():.3f}, all in (0, 1)",
+                                 "remove the final nn.Sigmoid() (or torch.sigmoid): BCEWithLogitsLoss applies it"))
+        if isinstance(loss_fn, nn.BCELoss) and loss_input is not None and op not in ("Sigmoid", "Softmax") and (
+                fed.min() < 0 or fed.max() > 1 or op in ("Addmm", "Mm", "Linear", "Add", "Mv", "Matmul")):
+            found.append(Finding("probabilities-expected", "BCELoss expects probabilities, but it is fed raw "
+                                 "logits.", f"inputs to the loss range {fed.min().item():.3g}.."
+                                 f"{fed.max().item():.3g} and come from {op or 'no operation'}",
+                                 "loss_fn = nn.BCEWithLogitsLoss() on the logits (safer than a sigmoid + BCELoss)"))
+    elif kind == "classes":
+        is_float = labels.is_floating_point() and labels.ndim == 1
+        ints = [int(v) for v in values.tolist() if float(v).is_integer()]
+        if is_float:
+            found.append(Finding("label-range", f"{name} needs int64 class indices, but the labels are floats.",
+                                 f"labels dtype {labels.dtype}, values {shown}", "y = y.long()"))
+        elif len(ints) == len(values) and len(values):
+            lo, hi, k = min(ints), max(ints), len(ints)
+            # more outputs than classes only counts when the data are large enough to hold every class
+            if lo == 0 and hi == k - 1 and (width < k or (width > k and len(y_all) >= 20 * width)):
+                found.append(Finding("wrong-output-width", f"There are {k} classes, so the last layer needs {k} "
+                                     f"outputs (one logit per class), but it has {width}.",
+                                     f"output shape {tuple(out.shape)}, labels {shown}",
+                                     f"nn.Linear(hidden_units, {k}) as the last layer"))
+            elif lo < 0 or hi >= width:
+                fix = "y = y - 1  # labels 0..C-1" if lo == 1 and hi == width else "labels must be 0..C-1"
+                found.append(Finding("label-range", f"{name} expects labels 0..{width - 1} for {width} outputs, "
+                                     f"but the labels run from {lo} to {hi}.", f"label values: {shown}", fix))
+        if isinstance(loss_fn, nn.CrossEntropyLoss) and op == "Softmax":
+            found.append(Finding("softmax-before-cross-entropy", "The model applies a softmax and "
+                                 "CrossEntropyLoss applies another one, which flattens the gradients.",
+                                 "every row of the outputs sums to 1 (it came from a softmax)",
+                                 "remove the final nn.Softmax(): CrossEntropyLoss takes raw logits"))
+        if isinstance(loss_fn, nn.NLLLoss) and loss_input is not None and op != "LogSoftmax":
+            found.append(Finding("probabilities-expected", "NLLLoss expects log-probabilities, but it is fed "
+                                 f"the output of {op or 'no operation'}.",
+                                 f"inputs to the loss range {fed.min().item():.3g}..{fed.max().item():.3g}",
+                                 "use nn.CrossEntropyLoss() on the logits (it is LogSoftmax + NLLLoss)"))
+    if loss_input is not None and kind != "classes" and not any(f.code == "wrong-output-width" for f in found):
+        if tuple(loss_input.shape) != tuple(target.shape):
+            found.append(Finding("shape-mismatch", "The loss gets predictions and targets of different shapes; "
+                                 "they broadcast (or fail) instead of being compared one to one.",
+                                 f"predictions {tuple(loss_input.shape)} vs targets {tuple(target.shape)}",
+                                 "loss_fn(y_logits.squeeze(1), y) so both are (N,)"))
+    return found
+
+
+def _structure_findings(X, out, order, relu_outputs, linear_out) -> list[Finding]:
+    """No non-linearity, constant initialisation, dead ReLU units, unscaled inputs."""
+    found = []
+    linears = [m for m in order if isinstance(m, nn.Linear)]
+    if len(linears) >= 2:
+        first, last = order.index(linears[0]), len(order) - 1 - order[::-1].index(linears[-1])
+        between = order[first:last + 1]
+        # both: no activation module between the layers, and the last layer's output is affine in X
+        # (an activation written as torch.relu(...) in forward() leaves no module but bends the output)
+        if all(isinstance(m, _AFFINE_MODULES) for m in between) and _is_affine(X, linear_out):
+                found.append(Finding("no-nonlinearity", f"{len(linears)} linear layers run with nothing "
+                                     "non-linear between them, so together they are one linear layer: the "
+                                     "decision boundary can only be a straight line (a flat plane).",
+                                     "layers in call order: " + " -> ".join(type(m).__name__ for m in order),
+                                     "put an activation between the layers: nn.Linear(...), nn.ReLU(), "
+                                     "nn.Linear(...)"))
+    hidden = linears[:-1] if linears else []
+    for layer in hidden:
+        W, b = layer.weight.detach(), layer.bias
+        if W.shape[0] > 1 and torch.equal(W, W[:1].expand_as(W)) and (b is None or torch.equal(b, b[:1].expand_as(b))):
+            found.append(Finding("constant-init", "Every unit of a hidden layer starts with the same weights, so "
+                                 "all units compute the same thing and get the same update: they stay copies.",
+                                 f"all {W.shape[0]} rows of {layer} equal, e.g. {W[0, :3].tolist()}",
+                                 "keep PyTorch's random initialisation (remove the zeros_/constant_ init)"))
+            break
+    if not any(f.code == "constant-init" for f in found):
+        final_relu = _origin_op(out) == "Relu"
+        for i, (_position, act) in enumerate(relu_outputs):
+            if final_relu and i == len(relu_outputs) - 1:
+                continue
+            act = act.reshape(len(act), -1)
+            dead = int((act == 0).all(dim=0).sum())
+            # A few dead units are normal at random init, and in deeper layers they can come back as the
+            # layers before them change. Flagged: a whole layer dead (nothing reaches the output, no gradient
+            # flows back), three quarters of the first layer (its inputs never change, so neither do they), or
+            # three quarters of a wide later layer (a state random init does not produce).
+            units = act.shape[1]
+            if units >= 2 and (dead == units or ((i == 0 or units >= 16) and dead >= max(2, 0.75 * units))):
+                found.append(Finding("dead-units", "Most units of a ReLU layer output 0 for every input, so "
+                                     "they pass no gradient and the layer has lost most of its capacity.",
+                                     f"{dead} of {act.shape[1]} units of ReLU layer {i + 1} output 0 for all "
+                                     f"{len(act)} inputs", "re-initialise the model (build it again) and train "
+                                     "with a smaller lr; nn.LeakyReLU() keeps a small gradient"))
+                break
+    Xf = X.detach().double().reshape(len(X), -1)
+    std, rms = Xf.std(0), Xf.pow(2).mean(0).sqrt()
+    varying = std > 0
+    if varying.sum() >= 1:
+        big = rms.max().item()
+        ratio = (std[varying].max() / std[varying].min()).item()
+        if big >= 100 or ratio >= 1000:
+            found.append(Finding("unscaled-inputs", "The input features are on very different (or very large) "
+                                 "scales, so one learning rate is too big for some weights and too small for "
+                                 "others.", f"feature sizes (root mean square) range {rms[varying].min().item():.3g}"
+                                 f"..{big:.3g}; spreads differ {ratio:.3g}-fold",
+                                 "standardise: X = (X - X_train.mean(0)) / X_train.std(0)"))
+    return found
+
+
+def _step_findings(step, model, optimizer, X, y, loss_fn) -> tuple[list[Finding], dict]:
+    """Run the student's step twice on copies and watch zero_grad/backward/step. Returns findings and the first
+    call's record (``loss_calls``, ``error``)."""
+    found, info = [], {"loss_calls": [], "error": None}
+    for probe in ("order", "accumulate"):
+        m, opt = copy.deepcopy((model, optimizer))
+        params = [p for p in m.parameters() if p.requires_grad]
+        for p in m.parameters():
+            p.grad = torch.full_like(p, 0.5) if probe == "accumulate" else None
+        before = [p.detach().clone() for p in params]
+        recorder, events = _LossRecorder(loss_fn), []
+        with _record_training_calls(m, opt, events) as (params, grads):
+            try:
+                step(m, X.clone(), y.clone(), recorder, opt)
+            except Exception as error:  # a student's step may raise anything
+                if probe == "order":
+                    info.update(loss_calls=recorder.calls, error=error)
+                return found, info
+        if probe == "order":
+            info["loss_calls"] = recorder.calls
+            names = [e[0] for e in events]
+            moved = any(not torch.equal(a, p.detach()) for a, p in zip(before, params, strict=True))
+            got_grads = bool(grads)
+            if "backward" not in names and not got_grads:
+                found.append(Finding("no-backward", "The step never calls loss.backward(), so no gradient is "
+                                     "computed and optimizer.step() has nothing to follow.",
+                                     f"calls seen: {', '.join(names) or 'none'}; 0 of {len(params)} parameter "
+                                     "tensors received a gradient",
+                                     "loss.backward()  # between zero_grad() and step()"))
+                return found, info
+            if not got_grads:
+                leaf_or_not = "a new leaf" if ("backward", True) in events else "cut off from the model"
+                found.append(Finding("detached-loss", "backward() ran, but on a loss that is no longer connected "
+                                     "to the model's parameters (rebuilt from .item(), or detached).",
+                                     f"0 of {len(params)} parameter tensors received a gradient (the tensor "
+                                     f"given to backward() is {leaf_or_not})",
+                                     "loss = loss_fn(y_logits, y); loss.backward()  # keep the loss tensor itself"))
+                return found, info
+            if "step" not in names and not moved:
+                found.append(Finding("no-step", "The step computes gradients but never calls optimizer.step(), so "
+                                     "the weights never change.", f"calls seen: {', '.join(names)}; 0 of "
+                                     f"{len(params)} parameter tensors changed",
+                                     "optimizer.step()  # after loss.backward()"))
+            elif "step" in names and names.index("step") < names.index("backward"):
+                found.append(Finding("step-order", "optimizer.step() runs before loss.backward(), so each update "
+                                     "uses the gradients of the previous step (or none at the first).",
+                                     f"call order: {', '.join(names)}",
+                                     "optimizer.zero_grad(); loss.backward(); optimizer.step()  # in this order"))
+            else:
+                last_backward = len(names) - 1 - names[::-1].index("backward")
+                later = names[last_backward:]
+                if "zero_grad" in later and "step" in later and later.index("zero_grad") < later.index("step"):
+                    found.append(Finding("zero-grad-after-backward", "optimizer.zero_grad() runs between "
+                                         "backward() and step(), so the gradients are wiped before the update.",
+                                         f"call order: {', '.join(names)}",
+                                         "optimizer.zero_grad(); loss.backward(); optimizer.step()  # in this order"))
+        else:
+            stale = sum(1 for i, p in enumerate(params) if p.grad is not None and i in grads
+                        and torch.allclose(p.grad - grads[i], torch.full_like(p, 0.5), atol=1e-6))
+            if stale and stale == len(grads):
+                found.append(Finding("no-zero-grad", "The step never clears the gradients, so each backward() adds "
+                                     "to the old ones and the updates grow with every step.",
+                                     f"after the step, {stale} of {len(params)} parameter gradients still hold "
+                                     "the previous step's gradient plus the new one",
+                                     "optimizer.zero_grad()  # before loss.backward()"))
+    return found, info
+
+
+def _dead_counts(model, X) -> list[tuple[int, int]]:
+    """(units that output 0 for every row of ``X``, units) for each nn.ReLU call; ``model`` is not changed."""
+    with torch.no_grad():
+        _, _, relu_outputs, _ = _trace_forward(copy.deepcopy(model), X)
+    return [(int((a.reshape(len(a), -1) == 0).all(dim=0).sum()), a[0].numel()) for _, a in relu_outputs]
+
+
+def _trial(step, model, optimizer, X, y, loss_fn, steps: int, X_dead=None) -> dict:
+    """Train copies for ``steps`` steps on ``X``, ``y``. Returns ``losses`` (seen before each step), ``move``
+    (relative parameter change), ``grad_size`` (relative gradient size at the start), ``dead_before`` and
+    ``dead_after`` (``_dead_counts`` on ``X_dead``, default ``X``, before and after)."""
+    X_dead = X if X_dead is None else X_dead
+    m, opt = copy.deepcopy((model, optimizer))
+    params = [p for p in m.parameters() if p.requires_grad]
+    for p in m.parameters():
+        p.grad = None
+    result = {"losses": [], "move": 0.0, "grad_size": 0.0, "dead_before": _dead_counts(m, X_dead),
+              "dead_after": []}
+    start = torch.cat([p.detach().reshape(-1) for p in params]).double()
+    started = _perf_counter()
+    for i in range(steps):
+        if _perf_counter() - started > _DOCTOR_TRIAL_SECONDS:  # a slow step: judge on fewer steps
+            break
+        recorder = _LossRecorder(loss_fn)
+        returned = step(m, X, y, recorder, opt)
+        loss = recorder.calls[0]["loss"] if recorder.calls else returned
+        if not isinstance(loss, (torch.Tensor, float, int)) or (isinstance(loss, torch.Tensor) and loss.numel() != 1):
+            return dict(result, losses=[])  # the loss cannot be seen: no learning-rate verdict
+        result["losses"].append(float(loss.item() if isinstance(loss, torch.Tensor) else loss))
+        if i == 0:
+            g = [p.grad.reshape(-1) for p in params if p.grad is not None]
+            result["grad_size"] = (torch.cat(g).double().norm() / (start.norm() + 1e-12)).item() if g else 0.0
+        if not math.isfinite(result["losses"][-1]):
+            break
+    end = torch.cat([p.detach().reshape(-1) for p in params]).double()
+    result["move"] = ((end - start).norm() / (start.norm() + 1e-12)).item()
+    if torch.isfinite(end).all():
+        result["dead_after"] = _dead_counts(m, X_dead)
+    return result
+
+
+def _lr_findings(trial: dict, optimizer) -> list[Finding]:
+    """Learning rate far too high (loss explodes, or the trial kills the ReLU units) or far too low (the
+    weights barely move)."""
+    lr = optimizer.param_groups[0].get("lr", float("nan"))
+    name = type(optimizer).__name__
+    losses = trial["losses"]
+    if not losses or (len(losses) < 10 and all(math.isfinite(v) for v in losses)):  # too few steps to judge
+        return []
+    first, steps = losses[0], len(losses)
+    finite = [v for v in losses if math.isfinite(v)]
+    tail = losses[-5:]
+    fix = f"lower it 10-fold or more, e.g. lr={lr / 10:g}"
+    if len(finite) < steps or (sum(tail) / len(tail) > max(3 * first, first + 1.0)):
+        ending = "NaN/inf" if len(finite) < steps else f"{max(finite):.3g}"
+        return [Finding("lr-too-high", "The learning rate is far too high: the loss grows instead of falling.",
+                        f"loss went from {first:.3g} to {ending} in {steps} trial steps at lr={lr:g} ({name})", fix)]
+    late = losses[steps // 2:]
+    if steps >= 20 and sum(late) / len(late) > max(1.5 * first, first + 0.5):
+        return [Finding("lr-too-high", "The learning rate is far too high: the loss jumps up and stays well "
+                        "above where it started.", f"loss {first:.3g} at the start, {sum(late) / len(late):.3g} on "
+                        f"average in trial steps {steps // 2 + 1}-{steps} at lr={lr:g} ({name})", fix)]
+    for layer, ((dead0, units), (dead1, _)) in enumerate(zip(trial["dead_before"], trial["dead_after"],
+                                                              strict=False)):
+        if dead1 < max(2, 0.75 * units):
+            continue
+        # mostly alive at the start: the big updates killed them (a whole layer, or most of one and no progress)
+        if dead0 <= 0.5 * units and (dead1 == units or losses[-1] >= first):
+            return [Finding("lr-too-high", "The learning rate is far too high: the first big updates push the "
+                            "ReLU units into outputting 0 for every input, and then the network stops learning.",
+                            f"in {steps} trial steps at lr={lr:g} ({name}) the dead units of ReLU layer "
+                            f"{layer + 1} went from {dead0} to {dead1} of {units}; loss {first:.3g} -> "
+                            f"{losses[-1]:.3g}", fix)]
+        if dead1 == units:
+            return [Finding("dead-units", "A ReLU layer dies during the first training steps: every unit "
+                            "outputs 0 for every input, so no gradient flows back and the network is stuck.",
+                            f"ReLU layer {layer + 1}: {dead0} of {units} units dead at the start, all {units} after "
+                            f"{steps} trial steps at lr={lr:g} ({name})",
+                            "build the model again (another seed), with wider layers or nn.LeakyReLU()")]
+    per_step = trial["move"] / steps
+    if per_step < 1e-5 and first > 0.2 and (first - min(finite)) < 0.01 * first and trial["grad_size"] > 1e-4:
+        return [Finding("lr-too-low", "The learning rate is so small that the weights barely move, so training "
+                        "would take forever.", f"weights moved {trial['move']:.2g} (relative) in {steps} trial "
+                        f"steps at lr={lr:g} ({name}); loss {first:.4g} -> {losses[-1]:.4g}",
+                        f"raise it 10- to 100-fold, e.g. lr={lr * 100:g}")]
+    return []
+
+
+def _same_state(a, b) -> bool:
+    """Are two (nested) state dicts equal, tensors bit for bit?"""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and bool(
+            torch.equal(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_state(u, v) for u, v in zip(a, b, strict=True))
+    return a == b or (a != a and b != b)  # NaN equals NaN here
+
+
+def _first_code(findings: list[Finding]) -> set[str]:
+    return {f.code for f in findings}
+
+
+def diagnose(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn, optimizer: torch.optim.Optimizer,
+             step=None) -> Diagnosis:
+    """Find out why a classifier does not learn: what is wrong, the number that shows it, and the fix.
+
+    The doctor looks at the model's layers and a forward pass, the labels against the loss, the optimizer
+    against the model, the inputs' scales, and then runs the training step: twice while watching the calls to
+    ``zero_grad``, ``backward`` and ``step``, then up to 40 trial steps to see the loss and the weights move
+    (fewer when your step is slow, so that a call stays under 5 s). Everything runs on copies of the model and
+    optimizer, on at most 512 rows of the data (2,048 for the forward-only checks), on the model's device, with
+    torch's random generators restored afterwards. On the lesson's models a call takes a fraction of a second
+    (``tests/benchmarks/doctor_benchmark.py`` measures it). A healthy setup gets no findings; a clean report
+    is no proof that a model will train well.
+
+    Args:
+        model: the classifier (an ``nn.Module`` instance) returning ``(N, 1)`` or ``(N, C)`` logits.
+        X: ``(N, D)`` float tensor of features.
+        y: ``(N,)`` tensor of labels: 0/1 for a binary loss, 0..C-1 for C classes (anything else is a finding).
+        loss_fn: the loss instance, e.g. ``nn.BCEWithLogitsLoss()`` or ``nn.CrossEntropyLoss()``.
+        optimizer: the ``torch.optim`` optimizer instance meant to train ``model``.
+        step: optional, your own training step ``step(model, X, y, loss_fn, optimizer)`` returning the loss;
+            without it the lesson's step is used (binary: ``loss_fn(model(X).squeeze(1), y.float())``,
+            multi-class: ``loss_fn(model(X), y)``, then ``zero_grad``, ``backward``, ``step``).
+
+    Returns:
+        A ``Diagnosis``: ``.findings`` is a list of ``Finding(code, message, evidence, fix)``, empty when no
+        problem was found; it prints as a short report.
+
+    Raises:
+        TypeError: an argument of the wrong kind (a class instead of an instance, an array instead of a tensor).
+        An error inside your model, loss or step never escapes: it becomes a finding that quotes it.
+    """
+    _check_doctor_arguments(model, X, y, loss_fn, optimizer, step)
+    started = _perf_counter()
+    device = _model_device(model)
+    saved_state = copy.deepcopy(model.state_dict())
+    saved_opt = copy.deepcopy(optimizer.state_dict())
+    saved_grads = [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
+    saved_mode = [(m, m.training) for m in model.modules()]
+    rng_devices = [device] if device.type == "cuda" else []
+    # the student's step may print or warn on every call: the doctor's report is what the student reads
+    with (torch.random.fork_rng(devices=rng_devices), torch.inference_mode(False), torch.enable_grad(),
+          contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings()):
+        warnings.simplefilter("ignore")
+        torch.manual_seed(0)
+        findings, checked = [], []
+        try:
+            findings, checked = _diagnose(model, X, y, loss_fn, optimizer, step, device, checked)
+        except Exception as error:  # a setup the checks did not foresee: say so instead of crashing
+            findings.append(_explain_error(error, "Running your setup"))
+    changed = (not _same_state(saved_state, model.state_dict())
+               or not _same_state(saved_opt, optimizer.state_dict())
+               or any((g is None) != (p.grad is None) or (g is not None and not torch.equal(g, p.grad))
+                      for g, p in zip(saved_grads, model.parameters(), strict=True)))
+    if changed:  # the step trained the caller's model (a global variable): put everything back
+        with torch.no_grad():
+            model.load_state_dict(saved_state)
+            for g, p in zip(saved_grads, model.parameters(), strict=True):
+                p.grad = g
+        optimizer.load_state_dict(saved_opt)
+        # what the doctor saw of the step on its copies is then meaningless: keep only the other findings
+        findings = [f for f in findings if f.code not in _STEP_CODES]
+        findings.append(Finding("step-uses-global-model", "Your step changed the model you passed in, although "
+                                "the doctor called it on a copy: it uses a global model instead of its argument.",
+                                "the model's weights changed during the trial (the doctor has restored them)",
+                                "inside step, use only its arguments: model, X, y, loss_fn, optimizer"))
+    for m, training in saved_mode:
+        m.training = training
+    seen, unique = set(), []
+    for f in findings:
+        if f.code not in seen:
+            seen.add(f.code)
+            unique.append(f)
+    return Diagnosis(unique, checked, _perf_counter() - started)
+
+
+def _diagnose(model, X, y, loss_fn, optimizer, step, device, checked) -> tuple[list[Finding], list[str]]:
+    """The checks behind ``diagnose``, in order; stops at the first layer of problems that hides the next.
+    Appends what it looked at to ``checked``."""
+    findings = []
+    checked.append("data shapes, dtypes and device")
+    if X.device != device or y.device != device:
+        findings.append(Finding("device-mismatch", "The data and the model are on different devices.",
+                                f"X is on {X.device}, y on {y.device}, the model on {device}",
+                                "X, y = X.to(device), y.to(device)"))
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    if X.is_floating_point() and X.dtype != dtype:
+        findings.append(Finding("dtype-mismatch", f"The features are {X.dtype}, the model's weights {dtype}.",
+                                f"X.dtype is {X.dtype}", "X = X.float()  # and the model stays float32"))
+    elif not X.is_floating_point():
+        findings.append(Finding("dtype-mismatch", "The features are integers; layers need float inputs.",
+                                f"X.dtype is {X.dtype}", "X = X.float()"))
+    X = X.detach().to(device=device, dtype=dtype)
+    y = y.detach().to(device)
+    if X.ndim != 2 or len(X) != len(y) or not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
+        findings.append(Finding("shape-mismatch", "X must be (N, D) and y (N,): one label per row of X.",
+                                f"X {tuple(X.shape)}, y {tuple(y.shape)}",
+                                "X = X.reshape(len(X), -1); y = y.reshape(-1) (one label per example)"))
+        return findings, checked
+    if not torch.isfinite(X).all():
+        findings.append(Finding("error", "X contains NaN or infinite values.",
+                                f"{int((~torch.isfinite(X)).sum())} non-finite entries", "clean or drop those rows"))
+        return findings, checked
+
+    checked.append("the optimizer against the model")
+    model_params = list(model.parameters())
+    opt_ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    trainable = [p for p in model_params if p.requires_grad]
+    frozen = len(model_params) - len(trainable)
+    if frozen:
+        findings.append(Finding("frozen-parameters", "Some of the model's parameters have requires_grad=False, so "
+                                "they never learn.", f"{frozen} of {len(model_params)} parameter tensors frozen",
+                                "for p in model.parameters(): p.requires_grad_(True)"))
+    missing = sum(1 for p in trainable if id(p) not in opt_ids)
+    if missing:
+        findings.append(Finding("optimizer-not-on-model", "The optimizer does not hold this model's parameters "
+                                "(it was built over another model, or before the model was rebuilt), so "
+                                "step() never changes this model.",
+                                f"{missing} of {len(trainable)} parameter tensors of the model are not in the "
+                                "optimizer", "optimizer = torch.optim.SGD(model.parameters(), lr=...)  # after "
+                                "building this model"))
+    work_model, work_opt = copy.deepcopy((model, optimizer))
+    forward_rows = _sample_rows(len(X), _DOCTOR_FORWARD_ROWS, device)
+    rows = _sample_rows(len(X), _DOCTOR_SAMPLE, device)
+    Xf, Xs, ys = X[forward_rows], X[rows], y[rows]
+
+    checked.append("a forward pass, the output layer and the labels against the loss")
+    try:
+        out, order, relu_outputs, linear_out = _trace_forward(work_model, Xf)
+    except Exception as error:
+        findings.append(_explain_error(error, "The model's forward pass"))
+        return findings, checked
+    the_step = step if step is not None else _standard_step
+    step_found, info = [], {"loss_calls": [], "error": None}
+    if step is not None:
+        checked.append("your training step (zero_grad, backward, step and their order)")
+        step_found, info = _step_findings(step, work_model, work_opt, Xs, ys, loss_fn)
+    else:
+        recorder = _LossRecorder(loss_fn)
+        m, opt = copy.deepcopy((work_model, work_opt))
+        try:
+            _standard_step(m, Xs.clone(), ys.clone(), recorder, opt)
+        except Exception as error:
+            info["error"] = error
+        info["loss_calls"] = recorder.calls
+    call = info["loss_calls"][0] if info["loss_calls"] else {}
+    output_found = _output_findings(loss_fn, out, call.get("input"), call.get("target"), ys, y)
+    findings += output_found
+    checked.append("non-linearity, initialisation, dead ReLU units and input scales")
+    findings += _structure_findings(Xf, out, order, relu_outputs, linear_out)
+    if info["error"] is not None:
+        if not output_found:
+            findings.append(_explain_error(info["error"], "Your training step" if step else "The training step"))
+        return findings, checked
+    findings += step_found
+    if findings and not _first_code(findings) <= {"dead-units"}:
+        return findings, checked
+    try:
+        trial = _trial(the_step, work_model, work_opt, Xs, ys, loss_fn, _DOCTOR_TRIAL_STEPS, X_dead=Xf)
+    except Exception as error:
+        findings.append(_explain_error(error, "A trial training step"))
+        return findings, checked
+    checked.append(f"the learning rate ({len(trial['losses'])} trial steps on {len(rows)} rows)" if trial["losses"]
+                   else "not the learning rate (the step's loss could not be seen)")
+    findings += _lr_findings(trial, optimizer)
+    return findings, checked
+
+
+# --------------------------------------------------------------------------
 # Playground: a live view of a network learning (core, then the widget)
 # --------------------------------------------------------------------------
 # The core (`Playground`) is plain Python and matplotlib, testable without a

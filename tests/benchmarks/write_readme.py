@@ -40,6 +40,7 @@ MARKER = re.compile(r"<!-- (?P<name>[a-z0-9-]+):start -->\n(?P<body>.*?)<!-- (?P
 # Blocks whose writer lives with another benchmark: NAME -> (file relative to the root, function name).
 EXTERNAL_BLOCKS = {
     "playground-times": ("tests/benchmarks/playground_times.py", "readme_block"),
+    "doctor-benchmark": ("tests/benchmarks/doctor_benchmark.py", "readme_block"),
 }
 
 BLOCKS: dict[str, Callable[[Results, str], str]] = {}
