@@ -1158,9 +1158,10 @@ def _trial(step, model, optimizer, X, y, loss_fn, steps: int, X_dead=None) -> di
     return result
 
 
-def _lr_findings(trial: dict, optimizer) -> list[Finding]:
+def _lr_findings(trial: dict, optimizer, slower_trial=None) -> list[Finding]:
     """Learning rate far too high (loss explodes, or the trial kills the ReLU units) or far too low (the
-    weights barely move)."""
+    weights barely move). ``slower_trial()`` reruns the trial at a 100 times smaller learning rate: units that
+    die there too die of the initialisation, not of the learning rate."""
     lr = optimizer.param_groups[0].get("lr", float("nan"))
     name = type(optimizer).__name__
     losses = trial["losses"]
@@ -1183,8 +1184,15 @@ def _lr_findings(trial: dict, optimizer) -> list[Finding]:
                                                               strict=False)):
         if dead1 < max(2, 0.75 * units):
             continue
-        # mostly alive at the start: the big updates killed them (a whole layer, or most of one and no progress)
-        if dead0 <= 0.5 * units and (dead1 == units or losses[-1] >= first):
+        # Mostly alive at the start, and killed while the loss rose; or a whole layer killed by big updates (the
+        # weights moved by half their size or more) that a 100 times smaller learning rate leaves alive: the
+        # learning rate killed them. Otherwise a narrow layer died of its initialisation.
+        rose = losses[-1] > 1.05 * first
+        killed = dead0 <= 0.5 * units and (rose or (dead1 == units and trial["move"] >= 0.5))
+        if killed and not rose and slower_trial is not None:
+            slower = slower_trial()["dead_after"]
+            killed = len(slower) > layer and slower[layer][0] < max(2, 0.75 * units)
+        if killed:
             return [Finding("lr-too-high", "The learning rate is far too high: the first big updates push the "
                             "ReLU units into outputting 0 for every input, and then the network stops learning.",
                             f"in {steps} trial steps at lr={lr:g} ({name}) the dead units of ReLU layer "
@@ -1384,7 +1392,14 @@ def _diagnose(model, X, y, loss_fn, optimizer, step, device, checked) -> tuple[l
         return findings, checked
     checked.append(f"the learning rate ({len(trial['losses'])} trial steps on {len(rows)} rows)" if trial["losses"]
                    else "not the learning rate (the step's loss could not be seen)")
-    findings += _lr_findings(trial, optimizer)
+
+    def slower_trial():
+        m, opt = copy.deepcopy((work_model, work_opt))
+        for group in opt.param_groups:
+            group["lr"] = group["lr"] / 100
+        return _trial(the_step, m, opt, Xs, ys, loss_fn, len(trial["losses"]), X_dead=Xf)
+
+    findings += _lr_findings(trial, optimizer, slower_trial)
     return findings, checked
 
 
