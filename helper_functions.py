@@ -1,8 +1,9 @@
 """Shared helpers for Lesson 02: Neural Networks and Classification.
 
 Only code that two or more notebooks reuse lives here: seeding and device
-choice, the toy datasets, prediction and accuracy, the generic training loop
-and the plots. The ideas being taught (the forward pass, the loss, the
+choice, the toy datasets, prediction and accuracy, the generic training loop,
+the plots, the network doctor (``diagnose``: why a network does not learn)
+and the playground widget. The ideas being taught (the forward pass, the loss, the
 backward pass, the first training loop) are written out in the notebooks.
 
 Conventions
@@ -44,6 +45,9 @@ __all__ = [
     "plot_data",
     "plot_decision_boundary",
     "plot_loss_curves",
+    "diagnose",
+    "Diagnosis",
+    "Finding",
     "Playground",
     "playground",
 ]
