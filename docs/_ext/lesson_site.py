@@ -165,14 +165,14 @@ def _writer():
     return sys.modules["_site_write_readme"]
 
 
-TIME_PHRASE = re.compile(r"(?:about |around |roughly )?\d+(?:\s*[–-]\s*\d+)?\s*(?:minutes|min|hours?)\b", re.I)
+TIME_PHRASE = re.compile(r"(?:about |around |roughly )?\d+½?(?:\s*(?:[–-]|to)\s*\d+½?)?\s*(?:minutes|min|hours?)\b", re.I)
 
 
 def study_time(nb) -> str:
     """The study time a notebook states in its first Markdown cells (a line mentioning time), or a dash."""
     for cell in [c for c in nb.cells if c.cell_type == "markdown"][:3]:
         for line in cell.source.splitlines():
-            if re.search(r"\btime\b|\btakes?\b|⏱", line, flags=re.I):
+            if re.search(r"\btime\b|\btakes?\b|⏱", line, flags=re.I):  # e.g. "**Study time:** about 2–2½ hours"
                 match = TIME_PHRASE.search(line)
                 if match:
                     return match.group(0)
