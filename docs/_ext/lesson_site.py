@@ -165,7 +165,8 @@ def _writer():
     return sys.modules["_site_write_readme"]
 
 
-TIME_PHRASE = re.compile(r"(?:about |around |roughly )?\d+½?(?:\s*(?:[–-]|to)\s*\d+½?)?\s*(?:minutes|min|hours?)\b", re.I)
+TIME_PHRASE = re.compile(r"(?:about |around |roughly )?\d+½?(?:\s*(?:[–-]|to)\s*\d+½?)?\s*(?:minutes|min|hours?)\b",
+                         re.I)
 
 
 def study_time(nb) -> str:
