@@ -553,7 +553,7 @@ def plot_decision_boundary(
     title: str | None = None,
     shade: str = "class",
 ):
-    """Colour the plane by the model's prediction and scatter the data on top.
+    """Colour the plane by the model's prediction and scatter the data on top, with equal aspect.
 
     Works for binary (one output unit) and multi-class (``C`` units) models.
     The grid is evaluated without gradient tracking on the model's own device,
@@ -599,6 +599,7 @@ def plot_decision_boundary(
     plot_data(X_np, y_np, ax=ax, title=title)
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
+    ax.set_aspect("equal")  # one unit is as long on both axes: a circle in the data is drawn as a circle
     return ax
 
 

@@ -483,6 +483,7 @@ def test_plot_decision_boundary_colours_regions_by_prediction():
     assert len(contour.levels) == 3  # boundaries around the two predicted classes 0 and 1
     grid_labels = hf.predict(model, np.array([[-0.5, 0.0], [0.5, 0.0]], np.float32))
     assert grid_labels.tolist() == [0, 1]
+    assert ax.get_aspect() == 1.0  # equal aspect: circles in the data are drawn as circles
 
 
 def test_plot_decision_boundary_multiclass_from_numpy():
