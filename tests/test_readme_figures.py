@@ -30,7 +30,7 @@ def test_every_measured_figure_has_one_block():
     names = [name for text in TEXTS.values() for name in writer.block_names(text)]
     for name in ["notebook-table", "run-times", "seed-table", "seed-sweep-duration", "repeat-runs", "playground-times"]:
         assert names.count(name) == 1, name
-    assert all(name in writer.BLOCKS or name in writer.EXTERNAL_BLOCKS for name in names)
+    assert all(name in writer.BLOCKS for name in names)
     assert "notebook-table" in writer.block_names(TEXTS[writer.README]), "the students' table is in the README"
 
 
