@@ -4,23 +4,18 @@ One command (from the repository root)::
 
     python -m tests.benchmarks.doctor_benchmark
 
-Planted bugs and healthy setups, each written the way a student writes it (a model, an optimizer, sometimes
-a training step of their own), on the lesson's data sets: circles, moons, XOR, blobs, spirals (binary, 4 and
-3 classes, made by scikit-learn or ``helper_functions``) and the 8x8 digits bundled with scikit-learn
-(10 classes, 64 features). Architectures: depth 0-3, ReLU / tanh / leaky ReLU, dropout, batch norm, a
-``nn.Module`` subclass with a reused ``self.relu`` and one with ``torch.relu`` in ``forward``.
+Planted bugs and healthy setups (``CASES``), each written the way a student writes it (a model, an optimizer,
+sometimes a training step of their own), on the lesson's data sets (circles, moons, XOR, blobs, spirals, the 8x8
+digits) with depth 0-3, ReLU / tanh / leaky ReLU, dropout, batch norm and ``nn.Module`` subclasses. A planted case
+is *found* when its code is among the findings; a healthy case is a *false alarm* when it gets any finding. Healthy
+cases (and the learning-rate and dead-unit bugs) are also trained, so that "healthy" is measured, not assumed. For
+every call the caller's ``state_dict`` and optimizer state are compared bit for bit before and after, and the
+call is timed (wall clock and CPU time, one torch thread).
 
-A planted case is *found* when its code is among the findings (other findings on it are listed, not
-counted); a healthy case is a *false alarm* when it gets any finding. Every healthy case is also trained
-(``fit``) so that "healthy" is measured, not assumed: its training accuracy is recorded. For every call the
-caller's ``state_dict`` and optimizer state are compared bit for bit before and after, and the call is
-timed (wall clock and this process's CPU time, one torch thread).
-
-Targets: recall >= 90% overall and >= 2 of 3 planted cases per code, 0 false alarms, every call <= 5 s,
-every caller's model and optimizer unchanged. Exit status 1 when one is missed.
-
-Writes ``tests/benchmarks/results/doctor.json`` (every case: its codes, seconds) and ``doctor.md`` (the
-table; ``readme_block`` returns it for the README writer). ``--out DIR`` writes them elsewhere.
+Targets: recall >= 90% overall and >= 2 of 3 planted cases per code, 0 false alarms, every call <= 5 s, every
+caller's model and optimizer unchanged; exit status 1 when one is missed. Writes ``doctor.json`` (every case) and
+``doctor.md`` to ``tests/benchmarks/results/`` (``--out DIR``); ``--sweep SEEDS`` instead trains bug-free small
+networks to look for false alarms (``doctor_sweep.md``).
 """
 
 from __future__ import annotations
@@ -34,25 +29,22 @@ import pathlib
 import platform
 import sys
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "tests" / "benchmarks" / "results"
+from tests.benchmarks.common import RESULTS, cpu, load, table
+
 SEED = 42
 TARGET_SECONDS = 5.0
 ISSUE_CODES = ("no-nonlinearity", "sigmoid-before-logits-loss", "softmax-before-cross-entropy",
                "probabilities-expected", "relu-on-output", "wrong-output-width", "label-range", "shape-mismatch",
                "no-zero-grad", "no-backward", "no-step", "step-order", "detached-loss", "optimizer-not-on-model",
                "frozen-parameters", "lr-too-high", "lr-too-low", "unscaled-inputs", "dead-units", "constant-init")
+MULTICLASS = ("blobs", "spirals", "digits")
 
 
-# --------------------------------------------------------------------------
-# The lesson's data sets, as float features and (N,) labels
-# --------------------------------------------------------------------------
 def dataset(name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``X`` (N, D) float32 and ``y`` (N,): float 0./1. for the binary sets (as notebook 02 keeps them), int64
     class indices for the multi-class ones."""
@@ -60,27 +52,21 @@ def dataset(name: str) -> tuple[torch.Tensor, torch.Tensor]:
 
     from helper_functions import make_spirals, make_xor
 
-    if name == "circles":
-        X, y = make_circles(n_samples=1000, noise=0.03, random_state=SEED)
-    elif name == "moons":
-        X, y = make_moons(n_samples=1000, noise=0.1, random_state=SEED)
-    elif name == "xor":
-        X, y = make_xor(n_samples=400, noise=0.1, random_state=SEED)
-    elif name == "blobs":
-        X, y = make_blobs(n_samples=1000, centers=[[-3, 3], [3, 3], [-3, -3], [3, -3]], cluster_std=1.0,
-                          random_state=SEED)
-    elif name == "blobs2":  # two far-apart blobs: linearly separable
-        X, y = make_blobs(n_samples=400, centers=[[-2, -2], [2, 2]], cluster_std=0.5, random_state=SEED)
-    elif name == "spirals":
-        X, y = make_spirals(n_samples=1000, n_classes=3, noise=0.2, random_state=SEED)
-    elif name == "digits":
-        X, y = load_digits(return_X_y=True)
-        X = X / 16.0  # pixel values 0..16 -> 0..1
-    else:
-        raise ValueError(name)
-    X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
-    binary = name in ("circles", "moons", "xor", "blobs2")
-    return X, torch.as_tensor(np.asarray(y)).float() if binary else torch.as_tensor(np.asarray(y)).long()
+    makers = {
+        "circles": lambda: make_circles(n_samples=1000, noise=0.03, random_state=SEED),
+        "moons": lambda: make_moons(n_samples=1000, noise=0.1, random_state=SEED),
+        "xor": lambda: make_xor(n_samples=400, noise=0.1, random_state=SEED),
+        "blobs": lambda: make_blobs(n_samples=1000, centers=[[-3, 3], [3, 3], [-3, -3], [3, -3]], cluster_std=1.0,
+                                    random_state=SEED),
+        # two far-apart blobs: linearly separable
+        "blobs2": lambda: make_blobs(n_samples=400, centers=[[-2, -2], [2, 2]], cluster_std=0.5, random_state=SEED),
+        "spirals": lambda: make_spirals(n_samples=1000, n_classes=3, noise=0.2, random_state=SEED),
+        "digits": lambda: load_digits(return_X_y=True),
+    }
+    X, y = makers[name]()
+    X = torch.as_tensor(np.asarray(X) / (16.0 if name == "digits" else 1.0), dtype=torch.float32)  # pixels 0..16
+    y = torch.as_tensor(np.asarray(y))
+    return X, y.long() if name in MULTICLASS else y.float()
 
 
 def mlp(d_in: int, d_out: int, hidden=(16, 16), act: str = "relu", dropout: float = 0.0, batchnorm: bool = False,
@@ -137,39 +123,48 @@ def seeded(factory, *args, **kwargs):
 # --------------------------------------------------------------------------
 # Training steps as students write them
 # --------------------------------------------------------------------------
-def step_good(model, X, y, loss_fn, optimizer):
-    model.train()
-    y_logits = model(X).squeeze(1)
-    loss = loss_fn(y_logits, y)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss
+def student_step(*calls: str, item: bool = False):
+    """A step that makes these ``calls`` in this order: "train" (``model.train()``), "zero"
+    (``optimizer.zero_grad()``), "model.zero" (``model.zero_grad()``), "loss" (``loss =
+    loss_fn(model(X).squeeze(1), y)``), "loss as is" (``loss = loss_fn(model(X), y)``), "backward"
+    (``loss.backward()``), "step" (``optimizer.step()``); it returns ``loss`` (``loss.item()`` with ``item``)."""
+
+    def step(model, X, y, loss_fn, optimizer):
+        loss = None
+        for call in calls:
+            if call == "train":
+                model.train()
+            elif call == "zero":
+                optimizer.zero_grad()
+            elif call == "model.zero":
+                model.zero_grad()
+            elif call.startswith("loss"):
+                loss = loss_fn(model(X).squeeze(1) if call == "loss" else model(X), y)
+            elif call == "backward":
+                loss.backward()
+            else:
+                optimizer.step()
+        return loss.item() if item else loss
+
+    return step
 
 
-def step_good_multiclass(model, X, y, loss_fn, optimizer):
-    model.train()
-    loss = loss_fn(model(X), y)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
-
-
-def step_zero_grad_last(model, X, y, loss_fn, optimizer):
-    loss = loss_fn(model(X).squeeze(), y)
-    loss.backward()
-    optimizer.step()
-    optimizer.zero_grad()
-    return loss.item()
-
-
-def step_model_zero_grad(model, X, y, loss_fn, optimizer):
-    model.zero_grad()
-    loss = loss_fn(model(X).squeeze(1), y)
-    loss.backward()
-    optimizer.step()
-    return loss
+step_good = student_step("train", "loss", "zero", "backward", "step")
+step_good_multiclass = student_step("train", "loss as is", "zero", "backward", "step", item=True)
+step_zero_grad_last = student_step("loss", "backward", "step", "zero", item=True)
+step_model_zero_grad = student_step("model.zero", "loss", "backward", "step")
+step_no_squeeze = student_step("loss as is", "zero", "backward", "step")  # with (N, 1) targets too: the same code
+step_no_zero_grad = student_step("train", "loss", "backward", "step")
+step_no_zero_grad_multiclass = student_step("loss as is", "backward", "step", item=True)
+step_no_backward = student_step("loss", "zero", "step")
+step_no_backward_multiclass = student_step("zero", "loss as is", "step", item=True)
+step_no_step = student_step("loss", "zero", "backward")
+step_no_step_multiclass = student_step("train", "zero", "loss as is", "backward", item=True)
+step_no_step_model_zero = student_step("model.zero", "loss", "backward")
+step_step_first = student_step("zero", "step", "loss", "backward")
+step_step_before_backward = student_step("loss", "zero", "step", "backward")
+step_step_before_backward_multiclass = student_step("loss as is", "step", "zero", "backward")
+step_zero_between = student_step("loss", "backward", "zero", "step")
 
 
 def step_manual_sgd(model, X, y, loss_fn, optimizer, lr=1.0):
@@ -194,29 +189,6 @@ def step_minibatches(model, X, y, loss_fn, optimizer, batch_size=64):
     return total / len(X)
 
 
-def step_column_targets(model, X, y, loss_fn, optimizer):
-    loss = loss_fn(model(X), y)  # y is (N, 1), like the outputs
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
-def step_no_zero_grad(model, X, y, loss_fn, optimizer):
-    model.train()
-    loss = loss_fn(model(X).squeeze(1), y)
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
-def step_no_zero_grad_multiclass(model, X, y, loss_fn, optimizer):
-    loss = loss_fn(model(X), y)
-    loss.backward()
-    optimizer.step()
-    return loss.item()
-
-
 def step_no_zero_grad_printing(model, X, y, loss_fn, optimizer):
     y_pred = model(X).squeeze(1)
     loss = loss_fn(y_pred, y)
@@ -226,77 +198,9 @@ def step_no_zero_grad_printing(model, X, y, loss_fn, optimizer):
     return loss.item(), acc.item()
 
 
-def step_no_backward(model, X, y, loss_fn, optimizer):
-    loss = loss_fn(model(X).squeeze(1), y)
-    optimizer.zero_grad()
-    optimizer.step()
-    return loss
-
-
-def step_no_backward_multiclass(model, X, y, loss_fn, optimizer):
-    optimizer.zero_grad()
-    loss = loss_fn(model(X), y)
-    optimizer.step()
-    return loss.item()
-
-
 def step_no_backward_item(model, X, y, loss_fn, optimizer):
     model.train()
     loss = loss_fn(model(X).squeeze(1), y).item()
-    optimizer.zero_grad()
-    optimizer.step()
-    return loss
-
-
-def step_no_step(model, X, y, loss_fn, optimizer):
-    loss = loss_fn(model(X).squeeze(1), y)
-    optimizer.zero_grad()
-    loss.backward()
-    return loss
-
-
-def step_no_step_multiclass(model, X, y, loss_fn, optimizer):
-    model.train()
-    optimizer.zero_grad()
-    loss = loss_fn(model(X), y)
-    loss.backward()
-    return loss.item()
-
-
-def step_no_step_model_zero(model, X, y, loss_fn, optimizer):
-    model.zero_grad()
-    loss = loss_fn(model(X).squeeze(1), y)
-    loss.backward()
-    return loss
-
-
-def step_step_first(model, X, y, loss_fn, optimizer):
-    optimizer.zero_grad()
-    optimizer.step()
-    loss = loss_fn(model(X).squeeze(1), y)
-    loss.backward()
-    return loss
-
-
-def step_step_before_backward(model, X, y, loss_fn, optimizer):
-    loss = loss_fn(model(X).squeeze(1), y)
-    optimizer.zero_grad()
-    optimizer.step()
-    loss.backward()
-    return loss
-
-
-def step_step_before_backward_multiclass(model, X, y, loss_fn, optimizer):
-    loss = loss_fn(model(X), y)
-    optimizer.step()
-    optimizer.zero_grad()
-    loss.backward()
-    return loss
-
-
-def step_zero_between(model, X, y, loss_fn, optimizer):
-    loss = loss_fn(model(X).squeeze(1), y)
-    loss.backward()
     optimizer.zero_grad()
     optimizer.step()
     return loss
@@ -331,14 +235,6 @@ def step_forward_in_inference_mode(model, X, y, loss_fn, optimizer):
     return loss
 
 
-def step_no_squeeze(model, X, y, loss_fn, optimizer):
-    loss = loss_fn(model(X), y)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
 def step_mse_probabilities(model, X, y, loss_fn, optimizer):
     y_probs = torch.sigmoid(model(X))  # (N, 1) against (N,) labels
     loss = loss_fn(y_probs, y)
@@ -363,26 +259,24 @@ def case(name, data, expect, model, loss="auto", opt="adam", lr=0.01, step=None,
          train_epochs=0, train_lr=None):
     """One setup. ``expect``: the planted code, or None for a healthy one.
 
-    ``change(X, y, model)`` -> (X, y, model) edits the data or model the way the student did; ``opt_over``
+    ``change(X, y, model)`` -> (X, y, model) edits the data or model the way the student did; ``opt_over(model)``
     gives the parameters the student's optimizer was built over (default ``model.parameters()``);
-    ``train_epochs`` trains the model first with ``fit`` (at ``train_lr``), as a student would before
-    asking why it doesn't learn.
+    ``train_epochs`` trains the model first with ``fit`` (at ``train_lr``), as a student would before asking why
+    it doesn't learn.
     """
     def build():
         from helper_functions import fit
 
         X, y = dataset(data)
-        m = model() if callable(model) and not isinstance(model, nn.Module) else copy.deepcopy(model)
+        m = model()
         if change is not None:
             X, y, m = change(X, y, m)
-        multi = data in ("blobs", "spirals", "digits")
-        loss_fn = (nn.CrossEntropyLoss() if multi else nn.BCEWithLogitsLoss()) if loss == "auto" else loss
+        loss_fn = (nn.CrossEntropyLoss() if data in MULTICLASS else nn.BCEWithLogitsLoss()) if loss == "auto" else loss
         make_optimizer = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}.get(opt, opt)
         if train_epochs:
             fit(m, loss_fn, make_optimizer(m.parameters(), lr=train_lr or lr), X, y, epochs=train_epochs,
                 log_every=None)
-        params = opt_over(m) if opt_over is not None else m.parameters()
-        optimizer = make_optimizer(params, lr=lr)
+        optimizer = make_optimizer(opt_over(m) if opt_over is not None else m.parameters(), lr=lr)
         return m, X, y, loss_fn, optimizer, step
     return {"name": name, "data": data, "expect": expect, "build": build}
 
@@ -391,15 +285,16 @@ def momentum(params, lr):
     return torch.optim.SGD(params, lr=lr, momentum=0.9)
 
 
-def change_labels(f: Callable) -> Callable:
+def change_labels(f):
     return lambda X, y, m: (X, f(y), m)
 
 
-def change_inputs(f: Callable) -> Callable:
+def change_inputs(f):
     return lambda X, y, m: (f(X), y, m)
 
 
-def init(f: Callable) -> Callable:
+def change_model(f):
+    """Edit the model in place under ``torch.no_grad()``: its initial weights, or which parameters are frozen."""
     def apply(X, y, m):
         with torch.no_grad():
             f(m)
@@ -424,45 +319,14 @@ def zero_first_layer(m):
     nn.init.zeros_(m[0].bias)
 
 
-def freeze_first(X, y, m):
-    m[0].weight.requires_grad = False
-    return X, y, m
-
-
-def freeze_all(X, y, m):
-    for p in m.parameters():
-        p.requires_grad = False
-    return X, y, m
-
-
-def freeze_layer_2(X, y, m):
-    m.layer_2.requires_grad_(False)
-    return X, y, m
-
-
-def another_model(m):
-    other = mlp(2, 1)  # the student's previous model, still in a variable
-    return other.parameters()
-
-
-def first_layer_only(m):
-    return m[0].parameters()
-
-
-def rebuilt(m):
-    old = copy.deepcopy(m)  # the optimizer cell ran before the model cell was re-run
-    return old.parameters()
-
-
-def xy_columns(X, y, m):
-    return X, y.unsqueeze(1), m
+xy_columns = change_labels(lambda y: y.unsqueeze(1))
 
 
 CASES = [
     # ---- healthy setups: no finding allowed ----
     case("logistic regression, separable blobs", "blobs2", None, lambda: seeded(nn.Linear, 2, 1), opt="sgd", lr=0.1),
     case("logistic regression, zero init", "blobs2", None, lambda: seeded(nn.Linear, 2, 1), opt="sgd", lr=0.1,
-         change=init(zeros_everywhere)),
+         change=change_model(zeros_everywhere)),
     case("softmax regression, 4 blobs", "blobs", None, lambda: seeded(nn.Linear, 2, 4), lr=0.05),
     case("circles, ReLU 16x16, Adam", "circles", None, lambda: mlp(2, 1), lr=0.02),
     case("circles, CircleModelV1, Adam", "circles", None, lambda: seeded(CircleModelV1), lr=0.02),
@@ -473,7 +337,7 @@ CASES = [
     case("circles, own step, zero_grad last", "circles", None, lambda: mlp(2, 1), step=step_zero_grad_last),
     case("circles, own step, model.zero_grad", "circles", None, lambda: mlp(2, 1), step=step_model_zero_grad),
 
-    case("circles, (N,1) targets and outputs", "circles", None, lambda: mlp(2, 1), step=step_column_targets,
+    case("circles, (N,1) targets and outputs", "circles", None, lambda: mlp(2, 1), step=step_no_squeeze,
          change=xy_columns),
     case("moons, tanh 16x16, Adam", "moons", None, lambda: mlp(2, 1, act="tanh"), lr=0.02),
     case("moons, leaky ReLU depth 3, dropout", "moons", None,
@@ -594,18 +458,18 @@ CASES = [
          lr=0.02),
 
     case("optimizer over the previous model", "circles", "optimizer-not-on-model", lambda: mlp(2, 1),
-         opt_over=another_model, lr=0.02),
+         opt_over=lambda m: mlp(2, 1).parameters(), lr=0.02),  # the previous model, still in a variable
     case("optimizer before the model was rebuilt", "moons", "optimizer-not-on-model", lambda: mlp(2, 1),
-         opt_over=rebuilt, lr=0.02),
+         opt_over=lambda m: copy.deepcopy(m).parameters(), lr=0.02),  # before the model cell was re-run
     case("optimizer over the first layer only", "xor", "optimizer-not-on-model", lambda: mlp(2, 1, hidden=(8,)),
-         opt_over=first_layer_only, lr=0.02),
+         opt_over=lambda m: m[0].parameters(), lr=0.02),
 
-    case("first layer's weight frozen", "circles", "frozen-parameters", lambda: mlp(2, 1), change=freeze_first,
-         lr=0.02),
+    case("first layer's weight frozen", "circles", "frozen-parameters", lambda: mlp(2, 1),
+         change=change_model(lambda m: m[0].weight.requires_grad_(False)), lr=0.02),
     case("every parameter frozen", "digits", "frozen-parameters", lambda: mlp(64, 10, hidden=(32,)),
-         change=freeze_all, lr=0.01),
+         change=change_model(lambda m: m.requires_grad_(False)), lr=0.01),
     case("CircleModelV1.layer_2 frozen", "circles", "frozen-parameters", lambda: seeded(CircleModelV1),
-         change=freeze_layer_2, lr=0.02),
+         change=change_model(lambda m: m.layer_2.requires_grad_(False)), lr=0.02),
 
     case("SGD lr 10", "circles", "lr-too-high", lambda: mlp(2, 1), opt="sgd", lr=10.0),
     case("Adam lr 1", "circles", "lr-too-high", lambda: mlp(2, 1), lr=1.0),
@@ -628,15 +492,16 @@ CASES = [
     case("after training at SGD lr 10", "circles", "dead-units", lambda: mlp(2, 1), opt="sgd", lr=0.1,
          train_epochs=20, train_lr=10.0),
     case("biases initialised to -5", "spirals", "dead-units", lambda: mlp(2, 3, hidden=(32, 32)), lr=0.01,
-         change=init(lambda m: nn.init.constant_(m[0].bias, -5.0))),
+         change=change_model(lambda m: nn.init.constant_(m[0].bias, -5.0))),
     case("after training at Adam lr 3", "moons", "dead-units", lambda: mlp(2, 1, hidden=(32, 32)), lr=0.01,
          train_epochs=20, train_lr=3.0),
 
-    case("every weight zero", "circles", "constant-init", lambda: mlp(2, 1), change=init(zeros_everywhere), lr=0.02),
-    case("every weight 0.5", "moons", "constant-init", lambda: mlp(2, 1, act="tanh"), change=init(constant_half),
+    case("every weight zero", "circles", "constant-init", lambda: mlp(2, 1), change=change_model(zeros_everywhere),
          lr=0.02),
+    case("every weight 0.5", "moons", "constant-init", lambda: mlp(2, 1, act="tanh"),
+         change=change_model(constant_half), lr=0.02),
     case("zero first layer, tanh", "spirals", "constant-init", lambda: mlp(2, 3, act="tanh"),
-         change=init(zero_first_layer), lr=0.02),
+         change=change_model(zero_first_layer), lr=0.02),
 
     # ---- causes beyond the issue's list ----
     case("zero_grad between backward and step", "circles", "zero-grad-after-backward", lambda: mlp(2, 1),
@@ -651,12 +516,8 @@ CASES = [
 # --------------------------------------------------------------------------
 # Running them
 # --------------------------------------------------------------------------
-def _state(model, optimizer):
-    return copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
-
-
 def _healthy_accuracy(model, X, y, loss_fn, optimizer, step) -> float:
-    """Train a copy of a healthy setup for 300 full-batch epochs (with its own step when it has one)."""
+    """Train a copy of a setup for 300 full-batch epochs (with its own step when it has one)."""
     from helper_functions import accuracy, fit, predict
 
     model, optimizer = copy.deepcopy((model, optimizer))
@@ -673,8 +534,7 @@ def _healthy_accuracy(model, X, y, loss_fn, optimizer, step) -> float:
 
 
 def run(seeds=(42,), verify_healthy: bool = True) -> dict:
-    """Diagnose every case for every seed (data and initial weights change with it); return the results
-    dictionary written to JSON."""
+    """Diagnose every case for every seed (it changes the data and initial weights); the results for the JSON."""
     from helper_functions import _same_state, diagnose
 
     global SEED
@@ -683,13 +543,13 @@ def run(seeds=(42,), verify_healthy: bool = True) -> dict:
     for seed, c in [(seed, c) for seed in seeds for c in CASES]:
         SEED = seed
         model, X, y, loss_fn, optimizer, step = c["build"]()
-        before = _state(model, optimizer)
-        wall, cpu = time.perf_counter(), time.process_time()
+        before = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
+        wall, cpu_time = time.perf_counter(), time.process_time()
         diagnosis = diagnose(model, X, y, loss_fn, optimizer, step)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        after = _state(model, optimizer)
+        wall, cpu_time = time.perf_counter() - wall, time.process_time() - cpu_time
+        after = (model.state_dict(), optimizer.state_dict())
         row = {"seed": seed, "name": c["name"], "data": c["data"], "expect": c["expect"], "codes": diagnosis.codes,
-               "seconds": round(wall, 3), "cpu_seconds": round(cpu, 3),
+               "seconds": round(wall, 3), "cpu_seconds": round(cpu_time, 3),
                "unchanged": _same_state(before[0], after[0]) and _same_state(before[1], after[1])}
         row["found"] = c["expect"] in diagnosis.codes if c["expect"] else not diagnosis.codes
         if verify_healthy and c["expect"] in (None, "lr-too-high", "lr-too-low", "dead-units"):
@@ -710,25 +570,22 @@ def summarise(rows: list[dict]) -> dict:
         entry["planted"] += 1
         entry["found"] += r["found"]
     slowest = max(rows, key=lambda r: r["seconds"])
-    summary = {
-        "planted": len(planted), "found": sum(r["found"] for r in planted),
-        "recall": round(sum(r["found"] for r in planted) / len(planted), 4),
-        "healthy": len(healthy), "false_alarms": sum(not r["found"] for r in healthy),
-        "slowest_seconds": slowest["seconds"], "slowest_case": slowest["name"],
-        "median_seconds": float(np.median([r["seconds"] for r in rows])),
-        "changed_callers": sum(not r["unchanged"] for r in rows),
-        "per_code": per_code,
-    }
-    summary["targets_met"] = bool(
-        summary["recall"] >= 0.9 and summary["false_alarms"] == 0 and summary["slowest_seconds"] <= TARGET_SECONDS
-        and summary["changed_callers"] == 0
-        and all(v["found"] >= min(2, v["planted"]) and v["found"] / v["planted"] >= 2 / 3 for v in per_code.values())
-        and all(code in per_code for code in ISSUE_CODES))
-    return {"summary": summary, "cases": rows}
+    found = sum(r["found"] for r in planted)
+    s = {"planted": len(planted), "found": found, "recall": round(found / len(planted), 4),
+         "healthy": len(healthy), "false_alarms": sum(not r["found"] for r in healthy),
+         "slowest_seconds": slowest["seconds"], "slowest_case": slowest["name"],
+         "median_seconds": float(np.median([r["seconds"] for r in rows])),
+         "changed_callers": sum(not r["unchanged"] for r in rows), "per_code": per_code}
+    s["targets_met"] = bool(
+        s["recall"] >= 0.9 and s["false_alarms"] == 0 and s["slowest_seconds"] <= TARGET_SECONDS
+        and s["changed_callers"] == 0 and all(code in per_code for code in ISSUE_CODES)
+        and all(v["found"] >= min(2, v["planted"]) and v["found"] / v["planted"] >= 2 / 3 for v in per_code.values()))
+    return {"summary": s, "cases": rows}
 
 
 def markdown(results: dict, meta: dict) -> str:
-    s = results["summary"]
+    s, cases = results["summary"], results["cases"]
+    seeds = sorted({r["seed"] for r in cases})
     lines = [
         "# Network doctor: detection benchmark", "",
         "Command: `python -m tests.benchmarks.doctor_benchmark`", "",
@@ -741,25 +598,21 @@ def markdown(results: dict, meta: dict) -> str:
         f"(median {s['median_seconds']:.2f} s), {s['changed_callers']} callers' models or optimizers changed.** "
         f"Targets (recall ≥ 90%, ≥ 2 of 3 per code, 0 false alarms, every call ≤ 5 s): "
         f"{'met ✅' if s['targets_met'] else 'MISSED ❌'}", "",
-        "| Code | Planted | Named | Cases (data set: bug) |", "|---|---:|---:|---|",
+        *table(["Code", "Planted:", "Named:", "Cases (data set: bug)"],
+               [(f"`{code}`", v["planted"], v["found"], _case_list(cases, code)) for code, v in s["per_code"].items()]),
+        "", f"Seeds: {', '.join(map(str, seeds))} (each seed changes the data and the initial weights). "
+        "In brackets: the lowest-highest training accuracy a copy reaches in 300 full-batch epochs over the "
+        "seeds, which shows that the healthy setups train and that the learning-rate and dead-unit bugs hurt. "
+        "Healthy setups:", "", _case_list(cases, None),
     ]
-    seeds = sorted({r["seed"] for r in results["cases"]})
-    for code, v in s["per_code"].items():
-        lines.append(f"| `{code}` | {v['planted']} | {v['found']} | {_case_list(results, code, len(seeds))} |")
-    healthy = _case_list(results, None, len(seeds))
-    lines += ["", f"Seeds: {', '.join(map(str, seeds))} (each seed changes the data and the initial weights). "
-              "In brackets: the lowest-highest training accuracy a copy reaches in 300 full-batch epochs over the "
-              "seeds, which shows that the healthy setups train and that the learning-rate and dead-unit bugs hurt. "
-              "Healthy setups:", "",
-              healthy]
     return "\n".join(lines) + "\n"
 
 
-def _case_list(results: dict, code, n_seeds: int) -> str:
+def _case_list(cases: list[dict], code) -> str:
     """'data: name (k/n)' for every case with this expected code (None: healthy), in order."""
     parts = []
-    for name in dict.fromkeys(r["name"] for r in results["cases"] if r["expect"] == code):
-        runs = [r for r in results["cases"] if r["name"] == name]
+    for name in dict.fromkeys(r["name"] for r in cases if r["expect"] == code):
+        runs = [r for r in cases if r["name"] == name]
         ok = sum(r["found"] for r in runs)
         text = f"{runs[0]['data']}: {name}"
         if ok < len(runs):
@@ -772,38 +625,11 @@ def _case_list(results: dict, code, n_seeds: int) -> str:
     return "; ".join(parts)
 
 
-def readme_block(results_dir: pathlib.Path) -> str:
-    """The README's summary of the benchmark, from ``doctor.json``: one paragraph and a compact table."""
-    results = json.loads((pathlib.Path(results_dir) / "doctor.json").read_text())
-    s, meta = results["summary"], results["meta"]
-    seeds = sorted({r["seed"] for r in results["cases"]})
-    n_planted = len({r["name"] for r in results["cases"] if r["expect"]})
-    n_healthy = len({r["name"] for r in results["cases"] if not r["expect"]})
-    text = (f"The network doctor (`diagnose`) named {s['found']} of {s['planted']} planted bugs "
-            f"({100 * s['recall']:.0f}%) and raised {s['false_alarms']} false alarms on {s['healthy']} healthy "
-            f"setups ({n_planted} bugs and {n_healthy} healthy setups "
-            f"written as students write them, each for {len(seeds)} seeds); its slowest call took "
-            f"{s['slowest_seconds']:.2f} s ({meta['date']}, {meta['machine']}, under load; "
-            "`python -m tests.benchmarks.doctor_benchmark` re-measures it, "
-            "`tests/benchmarks/results/doctor.md` lists every case).\n\n")
-    rows = ["| Code | Named / planted |", "|---|---:|"]
-    rows += [f"| `{code}` | {v['found']} / {v['planted']} |" for code, v in s["per_code"].items()]
-    return text + "\n".join(rows) + "\n"
-
-
 def to_json(results: dict) -> str:
     """The results as JSON with one line per case (a diff shows which case changed)."""
-    head = {k: v for k, v in results.items() if k != "cases"}
-    text = json.dumps(head, indent=1)[:-2]
+    head = json.dumps({k: v for k, v in results.items() if k != "cases"}, indent=1)[:-2]
     rows = ",\n  ".join(json.dumps(r, ensure_ascii=False) for r in results["cases"])
-    return f'{text},\n "cases": [\n  {rows}\n ]\n}}\n'
-
-
-def _load() -> str:
-    try:
-        return f"{os.getloadavg()[0]:.1f}"
-    except OSError:
-        return "unknown"
+    return f'{head},\n "cases": [\n  {rows}\n ]\n}}\n'
 
 
 SWEEP_NETS = [((4,), "relu"), ((5,), "relu"), ((3,), "relu"), ((4, 4), "relu"), ((8, 8, 8), "relu"),
@@ -813,10 +639,10 @@ SWEEP_OPTIMIZERS = [("Adam", 0.02), ("Adam", 0.1), ("Adam", 0.001), ("SGD", 0.1)
 
 
 def sweep(seeds, out: pathlib.Path) -> None:
-    """Every small network of ``SWEEP_NETS`` (narrow ones included, where random init often leaves dead units)
-    with every optimizer of ``SWEEP_OPTIMIZERS`` on the five 2-D data sets, for each seed, with no bug planted.
-    Whatever the doctor names there is either a false alarm or a setup that really trains badly, so each named
-    setup is trained (300 full-batch epochs) and its accuracy is listed. Writes ``doctor_sweep.md``."""
+    """Every network of ``SWEEP_NETS`` (narrow ones too, where random init often leaves dead units) with every
+    optimizer of ``SWEEP_OPTIMIZERS`` on the five 2-D data sets, per seed, no bug planted. Whatever the doctor names
+    there is a false alarm or a setup that really trains badly, so each named setup is trained (300 full-batch
+    epochs) and its accuracy listed. Writes ``doctor_sweep.md``."""
     from helper_functions import diagnose, fit
 
     global SEED
@@ -837,7 +663,8 @@ def sweep(seeds, out: pathlib.Path) -> None:
                 total += 1
                 if codes:
                     history = fit(model, loss_fn, optimizer, X, y, epochs=300, log_every=None)
-                    named.append((seed, data, hidden, act, opt_name, lr, codes, history["train_acc"][-1]))
+                    named.append((seed, data, hidden, act, opt_name, lr, ", ".join(codes),
+                                  f"{history['train_acc'][-1]:.2f}"))
                     print(named[-1], flush=True)
     lines = ["# Network doctor: sweep of small networks without planted bugs", "",
              f"Command: `python -m tests.benchmarks.doctor_benchmark --sweep {','.join(map(str, seeds))}`", "",
@@ -845,10 +672,7 @@ def sweep(seeds, out: pathlib.Path) -> None:
              f"{len(seeds)} seeds); the doctor named something in {len(named)}. Each of those trained for 300 "
              "full-batch epochs (for comparison: the healthy setups of `doctor.md` reach 0.95-1.00 in as many "
              "epochs):", "",
-             "| Seed | Data | Hidden | Activation | Optimizer | lr | Codes | Train accuracy |",
-             "|---:|---|---|---|---|---:|---|---:|"]
-    lines += [f"| {s_} | {d} | {h} | {a} | {o} | {lr_} | {', '.join(c)} | {acc:.2f} |"
-              for s_, d, h, a, o, lr_, c, acc in named]
+             *table(["Seed:", "Data", "Hidden", "Activation", "Optimizer", "lr:", "Codes", "Train accuracy:"], named)]
     out.mkdir(parents=True, exist_ok=True)
     (out / "doctor_sweep.md").write_text("\n".join(lines) + "\n")
     print(f"{len(named)} of {total} setups named")
@@ -864,17 +688,11 @@ def main(argv=None) -> int:
     if args.sweep:
         sweep(tuple(int(v) for v in args.sweep.split(",")), args.out)
         return 0
-    load_start = _load()
-    seeds = tuple(int(v) for v in args.seeds.split(","))
-    results = run(seeds=seeds, verify_healthy=not args.no_verify)
-    meta = {"date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {platform.processor() or ''}"
-            .strip(", "), "python": platform.python_version(), "torch": torch.__version__,
-            "threads": os.environ.get("OMP_NUM_THREADS", "unset"), "load_start": load_start, "load_end": _load()}
-    try:
-        from tests.benchmarks.playground_times import _machine
-        meta["machine"] = _machine()
-    except Exception:  # the machine name is only a label
-        pass
+    load_start = load()
+    results = run(seeds=tuple(int(v) for v in args.seeds.split(",")), verify_healthy=not args.no_verify)
+    meta = {"date": dt.date.today().isoformat(), "machine": cpu(), "python": platform.python_version(),
+            "torch": torch.__version__, "threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+            "load_start": load_start, "load_end": load()}
     results["meta"] = meta
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "doctor.json").write_text(to_json(results))

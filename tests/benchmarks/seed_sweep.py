@@ -4,44 +4,21 @@ One command (from the repository root) runs the whole sweep, seeds 0-19::
 
     python -m tests.benchmarks.seed_sweep
 
-For each notebook (theory, classification, exercise template, solutions) and
-each seed ``k``, a copy of the notebook is executed in a fresh kernel in a
-scratch folder (never in the repository), with its ``parameters`` cell
-replaced by ``SEED = k`` and nothing else changed. Errors don't stop a run, so
-every claim is tried. The copy is instrumented before it runs:
+For each notebook and seed ``k``, a copy of the notebook runs in a fresh kernel in a scratch folder with its
+``parameters`` cell replaced by ``SEED = k`` and nothing else changed; errors don't stop it, so every claim is
+tried. The copy is instrumented first: every ``assert`` records what it compared (a comparison: its left value,
+its bound and the verdict; each part of an ``and`` chain, later parts "not evaluated" after a failing one;
+``all(a < b for ...)``: the element closest to failing; anything else: pass/fail) and still raises as before;
+every exercise ``check(n, globals())`` records its status and points, expected to be the status the committed
+notebook printed; an assert run in a loop or function is one claim per message or loop variable. ``EXTRAS`` and
+``VARIANTS`` add named measurements for information.
 
-* every ``assert`` records what it compared. A simple comparison
-  (``assert test_acc >= 0.99``, ``assert x < y``) records its left value, its
-  bound (the right side) and the verdict; a chain joined by ``and`` records
-  each part (parts after a failing one are "not evaluated", as in Python);
-  ``assert all(a < b for ...)`` records the element closest to failing; any
-  other assert records pass/fail. The assert still raises when it fails, so
-  the rest of that cell is skipped exactly as in the original;
-* every exercise check (``check(n, globals())``) records the status and points
-  it gives; the expected status is the one the committed notebook printed
-  (✅ in the solutions, ⏳ in the template);
-* an assert that runs more than once (in a loop, in a function) is one claim
-  per message/loop variable (``assert gaps[name] < ..., name``).
-
-The report (Markdown, one table per notebook) gives, per claim, min / median /
-max of the recorded value over the seeds, the bound, and every failing seed
-with its value. Claims are named by notebook, section, cell (the code cell's
-number, which is its execution count in the committed notebook), line and the
-assert's source. Two explicitly named extra measurements follow (see
-``EXTRAS`` and ``VARIANTS``): values that the exercise checks test inside
-``check`` and the Iris accuracy with the split varied too.
-
-The exit status is 1 when a claim fails for any seed or a cell raises where
-the committed notebook does not; the failing claims are printed by name.
-
-Options: ``--seeds 0-19`` (ranges, comma lists, or a count: ``--seeds 5`` is
-0-4), ``--workers N`` (kernels at the same time; default: the number of
-cores; each kernel gets one torch thread), ``--only NAME`` (a repository
-notebook by path or part of its name, e.g. ``theory``, or the path of any
-other notebook; repeatable). The full default run writes
-``tests/benchmarks/results/seed_sweep.md``; other runs write only with
-``--out``. The sweep defines no model and trains nothing itself: it runs
-notebooks.
+The Markdown report gives per claim (named by notebook, section, code cell and line, and source) the min / median
+/ max of the recorded value over the seeds, the bound, and every failing seed with its value. Exit status 1 when a
+claim fails for any seed or a cell raises where the committed notebook does not. Options: ``--seeds 0-19``
+(ranges, comma lists, or a count), ``--workers N`` (kernels at a time; default: the cores), ``--only NAME`` (a
+lesson notebook by path or part of its name, or any notebook's path; repeatable). Only the full default run writes
+``tests/benchmarks/results/seed_sweep.md``, other runs only with ``--out``. The sweep trains nothing itself.
 """
 
 from __future__ import annotations
@@ -57,16 +34,16 @@ import platform
 import re
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 
 from tests import lesson
+from tests.benchmarks.common import RESULTS, command, device, table, write
 from tests.kernel_env import kernel_env
 from tests.lesson import ROOT
 from tests.tools.run_notebook import execute, scratch
 
-DEFAULT_OUT = ROOT / "tests" / "benchmarks" / "results" / "seed_sweep.md"
+DEFAULT_OUT = RESULTS / "seed_sweep.md"
 DEFAULT_SEEDS = "0-19"
 NOTEBOOKS = list(lesson.NOTEBOOKS)
 SOLUTIONS = lesson.SOLUTIONS
@@ -149,26 +126,17 @@ class _SweepRecorder:
         try:
             numeric = [(float(left), float(right)) for left, right in pairs]
         except Exception:
-            self.write(claim=claim, part=part, label=label, value=None, bound=None, ok=ok)
-            return ok
-        if not numeric:
-            self.write(claim=claim, part=part, label=label, value=None, bound=None, ok=ok)
-        elif op in ("<", "<="):
-            left, right = max(numeric, key=lambda lr: lr[0] - lr[1])
-            self.write(claim=claim, part=part, label=label, value=left, bound=right, ok=ok)
+            numeric = []
+        if op in ("<", "<="):
+            closest = max(numeric, key=lambda lr: lr[0] - lr[1], default=None)
         elif op in (">", ">="):
-            left, right = min(numeric, key=lambda lr: lr[0] - lr[1])
-            self.write(claim=claim, part=part, label=label, value=left, bound=right, ok=ok)
+            closest = min(numeric, key=lambda lr: lr[0] - lr[1], default=None)
         else:
-            failing = [lr for lr in numeric if not self.OPS[op](*lr)]
-            left, right = (failing or numeric)[0]
-            self.write(claim=claim, part=part, label=label, value=left, bound=right, ok=ok)
-        return ok
+            closest = ([lr for lr in numeric if not self.OPS[op](*lr)] or numeric or [None])[0]
+        return self.compare(claim, part, label, *(closest or (None, None)), ok)
 
     def verdict(self, claim, part, label, verdict):
-        ok = bool(verdict)
-        self.write(claim=claim, part=part, label=label, value=None, bound=None, ok=ok)
-        return ok
+        return self.compare(claim, part, label, None, None, verdict)
 
     def skip(self, claim, part, label):
         self.write(claim=claim, part=part, label=label, skipped=True)
@@ -222,7 +190,7 @@ class Claim:
 
 
 def _is_constant(node: ast.AST) -> bool:
-    """A literal number (possibly negated), e.g. ``0.99`` or ``-1``."""
+    """A literal number, e.g. ``0.99`` or ``-1``."""
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         node = node.operand
     return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
@@ -554,17 +522,20 @@ def fmt(value) -> str:
     """A recorded value for the table."""
     if value is None:
         return "–"
-    if isinstance(value, bool):
+    if not isinstance(value, float):
         return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value != value:
-            return "nan"
-        if value == 0 or 1e-2 <= abs(value) < 1e4:
-            return f"{value:.3f}"
-        return f"{value:.1e}"
-    return str(value)
+    if value != value:
+        return "nan"
+    return f"{value:.3f}" if value == 0 or 1e-2 <= abs(value) < 1e4 else f"{value:.1e}"
+
+
+def numeric(values: dict) -> list[float]:
+    return [float(v) for v in values.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def stats(numbers: list[float]) -> list[str]:
+    """Min, median and max for the tables (dashes without numbers)."""
+    return [fmt(min(numbers)), fmt(statistics.median(numbers)), fmt(max(numbers))] if numbers else ["–"] * 3
 
 
 @dataclass
@@ -591,7 +562,7 @@ class Row:
         return source
 
     def numeric(self) -> list[float]:
-        return [float(v) for v in self.values.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return numeric(self.values)
 
     def bound_text(self) -> str:
         part = self.part
@@ -667,37 +638,18 @@ def build_rows(claims: list[Claim], runs: list[Run], seeds: list[int], expected_
     return [rows[key] for key in order]
 
 
-def table(rows: list[Row], seeds: list[int]) -> list[str]:
-    lines = [
-        "| Section | Cell | Claim | Min | Median | Max | Bound | Seeds holding | Failing seeds (value) |",
-        "|---|---|---|---:|---:|---:|---|---:|---|",
-    ]
+def claims_table(rows: list[Row], seeds: list[int]) -> list[str]:
+    lines = []
     for row in rows:
         numbers = row.numeric()
-        if numbers:
-            low, mid, high = fmt(min(numbers)), fmt(statistics.median(numbers)), fmt(max(numbers))
-        else:
-            distinct = sorted({fmt(v) for v in row.values.values()} - {"–"})
-            low = mid = high = ", ".join(distinct) if distinct else "–"
-        holding = len(seeds) - len(row.failing)
-        failing = "; ".join(f"{seed} ({why})" for seed, why in row.failing.items()) or "–"
+        distinct = ", ".join(sorted({fmt(v) for v in row.values.values()} - {"–"})) or "–"
         name = row.name().replace("|", "\\|").replace("\n", " ")
-        lines.append(
-            f"| {row.claim.section.replace('|', '/')} | {row.claim.code_cell}:{row.claim.line} | `{name}` | {low} | "
-            f"{mid} | {high} | `{row.bound_text().replace('|', '/')}` | {holding}/{len(seeds)} "
-            f"{'✅' if not row.failing else '❌'} | {failing} |"
-        )
-    return lines
-
-
-def machine_line() -> str:
-    import torch
-
-    from helper_functions import get_device
-
-    device = get_device()
-    name = f"cuda ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else "cpu"
-    return f"{os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, device {name}"
+        lines.append([row.claim.section.replace("|", "/"), f"{row.claim.code_cell}:{row.claim.line}", f"`{name}`",
+                      *(stats(numbers) if numbers else [distinct] * 3), f"`{row.bound_text().replace('|', '/')}`",
+                      f"{len(seeds) - len(row.failing)}/{len(seeds)} {'✅' if not row.failing else '❌'}",
+                      "; ".join(f"{seed} ({why})" for seed, why in row.failing.items()) or "–"])
+    return table(["Section", "Cell", "Claim", "Min:", "Median:", "Max:", "Bound", "Seeds holding:",
+                  "Failing seeds (value)"], lines)
 
 
 def git_state() -> str:
@@ -714,18 +666,18 @@ def tree_state() -> set[str]:
     return set(out.stdout.decode().splitlines()) if out is not None and out.returncode == 0 else set()
 
 
-def report(results, seeds, command, workers, wall, variants_results, extras) -> tuple[str, list[str]]:
+def report(results, seeds, command_line, workers, wall, variants_results, extras) -> tuple[str, list[str]]:
     """Markdown report and the list of failures (claim names) for the exit status."""
     total_claims = sum(len(rows) for _, rows, _, _ in results)
     holding = sum(1 for _, rows, _, _ in results for row in rows if not row.failing)
+    import torch
+
     lines = [
-        "# Seed sweep",
-        "",
-        f"Command: `{command}`",
-        "",
+        "# Seed sweep", "", f"Command: `{command_line}`", "",
         f"- Seeds: {seed_text(seeds)} ({len(seeds)} per notebook); date {dt.date.today().isoformat()}; "
         f"notebooks at commit {git_state()}",
-        f"- Machine: {machine_line()}; {workers} kernels at a time, one torch thread each",
+        f"- Machine: {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, device "
+        f"{device()}; {workers} kernels at a time, one torch thread each",
         f"- Duration: {wall:.0f} s",
         f"- **{holding} of {total_claims} claims hold for every seed**",
         "",
@@ -740,7 +692,7 @@ def report(results, seeds, command, workers, wall, variants_results, extras) -> 
         lines += ["", f"## `{notebook}`", "",
                   f"{len(rows)} claims; run time per seed: median {statistics.median(walls):.1f} s "
                   f"(min {min(walls):.1f}, max {max(walls):.1f})." if walls else f"{len(rows)} claims.", ""]
-        lines += table(rows, seeds)
+        lines += claims_table(rows, seeds)
         for row in rows:
             if row.failing:
                 failures.append(f"{notebook} {row.claim.where}: {row.name()} fails for seeds "
@@ -753,22 +705,14 @@ def report(results, seeds, command, workers, wall, variants_results, extras) -> 
         for run in run_list:
             if run.failure:
                 failures.append(f"{notebook} seed {run.seed}: {run.failure}")
-    if variants_results or extras:
-        lines += ["", "## Measured for information, not claimed by any notebook", "",
-                  "| Notebook | Measurement | Min | Median | Max | Seeds with a value |",
-                  "|---|---|---:|---:|---:|---:|"]
-        for variant, rows in variants_results:
-            for row in rows:
-                below = len(row.failing)
-                numbers = row.numeric()
-                stats = [fmt(min(numbers)), fmt(statistics.median(numbers)), fmt(max(numbers))] if numbers else [
-                    "–"] * 3
-                lines.append(f"| `{variant.notebook}` | {variant.title}: `{row.name()}` ({below} of {len(seeds)} "
-                             f"seeds miss `{row.bound_text()}`) | {' | '.join(stats)} | {len(numbers)}/{len(seeds)} |")
-        for notebook, name, values in extras:
-            numbers = [v for v in values.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-            stats = [fmt(min(numbers)), fmt(statistics.median(numbers)), fmt(max(numbers))] if numbers else ["–"] * 3
-            lines.append(f"| `{notebook}` | {name} | {' | '.join(stats)} | {len(numbers)}/{len(seeds)} |")
+    measured = [(variant.notebook, f"{variant.title}: `{row.name()}` ({len(row.failing)} of {len(seeds)} seeds "
+                 f"miss `{row.bound_text()}`)", row.values) for variant, rows in variants_results for row in rows]
+    measured += extras
+    if measured:
+        lines += ["", "## Measured for information, not claimed by any notebook", "", *table(
+            ["Notebook", "Measurement", "Min:", "Median:", "Max:", "Seeds with a value:"],
+            [(f"`{notebook}`", name, *stats(numeric(values)), f"{len(numeric(values))}/{len(seeds)}")
+             for notebook, name, values in measured])]
     return "\n".join(lines) + "\n", failures
 
 
@@ -805,10 +749,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="kernels at the same time (default: the number of cores)")
     parser.add_argument("--only", action="append", metavar="NOTEBOOK",
                         help="only this notebook (path or part of its name, e.g. theory); repeatable")
-    parser.add_argument("--no-extras", action="store_true", help="skip the extra measurements (variants)")
     parser.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds (default 600)")
     parser.add_argument("--out", type=pathlib.Path, default=None,
-                        help=f"Markdown file to write (default: {DEFAULT_OUT.relative_to(ROOT)} for the full "
+                        help="Markdown file to write (default: tests/benchmarks/results/seed_sweep.md for the full "
                              "default run, nothing otherwise)")
     args = parser.parse_args(argv)
     try:
@@ -816,28 +759,21 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     notebooks = resolve_notebooks(args.only)
-    out = args.out
-    if out is None and not args.only and seeds == parse_seeds(DEFAULT_SEEDS) and not args.no_extras:
-        out = DEFAULT_OUT
-
+    out = args.out or (DEFAULT_OUT if not args.only and seeds == parse_seeds(DEFAULT_SEEDS) else None)
     # One torch thread per kernel (the kernel rules of tests/kernel_env.py), whatever the caller's environment.
-    base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    env = kernel_env(base)
+    env = kernel_env({k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
 
-    plans = []
+    plans = []  # the claims are found before anything runs; prepare() only names the records file
     for path, name in notebooks:
-        with tempfile.TemporaryDirectory() as tmp:
-            _, claims, warnings, expected_errors = prepare(path, name, seeds[0], pathlib.Path(tmp) / "r")
+        _, claims, warnings, expected_errors = prepare(path, name, seeds[0], pathlib.Path("records.jsonl"))
         for warning in warnings:
             print("warning:", warning)
         plans.append((path, name, claims, expected_errors))
-    variants = [] if args.no_extras else [
-        (v, path) for v in VARIANTS for path, name in notebooks if name == v.notebook]
+    variants = [(v, path) for v in VARIANTS for path, name in notebooks if name == v.notebook]
     jobs = [(path, name, seed, None) for path, name, _, _ in plans for seed in seeds]
     jobs += [(path, variant.notebook, seed, variant) for variant, path in variants for seed in seeds]
     print(f"{len(jobs)} notebook runs ({len(plans)} notebooks x {len(seeds)} seeds"
           + (f" + {len(variants)} variant(s)" if variants else "") + f"), {args.workers} at a time", flush=True)
-
     tree_before = tree_state()
     start = time.perf_counter()
     runs = asyncio.run(run_all(jobs, max(1, args.workers), env, args.timeout))
@@ -848,32 +784,25 @@ def main(argv: list[str] | None = None) -> int:
     results, extras = [], []
     for _path, name, claims, expected_errors in plans:
         run_list = [r for r in runs if r.notebook == name and r.variant is None]
-        rows = build_rows(claims, run_list, seeds, expected_errors)
         claim_cells = {c.code_cell for c in claims}
         # An AssertionError in a cell with claims is reported as that claim's failure; anything else is listed.
         unexpected = {(run.seed, cell): error for run in run_list for cell, error in run.cell_errors.items()
                       if cell not in expected_errors
                       and not (cell in claim_cells and error.startswith("AssertionError"))}
-        results.append((name, rows, run_list, unexpected))
-        for extra_name, _ in EXTRAS.get(name, []) if not args.no_extras else []:
-            values = {run.seed: rec.get("value") for run in run_list for rec in run.records
-                      if rec.get("extra") == extra_name}
-            extras.append((name, extra_name, values))
+        results.append((name, build_rows(claims, run_list, seeds, expected_errors), run_list, unexpected))
+        extras += [(name, extra, {run.seed: rec.get("value") for run in run_list for rec in run.records
+                                  if rec.get("extra") == extra}) for extra, _ in EXTRAS.get(name, [])]
     variants_results = []
     for variant, path in variants:
-        with tempfile.TemporaryDirectory() as tmp:
-            _, claims, _, expected_errors = prepare(path, variant.notebook, seeds[0], pathlib.Path(tmp) / "r", variant)
+        _, claims, _, expected_errors = prepare(path, variant.notebook, seeds[0], pathlib.Path("r"), variant)
         run_list = [r for r in runs if r.variant == variant.title]
         variants_results.append((variant, build_rows(claims, run_list, seeds, expected_errors)))
 
-    command = " ".join(["python -m tests.benchmarks.seed_sweep", *(sys.argv[1:] if argv is None else argv)])
-    text, failures = report(results, seeds, command, args.workers, wall, variants_results, extras)
-    print()
-    print(text)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        print(f"Written to {out}")
+    text, failures = report(results, seeds, command("seed_sweep", argv), args.workers, wall, variants_results, extras)
+    if out is None:
+        print(text)
+    else:
+        write(out, text)
     failures += [f"the sweep changed the working tree: {line}" for line in written]
     if failures:
         print(f"\n{len(failures)} failing claim(s):", *failures, sep="\n- ")
