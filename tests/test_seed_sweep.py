@@ -15,6 +15,7 @@ import json
 import os
 import pathlib
 import re
+import types
 
 import nbformat
 import pytest
@@ -24,13 +25,12 @@ from tests.benchmarks import seed_sweep as sweep
 SCRIPT = pathlib.Path(sweep.__file__)
 
 
-def probe_notebook(path: pathlib.Path, lr: float = 0.5, tag: bool = True) -> pathlib.Path:
+def probe_notebook(path: pathlib.Path, lr: float = 0.5) -> pathlib.Path:
     """A notebook with a parameters cell, a 'training' cell and claims of every kind, no torch (fast)."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     seed_cell = nbformat.v4.new_code_cell("SEED = 42")
-    if tag:
-        seed_cell.metadata["tags"] = ["parameters"]
+    seed_cell.metadata["tags"] = ["parameters"]
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Probe\n\n## 1. Training"),
         seed_cell,
@@ -61,122 +61,102 @@ def probe_notebook(path: pathlib.Path, lr: float = 0.5, tag: bool = True) -> pat
 @pytest.mark.parametrize(
     "text, seeds",
     [("0-19", list(range(20))), ("5", [0, 1, 2, 3, 4]), ("3,7,10-12", [3, 7, 10, 11, 12]), ("7-7", [7]),
-     ("1, 0-2", [0, 1, 2])],
+     ("1, 0-2", [0, 1, 2]), ("0", None), ("5-3", None), ("a", None), ("1-", None), ("", None)],
 )
 def test_parse_seeds(text, seeds):
-    assert sweep.parse_seeds(text) == seeds
+    if seeds is None:
+        with pytest.raises(ValueError):
+            sweep.parse_seeds(text)
+    else:
+        assert sweep.parse_seeds(text) == seeds
 
 
-@pytest.mark.parametrize("text", ["0", "5-3", "a", "1-", ""])
-def test_parse_seeds_rejects(text):
-    with pytest.raises(ValueError):
-        sweep.parse_seeds(text)
+SOLUTIONS = "solutions/02_neural_networks_exercises_solutions.ipynb"
 
 
 @pytest.mark.parametrize(
     "only, expected",
     [("theory", ["01_neural_networks_theory.ipynb"]),
      ("exercises", ["02_neural_networks_exercises.ipynb"]),
-     ("solutions", ["solutions/02_neural_networks_exercises_solutions.ipynb"]),
+     ("solutions", [SOLUTIONS]),
      ("02_neural_networks", ["02_neural_networks_classification.ipynb", "02_neural_networks_exercises.ipynb",
-                             "solutions/02_neural_networks_exercises_solutions.ipynb"]),
-     ("solutions/02_neural_networks_exercises_solutions.ipynb",
-      ["solutions/02_neural_networks_exercises_solutions.ipynb"])],
+                             SOLUTIONS]),
+     (SOLUTIONS, [SOLUTIONS]),
+     ("nonexistent", None)],
 )
 def test_only_selects_notebooks_by_name(only, expected):
-    assert [name for _, name in sweep.resolve_notebooks([only])] == expected
+    if expected is None:
+        with pytest.raises(SystemExit, match="no such notebook"):
+            sweep.resolve_notebooks([only])
+    else:
+        assert [name for _, name in sweep.resolve_notebooks([only])] == expected
 
 
-def test_only_rejects_unknown_names():
-    with pytest.raises(SystemExit, match="no such notebook"):
-        sweep.resolve_notebooks(["nonexistent"])
-
-
-def test_parameters_cell_is_found_by_tag_then_by_seed_line(tmp_path):
+def test_the_parameters_cell_is_replaced_by_the_seed(tmp_path):
     nb = nbformat.read(probe_notebook(tmp_path / "p.ipynb"), as_version=4)
-    assert sweep.find_seed_cell(nb) == (1, "cell")
+    sweep.set_seed(nb, 7)
+    assert nb.cells[1].source == "SEED = 7"
     nb.cells[1].metadata["tags"] = []
-    nb.cells[1].source = "SEED = 42  # a comment"
-    assert sweep.find_seed_cell(nb) == (1, "cell")
-    nb.cells[1].source = "import torch\nSEED = 42  # the seed\nprint(SEED)"
-    assert sweep.find_seed_cell(nb) == (1, "line")
-    sweep.set_seed(nb, "7")
-    assert nb.cells[1].source == "import torch\nSEED = 7\nprint(SEED)"
-    nb.cells[1].source = "seed = 1"
     with pytest.raises(ValueError, match="parameters"):
-        sweep.find_seed_cell(nb)
+        sweep.set_seed(nb, 7)
 
 
-def _run_instrumented(source: str, tmp_path, namespace=None):
-    """Instrument one cell, run it in this process with the kernel-side recorder, return its records."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source)]
+def record(claim, part, value, bound, ok, label=None):
+    return {"claim": claim, "part": part, "label": label, "value": value, "bound": bound, "ok": ok}
+
+
+@pytest.mark.parametrize(
+    "source, namespace, claim, records, raised",
+    [
+        pytest.param(  # a comparison: value, bound and verdict; the assert still raises, with its message
+            "test_acc = 0.97\nassert test_acc >= 0.99, test_acc", {},
+            ("assert test_acc >= 0.99, test_acc", ["test_acc >= 0.99"], False),
+            [record("c1:2", 0, 0.97, 0.99, False)], (0.97,), id="comparison"),
+        pytest.param(  # each part of an `and` chain; parts after a failing one are not evaluated, as in Python
+            "tiny, saturated = 1e-8, 0.2\nassert tiny < 1e-6 and saturated > 0.5 and undefined_name > 0", {},
+            ("assert tiny < 1e-6 and saturated > 0.5 and undefined_name > 0",
+             ["tiny < 1e-06", "saturated > 0.5", "undefined_name > 0"], False),
+            [record("c1:2", 0, 1e-8, 1e-6, True), record("c1:2", 1, 0.2, 0.5, False),
+             {"claim": "c1:2", "part": 2, "label": None, "skipped": True}], (), id="and-chain"),
+        pytest.param(  # all(...): the element closest to failing
+            "results = {'a': 0.5, 'b': 0.58, 'c': 0.2}\nassert all(acc < 0.6 for _, acc in results.items())", {},
+            ("assert all(acc < 0.6 for _, acc in results.items())", ["all((acc < 0.6 for _, acc in results.items()))"],
+             False),
+            [record("c1:2", 0, 0.58, 0.6, True)], None, id="all"),
+        pytest.param(  # in a loop: one claim per message (or loop variable)
+            "gaps = {'none': 1.0, 'L1': 0.5, 'L2': 2.0}\nfor name in ['L1', 'L2']:\n"
+            "    assert gaps[name] < gaps['none'], name\n", {},
+            ("assert gaps[name] < gaps['none'], name", ["gaps[name] < gaps['none']"], True),
+            [record("c1:3", 0, 0.5, 1.0, True, "L1"), record("c1:3", 0, 2.0, 1.0, False, "L2")], ("L2",), id="loop"),
+        pytest.param(  # other asserts: pass/fail; tensors become numbers
+            "import torch\nx = torch.tensor([0.25, 0.5])\nassert torch.allclose(x, x)\nassert x.max() <= 0.5", {},
+            ("assert torch.allclose(x, x)", ["torch.allclose(x, x)"], False),
+            [record("c1:3", 0, None, None, True), record("c1:4", 0, 0.5, 0.5, True)], None, id="other-and-tensors"),
+        pytest.param(  # exercise checks: status and points, expected "passed" without committed output
+            "r = check(4, globals())",
+            {"check": lambda n, ns: types.SimpleNamespace(status="passed", points=2, message="well done")},
+            ("check(4, globals())", ["check(4, globals())"], False),
+            [{"claim": "c1:1", "part": 0, "label": None, "status": "passed", "value": 2, "message": "well done"}],
+            None, id="exercise-check"),
+    ],
+)
+def test_instrumented_cells_record_what_they_compare(tmp_path, source, namespace, claim, records, raised):
+    """Instrument one cell and run it here with the kernel-side recorder."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
     claims, warnings = sweep.instrument(nb, "nb")
     assert not warnings
-    records = tmp_path / "records.jsonl"
-    records.unlink(missing_ok=True)
-    ns = dict(namespace or {})
-    exec(sweep.RECORDER.replace("__SWEEP_RECORDS__", repr(str(records))), ns)
+    assert (claims[0].source, [p.source for p in claims[0].parts], claims[0].in_loop) == claim
+    assert all(c.expected_status == "passed" for c in claims if c.parts[0].kind == "check")
+    path = tmp_path / "records.jsonl"
+    namespace = dict(namespace)
+    exec(sweep.RECORDER.replace("__SWEEP_RECORDS__", repr(str(path))), namespace)
     error = None
     try:
-        exec(nb.cells[0].source, ns)
-    except AssertionError as raised:
-        error = raised
-    lines = records.read_text().splitlines() if records.exists() else []
-    return [json.loads(line) for line in lines], error, claims
-
-
-def test_simple_comparison_records_value_bound_and_verdict(tmp_path):
-    records, error, claims = _run_instrumented("test_acc = 0.97\nassert test_acc >= 0.99, test_acc", tmp_path)
-    assert [c.source for c in claims] == ["assert test_acc >= 0.99, test_acc"]
-    assert records == [{"claim": "c1:2", "part": 0, "label": None, "value": 0.97, "bound": 0.99, "ok": False}]
-    assert isinstance(error, AssertionError) and error.args == (0.97,)  # still raises, with its message
-
-
-def test_and_chain_records_each_part_and_short_circuits(tmp_path):
-    source = "tiny, saturated = 1e-8, 0.2\nassert tiny < 1e-6 and saturated > 0.5 and undefined_name > 0"
-    records, error, claims = _run_instrumented(source, tmp_path)
-    assert [p.source for p in claims[0].parts] == ["tiny < 1e-06", "saturated > 0.5", "undefined_name > 0"]
-    assert records[0]["ok"] is True and records[0]["value"] == 1e-8
-    assert records[1] == {"claim": "c1:2", "part": 1, "label": None, "value": 0.2, "bound": 0.5, "ok": False}
-    assert records[2]["skipped"] is True  # not evaluated, exactly like Python's `and`
-    assert isinstance(error, AssertionError)
-
-
-def test_all_records_the_element_closest_to_failing(tmp_path):
-    source = "results = {'a': 0.5, 'b': 0.58, 'c': 0.2}\nassert all(acc < 0.6 for _, acc in results.items())"
-    records, error, _ = _run_instrumented(source, tmp_path)
-    assert records == [{"claim": "c1:2", "part": 0, "label": None, "value": 0.58, "bound": 0.6, "ok": True}]
-    assert error is None
-
-
-def test_assert_in_a_loop_is_one_claim_per_message_or_loop_variable(tmp_path):
-    source = ("gaps = {'none': 1.0, 'L1': 0.5, 'L2': 2.0}\nfor name in ['L1', 'L2']:\n"
-              "    assert gaps[name] < gaps['none'], name\n")
-    records, error, claims = _run_instrumented(source, tmp_path)
-    assert claims[0].in_loop
-    assert [(r["label"], r["value"], r["ok"]) for r in records] == [("L1", 0.5, True), ("L2", 2.0, False)]
-    assert error.args == ("L2",)
-
-
-def test_other_asserts_record_pass_fail_and_tensors_become_numbers(tmp_path):
-    torch = pytest.importorskip("torch")
-    records, error, _ = _run_instrumented(
-        "x = torch.tensor([0.25, 0.5])\nassert torch.allclose(x, x)\nassert x.max() <= 0.5", tmp_path,
-        {"torch": torch})
-    assert records[0] == {"claim": "c1:2", "part": 0, "label": None, "value": None, "bound": None, "ok": True}
-    assert records[1]["value"] == 0.5 and records[1]["ok"] is True
-    assert error is None
-
-
-def test_exercise_checks_are_recorded_with_status_and_points(tmp_path):
-    class Result:
-        status, points, message = "passed", 2, "well done"
-
-    records, _, claims = _run_instrumented("r = check(4, globals())", tmp_path, {"check": lambda n, ns: Result()})
-    assert claims[0].parts[0].kind == "check" and claims[0].expected_status == "passed"
-    assert records == [{"claim": "c1:1", "part": 0, "label": None, "status": "passed", "value": 2,
-                        "message": "well done"}]
+        exec(nb.cells[0].source, namespace)
+    except AssertionError as exception:
+        error = exception.args
+    assert [json.loads(line) for line in path.read_text().splitlines()] == records
+    assert error == raised
 
 
 def test_cells_without_claims_run_unchanged(tmp_path):
@@ -187,8 +167,7 @@ def test_cells_without_claims_run_unchanged(tmp_path):
 
 
 def test_the_sweep_runs_notebooks_and_trains_nothing_itself():
-    """The sweep runs the notebooks as they are: no model definition or training loop of its own, and no recipe
-    copied from a notebook."""
+    """No model definition or training loop of its own, and no recipe copied from a notebook."""
     text = SCRIPT.read_text(encoding="utf-8")
     for forbidden in ["nn.Linear", "nn.Sequential", "optimizer.step", ".backward(", "torch.optim", "make_moons",
                       "make_circles", "train_test_split", "fit("]:

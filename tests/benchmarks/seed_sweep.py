@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import collections
 import datetime as dt
 import json
 import os
@@ -310,41 +311,13 @@ def _to_python(source: str) -> str:
         return TransformerManager().transform_cell(source)
 
 
-def _committed_status(cell) -> str | None:
-    text = "".join(out.get("text", "") for out in cell.get("outputs", []) if out.get("output_type") == "stream")
-    for marker, status in STATUS_MARKERS.items():
-        if marker in text:
-            return status
-    return None
-
-
-def find_seed_cell(nb) -> tuple[int, str]:
-    """Index of the cell that sets SEED and how to replace it: ``"cell"`` (whole source) or ``"line"``.
-
-    The code cell tagged ``parameters``; until every notebook has one, the code cell whose source starts with
-    ``SEED =``, else the first code cell with a ``SEED = <int>`` line.
-    """
-    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    for i, cell in code:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            return i, "cell"
-    for i, cell in code:
-        if cell.source.lstrip().startswith("SEED ="):
-            return i, "cell"
-    for i, cell in code:
-        if re.search(r"^SEED\s*=\s*\d+\s*(#.*)?$", cell.source, flags=re.M):
-            return i, "line"
-    raise ValueError("no cell sets SEED (no code cell tagged 'parameters')")
-
-
-def set_seed(nb, seed_expr: str) -> None:
-    """Replace the parameters cell of ``nb`` (in place) by ``SEED = seed_expr``."""
-    index, how = find_seed_cell(nb)
-    cell = nb.cells[index]
-    if how == "cell":
-        cell.source = f"SEED = {seed_expr}"
-    else:
-        cell.source = re.sub(r"^SEED\s*=\s*\d+\s*(#.*)?$", f"SEED = {seed_expr}", cell.source, count=1, flags=re.M)
+def set_seed(nb, seed: int) -> None:
+    """Replace the code cell tagged ``parameters`` (tests/test_notebook_hygiene.py: ``SEED = 42``, every lesson
+    notebook has exactly one) by ``SEED = seed``, in place."""
+    cell = next((c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])), None)
+    if cell is None:
+        raise ValueError("no code cell tagged 'parameters' sets SEED")
+    cell.source = f"SEED = {seed}"
 
 
 def instrument(nb, notebook: str) -> tuple[list[Claim], list[str]]:
@@ -354,10 +327,8 @@ def instrument(nb, notebook: str) -> tuple[list[Claim], list[str]]:
     section, code_number = "", 0
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            for text_line in cell.source.splitlines():
-                if text_line.startswith("#"):
-                    section = text_line.lstrip("#").strip()
-                    break
+            section = next((line.lstrip("#").strip() for line in cell.source.splitlines() if line.startswith("#")),
+                           section)
             continue
         if cell.cell_type != "code":
             continue
@@ -372,7 +343,8 @@ def instrument(nb, notebook: str) -> tuple[list[Claim], list[str]]:
             warnings.append(f"{notebook} cell {code_number}: not instrumented ({error.msg})")
             continue
         lines = python.splitlines()
-        expected = _committed_status(cell)
+        printed = "".join(out.get("text", "") for out in cell.get("outputs", []) if out.get("output_type") == "stream")
+        expected = next((status for marker, status in STATUS_MARKERS.items() if marker in printed), None)
 
         def new_claim(node, kind, _number=code_number, _section=section, _lines=lines, _expected=expected):
             text = "\n".join(_lines[node.lineno - 1:node.end_lineno]).strip()
@@ -406,20 +378,19 @@ class Run:
     wall: float = 0.0
 
 
+def code_cells(cells, start: int = 1):
+    """(number, cell) for the code cells, numbered from ``start``."""
+    return enumerate((cell for cell in cells if cell.cell_type == "code"), start=start)
+
+
 def prepare(path: pathlib.Path, notebook: str, seed: int, records_path: pathlib.Path, variant: Variant | None = None):
     """The instrumented copy of a notebook for one seed: (notebook node, claims, warnings, expected errors)."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    expected_errors = set()
-    code_number = 0
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            code_number += 1
-            tags = cell.get("metadata", {}).get("tags", [])
-            if "raises-exception" in tags or any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-                expected_errors.add(code_number)
-    set_seed(nb, str(seed))
+    expected_errors = {number for number, cell in code_cells(nb.cells) if "raises-exception" in cell.metadata.get(
+        "tags", []) or any(o.get("output_type") == "error" for o in cell.outputs)}
+    set_seed(nb, seed)
     stop_after = None
     if variant is not None:
         pattern = re.compile(rf"^{re.escape(variant.name)}\s*=\s*-?\d+\s*(#.*)?$", flags=re.M)
@@ -460,14 +431,10 @@ async def run_copy(path: pathlib.Path, notebook: str, seed: int, env: dict, time
         except Exception as error:  # kernel died, cell timeout: what was recorded so far still counts
             run.failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
         run.wall = time.perf_counter() - start
-        code_number = -1  # the recorder cell is code cell 0
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            code_number += 1
+        for number, cell in code_cells(nb.cells, start=0):  # the recorder cell is code cell 0
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
-                    run.cell_errors[code_number] = f"{output.get('ename')}: {output.get('evalue', '')}"[:300]
+                    run.cell_errors[number] = f"{output.get('ename')}: {output.get('evalue', '')}"[:300]
         if records_path.exists():
             run.records = [json.loads(line) for line in records_path.read_text(encoding="utf-8").splitlines() if line]
     return run
@@ -496,26 +463,20 @@ async def run_all(jobs, workers: int, env: dict, timeout: int) -> list[Run]:
 # --------------------------------------------------------------------------
 def parse_seeds(text: str) -> list[int]:
     """``"0-19"`` -> 0..19, ``"3,7,10-12"`` -> [3, 7, 10, 11, 12], ``"5"`` (a count) -> 0..4."""
-    text = text.strip()
-    if re.fullmatch(r"\d+", text):
-        count = int(text)
-        if count < 1:
+    if re.fullmatch(r"\s*\d+\s*", text):
+        if int(text) < 1:
             raise ValueError("a seed count must be at least 1")
-        return list(range(count))
-    seeds: list[int] = []
+        return list(range(int(text)))
+    seeds = set()
     for piece in text.split(","):
-        piece = piece.strip()
-        match = re.fullmatch(r"(\d+)\s*-\s*(\d+)", piece)
-        if match:
-            lo, hi = int(match.group(1)), int(match.group(2))
-            if hi < lo:
-                raise ValueError(f"empty seed range {piece!r}")
-            seeds += range(lo, hi + 1)
-        elif re.fullmatch(r"\d+", piece):
-            seeds.append(int(piece))
-        else:
-            raise ValueError(f"not a seed, range or count: {piece!r}")
-    return sorted(set(seeds))
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", piece)
+        if not match:
+            raise ValueError(f"not a seed, range or count: {piece.strip()!r}")
+        low, high = int(match.group(1)), int(match.group(2) or match.group(1))
+        if high < low:
+            raise ValueError(f"empty seed range {piece.strip()!r}")
+        seeds.update(range(low, high + 1))
+    return sorted(seeds)
 
 
 def fmt(value) -> str:
@@ -561,9 +522,6 @@ class Row:
             source += f" [{self.label}]"
         return source
 
-    def numeric(self) -> list[float]:
-        return numeric(self.values)
-
     def bound_text(self) -> str:
         part = self.part
         if part.kind == "check":
@@ -577,38 +535,28 @@ class Row:
         return text
 
 
-def build_rows(claims: list[Claim], runs: list[Run], seeds: list[int], expected_errors: set[int]) -> list[Row]:
+def build_rows(claims: list[Claim], runs: list[Run], seeds: list[int]) -> list[Row]:
     """Rows per claim part (and label), with values and failing seeds from every run."""
-    by_seed = {run.seed: run for run in runs}
     rows: dict[tuple, Row] = {}
-    order: list[tuple] = []
 
     def row_for(claim, part, label):
-        key = (claim.key, part, label)
-        if key not in rows:
-            rows[key] = Row(claim, part, label)
-            order.append(key)
-        return rows[key]
+        return rows.setdefault((claim.key, part, label), Row(claim, part, label))
 
     claims_by_key = {c.key: c for c in claims}
     for claim in claims:  # every claim gets a row even if no seed reached it
         if not claim.in_loop:
             for index in range(len(claim.parts)):
                 row_for(claim, index, None)
-    for seed in seeds:
-        run = by_seed.get(seed)
-        if run is None:
-            continue
-        seen_labels: dict[tuple, int] = {}
+    for run in sorted(runs, key=lambda r: r.seed):
+        seed, seen = run.seed, collections.Counter()
         for record in run.records:
             claim = claims_by_key.get(record.get("claim"))
             if claim is None:
                 continue
             part, label = record.get("part", 0), record.get("label")
             if claim.in_loop and label is None:  # repeated without a label: number the occurrences
-                count = seen_labels.get((claim.key, part), 0) + 1
-                seen_labels[(claim.key, part)] = count
-                label = f"#{count}"
+                seen[claim.key, part] += 1
+                label = f"#{seen[claim.key, part]}"
             row = row_for(claim, part, label)
             if record.get("skipped"):
                 row.failing[seed] = "not evaluated: an earlier part failed"
@@ -620,28 +568,19 @@ def build_rows(claims: list[Claim], runs: list[Run], seeds: list[int], expected_
                     row.failing[seed] = f"{record.get('status')}: {record.get('message', '')}"[:160]
             elif not record.get("ok"):
                 row.failing[seed] = fmt(record.get("value"))
-        # Parts that no record reached in this run.
-        for key in order:
-            row = rows[key]
-            if row.claim.notebook != run.notebook:
-                continue
-            if seed not in row.values and seed not in row.failing:
-                error = run.cell_errors.get(row.claim.code_cell)
-                reason = f"not reached ({error.split(':')[0]})" if error else "not reached"
-                if run.failure and not error:
-                    reason = f"not reached ({run.failure.split(':')[0]})"
-                row.failing[seed] = reason
-    for key in order:
-        rows[key].failing = dict(sorted(rows[key].failing.items()))
-    position = {key: i for i, key in enumerate(order)}
-    order.sort(key=lambda k: (rows[k].claim.code_cell, rows[k].claim.line, k[1], position[k]))
-    return [rows[key] for key in order]
+        for row in rows.values():  # the parts that no record of this run reached
+            if row.claim.notebook == run.notebook and seed not in row.values and seed not in row.failing:
+                cause = run.cell_errors.get(row.claim.code_cell) or run.failure
+                row.failing[seed] = f"not reached ({cause.split(':')[0]})" if cause else "not reached"
+    for row in rows.values():
+        row.failing = dict(sorted(row.failing.items()))
+    return sorted(rows.values(), key=lambda row: (row.claim.code_cell, row.claim.line, row.part_index))
 
 
 def claims_table(rows: list[Row], seeds: list[int]) -> list[str]:
     lines = []
     for row in rows:
-        numbers = row.numeric()
+        numbers = numeric(row.values)
         distinct = ", ".join(sorted({fmt(v) for v in row.values.values()} - {"–"})) or "–"
         name = row.name().replace("|", "\\|").replace("\n", " ")
         lines.append([row.claim.section.replace("|", "/"), f"{row.claim.code_cell}:{row.claim.line}", f"`{name}`",
@@ -789,14 +728,14 @@ def main(argv: list[str] | None = None) -> int:
         unexpected = {(run.seed, cell): error for run in run_list for cell, error in run.cell_errors.items()
                       if cell not in expected_errors
                       and not (cell in claim_cells and error.startswith("AssertionError"))}
-        results.append((name, build_rows(claims, run_list, seeds, expected_errors), run_list, unexpected))
+        results.append((name, build_rows(claims, run_list, seeds), run_list, unexpected))
         extras += [(name, extra, {run.seed: rec.get("value") for run in run_list for rec in run.records
                                   if rec.get("extra") == extra}) for extra, _ in EXTRAS.get(name, [])]
     variants_results = []
     for variant, path in variants:
-        _, claims, _, expected_errors = prepare(path, variant.notebook, seeds[0], pathlib.Path("r"), variant)
+        _, claims, _, _ = prepare(path, variant.notebook, seeds[0], pathlib.Path("r"), variant)
         run_list = [r for r in runs if r.variant == variant.title]
-        variants_results.append((variant, build_rows(claims, run_list, seeds, expected_errors)))
+        variants_results.append((variant, build_rows(claims, run_list, seeds)))
 
     text, failures = report(results, seeds, command("seed_sweep", argv), args.workers, wall, variants_results, extras)
     if out is None:
