@@ -127,7 +127,8 @@ def student_step(*calls: str, item: bool = False):
     """A step that makes these ``calls`` in this order: "train" (``model.train()``), "zero"
     (``optimizer.zero_grad()``), "model.zero" (``model.zero_grad()``), "loss" (``loss =
     loss_fn(model(X).squeeze(1), y)``), "loss as is" (``loss = loss_fn(model(X), y)``), "backward"
-    (``loss.backward()``), "step" (``optimizer.step()``); it returns ``loss`` (``loss.item()`` with ``item``)."""
+    (``loss.backward()``), "step" (``optimizer.step()``), or a function ``(model, X, y, loss_fn) -> loss``: the
+    student's own forward pass and loss. It returns ``loss`` (``loss.item()`` with ``item``)."""
 
     def step(model, X, y, loss_fn, optimizer):
         loss = None
@@ -138,6 +139,8 @@ def student_step(*calls: str, item: bool = False):
                 optimizer.zero_grad()
             elif call == "model.zero":
                 model.zero_grad()
+            elif callable(call):
+                loss = call(model, X, y, loss_fn)
             elif call.startswith("loss"):
                 loss = loss_fn(model(X).squeeze(1) if call == "loss" else model(X), y)
             elif call == "backward":
@@ -165,6 +168,17 @@ step_step_first = student_step("zero", "step", "loss", "backward")
 step_step_before_backward = student_step("loss", "zero", "step", "backward")
 step_step_before_backward_multiclass = student_step("loss as is", "step", "zero", "backward")
 step_zero_between = student_step("loss", "backward", "zero", "step")
+step_no_backward_item = student_step("train", lambda model, X, y, loss_fn: loss_fn(model(X).squeeze(1), y).item(),
+                                     "zero", "step")
+step_detached_item = student_step(
+    lambda model, X, y, loss_fn: torch.tensor(loss_fn(model(X).squeeze(1), y).item(), requires_grad=True),
+    "zero", "backward", "step")
+step_detached_logits = student_step(  # and loss.requires_grad = True, so that backward() runs
+    lambda model, X, y, loss_fn: loss_fn(model(X).squeeze(1).detach(), y).requires_grad_(), "zero", "backward", "step")
+step_mse_probabilities = student_step(  # (N, 1) probabilities against (N,) labels
+    lambda model, X, y, loss_fn: loss_fn(torch.sigmoid(model(X)), y), "zero", "backward", "step")
+step_long_targets = student_step(lambda model, X, y, loss_fn: loss_fn(model(X).squeeze(1), y.long()),
+                                 "zero", "backward", "step")
 
 
 def step_manual_sgd(model, X, y, loss_fn, optimizer, lr=1.0):
@@ -198,33 +212,6 @@ def step_no_zero_grad_printing(model, X, y, loss_fn, optimizer):
     return loss.item(), acc.item()
 
 
-def step_no_backward_item(model, X, y, loss_fn, optimizer):
-    model.train()
-    loss = loss_fn(model(X).squeeze(1), y).item()
-    optimizer.zero_grad()
-    optimizer.step()
-    return loss
-
-
-def step_detached_item(model, X, y, loss_fn, optimizer):
-    loss = loss_fn(model(X).squeeze(1), y)
-    loss = torch.tensor(loss.item(), requires_grad=True)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
-def step_detached_logits(model, X, y, loss_fn, optimizer):
-    y_logits = model(X).squeeze(1).detach()
-    loss = loss_fn(y_logits, y)
-    loss.requires_grad = True
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
 def step_forward_in_inference_mode(model, X, y, loss_fn, optimizer):
     with torch.inference_mode():
         y_logits = model(X)
@@ -235,27 +222,10 @@ def step_forward_in_inference_mode(model, X, y, loss_fn, optimizer):
     return loss
 
 
-def step_mse_probabilities(model, X, y, loss_fn, optimizer):
-    y_probs = torch.sigmoid(model(X))  # (N, 1) against (N,) labels
-    loss = loss_fn(y_probs, y)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
-def step_long_targets(model, X, y, loss_fn, optimizer):
-    loss = loss_fn(model(X).squeeze(1), y.long())
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
 # --------------------------------------------------------------------------
 # The cases
 # --------------------------------------------------------------------------
-def case(name, data, expect, model, loss="auto", opt="adam", lr=0.01, step=None, change=None, opt_over=None,
+def case(name, data, expect, model, loss="auto", opt="adam", lr=0.02, step=None, change=None, opt_over=None,
          train_epochs=0, train_lr=None):
     """One setup. ``expect``: the planted code, or None for a healthy one.
 
@@ -328,31 +298,30 @@ CASES = [
     case("logistic regression, zero init", "blobs2", None, lambda: seeded(nn.Linear, 2, 1), opt="sgd", lr=0.1,
          change=change_model(zeros_everywhere)),
     case("softmax regression, 4 blobs", "blobs", None, lambda: seeded(nn.Linear, 2, 4), lr=0.05),
-    case("circles, ReLU 16x16, Adam", "circles", None, lambda: mlp(2, 1), lr=0.02),
-    case("circles, CircleModelV1, Adam", "circles", None, lambda: seeded(CircleModelV1), lr=0.02),
-    case("circles, torch.relu in forward", "circles", None, lambda: seeded(FunctionalNet), lr=0.02),
+    case("circles, ReLU 16x16, Adam", "circles", None, lambda: mlp(2, 1)),
+    case("circles, CircleModelV1, Adam", "circles", None, lambda: seeded(CircleModelV1)),
+    case("circles, torch.relu in forward", "circles", None, lambda: seeded(FunctionalNet)),
     case("circles, SGD momentum 0.9 lr 0.1", "circles", None, lambda: mlp(2, 1), opt=momentum, lr=0.1),
     case("circles, Adam default lr 1e-3", "circles", None, lambda: mlp(2, 1), lr=1e-3),
-    case("circles, trained already", "circles", None, lambda: mlp(2, 1), lr=0.02, train_epochs=200),
-    case("circles, own step, zero_grad last", "circles", None, lambda: mlp(2, 1), step=step_zero_grad_last),
-    case("circles, own step, model.zero_grad", "circles", None, lambda: mlp(2, 1), step=step_model_zero_grad),
+    case("circles, trained already", "circles", None, lambda: mlp(2, 1), train_epochs=200),
+    case("circles, own step, zero_grad last", "circles", None, lambda: mlp(2, 1), step=step_zero_grad_last, lr=0.01),
+    case("circles, own step, model.zero_grad", "circles", None, lambda: mlp(2, 1), step=step_model_zero_grad, lr=0.01),
 
     case("circles, (N,1) targets and outputs", "circles", None, lambda: mlp(2, 1), step=step_no_squeeze,
-         change=xy_columns),
-    case("moons, tanh 16x16, Adam", "moons", None, lambda: mlp(2, 1, act="tanh"), lr=0.02),
+         change=xy_columns, lr=0.01),
+    case("moons, tanh 16x16, Adam", "moons", None, lambda: mlp(2, 1, act="tanh")),
     case("moons, leaky ReLU depth 3, dropout", "moons", None,
          lambda: mlp(2, 1, hidden=(32, 32, 32), act="leaky_relu", dropout=0.2), lr=0.01),
-    case("moons, batch norm, SGD momentum 0.9", "moons", None, lambda: mlp(2, 1, batchnorm=True), opt=momentum,
-         lr=0.1),
-    case("moons, own step", "moons", None, lambda: mlp(2, 1, act="tanh"), step=step_good, lr=0.02),
+    case("moons, batch norm, SGD momentum 0.9", "moons", None, lambda: mlp(2, 1, batchnorm=True), opt=momentum, lr=0.1),
+    case("moons, own step", "moons", None, lambda: mlp(2, 1, act="tanh"), step=step_good),
     case("xor, ReLU 8, Adam", "xor", None, lambda: mlp(2, 1, hidden=(8,)), lr=0.05),
     case("xor, ReLU 8, plain SGD lr 1", "xor", None, lambda: mlp(2, 1, hidden=(8,)), opt="sgd", lr=1.0),
     case("xor, own step, manual SGD", "xor", None, lambda: mlp(2, 1, hidden=(8,)), step=step_manual_sgd, lr=1.0),
     case("xor, tanh depth 3, SGD momentum", "xor", None, lambda: mlp(2, 1, hidden=(8, 8, 8), act="tanh"),
          opt=momentum, lr=0.1),
-    case("blobs, ReLU 32x32, Adam", "blobs", None, lambda: mlp(2, 4, hidden=(32, 32)), lr=0.02),
-    case("blobs, own mini-batch step", "blobs", None, lambda: mlp(2, 4), step=step_minibatches),
-    case("spirals, ReLU 32x32, Adam", "spirals", None, lambda: mlp(2, 3, hidden=(32, 32)), lr=0.02),
+    case("blobs, ReLU 32x32, Adam", "blobs", None, lambda: mlp(2, 4, hidden=(32, 32))),
+    case("blobs, own mini-batch step", "blobs", None, lambda: mlp(2, 4), step=step_minibatches, lr=0.01),
+    case("spirals, ReLU 32x32, Adam", "spirals", None, lambda: mlp(2, 3, hidden=(32, 32))),
     case("spirals, batch norm + dropout", "spirals", None,
          lambda: mlp(2, 3, hidden=(64, 64), batchnorm=True, dropout=0.1), lr=0.01),
     case("spirals, leaky ReLU depth 3, SGD momentum", "spirals", None,
@@ -364,112 +333,106 @@ CASES = [
          opt="sgd", lr=0.5),
     case("digits, LogSoftmax + NLLLoss", "digits", None, lambda: mlp(64, 10, hidden=(64,), tail=(nn.LogSoftmax(1),)),
          loss=nn.NLLLoss(), lr=0.01),
-    case("circles, Sigmoid + BCELoss", "circles", None, lambda: mlp(2, 1, tail=(nn.Sigmoid(),)), loss=nn.BCELoss(),
-         lr=0.02),
+    case("circles, Sigmoid + BCELoss", "circles", None, lambda: mlp(2, 1, tail=(nn.Sigmoid(),)), loss=nn.BCELoss()),
 
     # ---- planted bugs: the expected code must be found ----
     case("model_0: two Linear layers", "circles", "no-nonlinearity",
          lambda: seeded(nn.Sequential, nn.Linear(2, 5), nn.Linear(5, 1)), opt="sgd", lr=0.1),
-    case("linear stack of 3, Adam", "moons", "no-nonlinearity", lambda: mlp(2, 1, hidden=(16, 16), act=""), lr=0.02),
+    case("linear stack of 3, Adam", "moons", "no-nonlinearity", lambda: mlp(2, 1, hidden=(16, 16), act="")),
     case("Linear-BatchNorm-Dropout-Linear", "xor", "no-nonlinearity",
-         lambda: mlp(2, 1, hidden=(8,), act="", batchnorm=True, dropout=0.2), lr=0.02),
-    case("3 classes, two Linear layers", "spirals", "no-nonlinearity", lambda: mlp(2, 3, hidden=(32,), act=""),
-         lr=0.02),
+         lambda: mlp(2, 1, hidden=(8,), act="", batchnorm=True, dropout=0.2)),
+    case("3 classes, two Linear layers", "spirals", "no-nonlinearity", lambda: mlp(2, 3, hidden=(32,), act="")),
 
     case("Sigmoid at the end, BCEWithLogits", "circles", "sigmoid-before-logits-loss",
-         lambda: mlp(2, 1, tail=(nn.Sigmoid(),)), lr=0.02),
+         lambda: mlp(2, 1, tail=(nn.Sigmoid(),))),
     case("tanh net ending in Sigmoid", "moons", "sigmoid-before-logits-loss",
-         lambda: mlp(2, 1, act="tanh", tail=(nn.Sigmoid(),)), lr=0.02),
+         lambda: mlp(2, 1, act="tanh", tail=(nn.Sigmoid(),))),
     case("torch.sigmoid in forward", "xor", "sigmoid-before-logits-loss",
-         lambda: seeded(FunctionalNet, final=torch.sigmoid), lr=0.02),
+         lambda: seeded(FunctionalNet, final=torch.sigmoid)),
     case("CircleModelV1 with Sigmoid output", "circles", "sigmoid-before-logits-loss",
-         lambda: seeded(CircleModelV1, output=nn.Sigmoid()), lr=0.02),
+         lambda: seeded(CircleModelV1, output=nn.Sigmoid())),
 
     case("Softmax at the end, CrossEntropy", "blobs", "softmax-before-cross-entropy",
-         lambda: mlp(2, 4, tail=(nn.Softmax(dim=1),)), lr=0.02),
+         lambda: mlp(2, 4, tail=(nn.Softmax(dim=1),))),
     case("spirals, Softmax at the end", "spirals", "softmax-before-cross-entropy",
-         lambda: mlp(2, 3, hidden=(32, 32), tail=(nn.Softmax(dim=1),)), lr=0.02),
+         lambda: mlp(2, 3, hidden=(32, 32), tail=(nn.Softmax(dim=1),))),
     case("digits, torch.softmax in forward", "digits", "softmax-before-cross-entropy",
          lambda: seeded(FunctionalNet, 64, 32, 10, final=lambda z: torch.softmax(z, dim=1)), lr=0.01),
 
-    case("BCELoss on logits", "circles", "probabilities-expected", lambda: mlp(2, 1), loss=nn.BCELoss(), lr=0.02),
+    case("BCELoss on logits", "circles", "probabilities-expected", lambda: mlp(2, 1), loss=nn.BCELoss()),
     case("BCELoss on tanh-net logits", "moons", "probabilities-expected", lambda: mlp(2, 1, act="tanh"),
-         loss=nn.BCELoss(), lr=0.02),
+         loss=nn.BCELoss()),
     case("NLLLoss on logits", "digits", "probabilities-expected", lambda: mlp(64, 10, hidden=(64,)),
          loss=nn.NLLLoss(), lr=0.01),
     case("NLLLoss after Softmax", "blobs", "probabilities-expected", lambda: mlp(2, 4, tail=(nn.Softmax(dim=1),)),
-         loss=nn.NLLLoss(), lr=0.02),
+         loss=nn.NLLLoss()),
 
-    case("ReLU after the output layer", "circles", "relu-on-output", lambda: mlp(2, 1, tail=(nn.ReLU(),)), lr=0.02),
-    case("ReLU after 4 logits", "blobs", "relu-on-output", lambda: mlp(2, 4, tail=(nn.ReLU(),)), lr=0.02),
+    case("ReLU after the output layer", "circles", "relu-on-output", lambda: mlp(2, 1, tail=(nn.ReLU(),))),
+    case("ReLU after 4 logits", "blobs", "relu-on-output", lambda: mlp(2, 4, tail=(nn.ReLU(),))),
     case("leaky net, ReLU at the end", "moons", "relu-on-output",
-         lambda: mlp(2, 1, act="leaky_relu", tail=(nn.ReLU(),)), lr=0.02),
+         lambda: mlp(2, 1, act="leaky_relu", tail=(nn.ReLU(),))),
 
-    case("2 outputs with BCEWithLogits", "circles", "wrong-output-width", lambda: mlp(2, 2), lr=0.02),
-    case("2 outputs for 3 spirals", "spirals", "wrong-output-width", lambda: mlp(2, 2, hidden=(32, 32)), lr=0.02),
+    case("2 outputs with BCEWithLogits", "circles", "wrong-output-width", lambda: mlp(2, 2)),
+    case("2 outputs for 3 spirals", "spirals", "wrong-output-width", lambda: mlp(2, 2, hidden=(32, 32))),
     case("1 output for 10 digits", "digits", "wrong-output-width", lambda: mlp(64, 1, hidden=(32,)), lr=0.01),
-    case("1 output for 4 blobs", "blobs", "wrong-output-width", lambda: mlp(2, 1), lr=0.02),
+    case("1 output for 4 blobs", "blobs", "wrong-output-width", lambda: mlp(2, 1)),
 
     case("labels -1/+1 with BCE", "circles", "label-range", lambda: mlp(2, 1),
-         change=change_labels(lambda y: 2 * y - 1), lr=0.02),
+         change=change_labels(lambda y: 2 * y - 1)),
     case("spiral labels 1..3", "spirals", "label-range", lambda: mlp(2, 3, hidden=(32, 32)),
-         change=change_labels(lambda y: y + 1), lr=0.02),
-    case("float class indices", "blobs", "label-range", lambda: mlp(2, 4), change=change_labels(lambda y: y.float()),
-         lr=0.02),
+         change=change_labels(lambda y: y + 1)),
+    case("float class indices", "blobs", "label-range", lambda: mlp(2, 4), change=change_labels(lambda y: y.float())),
     case("digit labels 1..10", "digits", "label-range", lambda: mlp(64, 10, hidden=(64,)),
          change=change_labels(lambda y: y + 1), lr=0.01),
 
-    case("(N,1) logits vs (N,) labels, BCE", "circles", "shape-mismatch", lambda: mlp(2, 1), step=step_no_squeeze,
-         lr=0.02),
+    case("(N,1) logits vs (N,) labels, BCE", "circles", "shape-mismatch", lambda: mlp(2, 1), step=step_no_squeeze),
     case("(N,1) probabilities vs (N,) labels, MSE", "moons", "shape-mismatch", lambda: mlp(2, 1),
-         loss=nn.MSELoss(), step=step_mse_probabilities, lr=0.02),
+         loss=nn.MSELoss(), step=step_mse_probabilities),
     case("(N,) logits vs (N,1) labels", "xor", "shape-mismatch", lambda: mlp(2, 1, hidden=(8,)), step=step_good,
-         change=xy_columns, lr=0.02),
-    case("first layer expects 3 features", "circles", "shape-mismatch", lambda: mlp(3, 1), lr=0.02),
+         change=xy_columns),
+    case("first layer expects 3 features", "circles", "shape-mismatch", lambda: mlp(3, 1)),
 
-    case("no zero_grad, SGD", "circles", "no-zero-grad", lambda: mlp(2, 1), step=step_no_zero_grad, opt="sgd",
-         lr=0.1),
+    case("no zero_grad, SGD", "circles", "no-zero-grad", lambda: mlp(2, 1), step=step_no_zero_grad, opt="sgd", lr=0.1),
     case("no zero_grad, Adam, 3 classes", "spirals", "no-zero-grad", lambda: mlp(2, 3, hidden=(32, 32)),
          step=step_no_zero_grad_multiclass, lr=0.01),
     case("no zero_grad, returns loss and accuracy", "moons", "no-zero-grad", lambda: mlp(2, 1, act="tanh"),
-         step=step_no_zero_grad_printing, lr=0.02),
+         step=step_no_zero_grad_printing),
 
-    case("no backward", "circles", "no-backward", lambda: mlp(2, 1), step=step_no_backward, lr=0.02),
+    case("no backward", "circles", "no-backward", lambda: mlp(2, 1), step=step_no_backward),
     case("no backward, digits", "digits", "no-backward", lambda: mlp(64, 10, hidden=(32,)),
          step=step_no_backward_multiclass, lr=0.01),
     case("loss.item() and no backward", "xor", "no-backward", lambda: mlp(2, 1, hidden=(8,)),
          step=step_no_backward_item, opt="sgd", lr=0.1),
 
-    case("no optimizer.step()", "circles", "no-step", lambda: mlp(2, 1), step=step_no_step, lr=0.02),
-    case("no optimizer.step(), blobs", "blobs", "no-step", lambda: mlp(2, 4), step=step_no_step_multiclass, lr=0.02),
+    case("no optimizer.step()", "circles", "no-step", lambda: mlp(2, 1), step=step_no_step),
+    case("no optimizer.step(), blobs", "blobs", "no-step", lambda: mlp(2, 4), step=step_no_step_multiclass),
     case("model.zero_grad, no step", "moons", "no-step", lambda: mlp(2, 1, act="tanh"), step=step_no_step_model_zero,
          opt="sgd", lr=0.1),
 
-    case("step() before the forward pass", "circles", "step-order", lambda: mlp(2, 1), step=step_step_first, lr=0.02),
+    case("step() before the forward pass", "circles", "step-order", lambda: mlp(2, 1), step=step_step_first),
     case("step() between zero_grad and backward", "moons", "step-order", lambda: mlp(2, 1), opt="sgd", lr=0.1,
          step=step_step_before_backward),
     case("step() first, 3 classes", "spirals", "step-order", lambda: mlp(2, 3, hidden=(32, 32)), lr=0.01,
          step=step_step_before_backward_multiclass),
 
-    case("loss rebuilt from .item()", "circles", "detached-loss", lambda: mlp(2, 1), step=step_detached_item, lr=0.02),
+    case("loss rebuilt from .item()", "circles", "detached-loss", lambda: mlp(2, 1), step=step_detached_item),
     case("logits detached, loss.requires_grad = True", "moons", "detached-loss", lambda: mlp(2, 1),
-         step=step_detached_logits, lr=0.02),
-    case("forward in inference_mode", "blobs", "detached-loss", lambda: mlp(2, 4), step=step_forward_in_inference_mode,
-         lr=0.02),
+         step=step_detached_logits),
+    case("forward in inference_mode", "blobs", "detached-loss", lambda: mlp(2, 4), step=step_forward_in_inference_mode),
 
     case("optimizer over the previous model", "circles", "optimizer-not-on-model", lambda: mlp(2, 1),
-         opt_over=lambda m: mlp(2, 1).parameters(), lr=0.02),  # the previous model, still in a variable
+         opt_over=lambda m: mlp(2, 1).parameters()),  # the previous model, still in a variable
     case("optimizer before the model was rebuilt", "moons", "optimizer-not-on-model", lambda: mlp(2, 1),
-         opt_over=lambda m: copy.deepcopy(m).parameters(), lr=0.02),  # before the model cell was re-run
+         opt_over=lambda m: copy.deepcopy(m).parameters()),  # before the model cell was re-run
     case("optimizer over the first layer only", "xor", "optimizer-not-on-model", lambda: mlp(2, 1, hidden=(8,)),
-         opt_over=lambda m: m[0].parameters(), lr=0.02),
+         opt_over=lambda m: m[0].parameters()),
 
     case("first layer's weight frozen", "circles", "frozen-parameters", lambda: mlp(2, 1),
-         change=change_model(lambda m: m[0].weight.requires_grad_(False)), lr=0.02),
+         change=change_model(lambda m: m[0].weight.requires_grad_(False))),
     case("every parameter frozen", "digits", "frozen-parameters", lambda: mlp(64, 10, hidden=(32,)),
          change=change_model(lambda m: m.requires_grad_(False)), lr=0.01),
     case("CircleModelV1.layer_2 frozen", "circles", "frozen-parameters", lambda: seeded(CircleModelV1),
-         change=change_model(lambda m: m.layer_2.requires_grad_(False)), lr=0.02),
+         change=change_model(lambda m: m.layer_2.requires_grad_(False))),
 
     case("SGD lr 10", "circles", "lr-too-high", lambda: mlp(2, 1), opt="sgd", lr=10.0),
     case("Adam lr 1", "circles", "lr-too-high", lambda: mlp(2, 1), lr=1.0),
@@ -483,9 +446,9 @@ CASES = [
     case("SGD lr 1e-5, tanh", "moons", "lr-too-low", lambda: mlp(2, 1, act="tanh"), opt="sgd", lr=1e-5),
 
     case("second feature in thousandths", "circles", "unscaled-inputs", lambda: mlp(2, 1),
-         change=change_inputs(lambda X: X * torch.tensor([1.0, 1000.0])), lr=0.02),
+         change=change_inputs(lambda X: X * torch.tensor([1.0, 1000.0]))),
     case("moons shifted by 500", "moons", "unscaled-inputs", lambda: mlp(2, 1),
-         change=change_inputs(lambda X: X + torch.tensor([500.0, 0.0])), lr=0.02),
+         change=change_inputs(lambda X: X + torch.tensor([500.0, 0.0]))),
     case("digits in raw units x 100", "digits", "unscaled-inputs", lambda: mlp(64, 10, hidden=(64,)),
          change=change_inputs(lambda X: X * 1600.0), lr=0.01),
 
@@ -496,20 +459,17 @@ CASES = [
     case("after training at Adam lr 3", "moons", "dead-units", lambda: mlp(2, 1, hidden=(32, 32)), lr=0.01,
          train_epochs=20, train_lr=3.0),
 
-    case("every weight zero", "circles", "constant-init", lambda: mlp(2, 1), change=change_model(zeros_everywhere),
-         lr=0.02),
+    case("every weight zero", "circles", "constant-init", lambda: mlp(2, 1), change=change_model(zeros_everywhere)),
     case("every weight 0.5", "moons", "constant-init", lambda: mlp(2, 1, act="tanh"),
-         change=change_model(constant_half), lr=0.02),
+         change=change_model(constant_half)),
     case("zero first layer, tanh", "spirals", "constant-init", lambda: mlp(2, 3, act="tanh"),
-         change=change_model(zero_first_layer), lr=0.02),
+         change=change_model(zero_first_layer)),
 
     # ---- causes beyond the issue's list ----
     case("zero_grad between backward and step", "circles", "zero-grad-after-backward", lambda: mlp(2, 1),
-         step=step_zero_between, lr=0.02),
-    case("float64 features", "moons", "dtype-mismatch", lambda: mlp(2, 1), change=change_inputs(lambda X: X.double()),
-         lr=0.02),
-    case("int64 targets into BCE", "xor", "dtype-mismatch", lambda: mlp(2, 1, hidden=(8,)), step=step_long_targets,
-         lr=0.02),
+         step=step_zero_between),
+    case("float64 features", "moons", "dtype-mismatch", lambda: mlp(2, 1), change=change_inputs(lambda X: X.double())),
+    case("int64 targets into BCE", "xor", "dtype-mismatch", lambda: mlp(2, 1, hidden=(8,)), step=step_long_targets),
 ]
 
 

@@ -49,10 +49,8 @@ DEFAULT_SEEDS = "0-19"
 NOTEBOOKS = list(lesson.NOTEBOOKS)
 SOLUTIONS = lesson.SOLUTIONS
 
-# Extra measurements: expressions evaluated in the kernel after the notebook's last cell, recorded for
-# information. Each is a value that a claim of the notebook tests without the sweep seeing it (inside `check`),
-# named after that claim; the bound stays where it lives (the exercise's file in tests/exercises/) and the check's claim
-# (its status and points) is in the main table.
+# Evaluated in the kernel after the notebook's last cell, for information: values that a check tests inside
+# `check` (its bound stays in tests/exercises/; its status and points are claims of the main table).
 EXTRAS = {
     SOLUTIONS: [
         ("ex. 11: best final validation accuracy (criterion of check(11))",
@@ -67,11 +65,8 @@ EXTRAS = {
 
 @dataclass(frozen=True)
 class Variant:
-    """A second run of a notebook with one more assignment following the seed.
-
-    The cell that assigns ``name = <number>`` gets ``name = SEED`` instead; the run stops after the first cell
-    from there on that asserts something, and that cell's claims are reported for information.
-    """
+    """A second run of ``notebook`` with ``name = SEED`` instead of ``name = <number>``, up to the first cell from
+    there on that asserts something; that cell's claims are reported for information."""
 
     title: str
     notebook: str
@@ -184,10 +179,6 @@ class Claim:
     parts: list[Part] = field(default_factory=list)
     in_loop: bool = False
     expected_status: str | None = None  # exercise checks: the status the committed notebook shows
-
-    @property
-    def where(self) -> str:
-        return f"cell {self.code_cell}, line {self.line}"
 
 
 def _is_constant(node: ast.AST) -> bool:
@@ -607,10 +598,10 @@ def tree_state() -> set[str]:
 
 def report(results, seeds, command_line, workers, wall, variants_results, extras) -> tuple[str, list[str]]:
     """Markdown report and the list of failures (claim names) for the exit status."""
-    total_claims = sum(len(rows) for _, rows, _, _ in results)
-    holding = sum(1 for _, rows, _, _ in results for row in rows if not row.failing)
     import torch
 
+    total_claims = sum(len(rows) for _, rows, _, _ in results)
+    holding = sum(1 for _, rows, _, _ in results for row in rows if not row.failing)
     lines = [
         "# Seed sweep", "", f"Command: `{command_line}`", "",
         f"- Seeds: {seed_text(seeds)} ({len(seeds)} per notebook); date {dt.date.today().isoformat()}; "
@@ -632,10 +623,8 @@ def report(results, seeds, command_line, workers, wall, variants_results, extras
                   f"{len(rows)} claims; run time per seed: median {statistics.median(walls):.1f} s "
                   f"(min {min(walls):.1f}, max {max(walls):.1f})." if walls else f"{len(rows)} claims.", ""]
         lines += claims_table(rows, seeds)
-        for row in rows:
-            if row.failing:
-                failures.append(f"{notebook} {row.claim.where}: {row.name()} fails for seeds "
-                                + ", ".join(f"{s} ({w})" for s, w in row.failing.items()))
+        failures += [f"{notebook} cell {row.claim.code_cell}, line {row.claim.line}: {row.name()} fails for seeds "
+                     + ", ".join(f"{s} ({w})" for s, w in row.failing.items()) for row in rows if row.failing]
         if unexpected:
             lines += ["", "Cells that raised (the committed notebook does not):", ""]
             for (seed, cell), error in sorted(unexpected.items()):

@@ -4,26 +4,20 @@ One command (from the repository root)::
 
     python -m tests.benchmarks.xor_activation_epochs --seeds 42 0 1
 
-The introduction of exercise 9 quotes these numbers: the XOR data and
-network of notebook 02 (``make_xor(1000, noise=0.1)``, 80/20 split,
-2 -> 8 -> activation -> 1, Adam with lr 0.05, full batch, 100 epochs), with
-``torch.manual_seed(seed)`` before each model, so that only the activation
-changes. Prints one row per seed.
+The introduction of exercise 9 quotes these numbers: notebook 02's XOR data and network (``make_xor(1000,
+noise=0.1)``, 80/20 split, 2 -> 8 -> activation -> 1, Adam with lr 0.05, full batch, 100 epochs) with
+``torch.manual_seed(seed)`` before each model, so that only the activation changes. Prints one row per seed.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from helper_functions import fit, make_xor  # noqa: E402
+from helper_functions import fit, make_xor
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
 LEVEL = 0.99
@@ -45,9 +39,8 @@ def epochs_to_level(seed: int, activation: type[nn.Module], epochs: int = 100) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 0, 1])
-    args = parser.parse_args()
     print(f"epochs to {LEVEL:.0%} test accuracy on XOR | " + " | ".join(ACTIVATIONS))
-    for seed in args.seeds:
+    for seed in parser.parse_args().seeds:
         row = [epochs_to_level(seed, activation) for activation in ACTIVATIONS.values()]
         print(f"seed {seed:>3} | " + " | ".join(str(epochs) for epochs in row))
 
