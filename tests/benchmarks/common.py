@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import pathlib
 import platform
@@ -42,6 +43,14 @@ def load() -> str:
 def command(module: str, argv: list[str] | None) -> str:
     """The command line that ran ``tests.benchmarks.<module>`` with ``argv`` (default: this process's)."""
     return " ".join([f"python -m tests.benchmarks.{module}", *(sys.argv[1:] if argv is None else argv)])
+
+
+def header(title: str, command_line: str, versions: str) -> list[str]:
+    """A results file's first lines: title, command, date, machine, and Python's and torch's versions + ``versions``."""
+    import torch
+
+    return [f"# {title}", "", f"Command: `{command_line}`", "", f"- Date: {dt.date.today().isoformat()}",
+            f"- Machine: {cpu()}", f"- Python {platform.python_version()}, torch {torch.__version__}, {versions}"]
 
 
 def table(columns: list[str], rows) -> list[str]:

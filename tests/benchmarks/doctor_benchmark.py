@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tests.benchmarks.common import RESULTS, cpu, load, table
+from tests.benchmarks.common import RESULTS, cpu, header, load, table
 
 SEED = 42
 TARGET_SECONDS = 5.0
@@ -547,10 +547,8 @@ def markdown(results: dict, meta: dict) -> str:
     s, cases = results["summary"], results["cases"]
     seeds = sorted({r["seed"] for r in cases})
     lines = [
-        "# Network doctor: detection benchmark", "",
-        "Command: `python -m tests.benchmarks.doctor_benchmark`", "",
-        f"- Date: {meta['date']}", f"- Machine: {meta['machine']}",
-        f"- Python {meta['python']}, torch {meta['torch']}, threads: OMP_NUM_THREADS={meta['threads']}",
+        *header("Network doctor: detection benchmark", "python -m tests.benchmarks.doctor_benchmark",
+                f"threads: OMP_NUM_THREADS={meta['threads']}"),
         f"- Load average (1 min) at start and end: {meta['load_start']} and {meta['load_end']} "
         "(a shared machine: wall times include waiting for a core)", "",
         f"**{s['found']} of {s['planted']} planted bugs named ({100 * s['recall']:.0f}% recall), "

@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import os
 import pathlib
-import platform
 import re
 import statistics
 import sys
 
 import nbformat
 
-from tests.benchmarks.common import RESULTS, command, cpu, device, table, write
+from tests.benchmarks.common import RESULTS, command, device, header, table, write
 from tests.kernel_env import apply_kernel_env
 from tests.lesson import NOTEBOOKS, ROOT
 from tests.tools.run_notebook import execute, scratch
@@ -64,8 +62,6 @@ async def run_once(nb, timeout: int) -> tuple[float, float | None]:
 
 def report(names, walls, peaks, errors, repeats, threads, command_line) -> tuple[str, bool]:
     """The Markdown report, and whether every notebook ran within its budget."""
-    import torch
-
     ref_median = statistics.median(walls[REFERENCE]) if walls[REFERENCE] else None
     rows, all_ok, total = [], True, 0.0
     for name in names:
@@ -90,9 +86,7 @@ def report(names, walls, peaks, errors, repeats, threads, command_line) -> tuple
                      "1.0x" if name == REFERENCE else (f"{ratio:.1f}x" if ratio else "n/a"),
                      f"{peak:.0f}" if peak is not None else "n/a", budget])
     lines = [
-        "# Notebook run time and memory", "", f"Command: `{command_line}`", "",
-        f"- Date: {dt.date.today().isoformat()}", f"- Machine: {cpu()}",
-        f"- Python {platform.python_version()}, torch {torch.__version__}, device the notebooks use: {device()}",
+        *header("Notebook run time and memory", command_line, f"device the notebooks use: {device()}"),
         f"- Threads per kernel: OMP_NUM_THREADS={threads}; notebooks run one at a time",
         f"- Each notebook executed {repeats} time(s), interleaved round-robin with the imports-only reference; "
         "wall time includes kernel start-up; peak RSS is the kernel process's VmHWM.", "",

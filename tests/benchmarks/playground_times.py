@@ -19,15 +19,13 @@ README's ``playground-times`` block. Exit status 1 when a median frame misses th
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import pathlib
-import platform
 import statistics
 import sys
 import time
 
-from tests.benchmarks.common import RESULTS, cpu, load, table, write
+from tests.benchmarks.common import RESULTS, header, load, table, write
 from tests.kernel_env import apply_kernel_env
 
 TARGET_MS = 100.0
@@ -66,8 +64,6 @@ def measure(frames: int, warmup: int = 3) -> dict[str, dict[str, float]]:
 
 def to_markdown(results: dict[str, dict[str, float]], frames: int, load_start: str) -> str:
     """The results file: how it was measured, then one table row per network."""
-    import torch
-
     import helper_functions as hf
 
     train_ms = f"{1000 * hf.PLAYGROUND_FRAME_TRAIN_S:.0f} ms"
@@ -75,10 +71,8 @@ def to_markdown(results: dict[str, dict[str, float]], frames: int, load_start: s
              f"{r['frame']:.0f}", f"≤ {TARGET_MS:.0f} ms per frame {'✅' if r['frame_cpu'] <= TARGET_MS else '❌'}"]
             for label, r in results.items()]
     lines = [
-        "# Playground speed", "", f"Command: `python tests/benchmarks/playground_times.py --frames {frames}`", "",
-        f"- Date: {dt.date.today().isoformat()}", f"- Machine: {cpu()}",
-        f"- Python {platform.python_version()}, torch {torch.__version__}, "
-        f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
+        *header("Playground speed", f"python tests/benchmarks/playground_times.py --frames {frames}",
+                f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"),
         f"- Grid: {hf.PLAYGROUND_RESOLUTION}×{hf.PLAYGROUND_RESOLUTION}; a frame trains up to "
         f"{hf.PLAYGROUND_FRAME_EPOCHS} epochs (fewer once they take {train_ms}), "
         "then redraws; default settings otherwise (400 points, test_size 0.2, Adam, full batch)",
