@@ -25,8 +25,11 @@ import statistics
 import sys
 import time
 
-from tests.benchmarks.common import RESULTS, header, load, table, write
-from tests.kernel_env import apply_kernel_env
+if not __package__:  # run by its path, as the results file says: python tests/benchmarks/playground_times.py
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+
+from tests.benchmarks.common import RESULTS, header, load, table, write  # noqa: E402
+from tests.kernel_env import apply_kernel_env  # noqa: E402
 
 TARGET_MS = 100.0
 NETWORKS = {  # README label -> Playground settings

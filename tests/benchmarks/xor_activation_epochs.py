@@ -12,12 +12,17 @@ noise=0.1)``, 80/20 split, 2 -> 8 -> activation -> 1, Adam with lr 0.05, full ba
 from __future__ import annotations
 
 import argparse
+import pathlib
+import sys
 
 import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from helper_functions import fit, make_xor
+if not __package__:  # run by its path: python tests/benchmarks/xor_activation_epochs.py
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+
+from helper_functions import fit, make_xor  # noqa: E402
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
 LEVEL = 0.99
@@ -39,8 +44,9 @@ def epochs_to_level(seed: int, activation: type[nn.Module], epochs: int = 100) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 0, 1])
+    seeds = parser.parse_args().seeds
     print(f"epochs to {LEVEL:.0%} test accuracy on XOR | " + " | ".join(ACTIVATIONS))
-    for seed in parser.parse_args().seeds:
+    for seed in seeds:
         row = [epochs_to_level(seed, activation) for activation in ACTIVATIONS.values()]
         print(f"seed {seed:>3} | " + " | ".join(str(epochs) for epochs in row))
 
