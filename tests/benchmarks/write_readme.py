@@ -245,7 +245,7 @@ def seed_table(results: Results, current: str) -> str:
     commit = re.search(r"notebooks at commit (\S+)", results.text("seed_sweep.md"))
     partial = ("" if sweep.n_seeds >= 20 else
                " (The committed results are a shorter run than the full sweep of seeds 0–19, "
-               "`python tests/benchmarks/seed_sweep.py`.)")
+               "`python -m tests.benchmarks.seed_sweep`.)")
     lines = [
         f"Every claim the notebooks assert was also checked for **{_seed_words(sweep)}**, not just the committed "
         "`SEED = 42`: `tests/benchmarks/seed_sweep.py` ran each notebook once per seed with its `parameters` cell "
