@@ -596,8 +596,9 @@ def tree_state() -> set[str]:
     return set(out.stdout.decode().splitlines()) if out is not None and out.returncode == 0 else set()
 
 
-def report(results, seeds, command_line, workers, wall, variants_results, extras) -> tuple[str, list[str]]:
-    """Markdown report and the list of failures (claim names) for the exit status."""
+def report(results, seeds, command_line, workers, wall, measured) -> tuple[str, list[str]]:
+    """Markdown report and the list of failures (claim names) for the exit status; ``measured``: (notebook,
+    measurement, seed -> value) for information."""
     import torch
 
     total_claims = sum(len(rows) for _, rows, _, _ in results)
@@ -633,9 +634,6 @@ def report(results, seeds, command_line, workers, wall, variants_results, extras
         for run in run_list:
             if run.failure:
                 failures.append(f"{notebook} seed {run.seed}: {run.failure}")
-    measured = [(variant.notebook, f"{variant.title}: `{row.name()}` ({len(row.failing)} of {len(seeds)} seeds "
-                 f"miss `{row.bound_text()}`)", row.values) for variant, rows in variants_results for row in rows]
-    measured += extras
     if measured:
         lines += ["", "## Measured for information, not claimed by any notebook", "", *table(
             ["Notebook", "Measurement", "Min:", "Median:", "Max:", "Seeds with a value:"],
@@ -709,7 +707,13 @@ def main(argv: list[str] | None = None) -> int:
     # The notebooks ran in scratch folders; one that writes into the repository anyway is a failure.
     written = sorted(tree_state() - tree_before)
 
-    results, extras = [], []
+    measured = []
+    for variant, path in variants:
+        _, claims, _, _ = prepare(path, variant.notebook, seeds[0], pathlib.Path("r"), variant)
+        measured += [(variant.notebook, f"{variant.title}: `{row.name()}` ({len(row.failing)} of {len(seeds)} seeds "
+                      f"miss `{row.bound_text()}`)", row.values)
+                     for row in build_rows(claims, [r for r in runs if r.variant == variant.title], seeds)]
+    results = []
     for _path, name, claims, expected_errors in plans:
         run_list = [r for r in runs if r.notebook == name and r.variant is None]
         claim_cells = {c.code_cell for c in claims}
@@ -718,15 +722,10 @@ def main(argv: list[str] | None = None) -> int:
                       if cell not in expected_errors
                       and not (cell in claim_cells and error.startswith("AssertionError"))}
         results.append((name, build_rows(claims, run_list, seeds), run_list, unexpected))
-        extras += [(name, extra, {run.seed: rec.get("value") for run in run_list for rec in run.records
-                                  if rec.get("extra") == extra}) for extra, _ in EXTRAS.get(name, [])]
-    variants_results = []
-    for variant, path in variants:
-        _, claims, _, _ = prepare(path, variant.notebook, seeds[0], pathlib.Path("r"), variant)
-        run_list = [r for r in runs if r.variant == variant.title]
-        variants_results.append((variant, build_rows(claims, run_list, seeds)))
+        measured += [(name, extra, {run.seed: rec.get("value") for run in run_list for rec in run.records
+                                    if rec.get("extra") == extra}) for extra, _ in EXTRAS.get(name, [])]
 
-    text, failures = report(results, seeds, command("seed_sweep", argv), args.workers, wall, variants_results, extras)
+    text, failures = report(results, seeds, command("seed_sweep", argv), args.workers, wall, measured)
     if out is None:
         print(text)
     else:
