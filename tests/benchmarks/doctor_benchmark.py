@@ -123,7 +123,7 @@ def seeded(factory, *args, **kwargs):
 # --------------------------------------------------------------------------
 # Training steps as students write them
 # --------------------------------------------------------------------------
-def student_step(*calls: str, item: bool = False):
+def student_step(*calls, item: bool = False):
     """A step that makes these ``calls`` in this order: "train" (``model.train()``), "zero"
     (``optimizer.zero_grad()``), "model.zero" (``model.zero_grad()``), "loss" (``loss =
     loss_fn(model(X).squeeze(1), y)``), "loss as is" (``loss = loss_fn(model(X), y)``), "backward"
