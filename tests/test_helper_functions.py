@@ -5,6 +5,7 @@ Device-dependent tests take the device from ``get_device()``, so the same
 tests run on a CUDA machine; a few also check the CPU path explicitly.
 """
 
+import inspect
 import random
 
 import matplotlib
@@ -49,17 +50,14 @@ def separable_data(n=200, seed=0):
 # --------------------------------------------------------------------------
 # Seeds and devices
 # --------------------------------------------------------------------------
-def test_set_seeds_makes_all_generators_repeat():
+def test_set_seeds_makes_all_generators_repeat_and_defaults_to_42():
+    """One seed repeats random, numpy and torch alike; another changes them; no argument means 42."""
     hf.set_seeds(123)
     first = (random.random(), np.random.rand(), torch.rand(1).item())
     hf.set_seeds(123)
-    second = (random.random(), np.random.rand(), torch.rand(1).item())
-    assert first == second
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
     hf.set_seeds(124)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) != first
-
-
-def test_set_seeds_default_is_42():
     hf.set_seeds()
     a = torch.rand(3)
     torch.manual_seed(42)
@@ -87,7 +85,8 @@ def test_datasets_dtypes_shapes_and_determinism(maker):
     assert not np.array_equal(X, X3)
 
 
-def test_make_xor_labels_follow_signs():
+def test_make_xor_labels_follow_signs_and_noise_scales_spread():
+    """Labels follow the quadrant signs, the four clusters are balanced, and noise sets their spread."""
     X, y = hf.make_xor(n_samples=403, noise=0.1, random_state=0)
     assert X.shape == (403, 2)
     # with small noise every point stays in its quadrant
@@ -97,8 +96,6 @@ def test_make_xor_labels_follow_signs():
     quadrant_counts = np.unique(np.sign(X).astype(int), axis=0, return_counts=True)[1]
     assert sorted(quadrant_counts.tolist()) == [100, 101, 101, 101]
     assert np.allclose(np.abs(X).mean(), 1.0, atol=0.05)
-
-
 def test_make_parity_labels_count_negative_signs_and_two_bits_is_xor():
     X, y = hf.make_parity(n_samples=800, n_bits=3, noise=0.1, random_state=0)
     assert X.shape == (800, 3) and X.dtype == np.float32 and y.dtype == np.int64
@@ -110,7 +107,6 @@ def test_make_parity_labels_count_negative_signs_and_two_bits_is_xor():
         hf.make_parity(n_bits=1)
 
 
-def test_make_xor_noise_scales_spread():
     X_small, _ = hf.make_xor(noise=0.01, random_state=0)
     X_big, _ = hf.make_xor(noise=0.5, random_state=0)
     assert np.abs(np.abs(X_small) - 1).max() < 0.1
@@ -118,11 +114,14 @@ def test_make_xor_noise_scales_spread():
 
 
 def test_make_spirals_classes_balanced_and_in_unit_disc():
+    """Classes are balanced, points lie in the unit disc, and one class is refused."""
     X, y = hf.make_spirals(n_samples=301, n_classes=4, random_state=1)
     assert X.shape == (301, 2)
     assert set(np.unique(y)) == {0, 1, 2, 3}
     assert sorted(np.bincount(y).tolist()) == [75, 75, 75, 76]
     assert np.linalg.norm(X, axis=1).max() <= 1.0 + 1e-6
+    with pytest.raises(ValueError):
+        hf.make_spirals(n_classes=1)
 
 
 def test_make_spirals_arms_are_rotated_copies_without_noise():
@@ -132,11 +131,6 @@ def test_make_spirals_arms_are_rotated_copies_without_noise():
     arm0 = X[y == 0][np.argsort(np.linalg.norm(X[y == 0], axis=1))]
     arm1 = X[y == 1][np.argsort(np.linalg.norm(X[y == 1], axis=1))]
     np.testing.assert_allclose(arm0 @ rotation.T, arm1, atol=1e-5)
-
-
-def test_make_spirals_rejects_one_class():
-    with pytest.raises(ValueError):
-        hf.make_spirals(n_classes=1)
 
 
 # --------------------------------------------------------------------------
@@ -153,16 +147,13 @@ def test_predict_binary_thresholds_sigmoid_at_half():
     assert labels.tolist() == [0, 0, 1, 1]
 
 
-def test_predict_multiclass_is_argmax():
+def test_predict_multiclass_is_argmax_decided_by_output_width():
+    """Several output units mean argmax, even for a 2-unit model that only ever predicts one class."""
     model = nn.Linear(3, 3, bias=False)
     with torch.no_grad():
         model.weight.copy_(torch.eye(3))
     X = np.array([[0.1, 0.9, 0.0], [5.0, 1.0, 2.0], [0.0, 0.0, 0.3]], dtype=np.float32)
     assert hf.predict(model, X).tolist() == [1, 0, 2]
-
-
-def test_predict_decides_by_output_width_not_by_labels():
-    # A 2-unit model is multi-class even if only one class is ever predicted.
     model = nn.Linear(2, 2)
     with torch.no_grad():
         model.weight.zero_()
@@ -187,23 +178,17 @@ def test_predict_accepts_arrays_and_tensors_and_keeps_model(as_tensor):
     assert torch.is_grad_enabled()  # predict did not leave gradient tracking off
 
 
-def test_predict_restores_mixed_training_flags():
-    model = binary_model()
-    model.train()
+def test_predict_restores_mixed_training_flags_even_after_an_exception():
+    """predict restores each module's own flag; _eval_mode does so after an exception; no parameters means CPU."""
+    model = binary_model().train()
     model[2].eval()  # a user froze dropout only
     hf.predict(model, np.zeros((3, 2), np.float32))
     assert model.training and model[0].training and not model[2].training
-
-
-def test_eval_mode_restores_flags_after_exception():
-    model = binary_model().train()
+    model.train()
     with pytest.raises(RuntimeError), hf._eval_mode(model):
         assert not model.training
         raise RuntimeError("boom")
     assert all(m.training for m in model.modules())
-
-
-def test_model_device_of_parameterless_model_is_cpu():
     assert hf._model_device(nn.ReLU()) == torch.device("cpu")
 
 
@@ -216,23 +201,20 @@ def test_model_device_of_parameterless_model_is_cpu():
         (torch.tensor([[1], [0]]), np.array([1, 1]), 0.5),  # (N, 1) vs (N,)
         (torch.tensor([1.0, 0.0]), torch.tensor([1, 0]), 1.0),  # float labels
         ([], [], 0.0),
+        (torch.tensor([0, 1, 1, 0], device=DEVICE), torch.tensor([0, 1, 1, 0]), 1.0),  # on the model's device
+        # whole-number labels of any dtype
+        (torch.tensor([1, 0, 1, 0]), torch.tensor([True, False, True, False]), 1.0),
+        (torch.tensor([1, 0, 1, 0]), torch.tensor([1.0, 0.0, 1.0, 0.0], device=DEVICE), 1.0),
+        (torch.tensor([1, 0, 1, 0]), np.array([1, 0, 1, 0], dtype=np.int32), 1.0),
+        (torch.tensor([1, 0, 1, 0]), torch.tensor([[1], [0], [1], [0]]), 1.0),
     ],
 )
 def test_accuracy_values(y_true, y_pred, expected):
+    """A float share in [0, 1], for lists, arrays and tensors of labels, any dtype, shape (N,) or (N, 1)."""
     result = hf.accuracy(y_true, y_pred)
     assert isinstance(result, float)
     assert result == pytest.approx(expected)
     assert 0.0 <= result <= 1.0
-
-
-def test_accuracy_accepts_tensors_on_model_device():
-    y = torch.tensor([0, 1, 1, 0], device=DEVICE)
-    assert hf.accuracy(y, y.cpu()) == 1.0
-
-
-def test_accuracy_rejects_mismatched_lengths():
-    with pytest.raises(ValueError):
-        hf.accuracy([1, 0, 1], [1, 0])
 
 
 @pytest.mark.parametrize(
@@ -252,20 +234,14 @@ def test_accuracy_rejects_probabilities_and_logits(y_pred):
 
 
 def test_accuracy_error_names_the_argument_and_the_fix():
+    """Scores as y_true name the argument, the value and the fix; lengths that differ are refused too."""
     with pytest.raises(ValueError) as info:
         hf.accuracy([0.2, 0.9], [0, 1])
     message = str(info.value)
     assert message.startswith("y_true must be class labels")
     assert "0.2" in message and "predict(model, X)" in message and "argmax" in message
-
-
-@pytest.mark.parametrize(
-    "y_pred",
-    [torch.tensor([True, False, True, False]), torch.tensor([1.0, 0.0, 1.0, 0.0], device=DEVICE),
-     np.array([1, 0, 1, 0], dtype=np.int32), torch.tensor([[1], [0], [1], [0]])],
-)
-def test_accuracy_accepts_whole_number_labels_of_any_dtype(y_pred):
-    assert hf.accuracy(torch.tensor([1, 0, 1, 0]), y_pred) == 1.0
+    with pytest.raises(ValueError):
+        hf.accuracy([1, 0, 1], [1, 0])
 
 
 def test_accuracy_of_thresholded_logits_matches_predict():
@@ -275,12 +251,15 @@ def test_accuracy_of_thresholded_logits_matches_predict():
     assert hf.accuracy(y, logits > 0) == hf.accuracy(y, hf.predict(model, X))
 
 
-def test_fit_rejects_probabilities_as_targets():
+def test_fit_rejects_probabilities_as_targets_and_a_lone_test_array():
+    """Probabilities as y_train, or X_test without y_test, are a ValueError."""
     model = binary_model()
-    X, _ = separable_data(20)
+    X, y = separable_data(20)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="y_train must be class labels"):
-        hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X,
-               np.full(20, 0.5), epochs=1, log_every=None)
+        hf.fit(model, nn.BCEWithLogitsLoss(), sgd, X, np.full(20, 0.5), epochs=1, log_every=None)
+    with pytest.raises(ValueError):
+        hf.fit(model, nn.BCEWithLogitsLoss(), sgd, X, y, X_test=X)
 
 
 # --------------------------------------------------------------------------
@@ -292,7 +271,7 @@ def test_is_binary_rule(shape, binary):
 
 
 def test_predict_predict_proba_fit_and_plot_ask_is_binary(monkeypatch):
-    """Every helper that must tell binary from multi-class asks the one rule."""
+    """Every helper that must tell binary from multi-class asks the one rule, and the rule really decides."""
     original, calls = hf._is_binary, []
 
     def spy(logits):
@@ -312,31 +291,21 @@ def test_predict_predict_proba_fit_and_plot_ask_is_binary(monkeypatch):
         calls.clear()
         use()
         assert calls, f"{name} does not go through _is_binary"
-
-
-def test_flipping_the_rule_flips_predict_proba(monkeypatch):
-    """With the rule reversed, a one-unit model is treated as one-class softmax: the rule really decides."""
-    model = binary_model()
-    X, _ = separable_data(10)
-    assert hf.predict_proba(model, X).shape == (10, 2)
+    assert hf.predict_proba(model, X).shape == (40, 2)
+    # Reversed, the rule makes a one-unit model a one-class softmax.
     monkeypatch.setattr(hf, "_is_binary", lambda logits: False)
     probs = hf.predict_proba(model, X)
-    assert probs.shape == (10, 1) and torch.equal(probs, torch.ones(10, 1))
-    assert torch.equal(hf.predict(model, X), torch.zeros(10, dtype=torch.long))
+    assert probs.shape == (40, 1) and torch.equal(probs, torch.ones(40, 1))
+    assert torch.equal(hf.predict(model, X), torch.zeros(40, dtype=torch.long))
 
 
-def test_public_names():
-    """set_seeds and get_device stay public; the model utilities are private to the module."""
+def test_public_names_and_no_lazy_import_in_fit():
+    """set_seeds and get_device stay public; the model utilities are private; fit imports nothing lazily."""
     assert {"set_seeds", "get_device", "predict", "predict_proba", "accuracy", "fit", "plot_data",
             "plot_decision_boundary", "plot_loss_curves", "make_xor", "make_spirals"} <= set(hf.__all__)
     assert "model_device" not in hf.__all__ and "eval_mode" not in hf.__all__
     assert not hasattr(hf, "model_device")
     assert all(callable(getattr(hf, name)) for name in hf.__all__)
-
-
-def test_no_lazy_import_left_in_fit():
-    import inspect
-
     assert "import" not in inspect.getsource(hf.fit)
 
 
@@ -367,16 +336,8 @@ def test_fit_multiclass_minibatch_with_tensors_on_cpu_moves_data_to_model():
     assert 0.0 <= min(history["train_acc"]) and max(history["train_acc"]) <= 1.0
 
 
-def test_fit_restores_eval_mode_and_keeps_device():
-    X, y = separable_data(40)
-    model = binary_model().eval()
-    hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y,
-           epochs=2, log_every=None)
-    assert not model.training
-    assert hf._model_device(model).type == DEVICE.type
-
-
-def test_fit_actually_trains_in_train_mode():
+def test_fit_trains_in_train_mode_tests_in_eval_mode_and_restores_mode_and_device():
+    """Per epoch one train-mode and one eval-mode forward; a model given in eval mode stays so, on its device."""
     seen_modes = []
 
     class Spy(nn.Module):
@@ -389,11 +350,11 @@ def test_fit_actually_trains_in_train_mode():
             return self.linear(X)
 
     X, y = separable_data(10)
-    model = Spy().eval()
+    model = Spy().to(DEVICE).eval()
     hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, X, y,
            epochs=2, log_every=None)
-    # per epoch: one training forward (train mode), one test forward (eval mode)
     assert seen_modes == [True, False, True, False]
+    assert not model.training and hf._model_device(model).type == DEVICE.type
 
 
 def test_fit_logs_every_n_epochs_and_the_last(capsys):
@@ -406,41 +367,33 @@ def test_fit_logs_every_n_epochs_and_the_last(capsys):
     assert "test loss" in lines[0]
 
 
-def test_fit_requires_both_test_arrays():
-    X, y = separable_data(10)
-    model = binary_model()
-    with pytest.raises(ValueError):
-        hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, X_test=X)
-
-
 # --------------------------------------------------------------------------
 # Plotting
 # --------------------------------------------------------------------------
 def test_plot_data_scatter_one_collection_per_class_with_legend():
+    """One labelled scatter per class, title and axis labels; given axes are drawn on and returned."""
     X, y = hf.make_spirals(n_samples=90, n_classes=3, random_state=0)
     ax = hf.plot_data(torch.from_numpy(X), torch.from_numpy(y), title="spirals")
     assert len(ax.collections) == 3
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1", "class 2"]
     assert ax.get_title() == "spirals"
     assert ax.get_xlabel() and ax.get_ylabel()
+    _, given = plt.subplots()
+    assert hf.plot_data(X, y, ax=given) is given
 
 
-def test_plot_data_draws_on_given_axes():
-    _, ax = plt.subplots()
-    X, y = separable_data(10)
-    assert hf.plot_data(X, y, ax=ax) is ax
-
-
+@pytest.mark.parametrize("shade", ["class", "probability"])
 @pytest.mark.parametrize("make_model", [binary_model, multiclass_model])
 @pytest.mark.parametrize("training", [True, False])
-def test_plot_decision_boundary_leaves_model_untouched(make_model, training):
+def test_plot_decision_boundary_leaves_model_untouched(make_model, training, shade):
+    """Either shading leaves mode flags, device, weights and gradients as they were."""
     model = make_model()
     model.train(training)
     device_before = hf._model_device(model)
     state_before = {k: v.clone() for k, v in model.state_dict().items()}
     X, y = separable_data(30)
     ax = hf.plot_decision_boundary(model, torch.as_tensor(X, device=DEVICE), torch.as_tensor(y, device=DEVICE),
-                                   resolution=20, title="boundary")
+                                   resolution=20, title="boundary", shade=shade)
     assert hf._model_device(model) == device_before
     assert model.training == training and all(m.training == training for m in model.modules())
     assert all(torch.equal(state_before[k], v) for k, v in model.state_dict().items())
@@ -549,24 +502,16 @@ def test_plot_decision_boundary_shade_probability_multiclass_fades_with_confiden
     assert whiteness[15] > whiteness[0] and whiteness[15] > whiteness[-1]
 
 
-def test_plot_decision_boundary_shade_probability_leaves_model_untouched():
-    model = binary_model().train()
-    X, y = separable_data(40)
-    hf.plot_decision_boundary(model, X, y, resolution=10, shade="probability")
-    assert model.training and next(model.parameters()).device.type == DEVICE.type
-
-
-def test_plot_decision_boundary_rejects_unknown_shade():
+def test_plot_decision_boundary_rejects_unknown_shade_and_non_2d_inputs():
+    """A misspelt shade, or inputs with other than two features, are a ValueError."""
     with pytest.raises(ValueError, match="shade"):
         hf.plot_decision_boundary(_step_model(1), np.zeros((2, 2), np.float32), np.array([0, 1]), shade="alpha")
-
-
-def test_plot_decision_boundary_rejects_non_2d_inputs():
     with pytest.raises(ValueError):
         hf.plot_decision_boundary(nn.Linear(3, 1), np.zeros((4, 3), np.float32), np.zeros(4))
 
 
 def test_plot_loss_curves_train_and_test_lines():
+    """A train and a test line per panel (only train without test data); given axes are used."""
     history = {"train_loss": [1.0, 0.5, 0.2], "train_acc": [0.5, 0.8, 0.9],
                "test_loss": [1.1, 0.6, 0.3], "test_acc": [0.4, 0.7, 0.85]}
     loss_ax, acc_ax = hf.plot_loss_curves(history)
@@ -574,9 +519,6 @@ def test_plot_loss_curves_train_and_test_lines():
     np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), history["test_loss"])
     assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylabel() == "accuracy"
     assert loss_ax.get_title() and acc_ax.get_title()
-
-
-def test_plot_loss_curves_without_test_data_and_given_axes():
     _, axes = plt.subplots(1, 2)
     history = {"train_loss": [1.0, 0.5], "train_acc": [0.5, 0.8], "test_loss": [], "test_acc": []}
     loss_ax, acc_ax = hf.plot_loss_curves(history, axes=axes)
