@@ -4,7 +4,9 @@ Everything here runs without a browser or a kernel and takes a few seconds
 of CPU (torch runs one thread, as in the lesson's kernels).
 """
 
-
+import pathlib
+import subprocess
+import sys
 import threading
 import time
 
@@ -13,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from helper_functions import Playground
+from helper_functions import Playground, playground
+from tests.tools import load_script
 
 matplotlib.use("Agg")
 
@@ -54,7 +57,8 @@ def test_every_dataset_learns(settings, epochs, min_test_acc):
     assert record["test_acc"] >= min_test_acc, (settings, record)
 
 
-def test_own_data_with_any_labels_learns():
+def test_labels_choose_the_output_layer_and_loss_and_own_data_learns():
+    """Own data with any labels: one logit per class and CrossEntropyLoss; two classes: one logit and BCE."""
     rng = np.random.default_rng(0)
     centres = np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
     labels = np.array(["cat", "dog", "emu"])
@@ -65,6 +69,10 @@ def test_own_data_with_any_labels_learns():
     assert "3 logits, CrossEntropyLoss" in pg.task
     assert pg.model[-1].out_features == 3
     assert pg.step(50)["test_acc"] >= 0.99
+    pg = Playground("xor")
+    assert pg.model[-1].out_features == 1
+    assert isinstance(pg.loss_fn, torch.nn.BCEWithLogitsLoss)
+    assert pg.task == "2 classes -> 1 logit, BCEWithLogitsLoss"
 
 
 def test_linear_model_fails_on_circles():
@@ -73,15 +81,9 @@ def test_linear_model_fails_on_circles():
     assert pg.step(100)["test_acc"] < 0.6
 
 
-def test_binary_gets_one_logit_and_bce():
-    pg = Playground("xor")
-    assert pg.model[-1].out_features == 1
-    assert isinstance(pg.loss_fn, torch.nn.BCEWithLogitsLoss)
-    assert pg.task == "2 classes -> 1 logit, BCEWithLogitsLoss"
-
-
 # ---------------------------------------------------------------- history, reset, randomness
 def test_history_reset_and_determinism():
+    """History grows per epoch, reset empties it and replays the same run; step(0) is refused."""
     pg = Playground("spirals", dropout=0.1, batch_size=64)
     first = [pg.step()["train_loss"] for _ in range(3)]
     pg.step(2)
@@ -93,9 +95,6 @@ def test_history_reset_and_determinism():
     torch.rand(100)  # other cells drawing random numbers must not change the playground's run
     again = [pg.step()["train_loss"] for _ in range(3)]
     assert again == first
-
-
-def test_step_rejects_bad_epochs():
     with pytest.raises(ValueError, match="whole number >= 1"):
         Playground().step(0)
 
@@ -226,15 +225,14 @@ def _wait_for(condition, timeout=30.0):
 
 @pytest.fixture
 def ui():
-    from helper_functions import playground
-
     widget = playground(dataset="xor", hidden_layers=(4,))
     yield widget
     widget.close()
     assert not _play_threads()
 
 
-def test_widget_is_core_ipywidgets_with_every_setting(ui):
+def test_widget_is_core_ipywidgets_with_every_setting_and_reads_on_any_screen(ui):
+    """Only ipywidgets' classes, a control per setting, a JPEG frame; equal aspect, ASCII buttons, wrapping."""
     import ipywidgets
 
     app = ui.controller
@@ -249,6 +247,11 @@ def test_widget_is_core_ipywidgets_with_every_setting(ui):
         widget = seen.pop()
         assert type(widget).__module__.startswith("ipywidgets."), type(widget)
         seen.extend(getattr(widget, "children", ()))
+    (x0, y0), (x1, y1) = app.view.boundary_ax.transData.transform([(0, 0), (1, 1)])
+    assert x1 - x0 == pytest.approx(y1 - y0, rel=0.01)  # equal aspect: circles stay round
+    assert not any("epoch" in text.get_text() for text in app.view.fig.texts)  # the status line says it, once
+    assert all(button.description.isascii() for button in app.buttons.values())  # no emoji font needed
+    assert "wrap" in ui.children[1].layout.flex_flow  # the controls wrap on a narrow screen
 
 
 def test_play_pause_step_reset(ui):
@@ -272,7 +275,14 @@ def test_play_pause_step_reset(ui):
 
 
 def test_change_of_setting_stops_play_and_rebuilds(ui):
+    """A new setting stops Play and rebuilds (a bad one is explained); batch size shows "full batch" for None."""
     app = ui.controller
+    control = app.controls["batch_size"]
+    assert control.label == "full batch" and app.pg.settings["batch_size"] is None
+    control.value = 32
+    assert app.pg.settings["batch_size"] == 32
+    control.label = "full batch"
+    assert app.pg.settings["batch_size"] is None
     app.buttons["play"].click()
     assert _wait_for(lambda: app.pg.epoch >= 1)
     app.controls["hidden_layers"].value = "3, 5"
@@ -287,17 +297,8 @@ def test_change_of_setting_stops_play_and_rebuilds(ui):
     assert "separated by commas" in app.status.value
 
 
-def test_close_stops_the_thread(ui):
-    app = ui.controller
-    app.buttons["play"].click()
-    assert _wait_for(lambda: app.pg.epoch >= 1)
-    ui.close()
-    assert not app.is_playing and not _play_threads()
-
-
-def test_only_one_playground_plays(ui):
-    from helper_functions import playground
-
+def test_only_one_playground_plays_and_close_stops_it(ui):
+    """Play in one playground pauses the other; closing a playing one stops its thread."""
     other = playground(dataset="circles", hidden_layers=(2,))
     try:
         ui.controller.buttons["play"].click()
@@ -306,16 +307,7 @@ def test_only_one_playground_plays(ui):
         assert not ui.controller.is_playing and other.controller.is_playing
     finally:
         other.close()
-    assert not other.controller.is_playing
-
-
-def test_batch_size_control_shows_full_batch(ui):
-    control = ui.controller.controls["batch_size"]
-    assert control.label == "full batch" and ui.controller.pg.settings["batch_size"] is None
-    control.value = 32
-    assert ui.controller.pg.settings["batch_size"] == 32
-    control.label = "full batch"
-    assert ui.controller.pg.settings["batch_size"] is None
+    assert not other.controller.is_playing and not _play_threads()
 
 
 def test_diverging_run_says_what_to_change(ui):
@@ -340,20 +332,7 @@ def test_show_code_shows_to_code(ui):
     assert app.code.layout.display == "none"
 
 
-def test_widget_reads_on_any_screen(ui):
-    app = ui.controller
-    (x0, y0), (x1, y1) = app.view.boundary_ax.transData.transform([(0, 0), (1, 1)])
-    assert x1 - x0 == pytest.approx(y1 - y0, rel=0.01)  # equal aspect: circles stay round
-    assert not any("epoch" in text.get_text() for text in app.view.fig.texts)  # the status line says it, once
-    assert all(button.description.isascii() for button in app.buttons.values())  # no emoji font needed
-    assert "wrap" in ui.children[1].layout.flex_flow  # the controls wrap on a narrow screen
-
-
 def test_importing_the_module_leaves_ipywidgets_for_the_widget():
-    import pathlib
-    import subprocess
-    import sys
-
     probe = "import sys, helper_functions; print('ipywidgets' in sys.modules)"
     root = pathlib.Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
@@ -361,8 +340,6 @@ def test_importing_the_module_leaves_ipywidgets_for_the_widget():
 
 
 def test_own_data_widget_disables_the_data_controls():
-    from helper_functions import playground
-
     X = np.array([[0.0, 0.0], [1.0, 1.0]] * 10) + np.linspace(0, 0.1, 20)[:, None]
     y = np.array([0, 1] * 10)
     widget = playground(X=X, y=y)
@@ -378,10 +355,6 @@ def test_own_data_widget_disables_the_data_controls():
 
 # ---------------------------------------------------------------- the README block of the benchmark
 def test_readme_block_renders_the_committed_results():
-    import pathlib
-
-    from tests.tools import load_script
-
     folder = pathlib.Path(__file__).resolve().parent / "benchmarks"
     module = load_script(folder / "playground_times.py", "playground_times")
     results = (folder / "results" / "playground_times.md").read_text(encoding="utf-8")
