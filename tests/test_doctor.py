@@ -65,10 +65,6 @@ def zero_all(X, y, model):
     return X, y, model
 
 
-def other_model_optimizer(model):
-    return torch.optim.Adam(mlp(width=8).parameters(), lr=0.01)
-
-
 def dead_bias(X, y, model):
     nn.init.constant_(model[0].bias, -10.0)
     return X, y, model
@@ -116,7 +112,7 @@ def test_each_cause_is_named_and_its_fixed_twin_is_clean(code):
 def test_optimizer_over_another_model_is_named_and_over_this_model_is_not():
     case = setup()
     assert diagnose(**case).ok
-    case["optimizer"] = other_model_optimizer(case["model"])
+    case["optimizer"] = torch.optim.Adam(mlp(width=8).parameters(), lr=0.01)
     assert "optimizer-not-on-model" in diagnose(**case).codes
 
 

@@ -25,6 +25,7 @@ import subprocess
 import sys
 
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 
 from tests import lesson
 from tests.lesson import ROOT
@@ -149,8 +150,6 @@ def notebook_code(path: pathlib.Path) -> list[tuple[str, str]]:
     A lesson notebook is read in the version the tests judge (git's, when a student's working copy
     differs; see tests/lesson.py).
     """
-    from IPython.core.inputtransformer2 import TransformerManager
-
     transformer = TransformerManager()
     name = lesson.relative(path)
     nb = json.loads(lesson.notebook_text(name) if name else path.read_text(encoding="utf-8"))
@@ -182,15 +181,9 @@ def test_source_reaches_no_network(path):
     assert not problems, "\n".join(problems)
 
 
-def _as_cell(source: str) -> str:
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    return TransformerManager().transform_cell(source)
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
+# (source, scanned as a notebook cell (True) or a .py file (False), must be caught)
+SCANNER_CASES = [
+    *[(source, True, True) for source in [
         "!pip install torch",
         "%pip install -q torchmetrics",
         "!wget https://example.org/data.csv",
@@ -205,47 +198,38 @@ def _as_cell(source: str) -> str:
         "URL = 'http://example.org/weights.pt'",
         "import socket",
         "import subprocess\nsubprocess.run(['pip', 'install', 'x'])",
-    ],
-)
-def test_scanner_catches_in_a_notebook_cell(source):
-    assert problems_in("probe", _as_cell(source)), source
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
+    ]],
+    *[(source, True, False) for source in [
         "# Data: https://scikit-learn.org/stable/datasets.html\nfrom sklearn.datasets import load_iris",
         "print('Further reading: https://pytorch.org/docs')",
         "X, y = make_circles(1000, noise=0.03, random_state=42)",
         "from sklearn.datasets import load_digits\nX, y = load_digits(return_X_y=True)",
         "!ls images",
-    ],
-)
-def test_scanner_allows_in_a_notebook_cell(source):
-    assert problems_in("probe", _as_cell(source)) == [], source
-
-
-def test_scanner_in_a_python_file():
-    allowed = [
+    ]],
+    *[(source, False, False) for source in [
         '"""Docs: https://pytorch.org/docs."""\nimport torch',
         "def f():\n    'See https://example.org'\n    return 1",
         "assert 'pip install -r requirements.txt' in text\nassert 'https://x.org' in README",
         "import subprocess\nsubprocess.run(['pytest', '-q'])",
         "import subprocess\nsubprocess.run(['python', '-m', 'pip', 'install', '--no-index', '-e', '.'])",
         "from urllib.parse import quote\nlink = quote('alice 1.ipynb')",
-    ]
-    caught = [
+    ]],
+    *[(source, False, True) for source in [
         "import pandas as pd\ndf = pd.read_csv('https://example.org/iris.csv')",
         "import os\nos.system('curl -O http://example.org/x')",
         "from urllib.request import urlopen",
         "import urllib.request",
         "import urllib",
         "import subprocess\nsubprocess.run(['python', '-m', 'pip', 'install', '-e', '.'])",
-    ]
-    for source in allowed:
-        assert problems_in("probe", source, notebook=False) == [], source
-    for source in caught:
-        assert problems_in("probe", source, notebook=False), source
+    ]],
+]
+
+
+@pytest.mark.parametrize("source, notebook, caught", SCANNER_CASES)
+def test_scanner_catches_network_use_and_allows_reading_material(source, notebook, caught):
+    """Each way of reaching the network is caught, in a notebook cell or a .py file; URLs to read are not."""
+    code = TransformerManager().transform_cell(source) if notebook else source
+    assert bool(problems_in("probe", code, notebook)) == caught, source
 
 
 def _unshare_works() -> bool:
