@@ -84,33 +84,12 @@ def check_notebook(nb: dict) -> list[str]:
     return problems
 
 
-def read_judged(name: str) -> tuple[dict, str]:
-    """The judged version of a lesson notebook as a dict, and a phrase saying which version it is."""
-    where = "git's version (your working copy differs)" if lesson.source(name) == "git" else "the working copy"
-    return json.loads(lesson.notebook_text(name)), where
-
-
-def advice(name: str, where: str) -> str:
-    if where == "the working copy":
-        fix = f"re-execute it with `python -m tests.tools.run_notebook {name}`"
-    else:
-        fix = (f"git's version is what fails: fix it and re-execute with `python -m tests.tools.run_notebook {name}`, "
-               "then `git add` it")
-    return f"{name} ({where}): {fix}"
-
-
-def tracked_notebooks() -> list[str] | None:
-    out = lesson.git("ls-files", "*.ipynb")
-    if out is None or out.returncode != 0:
-        return None
-    return sorted(line for line in out.stdout.decode().splitlines() if line)
-
-
 def test_the_lesson_is_exactly_the_notebooks_git_tracks():
     """tests/lesson.py is the one list of notebooks; a notebook added to git but not there would go untested."""
-    tracked = tracked_notebooks()
-    if tracked is None:
+    out = lesson.git("ls-files", "*.ipynb")
+    if out is None or out.returncode != 0:
         pytest.skip("not a git checkout")
+    tracked = sorted(line for line in out.stdout.decode().splitlines() if line)
     assert tracked == sorted(lesson.NOTEBOOKS), (
         f"git tracks {tracked}, tests/lesson.py lists {sorted(lesson.NOTEBOOKS)}: "
         "add a new lesson notebook to NOTEBOOKS in tests/lesson.py, or `git rm --cached` a stray one"
@@ -119,13 +98,19 @@ def test_the_lesson_is_exactly_the_notebooks_git_tracks():
 
 @pytest.mark.parametrize("name", lesson.NOTEBOOKS)
 def test_notebook_is_clean_and_executed_in_order(name):
+    """The judged version passes check_notebook; the message says which version failed and how to fix it."""
     if not (ROOT / name).is_file():
         pytest.fail(f"{name} is missing from the lesson folder, so pytest cannot run it: "
                     f"`git checkout -- {name}` restores it")
-    nb, where = read_judged(name)
+    nb = json.loads(lesson.notebook_text(name))
     assert nb.get("nbformat") == 4
+    fix = f"re-execute it with `python -m tests.tools.run_notebook {name}`"
+    where = "the working copy"
+    if lesson.source(name) == "git":
+        where = "git's version (your working copy differs)"
+        fix = f"git's version is what fails: fix it and {fix}, then `git add` it"
     problems = check_notebook(nb)
-    assert not problems, advice(name, where) + "\n  " + "\n  ".join(problems)
+    assert not problems, f"{name} ({where}): {fix}\n  " + "\n  ".join(problems)
 
 
 def test_kernelspec_is_the_one_the_pinned_ipykernel_installs():
@@ -203,9 +188,12 @@ def _code(count, outputs=(), source="", tags=(), **metadata):
 PARAMS = _code(1, source="SEED = 42", tags=["parameters"])
 
 
-def test_checker_accepts_a_clean_notebook():
+def test_checker_accepts_a_clean_notebook_and_markup_in_markdown():
+    """A clean notebook passes; explaining a tag in prose is fine: only code cells are markup nbval (or ruff) obeys."""
     nb = _nb([PARAMS, {"cell_type": "markdown", "source": "# hi", "metadata": {}}, _code(2, tags=["nbval-skip"])])
     assert check_notebook(nb) == []
+    text = {"cell_type": "markdown", "source": "# NBVAL_SKIP is spelled as a tag\n# ruff: noqa", "metadata": {}}
+    assert check_notebook(_nb([PARAMS, text])) == []
 
 
 @pytest.mark.parametrize(
@@ -236,9 +224,3 @@ def test_checker_accepts_a_clean_notebook():
 def test_checker_rejects(nb, fragment):
     problems = check_notebook(nb)
     assert any(fragment in p for p in problems), problems
-
-
-def test_checker_leaves_markup_in_markdown_alone():
-    """Explaining a tag in prose is fine; only code cells are markup nbval (or ruff) would obey."""
-    text = {"cell_type": "markdown", "source": "# NBVAL_SKIP is spelled as a tag\n# ruff: noqa", "metadata": {}}
-    assert check_notebook(_nb([PARAMS, text])) == []
