@@ -57,21 +57,14 @@ def _is_controller(config) -> bool:
     return not hasattr(config, "workerinput")
 
 
-def _given_paths(config) -> list[pathlib.Path]:
-    """The paths named on the command line (not the testpaths pytest falls back to)."""
-    if config.args_source != pytest.Config.ArgsSource.ARGS:
-        return []
-    base = pathlib.Path(config.invocation_params.dir)
-    return [(base / arg.split("::", 1)[0]).resolve() for arg in config.args]
-
-
 def _named_explicitly(file_path: pathlib.Path, config) -> bool:
-    """True when ``file_path`` or a folder below the root that holds it was named on the command line."""
-    file_path = file_path.resolve()
-    for given in _given_paths(config):
-        if given == file_path or (given != ROOT and given in file_path.parents):
-            return True
-    return False
+    """True when ``file_path`` or a folder below the root that holds it was named on the command line
+    (not the testpaths pytest falls back to)."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False
+    base, file_path = pathlib.Path(config.invocation_params.dir), file_path.resolve()
+    given = [(base / arg.split("::", 1)[0]).resolve() for arg in config.args]
+    return any(path == file_path or (path != ROOT and path in file_path.parents) for path in given)
 
 
 class LessonNotebook(IPyNbFile):

@@ -23,15 +23,8 @@ from tests.lesson import ROOT
 
 
 def kernel_env(base: Mapping[str, str] | None = None, *, root: pathlib.Path = ROOT) -> dict[str, str]:
-    """Return a copy of ``base`` (default ``os.environ``) with the kernel rules applied.
-
-    Args:
-        base: the environment to start from.
-        root: the directory to put first on ``PYTHONPATH``.
-
-    Returns:
-        A new ``dict``; ``base`` is not modified.
-    """
+    """A new dict: ``base`` (default ``os.environ``, left unchanged) with the kernel rules, ``root`` first on
+    ``PYTHONPATH``."""
     env = dict(os.environ if base is None else base)
     apply_kernel_env(env, root=root)
     return env

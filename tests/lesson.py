@@ -1,18 +1,13 @@
 """The lesson's notebooks, in one place, and the version of each that the tests judge.
 
-``pytest`` judges the *published* lesson: the four notebooks listed in
-``NOTEBOOKS``, as git holds them. A student who fills in the exercises and saves,
-re-runs a cell, or lets JupyterLab autosave changes their working copy; the tests
-then run and inspect git's version instead (the one in the index: the committed
-file, or what a developer staged with ``git add``), leave the working copy alone,
-and say so in the report header and summary. ``pytest --lesson-working-copy``
-(or ``LESSON_WORKING_COPY=1``) judges the working copies instead, e.g. before
-``git add``. Outside a git checkout (a downloaded zip) the working copy is all
-there is, and is judged.
+``pytest`` judges the *published* lesson: the notebooks in ``NOTEBOOKS`` as git holds them (the
+index: committed, or staged with ``git add``). When a student's working copy differs (filled in,
+re-run, autosaved), the tests judge git's version, leave the working copy alone and say so in the
+report. ``pytest --lesson-working-copy`` (or ``LESSON_WORKING_COPY=1``) judges the working copies
+instead. Outside a git checkout (a downloaded zip) the working copy is all there is.
 
-Everything that takes "the lesson's notebooks" uses this module: conftest.py
-(which notebooks nbval runs, and from which version), the hygiene, offline and
-mirror tests, the benchmarks and the seed sweep.
+Everything that takes "the lesson's notebooks" uses this module: conftest.py, the hygiene, offline
+and mirror tests, the benchmarks and the seed sweep.
 """
 
 from __future__ import annotations
@@ -35,11 +30,6 @@ NOTEBOOKS: tuple[str, ...] = (THEORY, CLASSIFICATION, EXERCISES, SOLUTIONS)
 #: Environment variable that makes every tool judge the working copies (set by
 #: ``pytest --lesson-working-copy``).
 WORKING_COPY_ENV = "LESSON_WORKING_COPY"
-
-
-def path(name: str, root: pathlib.Path = ROOT) -> pathlib.Path:
-    """Absolute path of a lesson notebook given by its name relative to the root."""
-    return root / name
 
 
 def relative(file: str | os.PathLike, root: pathlib.Path = ROOT) -> str | None:
@@ -76,13 +66,9 @@ def git(*args: str, cwd: pathlib.Path = ROOT, check: bool = False) -> subprocess
         return None
 
 
+@functools.cache
 def is_git_checkout(root: pathlib.Path = ROOT) -> bool:
     """True when ``root`` is the top of a git checkout (not a folder inside some other repository)."""
-    return _is_git_checkout(root)
-
-
-@functools.cache
-def _is_git_checkout(root: pathlib.Path) -> bool:
     result = git("rev-parse", "--show-toplevel", cwd=root)
     if result is None or result.returncode != 0:
         return False
@@ -91,7 +77,7 @@ def _is_git_checkout(root: pathlib.Path) -> bool:
 
 def git_bytes(name: str, root: pathlib.Path = ROOT) -> bytes | None:
     """Git's version of ``name`` (the index: committed, or staged), or None outside git / when untracked."""
-    if not _is_git_checkout(root):
+    if not is_git_checkout(root):
         return None
     result = git("show", f":{name}", cwd=root)
     if result is None or result.returncode != 0:
@@ -104,7 +90,7 @@ def working_copy_differs(name: str, root: pathlib.Path = ROOT) -> bool:
     stored = git_bytes(name, root)
     if stored is None:
         return False
-    file = path(name, root)
+    file = root / name
     return not file.is_file() or file.read_bytes() != stored
 
 
@@ -119,7 +105,7 @@ def notebook_text(name: str, root: pathlib.Path = ROOT) -> str:
     """The text of the version of lesson notebook ``name`` that the tests judge (see the module docstring)."""
     if source(name, root) == "git":
         return git_bytes(name, root).decode("utf-8")
-    return path(name, root).read_text(encoding="utf-8")
+    return (root / name).read_text(encoding="utf-8")
 
 
 def read_notebook(name: str, root: pathlib.Path = ROOT, as_version: int = 4):
@@ -129,14 +115,9 @@ def read_notebook(name: str, root: pathlib.Path = ROOT, as_version: int = 4):
     return nbformat.reads(notebook_text(name, root), as_version=as_version)
 
 
-def differing(root: pathlib.Path = ROOT) -> list[str]:
-    """Lesson notebooks whose working copy differs from git's version."""
-    return [name for name in NOTEBOOKS if working_copy_differs(name, root)]
-
-
 def note(root: pathlib.Path = ROOT) -> str | None:
     """One paragraph for the test report when some working copies differ from git (None otherwise)."""
-    names = differing(root)
+    names = [name for name in NOTEBOOKS if working_copy_differs(name, root)]
     if not names:
         return None
     listed = ", ".join(names)

@@ -21,6 +21,7 @@ import pathlib
 import site
 import subprocess
 import sys
+from unittest import mock
 
 import nbformat
 import pytest
@@ -75,13 +76,9 @@ def installed_copy(tmp_path_factory):
 def first_cells(nb: nbformat.NotebookNode) -> list[int]:
     """Indexes of the code cells up to the first that imports the lesson's code or runs a check."""
     code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-    for n, index in enumerate(code):
-        if "check" in nb.cells[index].metadata.get("tags", []):
-            return code[: n + 1]
-    for n, index in enumerate(code):
-        if "helper_functions" in nb.cells[index].source:
-            return code[: n + 1]
-    return code[:1]
+    checks = [n for n, index in enumerate(code) if "check" in nb.cells[index].metadata.get("tags", [])]
+    imports = [n for n, index in enumerate(code) if "helper_functions" in nb.cells[index].source]
+    return code[: (checks or imports or [0])[0] + 1]
 
 
 def test_copies_saved_in_another_folder_run_their_first_cells(installed_copy, tmp_path):
@@ -107,16 +104,9 @@ def test_copies_saved_in_another_folder_run_their_first_cells(installed_copy, tm
     elsewhere.mkdir()
     nbformat.write(exercises, elsewhere / "my copy of the exercises.ipynb")
 
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(plain_env(JUPYTER_PATH=str(jupyter_path)))
-    try:
-        client = NotebookClient(exercises, kernel_name=KERNEL_NAME, timeout=300, allow_errors=True,
-                                resources={"metadata": {"path": str(elsewhere)}})
-        client.execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    with mock.patch.dict(os.environ, plain_env(JUPYTER_PATH=str(jupyter_path)), clear=True):
+        NotebookClient(exercises, kernel_name=KERNEL_NAME, timeout=300, allow_errors=True,
+                       resources={"metadata": {"path": str(elsewhere)}}).execute()
     errors = [f"cell {i}: {o.ename}: {o.evalue}" for i, cell in enumerate(exercises.cells)
               for o in cell.get("outputs", []) if o.output_type == "error"]
     assert not errors, f"a copy of the lesson's notebooks in {elsewhere} fails: {errors}"

@@ -61,10 +61,10 @@ def run_pytest(cwd: pathlib.Path, *args, env_extra: dict | None = None, timeout:
     )
 
 
-def test_kernel_environment_is_fixed_by_conftest(repo, probe_dir):
-    """An inherited MPLBACKEND=Agg would strip every figure from the notebooks;
-    OMP_NUM_THREADS must be 1 in the kernels; a notebook in a subfolder (like
-    solutions/) imports the shared module of its own copy of the lesson."""
+def test_kernel_environment_one_item_per_cell_and_a_failing_assert_fails_the_run(repo, probe_dir):
+    """conftest fixes the kernels' environment: no inherited MPLBACKEND=Agg (it would strip every figure),
+    OMP_NUM_THREADS=1, and a notebook in a subfolder (like solutions/) imports its own copy's shared module.
+    Each cell is one test item, and a failing assert cell (a model that stops learning) fails the run."""
     write_notebook(probe_dir / "sub" / "probe.ipynb", [
         "import os, matplotlib\n"
         "assert 'inline' in matplotlib.get_backend(), matplotlib.get_backend()\n"
@@ -73,17 +73,11 @@ def test_kernel_environment_is_fixed_by_conftest(repo, probe_dir):
         f"assert helper_functions.__file__ == {str(repo / 'helper_functions.py')!r}",
         "import matplotlib.pyplot as plt\nplt.plot([0, 1]); plt.title('probe'); plt.show()",
     ])
-    result = run_pytest(repo, probe_dir / "sub" / "probe.ipynb", env_extra={"MPLBACKEND": "Agg"})
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "3 passed" in result.stdout
-
-
-def test_one_item_per_cell_and_failing_assert_fails_the_run(repo, probe_dir):
     write_notebook(probe_dir / "learns.ipynb", ["x = 1", "assert x == 1", "print('ok')"])
     write_notebook(probe_dir / "stops_learning.ipynb", ["test_acc = 0.5", "assert test_acc >= 0.99, test_acc"])
-    result = run_pytest(repo, probe_dir)
+    result = run_pytest(repo, probe_dir, env_extra={"MPLBACKEND": "Agg"})
     assert result.returncode == 1, result.stdout[-3000:]
-    assert "1 failed, 4 passed" in result.stdout
+    assert "1 failed, 7 passed" in result.stdout, result.stdout[-3000:]
     assert "stops_learning.ipynb::Cell 1" in result.stdout
 
 
@@ -146,12 +140,10 @@ def test_only_the_lesson_notebooks_are_collected(repo):
 def test_a_changed_lesson_notebook_runs_gits_version(tmp_path):
     """A student's saved edits (here: a failing cell) don't fail the lesson's tests; git's version runs,
     the report says so, the file is left as it was; --lesson-working-copy tests the copy."""
-    repo = copy_repo(tmp_path / "lesson", commit=False)
+    repo = copy_repo(tmp_path / "lesson")
     # Stand-in for the theory notebook: two cheap cells, committed.
     write_notebook(repo / lesson.THEORY, ["x = 1", "assert x == 1"])
-    lesson.git("init", "-q", "-b", "main", cwd=repo, check=True)
-    lesson.git("add", "-A", cwd=repo, check=True)
-    lesson.git("commit", "-q", "-m", "copy", cwd=repo, check=True)
+    lesson.git("commit", "-qam", "stand-in", cwd=repo, check=True)
     write_notebook(repo / lesson.THEORY, ["x = 2", "assert x == 1, 'edited by a student'", "print('more')"])
     edited = (repo / lesson.THEORY).read_bytes()
 
@@ -173,11 +165,11 @@ def test_a_changed_lesson_notebook_runs_gits_version(tmp_path):
 
 
 def test_a_run_that_writes_into_a_clean_repository_fails(tmp_path):
-    repo = copy_repo(tmp_path / "lesson", commit=False)
+    """conftest fails a run that writes into a clean repository, naming the file and saying why."""
+    repo = copy_repo(tmp_path / "lesson")
     write_notebook(repo / "probes" / "writes.ipynb", ["open('written_by_a_test.txt', 'w').write('x')"])
-    lesson.git("init", "-q", "-b", "main", cwd=repo, check=True)
     lesson.git("add", "-A", cwd=repo, check=True)
-    lesson.git("commit", "-q", "-m", "copy", cwd=repo, check=True)
+    lesson.git("commit", "-qm", "probe", cwd=repo, check=True)
     result = run_pytest(repo / "probes", "writes.ipynb")
     assert result.returncode == 1, result.stdout[-3000:]
     assert "1 passed" in result.stdout
@@ -191,22 +183,20 @@ def addopts() -> list[str]:
     return config["tool"]["pytest"]["ini_options"]["addopts"]
 
 
-def test_pyproject_keeps_the_flags_the_suite_relies_on():
-    options = " ".join(addopts())
-    for flag in ["--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with=tests/nbval_sanitize.cfg",
-                 "--dist loadfile", "-m not slow", "--nbval-cell-timeout="]:
-        assert flag in options, f"pyproject.toml lost {flag}"
-
-
 # The slowest cell of any lesson notebook in a full `pytest` run (its junit times), on the 2-core
 # machine with a load average of about 11 from other sessions (2026-12-01): the first cell of notebook 02
 # (kernel start and imports) took 17.5 s. Quiet, the whole notebook takes under 10 s (README, "Run time").
 SLOWEST_CELL_SECONDS = 17.5
 
 
-def test_cell_timeout_stops_an_endless_cell_but_not_a_slow_one():
-    """nbval's default (2,000 s per cell) would let one endless loop stall a run for half an hour;
-    the limit must still leave a slow machine ample room (20x the slowest cell measured here)."""
+def test_pyproject_keeps_the_flags_and_a_cell_timeout_that_stops_an_endless_cell_but_not_a_slow_one():
+    """pyproject.toml keeps the flags the suite relies on. nbval's default (2,000 s per cell) would let one
+    endless loop stall a run for half an hour; the limit must still leave a slow machine ample room (20x the
+    slowest cell measured here)."""
+    options = " ".join(addopts())
+    for flag in ["--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with=tests/nbval_sanitize.cfg",
+                 "--dist loadfile", "-m not slow", "--nbval-cell-timeout="]:
+        assert flag in options, f"pyproject.toml lost {flag}"
     timeout = int(next(o for o in addopts() if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1])
     assert 20 * SLOWEST_CELL_SECONDS <= timeout <= 900, timeout
 

@@ -70,7 +70,8 @@ class Assets(html.parser.HTMLParser):
         self._in_style = False
 
 
-def test_the_build_has_the_landing_page_and_a_page_per_notebook(site):
+def test_the_build_has_the_landing_page_a_page_per_notebook_solutions_and_results(site):
+    """The landing page links a page per notebook; the solutions page is marked; results come from the files."""
     index = (site / "index.html").read_text(encoding="utf-8")
     for path, page in lesson_site.pages().items():
         html_page = site / pathlib.Path(page).with_suffix(".html").name
@@ -80,6 +81,14 @@ def test_the_build_has_the_landing_page_and_a_page_per_notebook(site):
     assert "pip install -r requirements.txt" in re.sub(r"<[^>]+>", "", index), "the setup commands"
     theory = (site / "01_neural_networks_theory.html").read_text(encoding="utf-8")
     assert "copybutton.js" in theory and "_static/mathjax/tex-chtml.js" in theory, "copy buttons, local MathJax"
+    text = (site / "solutions.html").read_text(encoding="utf-8")
+    assert "<title>Solutions:" in text and "These are the solutions" in text
+    assert "These are the solutions" not in (site / "02_neural_networks_exercises.html").read_text(encoding="utf-8")
+    text = (site / "results.html").read_text(encoding="utf-8")
+    times = lesson_site._writer().Results().times
+    assert f"{times.rows['reference']['Median wall (s)']} s" in text and times.date in text
+    doctor = ROOT / "tests" / "benchmarks" / "results" / "doctor.md"
+    assert ("doctor.md</span></code> does not exist" in text) != doctor.exists()
 
 
 def test_no_page_or_style_loads_anything_from_outside_the_site(site):
@@ -103,20 +112,6 @@ def test_the_playground_is_its_saved_picture_with_a_note_not_dead_buttons(site):
     assert with_widgets == ["02_neural_networks_classification.html"]
     after_note = texts[with_widgets[0]].split("A picture, not the live widget", 1)[1]
     assert re.search(r'<img[^>]+src="_images/[^"]+\.(?:jpe?g|png)"', after_note[:3000]), "no picture after the note"
-
-
-def test_the_solutions_have_their_own_marked_page(site):
-    text = (site / "solutions.html").read_text(encoding="utf-8")
-    assert "<title>Solutions:" in text and "These are the solutions" in text
-    assert "These are the solutions" not in (site / "02_neural_networks_exercises.html").read_text(encoding="utf-8")
-
-
-def test_the_results_page_is_generated_from_the_results_files(site):
-    text = (site / "results.html").read_text(encoding="utf-8")
-    times = lesson_site._writer().Results().times
-    assert f"{times.rows['reference']['Median wall (s)']} s" in text and times.date in text
-    doctor = ROOT / "tests" / "benchmarks" / "results" / "doctor.md"
-    assert ("doctor.md</span></code> does not exist" in text) != doctor.exists()
 
 
 def test_links_to_the_repository_become_site_links():
