@@ -47,9 +47,7 @@ def separable_data(n=200, seed=0):
     return X.astype(np.float32), y.astype(np.int64)
 
 
-# --------------------------------------------------------------------------
-# Seeds and devices
-# --------------------------------------------------------------------------
+# ---------------------------------------------------------------- Seeds and devices
 def test_set_seeds_makes_all_generators_repeat_and_defaults_to_42():
     """One seed repeats random, numpy and torch alike; another changes them; no argument means 42."""
     hf.set_seeds(123)
@@ -70,9 +68,7 @@ def test_get_device_matches_cuda_availability():
     assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-# --------------------------------------------------------------------------
-# Datasets
-# --------------------------------------------------------------------------
+# ---------------------------------------------------------------- Datasets
 @pytest.mark.parametrize("maker", [hf.make_xor, hf.make_spirals])
 def test_datasets_dtypes_shapes_and_determinism(maker):
     X, y = maker(random_state=7)
@@ -133,9 +129,7 @@ def test_make_spirals_arms_are_rotated_copies_without_noise():
     np.testing.assert_allclose(arm0 @ rotation.T, arm1, atol=1e-5)
 
 
-# --------------------------------------------------------------------------
-# predict and accuracy
-# --------------------------------------------------------------------------
+# ---------------------------------------------------------------- predict and accuracy
 def test_predict_binary_thresholds_sigmoid_at_half():
     model = nn.Linear(1, 1)
     with torch.no_grad():
@@ -262,9 +256,7 @@ def test_fit_rejects_probabilities_as_targets_and_a_lone_test_array():
         hf.fit(model, nn.BCEWithLogitsLoss(), sgd, X, y, X_test=X)
 
 
-# --------------------------------------------------------------------------
-# The one-output-unit rule lives in one function
-# --------------------------------------------------------------------------
+# ---------------------------------------------------------------- The one-output-unit rule lives in one function
 @pytest.mark.parametrize("shape, binary", [((5,), True), ((5, 1), True), ((5, 2), False), ((5, 7), False)])
 def test_is_binary_rule(shape, binary):
     assert hf._is_binary(torch.zeros(shape)) is binary
@@ -309,9 +301,7 @@ def test_public_names_and_no_lazy_import_in_fit():
     assert "import" not in inspect.getsource(hf.fit)
 
 
-# --------------------------------------------------------------------------
-# fit
-# --------------------------------------------------------------------------
+# ---------------------------------------------------------------- fit
 def test_fit_binary_full_batch_history_and_falling_loss():
     X, y = separable_data()
     model = binary_model()
@@ -367,9 +357,7 @@ def test_fit_logs_every_n_epochs_and_the_last(capsys):
     assert "test loss" in lines[0]
 
 
-# --------------------------------------------------------------------------
-# Plotting
-# --------------------------------------------------------------------------
+# ---------------------------------------------------------------- Plotting
 def test_plot_data_scatter_one_collection_per_class_with_legend():
     """One labelled scatter per class, title and axis labels; given axes are drawn on and returned."""
     X, y = hf.make_spirals(n_samples=90, n_classes=3, random_state=0)
@@ -386,9 +374,14 @@ def test_plot_data_scatter_one_collection_per_class_with_legend():
 @pytest.mark.parametrize("make_model", [binary_model, multiclass_model])
 @pytest.mark.parametrize("training", [True, False])
 def test_plot_decision_boundary_leaves_model_untouched(make_model, training, shade):
-    """Either shading leaves mode flags, device, weights and gradients as they were."""
+    """Either shading leaves mode flags, device, weights and gradients as they were. The classic bug, a helper
+    that calls model.to('cpu'), is caught on any machine: no .to()/.cpu() call on the model, nor in predict."""
     model = make_model()
     model.train(training)
+    calls = []
+    original_to, original_cpu = model.to, model.cpu
+    model.to = lambda *a, **k: calls.append(("to", a, k)) or original_to(*a, **k)
+    model.cpu = lambda *a, **k: calls.append(("cpu", a, k)) or original_cpu(*a, **k)
     device_before = hf._model_device(model)
     state_before = {k: v.clone() for k, v in model.state_dict().items()}
     X, y = separable_data(30)
@@ -399,18 +392,6 @@ def test_plot_decision_boundary_leaves_model_untouched(make_model, training, sha
     assert all(torch.equal(state_before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())  # no gradient tracking
     assert ax.get_title() == "boundary"
-
-
-def test_plot_decision_boundary_does_not_move_model_to_cpu():
-    """The classic bug: a helper that calls model.to('cpu'). Caught on any machine
-    by recording every .to()/.cpu() call on the model."""
-    model = binary_model()
-    calls = []
-    original_to, original_cpu = model.to, model.cpu
-    model.to = lambda *a, **k: calls.append(("to", a, k)) or original_to(*a, **k)
-    model.cpu = lambda *a, **k: calls.append(("cpu", a, k)) or original_cpu(*a, **k)
-    X, y = separable_data(10)
-    hf.plot_decision_boundary(model, X, y, resolution=10)
     hf.predict(model, X)
     assert calls == []
 
@@ -424,6 +405,7 @@ def test_plot_decision_boundary_keeps_cuda_model_on_cuda():
 
 
 def test_plot_decision_boundary_colours_regions_by_prediction():
+    """Regions are filled by predicted class (binary and multi-class, with a legend entry per class), equal aspect."""
     # A model that predicts class 1 right of x1 = 0: the filled contour has two levels.
     model = nn.Linear(2, 1)
     with torch.no_grad():
@@ -437,9 +419,6 @@ def test_plot_decision_boundary_colours_regions_by_prediction():
     grid_labels = hf.predict(model, np.array([[-0.5, 0.0], [0.5, 0.0]], np.float32))
     assert grid_labels.tolist() == [0, 1]
     assert ax.get_aspect() == 1.0  # equal aspect: circles in the data are drawn as circles
-
-
-def test_plot_decision_boundary_multiclass_from_numpy():
     X, y = hf.make_spirals(n_samples=60, n_classes=4, random_state=0)
     model = multiclass_model(n_classes=4)
     ax = hf.plot_decision_boundary(model, X, y, resolution=15)
