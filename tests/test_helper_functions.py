@@ -48,8 +48,9 @@ def separable_data(n=200, seed=0):
 
 
 # ---------------------------------------------------------------- Seeds and devices
-def test_set_seeds_makes_all_generators_repeat_and_defaults_to_42():
-    """One seed repeats random, numpy and torch alike; another changes them; no argument means 42."""
+def test_set_seeds_makes_all_generators_repeat_and_defaults_to_42_and_get_device():
+    """One seed repeats random, numpy and torch alike; another changes them; no argument means 42.
+    get_device is CUDA exactly when CUDA is available."""
     hf.set_seeds(123)
     first = (random.random(), np.random.rand(), torch.rand(1).item())
     hf.set_seeds(123)
@@ -60,9 +61,6 @@ def test_set_seeds_makes_all_generators_repeat_and_defaults_to_42():
     a = torch.rand(3)
     torch.manual_seed(42)
     assert torch.equal(a, torch.rand(3))
-
-
-def test_get_device_matches_cuda_availability():
     device = hf.get_device()
     assert isinstance(device, torch.device)
     assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -109,8 +107,9 @@ def test_make_parity_labels_count_negative_signs_and_two_bits_is_xor():
     assert np.abs(np.abs(X_big) - 1).std() > 0.2
 
 
-def test_make_spirals_classes_balanced_and_in_unit_disc():
-    """Classes are balanced, points lie in the unit disc, and one class is refused."""
+def test_make_spirals_classes_balanced_in_unit_disc_and_arms_rotated_copies():
+    """Classes are balanced, points lie in the unit disc, one class is refused; without noise the arms are
+    rotated copies of each other."""
     X, y = hf.make_spirals(n_samples=301, n_classes=4, random_state=1)
     assert X.shape == (301, 2)
     assert set(np.unique(y)) == {0, 1, 2, 3}
@@ -118,9 +117,6 @@ def test_make_spirals_classes_balanced_and_in_unit_disc():
     assert np.linalg.norm(X, axis=1).max() <= 1.0 + 1e-6
     with pytest.raises(ValueError):
         hf.make_spirals(n_classes=1)
-
-
-def test_make_spirals_arms_are_rotated_copies_without_noise():
     X, y = hf.make_spirals(n_samples=300, n_classes=3, noise=0.0, random_state=0)
     angle = 2 * np.pi / 3
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
@@ -130,7 +126,8 @@ def test_make_spirals_arms_are_rotated_copies_without_noise():
 
 
 # ---------------------------------------------------------------- predict and accuracy
-def test_predict_binary_thresholds_sigmoid_at_half():
+def test_predict_binary_thresholds_sigmoid_at_half_and_predict_proba_gives_one_minus_p_and_p():
+    """One output unit: labels are sigmoid > 0.5 (int64, on the CPU); predict_proba's columns are 1 - p and p."""
     model = nn.Linear(1, 1)
     with torch.no_grad():
         model.weight.fill_(1.0)
@@ -139,10 +136,18 @@ def test_predict_binary_thresholds_sigmoid_at_half():
     labels = hf.predict(model, X)
     assert labels.dtype == torch.int64 and labels.device.type == "cpu"
     assert labels.tolist() == [0, 0, 1, 1]
+    model = _step_model(1)
+    X = np.array([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]], np.float32)
+    probs = hf.predict_proba(model, X)
+    p1 = torch.sigmoid(torch.tensor([-10.0, 0.0, 10.0]))
+    assert probs.shape == (3, 2) and probs.dtype == torch.float32 and probs.device.type == "cpu"
+    assert torch.allclose(probs[:, 1], p1) and torch.allclose(probs.sum(dim=1), torch.ones(3))
+    assert (probs.argmax(dim=1) == hf.predict(model, X)).all()  # p = 0.5 is class 0 in both
 
 
 def test_predict_multiclass_is_argmax_decided_by_output_width():
-    """Several output units mean argmax, even for a 2-unit model that only ever predicts one class."""
+    """Several output units mean argmax, even for a 2-unit model that only ever predicts one class;
+    predict_proba is their softmax and keeps the training mode."""
     model = nn.Linear(3, 3, bias=False)
     with torch.no_grad():
         model.weight.copy_(torch.eye(3))
@@ -153,6 +158,13 @@ def test_predict_multiclass_is_argmax_decided_by_output_width():
         model.weight.zero_()
         model.bias.copy_(torch.tensor([1.0, 0.0]))
     assert hf.predict(model, np.zeros((5, 2), np.float32)).tolist() == [0] * 5
+    model = multiclass_model(n_classes=3).train()
+    X = torch.randn(5, 2, device=DEVICE)
+    probs = hf.predict_proba(model, X)
+    with torch.no_grad():
+        expected = torch.softmax(model(X), dim=1).cpu()
+    assert torch.allclose(probs, expected, atol=1e-6)
+    assert model.training
 
 
 @pytest.mark.parametrize("as_tensor", [False, True])
@@ -435,27 +447,8 @@ def _step_model(n_out=1):
     return model
 
 
-def test_predict_proba_binary_columns_are_one_minus_p_and_p():
-    model = _step_model(1)
-    X = np.array([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]], np.float32)
-    probs = hf.predict_proba(model, X)
-    p1 = torch.sigmoid(torch.tensor([-10.0, 0.0, 10.0]))
-    assert probs.shape == (3, 2) and probs.dtype == torch.float32 and probs.device.type == "cpu"
-    assert torch.allclose(probs[:, 1], p1) and torch.allclose(probs.sum(dim=1), torch.ones(3))
-    assert (probs.argmax(dim=1) == hf.predict(model, X)).all()  # p = 0.5 is class 0 in both
-
-
-def test_predict_proba_multiclass_is_softmax_and_keeps_mode():
-    model = multiclass_model(n_classes=3).train()
-    X = torch.randn(5, 2, device=DEVICE)
-    probs = hf.predict_proba(model, X)
-    with torch.no_grad():
-        expected = torch.softmax(model(X), dim=1).cpu()
-    assert torch.allclose(probs, expected, atol=1e-6)
-    assert model.training
-
-
-def test_plot_decision_boundary_shade_probability_binary_image_follows_sigmoid():
+def test_plot_decision_boundary_shade_probability_follows_the_probabilities():
+    """Binary: the image follows sigmoid(logit), with the p = 0.5 contour; multi-class: it fades where unsure."""
     model = _step_model(1)
     X = np.array([[-1.0, 0.0], [1.0, 0.0]], np.float32)
     ax = hf.plot_decision_boundary(model, X, np.array([0, 1]), resolution=21, shade="probability")
@@ -468,9 +461,6 @@ def test_plot_decision_boundary_shade_probability_binary_image_follows_sigmoid()
     assert np.all(np.diff(redness) >= 0)  # rises left to right
     # the p = 0.5 line is drawn as a contour
     assert any(isinstance(c, matplotlib.contour.QuadContourSet) for c in ax.collections)
-
-
-def test_plot_decision_boundary_shade_probability_multiclass_fades_with_confidence():
     model = _step_model(3)
     X = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.5]], np.float32)
     ax = hf.plot_decision_boundary(model, X, np.array([0, 2, 1]), resolution=31, shade="probability")

@@ -2,19 +2,15 @@
 
     python -m tests.tools.run_notebook 01_neural_networks_theory.ipynb [...]
 
-``execute`` (async) runs a notebook's cells in a fresh kernel with nbclient; the
-benchmarks (``notebook_times``, ``seed_sweep``) and the everyday check use it,
-and so does this command. (The grader keeps its own cell loop in
-``tests/grading/kernel.py``: it must survive kernels that ignore interrupts and
-cells that print gigabytes, which nbclient's ``execute_cell`` doesn't.)
+``execute`` (async) runs a notebook's cells in a fresh kernel with nbclient, for the benchmarks
+(``notebook_times``, ``seed_sweep``), the everyday check and this command. (The grader keeps its own
+cell loop in ``tests/grading/kernel.py``: it must survive kernels that ignore interrupts and cells
+that print gigabytes, which nbclient's ``execute_cell`` doesn't.)
 
-The command runs each notebook top to bottom in a fresh kernel started in its
-own folder, with the kernel environment of ``tests/kernel_env.py``; the result
-is written back with nbformat (what Jupyter's own save does) with the notebook
-metadata that JupyterLab writes (kernelspec "Python 3 (ipykernel)"), without
-per-cell execution timestamps and with the widget state's numbers written as the
-browser writes them, so that opening and saving it in JupyterLab changes nothing.
-Stops at the first cell that raises and leaves the file unchanged then.
+The command runs each notebook in a fresh kernel in its own folder, with the environment of
+``tests/kernel_env.py``, and writes it back with nbformat in ``normalise``'s committed form (what
+JupyterLab saves), so that opening and saving it in JupyterLab changes nothing. It stops at the first
+cell that raises and leaves the file unchanged then.
 """
 
 from __future__ import annotations
