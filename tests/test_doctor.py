@@ -168,7 +168,8 @@ def test_caller_model_optimizer_data_and_random_state_are_untouched():
     assert diagnosis.codes == ["step-uses-global-model"]
 
 
-def test_a_students_error_becomes_a_finding_that_quotes_it():
+def test_a_students_error_becomes_a_finding_that_quotes_it_and_prints_do_not_flood_the_report(capsys):
+    """An exception in the student's model or step is a finding quoting it; the step's prints are swallowed."""
     X, y = circles()
     model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))  # 3 inputs, the data have 2
     found = diagnose(model, X, y, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1))
@@ -193,8 +194,6 @@ def test_a_students_error_becomes_a_finding_that_quotes_it():
     found = diagnose(model, X, y, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1))
     assert found.codes == ["error"] and "tuple" in found.findings[0].evidence
 
-
-def test_a_students_prints_do_not_flood_the_report(capsys):
     def chatty(model, X, y, loss_fn, optimizer):
         print("loss:", good_step(model, X, y, loss_fn, optimizer).item())
 

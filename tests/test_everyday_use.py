@@ -1,16 +1,12 @@
 """What students and instructors do every day must not break the lesson.
 
-* A copy of a lesson notebook saved in another folder still runs: `pip install -r
-  requirements.txt` installs the lesson itself, editable (`-e .`), so `helper_functions`
-  and the exercise checks import from anywhere. Tested here in a throwaway environment
-  with the lesson installed exactly as that line installs it, from a copy of the repository.
-* Opening, running and saving each lesson notebook in JupyterLab leaves the lesson as it was
-  (git shows only that notebook's new outputs): tests/test_browser.py, in the real front end.
-  A `pytest` run that writes into a clean repository fails by itself (conftest.py).
+Here: a copy of a lesson notebook saved in another folder still runs, because `pip install -r
+requirements.txt` installs the lesson itself, editable (`-e .`), so `helper_functions` and the
+exercise checks import from anywhere (tested in a throwaway environment, from a copy of the repository).
 
-The scenario of a whole working day (fill in the exercises, re-run a cell, save everything
-in JupyterLab, a submissions folder with broken notebooks, then `pytest`) is
-tests/tools/everyday_check.py, run by hand (it runs the whole suite).
+Elsewhere: running and saving each notebook in JupyterLab leaves the lesson as it was
+(tests/test_browser.py); a `pytest` run that writes into a clean repository fails (conftest.py); a
+whole working day, then `pytest`, is tests/tools/everyday_check.py, run by hand.
 """
 
 from __future__ import annotations

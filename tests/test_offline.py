@@ -1,17 +1,12 @@
-"""Nothing in the lesson uses the network.
+"""Nothing in the lesson uses the network. Two cheap checks, in the default run:
 
-Two cheap checks, in the default run:
-
-* a static scan of every notebook code cell and every ``.py`` file in the
-  repository for ways of reaching the network: package installs from a cell
-  (``!pip``, ``%pip``), HTTP and socket libraries, shell downloaders,
-  ``download=True``, scikit-learn's ``fetch_*`` loaders, torchvision /
-  Hugging Face datasets, and ``http(s)://`` URLs in code (URLs in markdown
-  cells, comments and docstrings are reading material and are fine);
-* where unprivileged network namespaces work (``unshare -rn``, as in
-  ``.ci/run``), a check that this Python really cannot open an outbound
-  connection in one while loopback still works, i.e. that CI's offline run
-  is offline and that Jupyter kernels can still talk to pytest.
+* a static scan of every notebook code cell and ``.py`` file for ways of reaching the network:
+  ``!pip``/``%pip`` installs, HTTP and socket libraries, shell downloaders, ``download=True``,
+  scikit-learn's ``fetch_*``, torchvision / Hugging Face datasets, and ``http(s)://`` URLs in code
+  (URLs in markdown, comments and docstrings are reading material and are fine);
+* where ``unshare -rn`` works (as in ``.ci/run``), that this Python cannot connect outwards in a
+  network namespace while loopback still works: CI's offline run is offline, and Jupyter kernels can
+  still talk to pytest.
 """
 
 from __future__ import annotations

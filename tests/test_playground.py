@@ -310,18 +310,8 @@ def test_only_one_playground_plays_and_close_stops_it(ui):
     assert not other.controller.is_playing and not _play_threads()
 
 
-def test_diverging_run_says_what_to_change(ui):
-    app = ui.controller
-    app.pg = Playground(dataset="xor", optimizer="sgd", lr=1e6, activation="linear")  # beyond the lr slider
-    app.view = type(app.view)(app.pg, resolution=20, live=True)
-    app.buttons["step"].click()
-    app.buttons["step"].click()
-    assert "lower lr" in app.status.value
-    app.buttons["reset"].click()
-    assert app.status.value == ""
-
-
-def test_show_code_shows_to_code(ui):
+def test_show_code_shows_to_code_and_a_diverging_run_says_what_to_change(ui):
+    """Show code shows to_code, updated per step; a diverging run asks for a lower lr (Reset clears it)."""
     app = ui.controller
     app.buttons["code"].click()
     assert app.buttons["code"].description == "Hide code" and app.code.layout.display is None
@@ -330,6 +320,13 @@ def test_show_code_shows_to_code(ui):
     assert "nn.Linear(2, 4)" in app.code.value and "epochs = 1" in app.code.value
     app.buttons["code"].click()
     assert app.code.layout.display == "none"
+    app.pg = Playground(dataset="xor", optimizer="sgd", lr=1e6, activation="linear")  # beyond the lr slider
+    app.view = type(app.view)(app.pg, resolution=20, live=True)
+    app.buttons["step"].click()
+    app.buttons["step"].click()
+    assert "lower lr" in app.status.value
+    app.buttons["reset"].click()
+    assert app.status.value == ""
 
 
 def test_importing_the_module_leaves_ipywidgets_for_the_widget():
