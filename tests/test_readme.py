@@ -30,11 +30,6 @@ def commands(text: str) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
 
 
-def test_readme_is_short_and_opens_the_other_two_doors():
-    assert len(README) <= 15_000, f"README.md has {len(README)} characters; students read it in five minutes"
-    assert "(docs/instructors.md)" in README and "(docs/contributing.md)" in README
-
-
 def test_setup_creates_an_environment_and_installs_the_requirements():
     setup = section("Setup")
     assert commands(setup) == ["python3 -m venv .venv && source .venv/bin/activate", "pip install -r requirements.txt"]
@@ -42,7 +37,10 @@ def test_setup_creates_an_environment_and_installs_the_requirements():
     assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in setup
 
 
-def test_first_hour_opens_lab_uses_the_check_cells_and_says_how_to_stop_lab():
+def test_readme_is_short_opens_the_guides_and_its_first_hour_needs_only_jupyter_lab():
+    """A five-minute README linking both guides; the first hour opens Lab, uses the check cells, says how to stop."""
+    assert len(README) <= 15_000, f"README.md has {len(README)} characters; students read it in five minutes"
+    assert "(docs/instructors.md)" in README and "(docs/contributing.md)" in README
     first_hour = section("Your first hour")
     assert "`jupyter lab`" in first_hour and "check(N, globals())" in first_hour
     assert commands(first_hour) == [], "a student's first hour needs no terminal command but `jupyter lab`"

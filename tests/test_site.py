@@ -70,8 +70,8 @@ class Assets(html.parser.HTMLParser):
         self._in_style = False
 
 
-def test_the_build_has_the_landing_page_a_page_per_notebook_solutions_and_results(site):
-    """The landing page links a page per notebook; the solutions page is marked; results come from the files."""
+def test_the_build_has_its_pages_solutions_results_and_the_playground_as_a_picture(site):
+    """A linked page per notebook, a marked solutions page, results from the files, the playground as a picture."""
     index = (site / "index.html").read_text(encoding="utf-8")
     for path, page in lesson_site.pages().items():
         html_page = site / pathlib.Path(page).with_suffix(".html").name
@@ -89,6 +89,12 @@ def test_the_build_has_the_landing_page_a_page_per_notebook_solutions_and_result
     assert f"{times.rows['reference']['Median wall (s)']} s" in text and times.date in text
     doctor = ROOT / "tests" / "benchmarks" / "results" / "doctor.md"
     assert ("doctor.md</span></code> does not exist" in text) != doctor.exists()
+    texts = {p.name: p.read_text(encoding="utf-8") for p in pages(site)}
+    assert not [n for n, t in texts.items() if "application/vnd.jupyter.widget" in t], "widget views need a kernel"
+    with_widgets = [n for n, t in texts.items() if "A picture, not the live widget" in t]
+    assert with_widgets == ["02_neural_networks_classification.html"]
+    after_note = texts[with_widgets[0]].split("A picture, not the live widget", 1)[1]
+    assert re.search(r'<img[^>]+src="_images/[^"]+\.(?:jpe?g|png)"', after_note[:3000]), "no picture after the note"
 
 
 def test_no_page_or_style_loads_anything_from_outside_the_site(site):
@@ -103,15 +109,6 @@ def test_no_page_or_style_loads_anything_from_outside_the_site(site):
         outside += [f"{sheet.relative_to(site)}: {u}" for u in CSS_URL.findall(sheet.read_text(errors="replace"))
                     if OUTSIDE.match(u) and not u.startswith("data:")]
     assert not outside, "the site loads these from outside itself:\n  " + "\n  ".join(outside)
-
-
-def test_the_playground_is_its_saved_picture_with_a_note_not_dead_buttons(site):
-    texts = {p.name: p.read_text(encoding="utf-8") for p in pages(site)}
-    assert not [n for n, t in texts.items() if "application/vnd.jupyter.widget" in t], "widget views need a kernel"
-    with_widgets = [n for n, t in texts.items() if "A picture, not the live widget" in t]
-    assert with_widgets == ["02_neural_networks_classification.html"]
-    after_note = texts[with_widgets[0]].split("A picture, not the live widget", 1)[1]
-    assert re.search(r'<img[^>]+src="_images/[^"]+\.(?:jpe?g|png)"', after_note[:3000]), "no picture after the note"
 
 
 def test_links_to_the_repository_become_site_links():
