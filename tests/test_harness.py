@@ -17,6 +17,7 @@ import tomllib
 
 import nbformat
 import pytest
+from nbval.plugin import get_sanitize_patterns
 
 from tests import lesson
 from tests.lesson import ROOT
@@ -186,22 +187,17 @@ def addopts() -> list[str]:
 SLOWEST_CELL_SECONDS = 17.5
 
 
-def test_pyproject_keeps_the_flags_and_a_cell_timeout_that_stops_an_endless_cell_but_not_a_slow_one():
-    """pyproject.toml keeps the flags the suite relies on. nbval's default (2,000 s per cell) would let one
-    endless loop stall a run for half an hour; the limit must still leave a slow machine ample room (20x the
-    slowest cell measured here)."""
+def test_configuration_keeps_the_flags_a_sane_cell_timeout_and_sanitize_rules_nbval_parses():
+    """pyproject.toml keeps the flags the suite relies on, and a cell timeout that stops an endless loop (nbval's
+    default 2,000 s would stall a run for half an hour) but leaves a slow machine 20x the slowest cell measured
+    here; nbval parses every rule of tests/nbval_sanitize.cfg."""
     options = " ".join(addopts())
     for flag in ["--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with=tests/nbval_sanitize.cfg",
                  "--dist loadfile", "-m not slow", "--nbval-cell-timeout="]:
         assert flag in options, f"pyproject.toml lost {flag}"
     timeout = int(next(o for o in addopts() if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1])
     assert 20 * SLOWEST_CELL_SECONDS <= timeout <= 900, timeout
-
-
-def test_every_sanitize_rule_is_parsed_by_nbval():
-    """nbval silently skips a rule whose `replace:` line has no text after it."""
-    from nbval.plugin import get_sanitize_patterns
-
+    # nbval silently skips a sanitize rule whose `replace:` line has no text after it.
     text = (ROOT / "tests" / "nbval_sanitize.cfg").read_text()
     sections = [line for line in text.splitlines() if line.startswith("[")]
     patterns = get_sanitize_patterns(text)

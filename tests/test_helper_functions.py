@@ -314,12 +314,16 @@ def test_public_names_and_no_lazy_import_in_fit():
 
 
 # ---------------------------------------------------------------- fit
-def test_fit_binary_full_batch_history_and_falling_loss():
+def test_fit_binary_full_batch_history_falling_loss_and_log_every_n_epochs_and_the_last(capsys):
+    """A float per epoch in each of the four histories, a falling loss; a log line every n epochs and the last."""
     X, y = separable_data()
     model = binary_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     history = hf.fit(model, nn.BCEWithLogitsLoss(), optimizer, X[:150], y[:150], X[150:], y[150:],
-                     epochs=30, log_every=None)
+                     epochs=30, log_every=7)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("|")[0].split()[1] for line in lines] == ["7", "14", "21", "28", "30"]
+    assert "test loss" in lines[0]
     assert set(history) == {"train_loss", "train_acc", "test_loss", "test_acc"}
     assert all(len(v) == 30 for v in history.values())
     assert all(isinstance(v, float) for values in history.values() for v in values)
@@ -357,16 +361,6 @@ def test_fit_trains_in_train_mode_tests_in_eval_mode_and_restores_mode_and_devic
            epochs=2, log_every=None)
     assert seen_modes == [True, False, True, False]
     assert not model.training and hf._model_device(model).type == DEVICE.type
-
-
-def test_fit_logs_every_n_epochs_and_the_last(capsys):
-    X, y = separable_data(20)
-    model = binary_model()
-    hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, X, y,
-           epochs=7, log_every=3)
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split("|")[0].split()[1] for line in lines] == ["3", "6", "7"]
-    assert "test loss" in lines[0]
 
 
 # ---------------------------------------------------------------- Plotting

@@ -58,7 +58,8 @@ def test_every_dataset_learns(settings, epochs, min_test_acc):
 
 
 def test_labels_choose_the_output_layer_and_loss_and_own_data_learns():
-    """Own data with any labels: one logit per class and CrossEntropyLoss; two classes: one logit and BCE."""
+    """Own data with any labels: one logit per class and CrossEntropyLoss; two classes: one logit and BCE;
+    no hidden layer: one Linear layer, which fails on circles."""
     rng = np.random.default_rng(0)
     centres = np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
     labels = np.array(["cat", "dog", "emu"])
@@ -73,9 +74,6 @@ def test_labels_choose_the_output_layer_and_loss_and_own_data_learns():
     assert pg.model[-1].out_features == 1
     assert isinstance(pg.loss_fn, torch.nn.BCEWithLogitsLoss)
     assert pg.task == "2 classes -> 1 logit, BCEWithLogitsLoss"
-
-
-def test_linear_model_fails_on_circles():
     pg = Playground("circles", hidden_layers=())
     assert len(pg.model) == 1  # one Linear layer: a straight boundary
     assert pg.step(100)["test_acc"] < 0.6
