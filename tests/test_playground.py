@@ -97,7 +97,8 @@ def test_history_reset_and_determinism():
         Playground().step(0)
 
 
-def test_callers_data_are_not_modified():
+def test_callers_data_are_not_modified_and_to_code_reproduces_own_data():
+    """The caller's arrays or tensors stay as they were; to_code of own data (labels -1, 1) reproduces the loss."""
     rng = np.random.default_rng(1)
     X = rng.standard_normal((60, 2)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
@@ -109,6 +110,14 @@ def test_callers_data_are_not_modified():
         pg.figure()
         pg.X[:] = 0  # the playground's copy, not the caller's
         assert np.array_equal(_numpy(X_in), X_before) and np.array_equal(_numpy(y_in), y_before)
+    X = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]]).repeat(10, 1) + 0.05 * torch.randn(40, 2)
+    y = torch.tensor([0, 0, 1, 1]).repeat(10) * 2 - 1  # labels -1 and 1
+    pg = Playground(X=X, y=y, hidden_layers=(6,))
+    record = pg.step(5)
+    namespace = {"X": X, "y": y}
+    exec(compile(pg.to_code(), "<to_code>", "exec"), namespace)
+    assert abs(namespace["train_loss"] - record["train_loss"]) <= 1e-6
+    assert list(namespace["classes"]) == [-1, 1]
 
 
 # ---------------------------------------------------------------- to_code
@@ -133,17 +142,6 @@ def test_to_code_reproduces_the_losses(settings):
     assert abs(namespace["train_loss"] - record["train_loss"]) <= 1e-6
     assert abs(namespace["test_loss"] - record["test_loss"]) <= 1e-6
     assert namespace["test_acc"] == pytest.approx(record["test_acc"])
-
-
-def test_to_code_with_own_tensor_data():
-    X = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]]).repeat(10, 1) + 0.05 * torch.randn(40, 2)
-    y = torch.tensor([0, 0, 1, 1]).repeat(10) * 2 - 1  # labels -1 and 1
-    pg = Playground(X=X, y=y, hidden_layers=(6,))
-    record = pg.step(5)
-    namespace = {"X": X, "y": y}
-    exec(compile(pg.to_code(), "<to_code>", "exec"), namespace)
-    assert abs(namespace["train_loss"] - record["train_loss"]) <= 1e-6
-    assert list(namespace["classes"]) == [-1, 1]
 
 
 # ---------------------------------------------------------------- invalid settings
@@ -295,10 +293,17 @@ def test_change_of_setting_stops_play_and_rebuilds(ui):
     assert "separated by commas" in app.status.value
 
 
-def test_only_one_playground_plays_and_close_stops_it(ui):
-    """Play in one playground pauses the other; closing a playing one stops its thread."""
-    other = playground(dataset="circles", hidden_layers=(2,))
+def test_only_one_playground_plays_close_stops_it_and_own_data_disables_the_data_controls(ui):
+    """Play in one playground pauses the other; closing a playing one stops its thread; a playground of the
+    caller's data disables the data controls and still takes the other settings."""
+    X = np.array([[0.0, 0.0], [1.0, 1.0]] * 10) + np.linspace(0, 0.1, 20)[:, None]
+    other = playground(X=X, y=np.array([0, 1] * 10))
     try:
+        controls = other.controller.controls
+        assert controls["dataset"].value == "your data" and controls["dataset"].disabled
+        assert controls["noise"].disabled and controls["n_samples"].disabled
+        controls["activation"].value = "tanh"
+        assert other.controller.pg._own_data and other.controller.pg.settings["activation"] == "tanh"
         ui.controller.buttons["play"].click()
         assert _wait_for(lambda: ui.controller.pg.epoch >= 1)
         other.controller.buttons["play"].click()
@@ -332,20 +337,6 @@ def test_importing_the_module_leaves_ipywidgets_for_the_widget():
     root = pathlib.Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stdout + result.stderr
-
-
-def test_own_data_widget_disables_the_data_controls():
-    X = np.array([[0.0, 0.0], [1.0, 1.0]] * 10) + np.linspace(0, 0.1, 20)[:, None]
-    y = np.array([0, 1] * 10)
-    widget = playground(X=X, y=y)
-    try:
-        controls = widget.controller.controls
-        assert controls["dataset"].value == "your data" and controls["dataset"].disabled
-        assert controls["noise"].disabled and controls["n_samples"].disabled
-        controls["activation"].value = "tanh"
-        assert widget.controller.pg._own_data and widget.controller.pg.settings["activation"] == "tanh"
-    finally:
-        widget.close()
 
 
 # ---------------------------------------------------------------- the README block of the benchmark
