@@ -1,18 +1,14 @@
 """Session set-up shared by the unit tests and the notebook runs.
 
-* The kernel environment. nbval starts one Jupyter kernel per notebook and the
-  kernel inherits this process's environment, so the environment is fixed here,
-  before any kernel starts, with the same rules the grader and the benchmarks
-  use (``tests/kernel_env.py``).
-* Which notebooks nbval runs: the lesson's four (``tests/lesson.NOTEBOOKS``),
-  not every ``*.ipynb`` below the root. Student copies, ``submissions/``,
-  checkpoints and scratch notebooks are not collected, unless named on the
-  command line (``pytest submissions/alice.ipynb`` runs that one).
-* Which version of a lesson notebook it runs: git's, when a student's working
-  copy differs (filled in, re-run, saved); the header and the summary of the
-  report say so. ``--lesson-working-copy`` runs the working copies.
-* After the run: if the repository was clean before and is not after, the run
-  fails, naming what it wrote (tests must leave the tree as they found it).
+* The kernel environment: nbval's kernels inherit this process's, so it is fixed here, before any
+  kernel starts, with the rules the grader and the benchmarks use (``tests/kernel_env.py``).
+* Which notebooks nbval runs: the lesson's four (``tests/lesson.NOTEBOOKS``). Student copies,
+  ``submissions/``, checkpoints and scratch notebooks are collected only when named on the command
+  line (``pytest submissions/alice.ipynb``).
+* Which version: git's, when a student's working copy differs (the report says so);
+  ``--lesson-working-copy`` runs the working copies.
+* After the run: if the repository was clean before and is not after, the run fails, naming what
+  was written (tests must leave the tree as they found it).
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
-"""The notebook harness itself: pytest + nbval with the settings in pyproject.toml
-and conftest.py. Each test runs an inner pytest on small probe notebooks, so a
-broken setting (a lost flag, an inherited MPLBACKEND, a tag nbval does not read,
-a student's notebook collected as a lesson test) fails here with a clear message
-instead of silently weakening the suite.
+"""The notebook harness itself: pytest + nbval with the settings of pyproject.toml and conftest.py.
 
-The probes live in a throwaway copy of the repository (tests/tools/repo_copy.py),
-never in the repository itself: nothing here writes into the working tree.
+Inner pytest runs on small probe notebooks, in a throwaway copy of the repository
+(tests/tools/repo_copy.py), make a broken setting (a lost flag, an inherited MPLBACKEND, a tag nbval
+does not read, a student's notebook collected as a lesson test) fail here with a clear message.
 """
 
 import os

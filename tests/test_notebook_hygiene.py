@@ -1,14 +1,9 @@
 """Every lesson notebook is stored executed, cleanly, top to bottom, as JupyterLab saves it.
 
-nbval in lax mode only compares outputs of tagged cells, and it cannot notice a
-notebook committed with cleared outputs, run out of order, or saved with a
-traceback in it. These checks read the stored files (no kernel is started),
-except the round trip at the end, which opens and saves each notebook through
-a real Jupyter server as JupyterLab does and compares the bytes.
-
-Which version is read: git's (committed, or staged with ``git add``) when your
-working copy differs, e.g. after you re-ran a cell and saved; each failure
-message says which version it read (see tests/lesson.py).
+nbval in lax mode cannot notice a notebook committed with cleared outputs, run out of order or saved
+with a traceback. These checks read the stored files (no kernel), except the round trip, which opens
+and saves each notebook through a real Jupyter server as JupyterLab does and compares the bytes. They
+read git's version when your working copy differs, and say so (tests/lesson.py).
 """
 
 from __future__ import annotations
