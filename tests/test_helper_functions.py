@@ -90,6 +90,12 @@ def test_make_xor_labels_follow_signs_and_noise_scales_spread():
     quadrant_counts = np.unique(np.sign(X).astype(int), axis=0, return_counts=True)[1]
     assert sorted(quadrant_counts.tolist()) == [100, 101, 101, 101]
     assert np.allclose(np.abs(X).mean(), 1.0, atol=0.05)
+    X_small, _ = hf.make_xor(noise=0.01, random_state=0)
+    X_big, _ = hf.make_xor(noise=0.5, random_state=0)
+    assert np.abs(np.abs(X_small) - 1).max() < 0.1
+    assert np.abs(np.abs(X_big) - 1).std() > 0.2
+
+
 def test_make_parity_labels_count_negative_signs_and_two_bits_is_xor():
     X, y = hf.make_parity(n_samples=800, n_bits=3, noise=0.1, random_state=0)
     assert X.shape == (800, 3) and X.dtype == np.float32 and y.dtype == np.int64
@@ -99,12 +105,6 @@ def test_make_parity_labels_count_negative_signs_and_two_bits_is_xor():
     np.testing.assert_array_equal(y2, (np.sign(X2[:, 0]) != np.sign(X2[:, 1])).astype(np.int64))
     with pytest.raises(ValueError, match="n_bits"):
         hf.make_parity(n_bits=1)
-
-
-    X_small, _ = hf.make_xor(noise=0.01, random_state=0)
-    X_big, _ = hf.make_xor(noise=0.5, random_state=0)
-    assert np.abs(np.abs(X_small) - 1).max() < 0.1
-    assert np.abs(np.abs(X_big) - 1).std() > 0.2
 
 
 def test_make_spirals_classes_balanced_in_unit_disc_and_arms_rotated_copies():
