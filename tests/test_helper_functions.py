@@ -250,13 +250,6 @@ def test_accuracy_error_names_the_argument_and_the_fix():
         hf.accuracy([1, 0, 1], [1, 0])
 
 
-def test_accuracy_of_thresholded_logits_matches_predict():
-    model = binary_model().eval()  # dropout off, as predict does
-    X, y = separable_data(50)
-    logits = model(torch.as_tensor(X, device=DEVICE))  # (50, 1), with gradients, as in a training loop
-    assert hf.accuracy(y, logits > 0) == hf.accuracy(y, hf.predict(model, X))
-
-
 def test_fit_rejects_probabilities_as_targets_and_a_lone_test_array():
     """Probabilities as y_train, or X_test without y_test, are a ValueError."""
     model = binary_model()
@@ -269,14 +262,12 @@ def test_fit_rejects_probabilities_as_targets_and_a_lone_test_array():
 
 
 # ---------------------------------------------------------------- The one-output-unit rule lives in one function
-@pytest.mark.parametrize("shape, binary", [((5,), True), ((5, 1), True), ((5, 2), False), ((5, 7), False)])
-def test_is_binary_rule(shape, binary):
-    assert hf._is_binary(torch.zeros(shape)) is binary
-
-
 def test_predict_predict_proba_fit_and_plot_ask_is_binary(monkeypatch):
-    """Every helper that must tell binary from multi-class asks the one rule, and the rule really decides."""
+    """One output unit is binary; every helper that must tell binary from multi-class asks this one rule, and the
+    rule really decides."""
     original, calls = hf._is_binary, []
+    for shape, binary in [((5,), True), ((5, 1), True), ((5, 2), False), ((5, 7), False)]:
+        assert original(torch.zeros(shape)) is binary, shape
 
     def spy(logits):
         calls.append(tuple(logits.shape))
@@ -489,7 +480,8 @@ def test_plot_loss_curves_train_and_test_lines():
     assert len(loss_ax.lines) == 1
 
 
-def test_fit_and_predict_accept_a_model_returning_flat_logits():
+def test_fit_and_predict_accept_a_model_returning_flat_logits_and_accuracy_takes_thresholded_logits():
+    """A model returning (N,) logits trains and predicts; accuracy of logits > 0 (with gradients) equals predict's."""
     class Flat(nn.Module):
         def __init__(self):
             super().__init__()
@@ -505,3 +497,7 @@ def test_fit_and_predict_accept_a_model_returning_flat_logits():
                      epochs=20, log_every=None)
     assert history["train_acc"][-1] == 1.0
     assert hf.accuracy(y, hf.predict(model, X)) == 1.0
+    model = binary_model().eval()  # dropout off, as predict does
+    X, y = separable_data(50)
+    logits = model(torch.as_tensor(X, device=DEVICE))  # (50, 1), with gradients, as in a training loop
+    assert hf.accuracy(y, logits > 0) == hf.accuracy(y, hf.predict(model, X))

@@ -30,13 +30,6 @@ def commands(text: str) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
 
 
-def test_setup_creates_an_environment_and_installs_the_requirements():
-    setup = section("Setup")
-    assert commands(setup) == ["python3 -m venv .venv && source .venv/bin/activate", "pip install -r requirements.txt"]
-    # the CPU-only wheel exactly as PyTorch's install page gives it, for the pinned version
-    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in setup
-
-
 def test_readme_is_short_opens_the_guides_and_its_first_hour_needs_only_jupyter_lab():
     """A five-minute README linking both guides; the first hour opens Lab, uses the check cells, says how to stop."""
     assert len(README) <= 15_000, f"README.md has {len(README)} characters; students read it in five minutes"
@@ -61,18 +54,18 @@ def requirement_lines() -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def test_requirements_pin_every_package_exactly_and_install_the_lesson():
-    """Every requirement pinned with ==, torch at the version the README installs, the lesson itself as -e ."""
+def test_setup_installs_requirements_pinned_exactly_and_the_lesson_with_what_the_notebooks_import():
+    """Setup makes a venv and installs requirements.txt (the CPU torch wheel as PyTorch gives it), which pins every
+    package with ==, torch at the README's version, and installs the lesson (-e .): helper_functions and tests."""
+    setup = section("Setup")
+    assert commands(setup) == ["python3 -m venv .venv && source .venv/bin/activate", "pip install -r requirements.txt"]
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in setup
     packages = requirement_lines()
     assert "torch==2.13.0" in packages
     assert packages.count("-e .") == 1, "requirements.txt installs the lesson itself, editable: `-e .`"
     others = [line for line in packages if line != "-e ."]
     assert all("==" in line for line in others), "every requirement is pinned exactly"
     assert not any(line.startswith("-") for line in others), "no index-url or other pip options"
-
-
-def test_the_editable_install_exposes_what_the_notebooks_import():
-    """pyproject.toml installs helper_functions and the tests package the check cells import."""
     config = PYPROJECT["tool"]["setuptools"]
     assert config["py-modules"] == ["helper_functions"]
     packages = set(config["packages"])
