@@ -50,12 +50,9 @@ GIT_IDENTITY = ("-c", "user.name=lesson tests", "-c", "user.email=tests@localhos
 
 
 def git(*args: str, cwd: pathlib.Path = ROOT, check: bool = False) -> subprocess.CompletedProcess | None:
-    """The one way the tests and tools call git: ``git ARGS`` in ``cwd``, output as bytes.
-
-    A fixed identity (commits in throwaway copies work anywhere) and no inherited ``GIT_*``
-    variables. Returns None when git is missing or hangs; with ``check``, raises instead, and
-    also when git fails.
-    """
+    """The one way the tests and tools call git: ``git ARGS`` in ``cwd``, output as bytes, with a fixed identity
+    (commits in throwaway copies work anywhere) and no inherited ``GIT_*`` variables. None when git is missing or
+    hangs; with ``check``, raises instead, and also when git fails."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     try:
         return subprocess.run(["git", *GIT_IDENTITY, *args], cwd=cwd, env=env, capture_output=True, timeout=60,
@@ -70,35 +67,25 @@ def git(*args: str, cwd: pathlib.Path = ROOT, check: bool = False) -> subprocess
 def is_git_checkout(root: pathlib.Path = ROOT) -> bool:
     """True when ``root`` is the top of a git checkout (not a folder inside some other repository)."""
     result = git("rev-parse", "--show-toplevel", cwd=root)
-    if result is None or result.returncode != 0:
-        return False
-    return pathlib.Path(result.stdout.decode().strip()).resolve() == root.resolve()
+    ok = result is not None and result.returncode == 0
+    return ok and pathlib.Path(result.stdout.decode().strip()).resolve() == root.resolve()
 
 
 def git_bytes(name: str, root: pathlib.Path = ROOT) -> bytes | None:
     """Git's version of ``name`` (the index: committed, or staged), or None outside git / when untracked."""
-    if not is_git_checkout(root):
-        return None
-    result = git("show", f":{name}", cwd=root)
-    if result is None or result.returncode != 0:
-        return None
-    return result.stdout
+    result = git("show", f":{name}", cwd=root) if is_git_checkout(root) else None
+    return result.stdout if result is not None and result.returncode == 0 else None
 
 
 def working_copy_differs(name: str, root: pathlib.Path = ROOT) -> bool:
     """True when the file on disk differs from (or is missing compared with) git's version."""
-    stored = git_bytes(name, root)
-    if stored is None:
-        return False
-    file = root / name
-    return not file.is_file() or file.read_bytes() != stored
+    stored, file = git_bytes(name, root), root / name
+    return stored is not None and (not file.is_file() or file.read_bytes() != stored)
 
 
 def source(name: str, root: pathlib.Path = ROOT) -> str:
     """Which version of ``name`` is judged: ``"git"`` or ``"working copy"``."""
-    if use_working_copy() or not working_copy_differs(name, root):
-        return "working copy"
-    return "git"
+    return "working copy" if use_working_copy() or not working_copy_differs(name, root) else "git"
 
 
 def notebook_text(name: str, root: pathlib.Path = ROOT) -> str:

@@ -173,11 +173,6 @@ def test_a_run_that_writes_into_a_clean_repository_fails(tmp_path):
     assert "tests must write to a temporary folder" in result.stdout
 
 
-def addopts() -> list[str]:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    return config["tool"]["pytest"]["ini_options"]["addopts"]
-
-
 # The slowest cell of any lesson notebook in a full `pytest` run (its junit times), on the 2-core
 # machine with a load average of about 11 from other sessions (2026-12-01): the first cell of notebook 02
 # (kernel start and imports) took 17.5 s. Quiet, the whole notebook takes under 10 s (README, "Run time").
@@ -188,11 +183,13 @@ def test_configuration_keeps_the_flags_a_sane_cell_timeout_and_sanitize_rules_nb
     """pyproject.toml keeps the flags the suite relies on, and a cell timeout that stops an endless loop (nbval's
     default 2,000 s would stall a run for half an hour) but leaves a slow machine 20x the slowest cell measured
     here; nbval parses every rule of tests/nbval_sanitize.cfg."""
-    options = " ".join(addopts())
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    addopts = pyproject["tool"]["pytest"]["ini_options"]["addopts"]
+    options = " ".join(addopts)
     for flag in ["--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with=tests/nbval_sanitize.cfg",
                  "--dist loadfile", "-m not slow", "--nbval-cell-timeout="]:
         assert flag in options, f"pyproject.toml lost {flag}"
-    timeout = int(next(o for o in addopts() if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1])
+    timeout = int(next(o for o in addopts if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1])
     assert 20 * SLOWEST_CELL_SECONDS <= timeout <= 900, timeout
     # nbval silently skips a sanitize rule whose `replace:` line has no text after it.
     text = (ROOT / "tests" / "nbval_sanitize.cfg").read_text()

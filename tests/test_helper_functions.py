@@ -239,8 +239,9 @@ def test_accuracy_rejects_probabilities_and_logits(y_pred):
         hf.accuracy(torch.tensor([1, 0, 1, 0]), y_pred)
 
 
-def test_accuracy_error_names_the_argument_and_the_fix():
-    """Scores as y_true name the argument, the value and the fix; lengths that differ are refused too."""
+def test_accuracy_and_fit_errors_name_the_argument_and_the_fix():
+    """Scores as y_true name the argument, the value and the fix; lengths that differ are refused too; fit refuses
+    probabilities as y_train, and X_test without y_test."""
     with pytest.raises(ValueError) as info:
         hf.accuracy([0.2, 0.9], [0, 1])
     message = str(info.value)
@@ -248,10 +249,6 @@ def test_accuracy_error_names_the_argument_and_the_fix():
     assert "0.2" in message and "predict(model, X)" in message and "argmax" in message
     with pytest.raises(ValueError):
         hf.accuracy([1, 0, 1], [1, 0])
-
-
-def test_fit_rejects_probabilities_as_targets_and_a_lone_test_array():
-    """Probabilities as y_train, or X_test without y_test, are a ValueError."""
     model = binary_model()
     X, y = separable_data(20)
     sgd = torch.optim.SGD(model.parameters(), lr=0.1)

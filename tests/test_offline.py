@@ -114,11 +114,8 @@ def problems_in(label: str, source: str, notebook: bool = True) -> list[str]:
 
 
 def source_files() -> list[pathlib.Path]:
-    """The lesson's .py and .ipynb files: what git tracks (or stages), not students' files beside them.
-
-    Untracked files (a submissions/ folder, a student's copies, a corrupt download) are not part of
-    the lesson; outside a git checkout, every file below ROOT outside dot-folders is scanned.
-    """
+    """The lesson's .py and .ipynb files: what git tracks (or stages), not untracked students' files beside them
+    (submissions/, copies, a corrupt download); outside a git checkout, every file below ROOT outside dot-folders."""
     out = lesson.git("ls-files", "--cached", "--", "*.py", "*.ipynb")
     if out is not None and out.returncode == 0:
         paths = {ROOT / line for line in out.stdout.decode().splitlines() if line}
@@ -140,11 +137,8 @@ LOOPBACK_ONLY = {
 
 
 def notebook_code(path: pathlib.Path) -> list[tuple[str, str]]:
-    """(label, Python source) of each code cell, IPython syntax (``!``, ``%``) turned into calls.
-
-    A lesson notebook is read in the version the tests judge (git's, when a student's working copy
-    differs; see tests/lesson.py).
-    """
+    """(label, Python source) of each code cell, IPython syntax (``!``, ``%``) turned into calls; a lesson notebook
+    in the version the tests judge (tests/lesson.py)."""
     transformer = TransformerManager()
     name = lesson.relative(path)
     nb = json.loads(lesson.notebook_text(name) if name else path.read_text(encoding="utf-8"))

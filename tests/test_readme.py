@@ -40,18 +40,17 @@ def test_readme_is_short_opens_the_guides_and_its_first_hour_needs_only_jupyter_
     assert "*File → Shut Down*" in first_hour and "Ctrl+C twice" in first_hour
 
 
-def test_ci_runs_the_guides_test_command_and_the_readmes_site_command():
+def test_ci_runs_the_guides_test_command_and_the_readmes_site_command_and_the_guide_states_the_cell_timeout():
+    """CI runs the guide's `pytest` and the README's site command; the guide's cell timeout is pyproject's."""
     ci = (ROOT / ".ci" / "run").read_text()
     assert commands(section("The test suite", CONTRIBUTING)) == ["pytest"] and "TEST_CMD=(pytest)" in ci
     site = commands(section("The lesson as a website"))
     assert site == ["sphinx-build -W docs _site"] and site[0] in CONTRIBUTING
     assert f"SITE_CMD=({site[0]})" in ci
     assert "pip install --quiet -r requirements.txt" in ci
-
-
-def requirement_lines() -> list[str]:
-    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
+    addopts = PYPROJECT["tool"]["pytest"]["ini_options"]["addopts"]
+    timeout = next(o for o in addopts if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1]
+    assert f"A cell still running after {timeout} s fails" in " ".join(CONTRIBUTING.split())
 
 
 def test_setup_installs_requirements_pinned_exactly_and_the_lesson_with_what_the_notebooks_import():
@@ -60,7 +59,8 @@ def test_setup_installs_requirements_pinned_exactly_and_the_lesson_with_what_the
     setup = section("Setup")
     assert commands(setup) == ["python3 -m venv .venv && source .venv/bin/activate", "pip install -r requirements.txt"]
     assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in setup
-    packages = requirement_lines()
+    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    packages = [line for line in lines if line and not line.startswith("#")]
     assert "torch==2.13.0" in packages
     assert packages.count("-e .") == 1, "requirements.txt installs the lesson itself, editable: `-e .`"
     others = [line for line in packages if line != "-e ."]
@@ -95,23 +95,16 @@ MENU_ITEMS = {
 MENU_PATH = re.compile(r"\b(File|Edit|View|Run|Kernel|Cell|Tabs|Settings|Help) ?(?:→|->|&gt;|>) ?([A-Z][^*`\"\\)\n]*)")
 
 
-def menu_paths(text: str) -> list[str]:
-    return [f"{menu} → {item.strip().rstrip('.,;:')}" if not item.strip().endswith("…") else f"{menu} → {item.strip()}"
-            for menu, item in MENU_PATH.findall(text)]
-
-
-def student_texts() -> dict[str, str]:
+def test_menu_names_are_jupyterlab_4s():
+    """Every menu path in the guides and the notebooks' markdown is one of JupyterLab 4's items."""
     texts = dict(DOCUMENTS)
     for name in lesson.NOTEBOOKS:
         nb = json.loads(lesson.notebook_text(name))
         texts[name] = "\n".join("".join(c.get("source", "")) for c in nb["cells"] if c["cell_type"] == "markdown")
-    return texts
-
-
-def test_menu_names_are_jupyterlab_4s():
     allowed = {f"{menu} → {item}" for menu, items in MENU_ITEMS.items() for item in items}
-    wrong = {f"{name}: {path!r}" for name, text in student_texts().items() for path in menu_paths(text)
-             if path not in allowed}
+    wrong = {f"{name}: {path!r}" for name, text in texts.items() for menu, item in MENU_PATH.findall(text)
+             if (path := f"{menu} → {item.strip() if item.strip().endswith('…') else item.strip().rstrip('.,;:')}")
+             not in allowed}
     assert not wrong, ("menu names that JupyterLab 4 does not have (write e.g. 'Kernel → Restart Kernel and Run "
                        "All Cells…'):\n  " + "\n  ".join(sorted(wrong)))
 
@@ -133,10 +126,3 @@ def test_the_python_version_the_readme_states_is_the_notebooks():
     stated = re.search(r"record the\s+Python they ran on \(([\d.]+)\)", README)
     assert stated, "the README says which Python the notebooks were executed with"
     assert versions == {stated.group(1)}, versions
-
-
-def test_the_cell_timeout_the_guide_states_is_pyprojects():
-    """The guide's cell timeout is the one pyproject.toml gives nbval."""
-    addopts = PYPROJECT["tool"]["pytest"]["ini_options"]["addopts"]
-    timeout = next(o for o in addopts if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1]
-    assert f"A cell still running after {timeout} s fails" in " ".join(CONTRIBUTING.split())
