@@ -80,11 +80,8 @@ class LessonNotebook(IPyNbFile):
 @pytest.hookimpl(wrapper=True)
 def pytest_collect_file(file_path, parent):
     collected = yield
-    if file_path.suffix != ".ipynb":
-        return collected
     others = [node for node in collected if not isinstance(node, IPyNbFile)]
-    nbval_nodes = [node for node in collected if isinstance(node, IPyNbFile)]
-    if not nbval_nodes:
+    if file_path.suffix != ".ipynb" or len(others) == len(collected):  # not a notebook nbval collected
         return collected
     name = lesson.relative(file_path)
     if name is not None and lesson.source(name) == "git":
@@ -113,9 +110,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 def _git_status() -> dict[str, bytes] | None:
     """``git status --porcelain`` entries -> file contents (None unless ROOT is a git checkout's top)."""
-    if not lesson.is_git_checkout():
-        return None
-    result = lesson.git("status", "--porcelain", "-z", "--untracked-files=all")
+    result = lesson.git("status", "--porcelain", "-z", "--untracked-files=all") if lesson.is_git_checkout() else None
     if result is None or result.returncode != 0:
         return None
     status = {}

@@ -38,12 +38,9 @@ def plain_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def installed_copy(tmp_path_factory):
-    """A copy of the repository installed editable into a fresh virtual environment.
-
-    The environment borrows this one's packages through a .pth file (nothing is downloaded),
-    then installs the copy with pip, as `-e .` in requirements.txt does (without build
-    isolation, which would fetch setuptools). Returns (copy, python, jupyter_path).
-    """
+    """(copy, python, jupyter_path): a copy of the repository installed editable, as `-e .` in requirements.txt
+    does, into a fresh virtual environment that borrows this one's packages through a .pth file (nothing is
+    downloaded; no build isolation, which would fetch setuptools)."""
     base = tmp_path_factory.mktemp("anywhere")
     repo = copy_repo(base / "lesson", commit=False)
     venv = base / "venv"
@@ -69,14 +66,6 @@ def installed_copy(tmp_path_factory):
     return repo, python, base / "jupyter"
 
 
-def first_cells(nb: nbformat.NotebookNode) -> list[int]:
-    """Indexes of the code cells up to the first that imports the lesson's code or runs a check."""
-    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-    checks = [n for n, index in enumerate(code) if "check" in nb.cells[index].metadata.get("tags", [])]
-    imports = [n for n, index in enumerate(code) if "helper_functions" in nb.cells[index].source]
-    return code[: (checks or imports or [0])[0] + 1]
-
-
 def test_copies_saved_in_another_folder_run_their_first_cells(installed_copy, tmp_path):
     """A copy of the exercises (the case students hit) runs its first cells, including the first check
     cell, in a folder outside the repository. The first cells of the other lesson notebooks (each
@@ -88,7 +77,11 @@ def test_copies_saved_in_another_folder_run_their_first_cells(installed_copy, tm
     cells = []
     for name in (lesson.EXERCISES, lesson.THEORY, lesson.CLASSIFICATION, lesson.SOLUTIONS):
         nb = exercises if name == lesson.EXERCISES else lesson.read_notebook(name)
-        cells += [nb.cells[i] for i in first_cells(nb)]
+        # its code cells up to the first that runs a check, else up to the first that imports helper_functions
+        code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+        checks = [n for n, index in enumerate(code) if "check" in nb.cells[index].metadata.get("tags", [])]
+        imports = [n for n, index in enumerate(code) if "helper_functions" in nb.cells[index].source]
+        cells += [nb.cells[i] for i in code[: (checks or imports or [0])[0] + 1]]
     probe = nbformat.v4.new_code_cell(
         "import helper_functions, tests.exercise_checks\n"
         "print(helper_functions.__file__)\nprint(tests.exercise_checks.__file__)"

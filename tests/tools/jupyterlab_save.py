@@ -140,11 +140,8 @@ def as_browser_json(value):
 
 
 def open_and_save(server: JupyterServer, name: str, *, always: bool = True) -> bool:
-    """Open ``name`` (relative to the server root) as JupyterLab does, then save it.
-
-    ``always``: save as *File -> Save Notebook* does; otherwise only when opening made it dirty
-    (what autosave does). Returns True when opening changed the notebook's metadata (made it dirty).
-    """
+    """Open ``name`` (relative to the server root) as JupyterLab does, then save it: ``always`` as *File -> Save
+    Notebook* does, otherwise only when opening made it dirty (as autosave does). True when opening made it dirty."""
     quoted = urllib.parse.quote(name)
     session = server.request("POST", "/api/sessions", {
         "path": name, "name": pathlib.PurePosixPath(name).name, "type": "notebook", "kernel": {"name": "python3"},
