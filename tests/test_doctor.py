@@ -29,14 +29,6 @@ def mlp(*tail, width=8, out=1):
     return nn.Sequential(nn.Linear(2, width), nn.ReLU(), nn.Linear(width, out), *tail)
 
 
-def good_step(model, X, y, loss_fn, optimizer):
-    loss = loss_fn(model(X).squeeze(1), y)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
 def make_step(order=("zero_grad", "backward", "step"), squeeze=True, detach=False):
     """A student's step: the three calls in ``order`` (some may be missing)."""
     def step(model, X, y, loss_fn, optimizer):
@@ -49,6 +41,9 @@ def make_step(order=("zero_grad", "backward", "step"), squeeze=True, detach=Fals
             calls[name]()
         return loss.item()
     return step
+
+
+good_step = make_step()
 
 
 def setup(model=None, data=circles, loss_fn=None, opt=torch.optim.Adam, lr=0.01, step=None, change=None):
@@ -195,7 +190,7 @@ def test_a_students_error_becomes_a_finding_that_quotes_it_and_prints_do_not_flo
     assert found.codes == ["error"] and "tuple" in found.findings[0].evidence
 
     def chatty(model, X, y, loss_fn, optimizer):
-        print("loss:", good_step(model, X, y, loss_fn, optimizer).item())
+        print("loss:", good_step(model, X, y, loss_fn, optimizer))
 
     assert diagnose(**setup(step=chatty)).ok
     assert capsys.readouterr().out == ""
