@@ -67,9 +67,7 @@ def installed_copy(tmp_path_factory):
 
 
 def test_copies_saved_in_another_folder_run_their_first_cells(installed_copy, tmp_path):
-    """A copy of the exercises (the case students hit) runs its first cells, including the first check
-    cell, in a folder outside the repository. The first cells of the other lesson notebooks (each
-    imports helper_functions) run after them in the same kernel, to keep this test to one kernel."""
+    """Copies of the notebooks in a folder outside the repository run their first cells (one kernel)."""
     from nbclient import NotebookClient
 
     repo, python, jupyter_path = installed_copy

@@ -60,9 +60,7 @@ def run_pytest(cwd: pathlib.Path, *args, env_extra: dict | None = None, timeout:
 
 
 def test_kernel_environment_one_item_per_cell_and_a_failing_assert_fails_the_run(repo, probe_dir):
-    """conftest fixes the kernels' environment: no inherited MPLBACKEND=Agg (it would strip every figure),
-    OMP_NUM_THREADS=1, and a notebook in a subfolder (like solutions/) imports its own copy's shared module.
-    Each cell is one test item, and a failing assert cell (a model that stops learning) fails the run."""
+    """Kernels get conftest's environment; one item per cell; a failing assert cell fails the run."""
     write_notebook(probe_dir / "sub" / "probe.ipynb", [
         "import os, matplotlib\n"
         "assert 'inline' in matplotlib.get_backend(), matplotlib.get_backend()\n"
@@ -133,8 +131,7 @@ def test_only_the_lesson_notebooks_are_collected(repo):
 
 
 def test_a_changed_lesson_notebook_runs_gits_version(tmp_path):
-    """A student's saved edits (here: a failing cell) don't fail the lesson's tests; git's version runs,
-    the report says so, the file is left as it was; --lesson-working-copy tests the copy."""
+    """A student's saved edits don't fail the lesson's tests: git's version runs; the copy on request."""
     repo = copy_repo(tmp_path / "lesson")
     # Stand-in for the theory notebook: two cheap cells, committed.
     write_notebook(repo / lesson.THEORY, ["x = 1", "assert x == 1"])
@@ -180,9 +177,7 @@ SLOWEST_CELL_SECONDS = 17.5
 
 
 def test_configuration_keeps_the_flags_a_sane_cell_timeout_and_sanitize_rules_nbval_parses():
-    """pyproject.toml keeps the flags the suite relies on, and a cell timeout that stops an endless loop (nbval's
-    default 2,000 s would stall a run for half an hour) but leaves a slow machine 20x the slowest cell measured
-    here; nbval parses every rule of tests/nbval_sanitize.cfg."""
+    """pyproject's flags, a cell timeout with room for slow machines, sanitize rules nbval parses."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     addopts = pyproject["tool"]["pytest"]["ini_options"]["addopts"]
     options = " ".join(addopts)

@@ -49,8 +49,7 @@ def separable_data(n=200, seed=0):
 
 # ---------------------------------------------------------------- Seeds and devices
 def test_set_seeds_makes_all_generators_repeat_and_defaults_to_42_and_get_device():
-    """One seed repeats random, numpy and torch alike; another changes them; no argument means 42.
-    get_device is CUDA exactly when CUDA is available."""
+    """set_seeds repeats random, numpy and torch (42 by default); get_device is CUDA when available."""
     hf.set_seeds(123)
     first = (random.random(), np.random.rand(), torch.rand(1).item())
     hf.set_seeds(123)
@@ -108,8 +107,7 @@ def test_make_parity_labels_count_negative_signs_and_two_bits_is_xor():
 
 
 def test_make_spirals_classes_balanced_in_unit_disc_and_arms_rotated_copies():
-    """Classes are balanced, points lie in the unit disc, one class is refused; without noise the arms are
-    rotated copies of each other."""
+    """Balanced classes in the unit disc, one class refused, arms rotated copies without noise."""
     X, y = hf.make_spirals(n_samples=301, n_classes=4, random_state=1)
     assert X.shape == (301, 2)
     assert set(np.unique(y)) == {0, 1, 2, 3}
@@ -146,8 +144,7 @@ def test_predict_binary_thresholds_sigmoid_at_half_and_predict_proba_gives_one_m
 
 
 def test_predict_multiclass_is_argmax_decided_by_output_width():
-    """Several output units mean argmax, even for a 2-unit model that only ever predicts one class;
-    predict_proba is their softmax and keeps the training mode."""
+    """Several output units: argmax labels and softmax probabilities, whatever the labels, mode kept."""
     model = nn.Linear(3, 3, bias=False)
     with torch.no_grad():
         model.weight.copy_(torch.eye(3))
@@ -240,8 +237,7 @@ def test_accuracy_rejects_probabilities_and_logits(y_pred):
 
 
 def test_accuracy_and_fit_errors_name_the_argument_and_the_fix():
-    """Scores as y_true name the argument, the value and the fix; lengths that differ are refused too; fit refuses
-    probabilities as y_train, and X_test without y_test."""
+    """Scores or probabilities where labels belong, or mismatched arguments, are ValueErrors naming the fix."""
     with pytest.raises(ValueError) as info:
         hf.accuracy([0.2, 0.9], [0, 1])
     message = str(info.value)
@@ -260,8 +256,7 @@ def test_accuracy_and_fit_errors_name_the_argument_and_the_fix():
 
 # ---------------------------------------------------------------- The one-output-unit rule lives in one function
 def test_predict_predict_proba_fit_and_plot_ask_is_binary(monkeypatch):
-    """One output unit is binary; every helper that must tell binary from multi-class asks this one rule, and the
-    rule really decides."""
+    """One rule tells binary (one output unit) from multi-class; every helper asks it, and it decides."""
     original, calls = hf._is_binary, []
     for shape, binary in [((5,), True), ((5, 1), True), ((5, 2), False), ((5, 7), False)]:
         assert original(torch.zeros(shape)) is binary, shape
@@ -368,8 +363,7 @@ def test_plot_data_scatter_one_collection_per_class_with_legend():
 @pytest.mark.parametrize("make_model", [binary_model, multiclass_model])
 @pytest.mark.parametrize("training", [True, False])
 def test_plot_decision_boundary_leaves_model_untouched(make_model, training, shade):
-    """Either shading leaves mode flags, device, weights and gradients as they were. The classic bug, a helper
-    that calls model.to('cpu'), is caught on any machine: no .to()/.cpu() call on the model, nor in predict."""
+    """Mode flags, device (no .to()/.cpu() call, nor in predict), weights and gradients stay as they were."""
     model = make_model()
     model.train(training)
     calls = []

@@ -109,8 +109,7 @@ def test_notebook_is_clean_and_executed_in_order(name):
 
 
 def test_kernelspec_is_the_one_the_pinned_ipykernel_installs():
-    """run_notebook writes KERNELSPEC; it must be what `jupyter kernelspec` lists here, or
-    JupyterLab rewrites it on opening (and git shows the notebook modified)."""
+    """KERNELSPEC is what `jupyter kernelspec` lists, or JupyterLab would rewrite it on opening."""
     from jupyter_client.kernelspec import KernelSpecManager
 
     spec = KernelSpecManager().get_kernel_spec("python3")

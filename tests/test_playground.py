@@ -58,8 +58,7 @@ def test_every_dataset_learns(settings, epochs, min_test_acc):
 
 
 def test_labels_choose_the_output_layer_and_loss_and_own_data_learns():
-    """Own data with any labels: one logit per class and CrossEntropyLoss; two classes: one logit and BCE;
-    no hidden layer: one Linear layer, which fails on circles."""
+    """The labels choose output layer and loss; own data learns; no hidden layer fails on circles."""
     rng = np.random.default_rng(0)
     centres = np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
     labels = np.array(["cat", "dog", "emu"])
@@ -294,8 +293,7 @@ def test_change_of_setting_stops_play_and_rebuilds(ui):
 
 
 def test_only_one_playground_plays_close_stops_it_and_own_data_disables_the_data_controls(ui):
-    """Play in one playground pauses the other; closing a playing one stops its thread; a playground of the
-    caller's data disables the data controls and still takes the other settings."""
+    """One playground plays at a time; close stops it; own data disables the data controls."""
     X = np.array([[0.0, 0.0], [1.0, 1.0]] * 10) + np.linspace(0, 0.1, 20)[:, None]
     other = playground(X=X, y=np.array([0, 1] * 10))
     try:

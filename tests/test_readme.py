@@ -54,8 +54,7 @@ def test_ci_runs_the_guides_test_command_and_the_readmes_site_command_and_the_gu
 
 
 def test_setup_installs_requirements_pinned_exactly_and_the_lesson_with_what_the_notebooks_import():
-    """Setup makes a venv and installs requirements.txt (the CPU torch wheel as PyTorch gives it), which pins every
-    package with ==, torch at the README's version, and installs the lesson (-e .): helper_functions and tests."""
+    """Setup's commands, exact pins (torch as the README installs it) and the lesson installed with -e ."""
     setup = section("Setup")
     assert commands(setup) == ["python3 -m venv .venv && source .venv/bin/activate", "pip install -r requirements.txt"]
     assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in setup
