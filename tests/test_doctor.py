@@ -209,6 +209,7 @@ def test_wrong_argument_types_raise_a_type_error_that_says_what_to_pass(argument
 
 
 def test_the_report_reads_well_empty_and_not():
+    """An empty report says so (and names the learning rate); a finding shows its code, message, evidence and fix."""
     healthy = diagnose(**setup())
     assert isinstance(healthy, Diagnosis) and "no problems found" in repr(healthy)
     assert "learning rate" in repr(healthy) and "no problems found" in healthy._repr_markdown_()

@@ -124,16 +124,13 @@ def saved_by_jupyterlab(tmp_path_factory):
     from tests.tools.jupyterlab_save import JupyterServer, open_and_save
 
     folder = tmp_path_factory.mktemp("jupyterlab")
-    before = {}
-    for name in lesson.NOTEBOOKS:
+    before = {name: lesson.notebook_text(name).encode("utf-8") for name in lesson.NOTEBOOKS}
+    for name, text in before.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        before[name] = lesson.notebook_text(name).encode("utf-8")
-        (folder / name).write_bytes(before[name])
-    results = {}
+        (folder / name).write_bytes(text)
     with JupyterServer(folder) as server:
-        for name in lesson.NOTEBOOKS:
-            dirty = open_and_save(server, name)
-            results[name] = (before[name], (folder / name).read_bytes(), dirty)
+        dirty = {name: open_and_save(server, name) for name in before}
+    results = {name: (text, (folder / name).read_bytes(), dirty[name]) for name, text in before.items()}
     shutil.rmtree(folder, ignore_errors=True)
     return results
 

@@ -60,11 +60,8 @@ def _strings(node: ast.AST) -> list[ast.Constant]:
 
 
 def problems_in(label: str, source: str, notebook: bool = True) -> list[str]:
-    """Ways of reaching the network in one notebook cell (``notebook``) or one .py file.
-
-    URLs: any string in a notebook code cell, except in ``print``/``Markdown``;
-    in a .py file, a string passed to a call (docstrings and comments never count).
-    """
+    """Ways of reaching the network in one notebook cell (``notebook``) or one .py file. URLs: any string in a notebook
+    code cell, except in ``print``/``Markdown``; in a .py file, a string passed to a call (never a docstring)."""
     try:
         tree = ast.parse(source)
     except SyntaxError as error:

@@ -33,12 +33,9 @@ HOST = "127.0.0.1"
 
 
 class JupyterServer:
-    """``jupyter server`` serving ``root`` on a loopback port, with its own config/data/runtime folders.
-
-    Use as a context manager; ``request(method, path, body)`` calls its REST API. JupyterLab is served
-    at ``/lab`` with its default settings (its user settings live in the fresh config folder).
-    ``env``: variables to set for the server and its kernels (e.g. ``PYTHONPATH``).
-    """
+    """A context manager: ``jupyter server`` serving ``root`` on a loopback port, with fresh config/data/runtime
+    folders (JupyterLab at ``/lab`` with its default settings); ``request`` calls its REST API. ``env``: variables
+    for the server and its kernels (e.g. ``PYTHONPATH``)."""
 
     def __init__(self, root: pathlib.Path, startup_timeout: float = 120, env: dict[str, str] | None = None):
         self.root = pathlib.Path(root)
