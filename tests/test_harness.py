@@ -130,8 +130,8 @@ def test_only_the_lesson_notebooks_are_collected(repo):
             (repo / name).unlink()
 
 
-def test_a_changed_lesson_notebook_runs_gits_version(tmp_path):
-    """A student's saved edits don't fail the lesson's tests: git's version runs; the copy on request."""
+def test_a_changed_lesson_notebook_runs_gits_version_and_a_run_that_writes_fails(tmp_path):
+    """A student's saved edits don't fail the lesson's tests (git's version runs); a run that writes fails."""
     repo = copy_repo(tmp_path / "lesson")
     # Stand-in for the theory notebook: two cheap cells, committed.
     write_notebook(repo / lesson.THEORY, ["x = 1", "assert x == 1"])
@@ -155,10 +155,7 @@ def test_a_changed_lesson_notebook_runs_gits_version(tmp_path):
     result = run_pytest(repo, lesson.THEORY)
     assert result.returncode == 1 and "1 failed, 2 passed" in result.stdout, result.stdout[-3000:]
 
-
-def test_a_run_that_writes_into_a_clean_repository_fails(tmp_path):
-    """conftest fails a run that writes into a clean repository, naming the file and saying why."""
-    repo = copy_repo(tmp_path / "lesson")
+    # Everything committed, a run that writes into the clean repository fails, naming the file and saying why.
     write_notebook(repo / "probes" / "writes.ipynb", ["open('written_by_a_test.txt', 'w').write('x')"])
     lesson.git("add", "-A", cwd=repo, check=True)
     lesson.git("commit", "-qm", "probe", cwd=repo, check=True)

@@ -143,23 +143,20 @@ def _without_python_version(text: bytes) -> dict:
 
 @pytest.mark.parametrize("name", lesson.NOTEBOOKS)
 def test_opening_and_saving_in_jupyterlab_changes_nothing(name, saved_by_jupyterlab):
+    """Opened and saved as JupyterLab does, a notebook keeps its bytes (but language_info.version on another Python)."""
     before, after, dirty = saved_by_jupyterlab[name]
     stored = json.loads(before).get("metadata", {}).get("language_info", {}).get("version")
     here = platform.python_version()
-    if stored != here:
-        # language_info.version is the Python the notebook last ran on: a different patch release
-        # (e.g. CI's newest 3.11) is the one change nobody can commit away.
-        warnings.warn(f"{name} was executed on Python {stored}, this is {here}: JupyterLab here rewrites "
-                      "language_info.version on opening; everything else is compared", stacklevel=1)
-        assert _without_python_version(after) == _without_python_version(before), (
-            f"{name}: opening it in JupyterLab changes more than language_info.version; "
-            f"re-execute it with `python -m tests.tools.run_notebook {name}` and commit it."
-        )
+    fix = f"re-execute it with `python -m tests.tools.run_notebook {name}` and commit it."
+    if stored == here:
+        assert not dirty and after == before, f"{name}: opening it in JupyterLab changes its metadata ({fix})"
         return
-    assert not dirty and after == before, (
-        f"{name}: opening it in JupyterLab changes its metadata, so git would show it modified. "
-        f"Re-execute it with `python -m tests.tools.run_notebook {name}` and commit it."
-    )
+    # language_info.version is the Python the notebook last ran on: a different patch release
+    # (e.g. CI's newest 3.11) is the one change nobody can commit away.
+    warnings.warn(f"{name} was executed on Python {stored}, this is {here}: JupyterLab here rewrites "
+                  "language_info.version on opening; everything else is compared", stacklevel=1)
+    assert _without_python_version(after) == _without_python_version(before), (
+        f"{name}: opening it in JupyterLab changes more than language_info.version; {fix}")
 
 
 # --- The checker itself must catch each kind of problem ----------------------------------------------

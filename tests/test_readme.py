@@ -30,14 +30,19 @@ def commands(text: str) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
 
 
-def test_readme_is_short_opens_the_guides_and_its_first_hour_needs_only_jupyter_lab():
-    """A five-minute README linking both guides; the first hour opens Lab, uses the check cells, says how to stop."""
+def test_readme_is_short_opens_the_guides_needs_only_jupyter_lab_first_and_states_the_notebooks_python():
+    """A five-minute README linking both guides, a first hour in Lab alone, the notebooks' Python stated."""
     assert len(README) <= 15_000, f"README.md has {len(README)} characters; students read it in five minutes"
     assert "(docs/instructors.md)" in README and "(docs/contributing.md)" in README
     first_hour = section("Your first hour")
     assert "`jupyter lab`" in first_hour and "check(N, globals())" in first_hour
     assert commands(first_hour) == [], "a student's first hour needs no terminal command but `jupyter lab`"
     assert "*File → Shut Down*" in first_hour and "Ctrl+C twice" in first_hour
+    versions = {json.loads(lesson.notebook_text(n))["metadata"].get("language_info", {}).get("version")
+                for n in lesson.NOTEBOOKS}
+    stated = re.search(r"record the\s+Python they ran on \(([\d.]+)\)", README)
+    assert stated, "the README says which Python the notebooks were executed with"
+    assert versions == {stated.group(1)}, versions
 
 
 def test_ci_runs_the_guides_test_command_and_the_readmes_site_command_and_the_guide_states_the_cell_timeout():
@@ -117,11 +122,3 @@ def test_the_menu_items_exist_in_the_installed_jupyterlab():
     missing = [item for items in MENU_ITEMS.values() for item in items
                if f'"{item.replace("Notebook", "%1")}"' not in text]
     assert not missing, missing
-
-
-def test_the_python_version_the_readme_states_is_the_notebooks():
-    versions = {json.loads(lesson.notebook_text(n))["metadata"].get("language_info", {}).get("version")
-                for n in lesson.NOTEBOOKS}
-    stated = re.search(r"record the\s+Python they ran on \(([\d.]+)\)", README)
-    assert stated, "the README says which Python the notebooks were executed with"
-    assert versions == {stated.group(1)}, versions
