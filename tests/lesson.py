@@ -104,10 +104,9 @@ def read_notebook(name: str, root: pathlib.Path = ROOT, as_version: int = 4):
 
 def note(root: pathlib.Path = ROOT) -> str | None:
     """One paragraph for the test report when some working copies differ from git (None otherwise)."""
-    names = [name for name in NOTEBOOKS if working_copy_differs(name, root)]
-    if not names:
+    listed = ", ".join(name for name in NOTEBOOKS if working_copy_differs(name, root))
+    if not listed:
         return None
-    listed = ", ".join(names)
     if use_working_copy():
         return (
             f"lesson: judging your working copies as asked ({WORKING_COPY_ENV}=1 / --lesson-working-copy); "

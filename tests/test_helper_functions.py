@@ -166,6 +166,7 @@ def test_predict_multiclass_is_argmax_decided_by_output_width():
 
 @pytest.mark.parametrize("as_tensor", [False, True])
 def test_predict_accepts_arrays_and_tensors_and_keeps_model(as_tensor):
+    """Arrays or tensors; labels in eval mode; flags (also after an exception), device and grad mode restored."""
     model = binary_model()
     model.train()
     X, _ = separable_data(20)
@@ -179,12 +180,7 @@ def test_predict_accepts_arrays_and_tensors_and_keeps_model(as_tensor):
     assert model.training and all(m.training for m in model.modules())
     assert hf._model_device(model).type == DEVICE.type
     assert torch.is_grad_enabled()  # predict did not leave gradient tracking off
-
-
-def test_predict_restores_mixed_training_flags_even_after_an_exception():
-    """predict restores each module's own flag; _eval_mode does so after an exception; no parameters means CPU."""
-    model = binary_model().train()
-    model[2].eval()  # a user froze dropout only
+    model[2].eval()  # a user froze dropout only: predict restores each module's own flag
     hf.predict(model, np.zeros((3, 2), np.float32))
     assert model.training and model[0].training and not model[2].training
     model.train()
@@ -347,8 +343,9 @@ def test_fit_trains_in_train_mode_tests_in_eval_mode_and_restores_mode_and_devic
 
 
 # ---------------------------------------------------------------- Plotting
-def test_plot_data_scatter_one_collection_per_class_with_legend():
-    """One labelled scatter per class, title and axis labels; given axes are drawn on and returned."""
+def test_plot_data_and_plot_loss_curves_label_their_axes_and_use_given_axes():
+    """plot_data: a labelled scatter per class; plot_loss_curves: train and test lines (train only without test
+    data); both titled and labelled, drawing on given axes."""
     X, y = hf.make_spirals(n_samples=90, n_classes=3, random_state=0)
     ax = hf.plot_data(torch.from_numpy(X), torch.from_numpy(y), title="spirals")
     assert len(ax.collections) == 3
@@ -357,6 +354,18 @@ def test_plot_data_scatter_one_collection_per_class_with_legend():
     assert ax.get_xlabel() and ax.get_ylabel()
     _, given = plt.subplots()
     assert hf.plot_data(X, y, ax=given) is given
+    history = {"train_loss": [1.0, 0.5, 0.2], "train_acc": [0.5, 0.8, 0.9],
+               "test_loss": [1.1, 0.6, 0.3], "test_acc": [0.4, 0.7, 0.85]}
+    loss_ax, acc_ax = hf.plot_loss_curves(history)
+    assert len(loss_ax.lines) == 2 and len(acc_ax.lines) == 2
+    np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), history["test_loss"])
+    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylabel() == "accuracy"
+    assert loss_ax.get_title() and acc_ax.get_title()
+    _, axes = plt.subplots(1, 2)
+    history = {"train_loss": [1.0, 0.5], "train_acc": [0.5, 0.8], "test_loss": [], "test_acc": []}
+    loss_ax, acc_ax = hf.plot_loss_curves(history, axes=axes)
+    assert loss_ax is axes[0] and acc_ax is axes[1]
+    assert len(loss_ax.lines) == 1
 
 
 @pytest.mark.parametrize("shade", ["class", "probability"])
@@ -453,22 +462,6 @@ def test_plot_decision_boundary_rejects_unknown_shade_and_non_2d_inputs():
         hf.plot_decision_boundary(_step_model(1), np.zeros((2, 2), np.float32), np.array([0, 1]), shade="alpha")
     with pytest.raises(ValueError):
         hf.plot_decision_boundary(nn.Linear(3, 1), np.zeros((4, 3), np.float32), np.zeros(4))
-
-
-def test_plot_loss_curves_train_and_test_lines():
-    """A train and a test line per panel (only train without test data); given axes are used."""
-    history = {"train_loss": [1.0, 0.5, 0.2], "train_acc": [0.5, 0.8, 0.9],
-               "test_loss": [1.1, 0.6, 0.3], "test_acc": [0.4, 0.7, 0.85]}
-    loss_ax, acc_ax = hf.plot_loss_curves(history)
-    assert len(loss_ax.lines) == 2 and len(acc_ax.lines) == 2
-    np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), history["test_loss"])
-    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylabel() == "accuracy"
-    assert loss_ax.get_title() and acc_ax.get_title()
-    _, axes = plt.subplots(1, 2)
-    history = {"train_loss": [1.0, 0.5], "train_acc": [0.5, 0.8], "test_loss": [], "test_acc": []}
-    loss_ax, acc_ax = hf.plot_loss_curves(history, axes=axes)
-    assert loss_ax is axes[0] and acc_ax is axes[1]
-    assert len(loss_ax.lines) == 1
 
 
 def test_fit_and_predict_accept_a_model_returning_flat_logits_and_accuracy_takes_thresholded_logits():
