@@ -20,8 +20,7 @@ from tests.lesson import ROOT
 
 
 def kernel_env(base: Mapping[str, str] | None = None, *, root: pathlib.Path = ROOT) -> dict[str, str]:
-    """A new dict: ``base`` (default ``os.environ``, left unchanged) with the kernel rules, ``root`` first on
-    ``PYTHONPATH``."""
+    """A new dict: ``base`` (default ``os.environ``, unchanged) with the kernel rules, ``root`` first on PYTHONPATH."""
     env = dict(os.environ if base is None else base)
     apply_kernel_env(env, root=root)
     return env

@@ -11,10 +11,9 @@ In a fresh clone of the current commit (in a temporary folder; this repository i
 3. an instructor adds `submissions/`: a corrupt file, an endless loop and two students' copies;
 4. `pytest` again, in the same clone.
 
-It prints both summaries and times, the lesson (nbval) tests of each run, any test whose outcome
-differs and the clone's `git status --porcelain`, and fails unless the outcomes are the same test by
-test, the lesson tests as many, and git shows exactly the two notebooks the student changed. It runs
-the whole suite twice, so it is not part of `pytest`.
+It prints both runs' summaries, times and lesson (nbval) tests, any test whose outcome differs and the
+clone's `git status`; it fails unless the outcomes and the lesson tests are the same and git shows exactly
+the student's two notebooks. It runs the whole suite twice, so it is not part of `pytest`.
 """
 
 from __future__ import annotations

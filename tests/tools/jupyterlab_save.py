@@ -2,12 +2,11 @@
 
     python -m tests.tools.jupyterlab_save NOTEBOOK...     # rewrites each file as JupyterLab would
 
-Opening a notebook, JupyterLab (``NotebookPanel`` in ``@jupyterlab/notebook``) creates a session
-(``POST /api/sessions``, which starts the kernel), asks the kernel for ``kernel_info`` over its
-websocket and writes ``kernelspec`` (of the kernel spec the server lists) and ``language_info`` (the
-reply) into the metadata. If that changes anything the notebook is dirty, and autosave writes it
-through the contents API (``PUT /api/contents/PATH``, validated and written with nbformat). This
-module does these steps against ``jupyter server`` on 127.0.0.1, so a test can compare the bytes.
+Opening a notebook, JupyterLab (``NotebookPanel`` in ``@jupyterlab/notebook``) creates a session (``POST
+/api/sessions``, which starts the kernel), asks the kernel for ``kernel_info`` over its websocket and writes
+``kernelspec`` (of the spec the server lists) and ``language_info`` (the reply) into the metadata; if that
+changes anything, autosave writes the notebook through the contents API (``PUT /api/contents/PATH``, with
+nbformat). This module does these steps against ``jupyter server`` on 127.0.0.1 to compare the bytes.
 
 Emulated: the browser's JSON (whole floats such as the widget state's 0.0 come back as 0). Not
 emulated: the browser's own model of the cells (they go back as the server sent them).
