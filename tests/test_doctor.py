@@ -56,17 +56,6 @@ def setup(model=None, data=circles, loss_fn=None, opt=torch.optim.Adam, lr=0.01,
     return dict(model=model, X=X, y=y, loss_fn=loss_fn, optimizer=opt(model.parameters(), lr=lr), step=step)
 
 
-def zero_all(X, y, model):
-    for p in model.parameters():
-        nn.init.zeros_(p)
-    return X, y, model
-
-
-def dead_bias(X, y, model):
-    nn.init.constant_(model[0].bias, -10.0)
-    return X, y, model
-
-
 # code -> (planted case, its fixed twin); every twin must get no finding at all
 CASES = {
     "no-nonlinearity": (dict(model=nn.Sequential(nn.Linear(2, 8), nn.Linear(8, 1))), dict()),
@@ -92,8 +81,9 @@ CASES = {
     "lr-too-high": (dict(opt=torch.optim.SGD, lr=500.0), dict(opt=torch.optim.SGD, lr=0.5)),
     "lr-too-low": (dict(opt=torch.optim.SGD, lr=1e-6), dict(opt=torch.optim.SGD, lr=0.5)),
     "unscaled-inputs": (dict(change=lambda X, y, m: (X * torch.tensor([1.0, 1000.0]), y, m)), dict()),
-    "dead-units": (dict(change=dead_bias, model=mlp(width=16)), dict(model=mlp(width=16))),
-    "constant-init": (dict(change=zero_all), dict()),
+    "dead-units": (dict(change=lambda X, y, m: (X, y, [nn.init.constant_(m[0].bias, -10.0)] and m),
+                        model=mlp(width=16)), dict(model=mlp(width=16))),
+    "constant-init": (dict(change=lambda X, y, m: (X, y, [nn.init.zeros_(p) for p in m.parameters()] and m)), dict()),
     "dtype-mismatch": (dict(change=lambda X, y, m: (X.double(), y, m)), dict()),
 }
 

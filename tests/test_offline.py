@@ -25,8 +25,6 @@ from IPython.core.inputtransformer2 import TransformerManager
 from tests import lesson
 from tests.lesson import ROOT
 
-THIS_FILE = pathlib.Path(__file__).resolve()
-
 # Modules whose only use here would be reaching the network.
 NETWORK_MODULES = {
     "urllib", "urllib3", "requests", "httpx", "aiohttp", "http", "ftplib", "smtplib", "socket", "webbrowser",
@@ -120,7 +118,7 @@ def source_files() -> list[pathlib.Path]:
         paths = set(ROOT.rglob("*.py")) | set(ROOT.rglob("*.ipynb"))
     return sorted(
         p for p in paths
-        if p.resolve() != THIS_FILE and (p.is_file() or lesson.relative(p))
+        if p.resolve() != pathlib.Path(__file__).resolve() and (p.is_file() or lesson.relative(p))
         and not any(part.startswith(".") for part in p.relative_to(ROOT).parts)
     )
 
