@@ -1,18 +1,14 @@
 """Session set-up shared by the unit tests and the notebook runs.
 
-* The kernel environment. nbval starts one Jupyter kernel per notebook and the
-  kernel inherits this process's environment, so the environment is fixed here,
-  before any kernel starts, with the same rules the grader and the benchmarks
-  use (``tests/kernel_env.py``).
-* Which notebooks nbval runs: the lesson's four (``tests/lesson.NOTEBOOKS``),
-  not every ``*.ipynb`` below the root. Student copies, ``submissions/``,
-  checkpoints and scratch notebooks are not collected, unless named on the
-  command line (``pytest submissions/alice.ipynb`` runs that one).
-* Which version of a lesson notebook it runs: git's, when a student's working
-  copy differs (filled in, re-run, saved); the header and the summary of the
-  report say so. ``--lesson-working-copy`` runs the working copies.
-* After the run: if the repository was clean before and is not after, the run
-  fails, naming what it wrote (tests must leave the tree as they found it).
+* The kernel environment: nbval's kernels inherit this process's, so it is fixed here, before any
+  kernel starts, with the rules the grader and the benchmarks use (``tests/kernel_env.py``).
+* Which notebooks nbval runs: the lesson's four (``tests/lesson.NOTEBOOKS``). Student copies,
+  ``submissions/``, checkpoints and scratch notebooks are collected only when named on the command
+  line (``pytest submissions/alice.ipynb``).
+* Which version: git's, when a student's working copy differs (the report says so);
+  ``--lesson-working-copy`` runs the working copies.
+* After the run: if the repository was clean before and is not after, the run fails, naming what
+  was written (tests must leave the tree as they found it).
 """
 
 from __future__ import annotations
@@ -57,21 +53,14 @@ def _is_controller(config) -> bool:
     return not hasattr(config, "workerinput")
 
 
-def _given_paths(config) -> list[pathlib.Path]:
-    """The paths named on the command line (not the testpaths pytest falls back to)."""
-    if config.args_source != pytest.Config.ArgsSource.ARGS:
-        return []
-    base = pathlib.Path(config.invocation_params.dir)
-    return [(base / arg.split("::", 1)[0]).resolve() for arg in config.args]
-
-
 def _named_explicitly(file_path: pathlib.Path, config) -> bool:
-    """True when ``file_path`` or a folder below the root that holds it was named on the command line."""
-    file_path = file_path.resolve()
-    for given in _given_paths(config):
-        if given == file_path or (given != ROOT and given in file_path.parents):
-            return True
-    return False
+    """True when ``file_path`` or a folder below the root that holds it was named on the command line
+    (not the testpaths pytest falls back to)."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False
+    base, file_path = pathlib.Path(config.invocation_params.dir), file_path.resolve()
+    given = [(base / arg.split("::", 1)[0]).resolve() for arg in config.args]
+    return any(path == file_path or (path != ROOT and path in file_path.parents) for path in given)
 
 
 class LessonNotebook(IPyNbFile):
@@ -91,11 +80,8 @@ class LessonNotebook(IPyNbFile):
 @pytest.hookimpl(wrapper=True)
 def pytest_collect_file(file_path, parent):
     collected = yield
-    if file_path.suffix != ".ipynb":
-        return collected
     others = [node for node in collected if not isinstance(node, IPyNbFile)]
-    nbval_nodes = [node for node in collected if isinstance(node, IPyNbFile)]
-    if not nbval_nodes:
+    if file_path.suffix != ".ipynb" or len(others) == len(collected):  # not a notebook nbval collected
         return collected
     name = lesson.relative(file_path)
     if name is not None and lesson.source(name) == "git":
@@ -124,9 +110,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 def _git_status() -> dict[str, bytes] | None:
     """``git status --porcelain`` entries -> file contents (None unless ROOT is a git checkout's top)."""
-    if not lesson.is_git_checkout():
-        return None
-    result = lesson.git("status", "--porcelain", "-z", "--untracked-files=all")
+    result = lesson.git("status", "--porcelain", "-z", "--untracked-files=all") if lesson.is_git_checkout() else None
     if result is None or result.returncode != 0:
         return None
     status = {}

@@ -1,16 +1,13 @@
 """The environment every lesson kernel runs in, in one place.
 
-pytest (conftest.py), the grader and the benchmarks all start Jupyter kernels;
-each takes its environment from ``kernel_env`` so that a notebook behaves the
-same under every tool:
+pytest (conftest.py), the grader and the benchmarks all start Jupyter kernels with these rules, so
+that a notebook behaves the same under every tool:
 
-* one torch/BLAS thread per kernel (two kernels with two threads each on two
-  cores run about 3x slower than with one thread each); an explicit
-  ``OMP_NUM_THREADS`` set by the user wins;
-* no inherited ``MPLBACKEND`` (``Agg`` would silently remove every figure from
-  the notebook outputs: the kernels must use the inline backend);
-* the repository root on ``PYTHONPATH``, so that notebooks in ``solutions/``
-  and copies elsewhere import ``helper_functions`` and ``tests.*``.
+* one torch/BLAS thread per kernel (two kernels with two threads each on two cores run about 3x
+  slower); an ``OMP_NUM_THREADS`` set by the user wins;
+* no inherited ``MPLBACKEND`` (``Agg`` would silently remove every figure from the outputs);
+* the repository root on ``PYTHONPATH``, so that notebooks in ``solutions/`` and copies elsewhere
+  import ``helper_functions`` and ``tests.*``.
 """
 
 from __future__ import annotations
@@ -23,15 +20,7 @@ from tests.lesson import ROOT
 
 
 def kernel_env(base: Mapping[str, str] | None = None, *, root: pathlib.Path = ROOT) -> dict[str, str]:
-    """Return a copy of ``base`` (default ``os.environ``) with the kernel rules applied.
-
-    Args:
-        base: the environment to start from.
-        root: the directory to put first on ``PYTHONPATH``.
-
-    Returns:
-        A new ``dict``; ``base`` is not modified.
-    """
+    """A new dict: ``base`` (default ``os.environ``, unchanged) with the kernel rules, ``root`` first on PYTHONPATH."""
     env = dict(os.environ if base is None else base)
     apply_kernel_env(env, root=root)
     return env

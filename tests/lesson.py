@@ -1,18 +1,13 @@
 """The lesson's notebooks, in one place, and the version of each that the tests judge.
 
-``pytest`` judges the *published* lesson: the four notebooks listed in
-``NOTEBOOKS``, as git holds them. A student who fills in the exercises and saves,
-re-runs a cell, or lets JupyterLab autosave changes their working copy; the tests
-then run and inspect git's version instead (the one in the index: the committed
-file, or what a developer staged with ``git add``), leave the working copy alone,
-and say so in the report header and summary. ``pytest --lesson-working-copy``
-(or ``LESSON_WORKING_COPY=1``) judges the working copies instead, e.g. before
-``git add``. Outside a git checkout (a downloaded zip) the working copy is all
-there is, and is judged.
+``pytest`` judges the *published* lesson: the notebooks in ``NOTEBOOKS`` as git holds them (the
+index: committed, or staged with ``git add``). When a student's working copy differs (filled in,
+re-run, autosaved), the tests judge git's version, leave the working copy alone and say so in the
+report. ``pytest --lesson-working-copy`` (or ``LESSON_WORKING_COPY=1``) judges the working copies
+instead. Outside a git checkout (a downloaded zip) the working copy is all there is.
 
-Everything that takes "the lesson's notebooks" uses this module: conftest.py
-(which notebooks nbval runs, and from which version), the hygiene, offline and
-mirror tests, the benchmarks and the seed sweep.
+Everything that takes "the lesson's notebooks" uses this module: conftest.py, the hygiene, offline
+and mirror tests, the benchmarks and the seed sweep.
 """
 
 from __future__ import annotations
@@ -37,11 +32,6 @@ NOTEBOOKS: tuple[str, ...] = (THEORY, CLASSIFICATION, EXERCISES, SOLUTIONS)
 WORKING_COPY_ENV = "LESSON_WORKING_COPY"
 
 
-def path(name: str, root: pathlib.Path = ROOT) -> pathlib.Path:
-    """Absolute path of a lesson notebook given by its name relative to the root."""
-    return root / name
-
-
 def relative(file: str | os.PathLike, root: pathlib.Path = ROOT) -> str | None:
     """The lesson name (e.g. ``solutions/...ipynb``) of ``file``, or None if it is not a lesson notebook."""
     try:
@@ -60,12 +50,9 @@ GIT_IDENTITY = ("-c", "user.name=lesson tests", "-c", "user.email=tests@localhos
 
 
 def git(*args: str, cwd: pathlib.Path = ROOT, check: bool = False) -> subprocess.CompletedProcess | None:
-    """The one way the tests and tools call git: ``git ARGS`` in ``cwd``, output as bytes.
-
-    A fixed identity (commits in throwaway copies work anywhere) and no inherited ``GIT_*``
-    variables. Returns None when git is missing or hangs; with ``check``, raises instead, and
-    also when git fails.
-    """
+    """The one way the tests and tools call git: ``git ARGS`` in ``cwd``, output as bytes, with a fixed identity
+    (commits in throwaway copies work anywhere) and no inherited ``GIT_*`` variables. None when git is missing or
+    hangs; with ``check``, raises instead, and also when git fails."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     try:
         return subprocess.run(["git", *GIT_IDENTITY, *args], cwd=cwd, env=env, capture_output=True, timeout=60,
@@ -76,50 +63,36 @@ def git(*args: str, cwd: pathlib.Path = ROOT, check: bool = False) -> subprocess
         return None
 
 
+@functools.cache
 def is_git_checkout(root: pathlib.Path = ROOT) -> bool:
     """True when ``root`` is the top of a git checkout (not a folder inside some other repository)."""
-    return _is_git_checkout(root)
-
-
-@functools.cache
-def _is_git_checkout(root: pathlib.Path) -> bool:
     result = git("rev-parse", "--show-toplevel", cwd=root)
-    if result is None or result.returncode != 0:
-        return False
-    return pathlib.Path(result.stdout.decode().strip()).resolve() == root.resolve()
+    ok = result is not None and result.returncode == 0
+    return ok and pathlib.Path(result.stdout.decode().strip()).resolve() == root.resolve()
 
 
 def git_bytes(name: str, root: pathlib.Path = ROOT) -> bytes | None:
     """Git's version of ``name`` (the index: committed, or staged), or None outside git / when untracked."""
-    if not _is_git_checkout(root):
-        return None
-    result = git("show", f":{name}", cwd=root)
-    if result is None or result.returncode != 0:
-        return None
-    return result.stdout
+    result = git("show", f":{name}", cwd=root) if is_git_checkout(root) else None
+    return result.stdout if result is not None and result.returncode == 0 else None
 
 
 def working_copy_differs(name: str, root: pathlib.Path = ROOT) -> bool:
     """True when the file on disk differs from (or is missing compared with) git's version."""
-    stored = git_bytes(name, root)
-    if stored is None:
-        return False
-    file = path(name, root)
-    return not file.is_file() or file.read_bytes() != stored
+    stored, file = git_bytes(name, root), root / name
+    return stored is not None and (not file.is_file() or file.read_bytes() != stored)
 
 
 def source(name: str, root: pathlib.Path = ROOT) -> str:
     """Which version of ``name`` is judged: ``"git"`` or ``"working copy"``."""
-    if use_working_copy() or not working_copy_differs(name, root):
-        return "working copy"
-    return "git"
+    return "working copy" if use_working_copy() or not working_copy_differs(name, root) else "git"
 
 
 def notebook_text(name: str, root: pathlib.Path = ROOT) -> str:
     """The text of the version of lesson notebook ``name`` that the tests judge (see the module docstring)."""
     if source(name, root) == "git":
         return git_bytes(name, root).decode("utf-8")
-    return path(name, root).read_text(encoding="utf-8")
+    return (root / name).read_text(encoding="utf-8")
 
 
 def read_notebook(name: str, root: pathlib.Path = ROOT, as_version: int = 4):
@@ -129,17 +102,11 @@ def read_notebook(name: str, root: pathlib.Path = ROOT, as_version: int = 4):
     return nbformat.reads(notebook_text(name, root), as_version=as_version)
 
 
-def differing(root: pathlib.Path = ROOT) -> list[str]:
-    """Lesson notebooks whose working copy differs from git's version."""
-    return [name for name in NOTEBOOKS if working_copy_differs(name, root)]
-
-
 def note(root: pathlib.Path = ROOT) -> str | None:
     """One paragraph for the test report when some working copies differ from git (None otherwise)."""
-    names = differing(root)
-    if not names:
+    listed = ", ".join(name for name in NOTEBOOKS if working_copy_differs(name, root))
+    if not listed:
         return None
-    listed = ", ".join(names)
     if use_working_copy():
         return (
             f"lesson: judging your working copies as asked ({WORKING_COPY_ENV}=1 / --lesson-working-copy); "

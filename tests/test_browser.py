@@ -1,22 +1,22 @@
 """Every lesson notebook as a student runs it: JupyterLab in Debian's Chromium, driven by Playwright.
 
-One JupyterLab (the pinned version, default settings: fresh user folders) serves a throwaway copy of the
-repository (tests/tools/repo_copy.py) on a free loopback port. For each lesson notebook, in the system
-Chromium (Playwright's ``executable_path``: no browser is downloaded):
+One JupyterLab (pinned, default settings) serves a throwaway copy of the repository
+(tests/tools/repo_copy.py) on a loopback port. For each lesson notebook, in the system Chromium
+(Playwright's ``executable_path``: no browser is downloaded):
 
-1. open it and save it (File > Save Notebook): ``git status`` of the copy stays empty;
-2. *Kernel > Restart Kernel and Run All Cells*, wait until no cell is queued and the kernel is idle, save,
-   and fail on any error output, naming the cell, with a screenshot of it in the test's temporary folder;
-   then ``git status`` shows only that notebook, with the same cells and metadata (its outputs differ);
-3. where the notebook shows the playground: screenshots at 1,000 px (file browser open) and 1,400 px,
-   every part of it inside the output area, then Play moves the epoch counter.
+1. open and save it (File > Save Notebook): ``git status`` of the copy stays empty;
+2. *Kernel > Restart Kernel and Run All Cells*, wait until the kernel is idle with no cell queued, save,
+   and fail on any error output, naming the cell, with a screenshot in the test's temporary folder;
+   then ``git status`` shows only that notebook, with the same cells and metadata;
+3. where it shows the playground: screenshots at 1,000 px (file browser open) and 1,400 px, every part
+   inside the output area, then Play moves the epoch counter.
 
-Skipped, with the reason, without Chromium (``apt-get install chromium``) or Playwright.
-Marker ``browser``: deselect with ``-m "not browser"``.
+Skipped, with the reason, without Chromium or Playwright. Deselect with ``-m "not browser"``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -38,27 +38,29 @@ HOST = "127.0.0.1"  # JupyterLab (tests/tools/jupyterlab_save.py) and the browse
 PLAYGROUND = ".lesson-playground"  # the class helper_functions.playground puts on its widget
 
 
-def _chromium() -> str | None:
-    """Path of the system Chromium (``$CHROMIUM`` first), or None; the site's browser test uses it too."""
-    return next(filter(None, map(shutil.which, [os.environ.get("CHROMIUM", "chromium"), "chromium"])), None)
+@contextlib.contextmanager
+def system_chromium():
+    """The system Chromium (``$CHROMIUM`` first) driven by Playwright, for this and the site's test; skips without."""
+    chromium = next(filter(None, map(shutil.which, [os.environ.get("CHROMIUM", "chromium"), "chromium"])), None)
+    if chromium is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium chromium-driver)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """(repository copy, JupyterServer serving it, Chromium driven by Playwright)."""
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium chromium-driver)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
     repo = copy_repo(tmp_path_factory.mktemp("browser") / "lesson")
     env = {k: v for k, v in kernel_env(root=repo).items() if k in ("PYTHONPATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    with JupyterServer(repo, startup_timeout=180, env=env) as server, sync_api.sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            yield repo, server, browser
-        finally:
-            browser.close()
+    with system_chromium() as browser, JupyterServer(repo, startup_timeout=180, env=env) as server:
+        yield repo, server, browser
 
 
 def _menu(page, menu: str, item: str) -> None:

@@ -1,16 +1,12 @@
 """What students and instructors do every day must not break the lesson.
 
-* A copy of a lesson notebook saved in another folder still runs: `pip install -r
-  requirements.txt` installs the lesson itself, editable (`-e .`), so `helper_functions`
-  and the exercise checks import from anywhere. Tested here in a throwaway environment
-  with the lesson installed exactly as that line installs it, from a copy of the repository.
-* Opening, running and saving each lesson notebook in JupyterLab leaves the lesson as it was
-  (git shows only that notebook's new outputs): tests/test_browser.py, in the real front end.
-  A `pytest` run that writes into a clean repository fails by itself (conftest.py).
+Here: a copy of a lesson notebook saved in another folder still runs, because `pip install -r
+requirements.txt` installs the lesson itself, editable (`-e .`), so `helper_functions` and the
+exercise checks import from anywhere (tested in a throwaway environment, from a copy of the repository).
 
-The scenario of a whole working day (fill in the exercises, re-run a cell, save everything
-in JupyterLab, a submissions folder with broken notebooks, then `pytest`) is
-tests/tools/everyday_check.py, run by hand (it runs the whole suite).
+Elsewhere: running and saving each notebook in JupyterLab leaves the lesson as it was
+(tests/test_browser.py); a `pytest` run that writes into a clean repository fails (conftest.py); a
+whole working day, then `pytest`, is tests/tools/everyday_check.py, run by hand.
 """
 
 from __future__ import annotations
@@ -21,6 +17,7 @@ import pathlib
 import site
 import subprocess
 import sys
+from unittest import mock
 
 import nbformat
 import pytest
@@ -41,12 +38,9 @@ def plain_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def installed_copy(tmp_path_factory):
-    """A copy of the repository installed editable into a fresh virtual environment.
-
-    The environment borrows this one's packages through a .pth file (nothing is downloaded),
-    then installs the copy with pip, as `-e .` in requirements.txt does (without build
-    isolation, which would fetch setuptools). Returns (copy, python, jupyter_path).
-    """
+    """(copy, python, jupyter_path): a copy of the repository installed editable, as `-e .` in requirements.txt
+    does, into a fresh virtual environment that borrows this one's packages through a .pth file (nothing is
+    downloaded; no build isolation, which would fetch setuptools)."""
     base = tmp_path_factory.mktemp("anywhere")
     repo = copy_repo(base / "lesson", commit=False)
     venv = base / "venv"
@@ -72,22 +66,8 @@ def installed_copy(tmp_path_factory):
     return repo, python, base / "jupyter"
 
 
-def first_cells(nb: nbformat.NotebookNode) -> list[int]:
-    """Indexes of the code cells up to the first that imports the lesson's code or runs a check."""
-    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-    for n, index in enumerate(code):
-        if "check" in nb.cells[index].metadata.get("tags", []):
-            return code[: n + 1]
-    for n, index in enumerate(code):
-        if "helper_functions" in nb.cells[index].source:
-            return code[: n + 1]
-    return code[:1]
-
-
 def test_copies_saved_in_another_folder_run_their_first_cells(installed_copy, tmp_path):
-    """A copy of the exercises (the case students hit) runs its first cells, including the first check
-    cell, in a folder outside the repository. The first cells of the other lesson notebooks (each
-    imports helper_functions) run after them in the same kernel, to keep this test to one kernel."""
+    """Copies of the notebooks in a folder outside the repository run their first cells (one kernel)."""
     from nbclient import NotebookClient
 
     repo, python, jupyter_path = installed_copy
@@ -95,7 +75,11 @@ def test_copies_saved_in_another_folder_run_their_first_cells(installed_copy, tm
     cells = []
     for name in (lesson.EXERCISES, lesson.THEORY, lesson.CLASSIFICATION, lesson.SOLUTIONS):
         nb = exercises if name == lesson.EXERCISES else lesson.read_notebook(name)
-        cells += [nb.cells[i] for i in first_cells(nb)]
+        # its code cells up to the first that runs a check, else up to the first that imports helper_functions
+        code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+        checks = [n for n, index in enumerate(code) if "check" in nb.cells[index].metadata.get("tags", [])]
+        imports = [n for n, index in enumerate(code) if "helper_functions" in nb.cells[index].source]
+        cells += [nb.cells[i] for i in code[: (checks or imports or [0])[0] + 1]]
     probe = nbformat.v4.new_code_cell(
         "import helper_functions, tests.exercise_checks\n"
         "print(helper_functions.__file__)\nprint(tests.exercise_checks.__file__)"
@@ -107,16 +91,9 @@ def test_copies_saved_in_another_folder_run_their_first_cells(installed_copy, tm
     elsewhere.mkdir()
     nbformat.write(exercises, elsewhere / "my copy of the exercises.ipynb")
 
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(plain_env(JUPYTER_PATH=str(jupyter_path)))
-    try:
-        client = NotebookClient(exercises, kernel_name=KERNEL_NAME, timeout=300, allow_errors=True,
-                                resources={"metadata": {"path": str(elsewhere)}})
-        client.execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    with mock.patch.dict(os.environ, plain_env(JUPYTER_PATH=str(jupyter_path)), clear=True):
+        NotebookClient(exercises, kernel_name=KERNEL_NAME, timeout=300, allow_errors=True,
+                       resources={"metadata": {"path": str(elsewhere)}}).execute()
     errors = [f"cell {i}: {o.ename}: {o.evalue}" for i, cell in enumerate(exercises.cells)
               for o in cell.get("outputs", []) if o.output_type == "error"]
     assert not errors, f"a copy of the lesson's notebooks in {elsewhere} fails: {errors}"

@@ -1,11 +1,8 @@
-"""The notebook harness itself: pytest + nbval with the settings in pyproject.toml
-and conftest.py. Each test runs an inner pytest on small probe notebooks, so a
-broken setting (a lost flag, an inherited MPLBACKEND, a tag nbval does not read,
-a student's notebook collected as a lesson test) fails here with a clear message
-instead of silently weakening the suite.
+"""The notebook harness itself: pytest + nbval with the settings of pyproject.toml and conftest.py.
 
-The probes live in a throwaway copy of the repository (tests/tools/repo_copy.py),
-never in the repository itself: nothing here writes into the working tree.
+Inner pytest runs on small probe notebooks, in a throwaway copy of the repository
+(tests/tools/repo_copy.py), make a broken setting (a lost flag, an inherited MPLBACKEND, a tag nbval
+does not read, a student's notebook collected as a lesson test) fail here with a clear message.
 """
 
 import os
@@ -17,6 +14,7 @@ import tomllib
 
 import nbformat
 import pytest
+from nbval.plugin import get_sanitize_patterns
 
 from tests import lesson
 from tests.lesson import ROOT
@@ -61,10 +59,8 @@ def run_pytest(cwd: pathlib.Path, *args, env_extra: dict | None = None, timeout:
     )
 
 
-def test_kernel_environment_is_fixed_by_conftest(repo, probe_dir):
-    """An inherited MPLBACKEND=Agg would strip every figure from the notebooks;
-    OMP_NUM_THREADS must be 1 in the kernels; a notebook in a subfolder (like
-    solutions/) imports the shared module of its own copy of the lesson."""
+def test_kernel_environment_one_item_per_cell_and_a_failing_assert_fails_the_run(repo, probe_dir):
+    """Kernels get conftest's environment; one item per cell; a failing assert cell fails the run."""
     write_notebook(probe_dir / "sub" / "probe.ipynb", [
         "import os, matplotlib\n"
         "assert 'inline' in matplotlib.get_backend(), matplotlib.get_backend()\n"
@@ -73,17 +69,11 @@ def test_kernel_environment_is_fixed_by_conftest(repo, probe_dir):
         f"assert helper_functions.__file__ == {str(repo / 'helper_functions.py')!r}",
         "import matplotlib.pyplot as plt\nplt.plot([0, 1]); plt.title('probe'); plt.show()",
     ])
-    result = run_pytest(repo, probe_dir / "sub" / "probe.ipynb", env_extra={"MPLBACKEND": "Agg"})
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "3 passed" in result.stdout
-
-
-def test_one_item_per_cell_and_failing_assert_fails_the_run(repo, probe_dir):
     write_notebook(probe_dir / "learns.ipynb", ["x = 1", "assert x == 1", "print('ok')"])
     write_notebook(probe_dir / "stops_learning.ipynb", ["test_acc = 0.5", "assert test_acc >= 0.99, test_acc"])
-    result = run_pytest(repo, probe_dir)
+    result = run_pytest(repo, probe_dir, env_extra={"MPLBACKEND": "Agg"})
     assert result.returncode == 1, result.stdout[-3000:]
-    assert "1 failed, 4 passed" in result.stdout
+    assert "1 failed, 7 passed" in result.stdout, result.stdout[-3000:]
     assert "stops_learning.ipynb::Cell 1" in result.stdout
 
 
@@ -97,18 +87,15 @@ def test_nbval_reads_the_cell_tags_the_notebooks_use(repo, probe_dir):
     raising = ("raise ValueError('shown on purpose')", ["raises-exception"])
     write_notebook(probe_dir / "tags.ipynb", [checked, varying, skipped, raising],
                    outputs={0: stored, 1: [nbformat.v4.new_output("stream", name="stdout", text="0.5\n")]})
-    result = run_pytest(repo, probe_dir / "tags.ipynb", "-rs")
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "3 passed, 1 skipped" in result.stdout, result.stdout[-3000:]
-
     # nbval-check-output really compares: a different value fails (after sanitizing); untagged, lax mode
     # does not compare.
     wrong = [nbformat.v4.new_output("stream", name="stdout", text="tensor([2.]) on cpu in 0.7 s\n")]
     write_notebook(probe_dir / "tagged.ipynb", [checked], outputs={0: wrong})
     write_notebook(probe_dir / "untagged.ipynb", [checked[0]], outputs={0: wrong})
-    result = run_pytest(repo, probe_dir / "tagged.ipynb", probe_dir / "untagged.ipynb")
+    result = run_pytest(repo, probe_dir, "-rs")
     assert result.returncode == 1, "a cell tagged nbval-check-output with a different output must fail"
-    assert "1 failed, 1 passed" in result.stdout and "/tagged.ipynb::Cell 0" in result.stdout, result.stdout[-3000:]
+    assert "1 failed, 4 passed, 1 skipped" in result.stdout, result.stdout[-3000:]
+    assert "/tagged.ipynb::Cell 0" in result.stdout, result.stdout[-3000:]
 
 
 def collected_files(result: subprocess.CompletedProcess) -> set[str]:
@@ -143,15 +130,12 @@ def test_only_the_lesson_notebooks_are_collected(repo):
             (repo / name).unlink()
 
 
-def test_a_changed_lesson_notebook_runs_gits_version(tmp_path):
-    """A student's saved edits (here: a failing cell) don't fail the lesson's tests; git's version runs,
-    the report says so, the file is left as it was; --lesson-working-copy tests the copy."""
-    repo = copy_repo(tmp_path / "lesson", commit=False)
+def test_a_changed_lesson_notebook_runs_gits_version_and_a_run_that_writes_fails(tmp_path):
+    """A student's saved edits don't fail the lesson's tests (git's version runs); a run that writes fails."""
+    repo = copy_repo(tmp_path / "lesson")
     # Stand-in for the theory notebook: two cheap cells, committed.
     write_notebook(repo / lesson.THEORY, ["x = 1", "assert x == 1"])
-    lesson.git("init", "-q", "-b", "main", cwd=repo, check=True)
-    lesson.git("add", "-A", cwd=repo, check=True)
-    lesson.git("commit", "-q", "-m", "copy", cwd=repo, check=True)
+    lesson.git("commit", "-qam", "stand-in", cwd=repo, check=True)
     write_notebook(repo / lesson.THEORY, ["x = 2", "assert x == 1, 'edited by a student'", "print('more')"])
     edited = (repo / lesson.THEORY).read_bytes()
 
@@ -171,13 +155,10 @@ def test_a_changed_lesson_notebook_runs_gits_version(tmp_path):
     result = run_pytest(repo, lesson.THEORY)
     assert result.returncode == 1 and "1 failed, 2 passed" in result.stdout, result.stdout[-3000:]
 
-
-def test_a_run_that_writes_into_a_clean_repository_fails(tmp_path):
-    repo = copy_repo(tmp_path / "lesson", commit=False)
+    # Everything committed, a run that writes into the clean repository fails, naming the file and saying why.
     write_notebook(repo / "probes" / "writes.ipynb", ["open('written_by_a_test.txt', 'w').write('x')"])
-    lesson.git("init", "-q", "-b", "main", cwd=repo, check=True)
     lesson.git("add", "-A", cwd=repo, check=True)
-    lesson.git("commit", "-q", "-m", "copy", cwd=repo, check=True)
+    lesson.git("commit", "-qm", "probe", cwd=repo, check=True)
     result = run_pytest(repo / "probes", "writes.ipynb")
     assert result.returncode == 1, result.stdout[-3000:]
     assert "1 passed" in result.stdout
@@ -186,35 +167,23 @@ def test_a_run_that_writes_into_a_clean_repository_fails(tmp_path):
     assert "tests must write to a temporary folder" in result.stdout
 
 
-def addopts() -> list[str]:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    return config["tool"]["pytest"]["ini_options"]["addopts"]
-
-
-def test_pyproject_keeps_the_flags_the_suite_relies_on():
-    options = " ".join(addopts())
-    for flag in ["--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with=tests/nbval_sanitize.cfg",
-                 "--dist loadfile", "-m not slow", "--nbval-cell-timeout="]:
-        assert flag in options, f"pyproject.toml lost {flag}"
-
-
 # The slowest cell of any lesson notebook in a full `pytest` run (its junit times), on the 2-core
 # machine with a load average of about 11 from other sessions (2026-12-01): the first cell of notebook 02
 # (kernel start and imports) took 17.5 s. Quiet, the whole notebook takes under 10 s (README, "Run time").
 SLOWEST_CELL_SECONDS = 17.5
 
 
-def test_cell_timeout_stops_an_endless_cell_but_not_a_slow_one():
-    """nbval's default (2,000 s per cell) would let one endless loop stall a run for half an hour;
-    the limit must still leave a slow machine ample room (20x the slowest cell measured here)."""
-    timeout = int(next(o for o in addopts() if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1])
+def test_configuration_keeps_the_flags_a_sane_cell_timeout_and_sanitize_rules_nbval_parses():
+    """pyproject's flags, a cell timeout with room for slow machines, sanitize rules nbval parses."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    addopts = pyproject["tool"]["pytest"]["ini_options"]["addopts"]
+    options = " ".join(addopts)
+    for flag in ["--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with=tests/nbval_sanitize.cfg",
+                 "--dist loadfile", "-m not slow", "--nbval-cell-timeout="]:
+        assert flag in options, f"pyproject.toml lost {flag}"
+    timeout = int(next(o for o in addopts if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1])
     assert 20 * SLOWEST_CELL_SECONDS <= timeout <= 900, timeout
-
-
-def test_every_sanitize_rule_is_parsed_by_nbval():
-    """nbval silently skips a rule whose `replace:` line has no text after it."""
-    from nbval.plugin import get_sanitize_patterns
-
+    # nbval silently skips a sanitize rule whose `replace:` line has no text after it.
     text = (ROOT / "tests" / "nbval_sanitize.cfg").read_text()
     sections = [line for line in text.splitlines() if line.startswith("[")]
     patterns = get_sanitize_patterns(text)

@@ -5,6 +5,7 @@ Device-dependent tests take the device from ``get_device()``, so the same
 tests run on a CUDA machine; a few also check the CPU path explicitly.
 """
 
+import inspect
 import random
 
 import matplotlib
@@ -46,35 +47,25 @@ def separable_data(n=200, seed=0):
     return X.astype(np.float32), y.astype(np.int64)
 
 
-# --------------------------------------------------------------------------
-# Seeds and devices
-# --------------------------------------------------------------------------
-def test_set_seeds_makes_all_generators_repeat():
+# ---------------------------------------------------------------- Seeds and devices
+def test_set_seeds_makes_all_generators_repeat_and_defaults_to_42_and_get_device():
+    """set_seeds repeats random, numpy and torch (42 by default); get_device is CUDA when available."""
     hf.set_seeds(123)
     first = (random.random(), np.random.rand(), torch.rand(1).item())
     hf.set_seeds(123)
-    second = (random.random(), np.random.rand(), torch.rand(1).item())
-    assert first == second
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
     hf.set_seeds(124)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) != first
-
-
-def test_set_seeds_default_is_42():
     hf.set_seeds()
     a = torch.rand(3)
     torch.manual_seed(42)
     assert torch.equal(a, torch.rand(3))
-
-
-def test_get_device_matches_cuda_availability():
     device = hf.get_device()
     assert isinstance(device, torch.device)
     assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-# --------------------------------------------------------------------------
-# Datasets
-# --------------------------------------------------------------------------
+# ---------------------------------------------------------------- Datasets
 @pytest.mark.parametrize("maker", [hf.make_xor, hf.make_spirals])
 def test_datasets_dtypes_shapes_and_determinism(maker):
     X, y = maker(random_state=7)
@@ -87,7 +78,8 @@ def test_datasets_dtypes_shapes_and_determinism(maker):
     assert not np.array_equal(X, X3)
 
 
-def test_make_xor_labels_follow_signs():
+def test_make_xor_labels_follow_signs_and_noise_scales_spread():
+    """Labels follow the quadrant signs, the four clusters are balanced, and noise sets their spread."""
     X, y = hf.make_xor(n_samples=403, noise=0.1, random_state=0)
     assert X.shape == (403, 2)
     # with small noise every point stays in its quadrant
@@ -97,6 +89,10 @@ def test_make_xor_labels_follow_signs():
     quadrant_counts = np.unique(np.sign(X).astype(int), axis=0, return_counts=True)[1]
     assert sorted(quadrant_counts.tolist()) == [100, 101, 101, 101]
     assert np.allclose(np.abs(X).mean(), 1.0, atol=0.05)
+    X_small, _ = hf.make_xor(noise=0.01, random_state=0)
+    X_big, _ = hf.make_xor(noise=0.5, random_state=0)
+    assert np.abs(np.abs(X_small) - 1).max() < 0.1
+    assert np.abs(np.abs(X_big) - 1).std() > 0.2
 
 
 def test_make_parity_labels_count_negative_signs_and_two_bits_is_xor():
@@ -110,22 +106,15 @@ def test_make_parity_labels_count_negative_signs_and_two_bits_is_xor():
         hf.make_parity(n_bits=1)
 
 
-def test_make_xor_noise_scales_spread():
-    X_small, _ = hf.make_xor(noise=0.01, random_state=0)
-    X_big, _ = hf.make_xor(noise=0.5, random_state=0)
-    assert np.abs(np.abs(X_small) - 1).max() < 0.1
-    assert np.abs(np.abs(X_big) - 1).std() > 0.2
-
-
-def test_make_spirals_classes_balanced_and_in_unit_disc():
+def test_make_spirals_classes_balanced_in_unit_disc_and_arms_rotated_copies():
+    """Balanced classes in the unit disc, one class refused, arms rotated copies without noise."""
     X, y = hf.make_spirals(n_samples=301, n_classes=4, random_state=1)
     assert X.shape == (301, 2)
     assert set(np.unique(y)) == {0, 1, 2, 3}
     assert sorted(np.bincount(y).tolist()) == [75, 75, 75, 76]
     assert np.linalg.norm(X, axis=1).max() <= 1.0 + 1e-6
-
-
-def test_make_spirals_arms_are_rotated_copies_without_noise():
+    with pytest.raises(ValueError):
+        hf.make_spirals(n_classes=1)
     X, y = hf.make_spirals(n_samples=300, n_classes=3, noise=0.0, random_state=0)
     angle = 2 * np.pi / 3
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
@@ -134,15 +123,9 @@ def test_make_spirals_arms_are_rotated_copies_without_noise():
     np.testing.assert_allclose(arm0 @ rotation.T, arm1, atol=1e-5)
 
 
-def test_make_spirals_rejects_one_class():
-    with pytest.raises(ValueError):
-        hf.make_spirals(n_classes=1)
-
-
-# --------------------------------------------------------------------------
-# predict and accuracy
-# --------------------------------------------------------------------------
-def test_predict_binary_thresholds_sigmoid_at_half():
+# ---------------------------------------------------------------- predict and accuracy
+def test_predict_binary_thresholds_sigmoid_at_half_and_predict_proba_gives_one_minus_p_and_p():
+    """One output unit: labels are sigmoid > 0.5 (int64, on the CPU); predict_proba's columns are 1 - p and p."""
     model = nn.Linear(1, 1)
     with torch.no_grad():
         model.weight.fill_(1.0)
@@ -151,27 +134,39 @@ def test_predict_binary_thresholds_sigmoid_at_half():
     labels = hf.predict(model, X)
     assert labels.dtype == torch.int64 and labels.device.type == "cpu"
     assert labels.tolist() == [0, 0, 1, 1]
+    model = _step_model(1)
+    X = np.array([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]], np.float32)
+    probs = hf.predict_proba(model, X)
+    p1 = torch.sigmoid(torch.tensor([-10.0, 0.0, 10.0]))
+    assert probs.shape == (3, 2) and probs.dtype == torch.float32 and probs.device.type == "cpu"
+    assert torch.allclose(probs[:, 1], p1) and torch.allclose(probs.sum(dim=1), torch.ones(3))
+    assert (probs.argmax(dim=1) == hf.predict(model, X)).all()  # p = 0.5 is class 0 in both
 
 
-def test_predict_multiclass_is_argmax():
+def test_predict_multiclass_is_argmax_decided_by_output_width():
+    """Several output units: argmax labels and softmax probabilities, whatever the labels, mode kept."""
     model = nn.Linear(3, 3, bias=False)
     with torch.no_grad():
         model.weight.copy_(torch.eye(3))
     X = np.array([[0.1, 0.9, 0.0], [5.0, 1.0, 2.0], [0.0, 0.0, 0.3]], dtype=np.float32)
     assert hf.predict(model, X).tolist() == [1, 0, 2]
-
-
-def test_predict_decides_by_output_width_not_by_labels():
-    # A 2-unit model is multi-class even if only one class is ever predicted.
     model = nn.Linear(2, 2)
     with torch.no_grad():
         model.weight.zero_()
         model.bias.copy_(torch.tensor([1.0, 0.0]))
     assert hf.predict(model, np.zeros((5, 2), np.float32)).tolist() == [0] * 5
+    model = multiclass_model(n_classes=3).train()
+    X = torch.randn(5, 2, device=DEVICE)
+    probs = hf.predict_proba(model, X)
+    with torch.no_grad():
+        expected = torch.softmax(model(X), dim=1).cpu()
+    assert torch.allclose(probs, expected, atol=1e-6)
+    assert model.training
 
 
 @pytest.mark.parametrize("as_tensor", [False, True])
 def test_predict_accepts_arrays_and_tensors_and_keeps_model(as_tensor):
+    """Arrays or tensors; labels in eval mode; flags (also after an exception), device and grad mode restored."""
     model = binary_model()
     model.train()
     X, _ = separable_data(20)
@@ -185,25 +180,14 @@ def test_predict_accepts_arrays_and_tensors_and_keeps_model(as_tensor):
     assert model.training and all(m.training for m in model.modules())
     assert hf._model_device(model).type == DEVICE.type
     assert torch.is_grad_enabled()  # predict did not leave gradient tracking off
-
-
-def test_predict_restores_mixed_training_flags():
-    model = binary_model()
-    model.train()
-    model[2].eval()  # a user froze dropout only
+    model[2].eval()  # a user froze dropout only: predict restores each module's own flag
     hf.predict(model, np.zeros((3, 2), np.float32))
     assert model.training and model[0].training and not model[2].training
-
-
-def test_eval_mode_restores_flags_after_exception():
-    model = binary_model().train()
+    model.train()
     with pytest.raises(RuntimeError), hf._eval_mode(model):
         assert not model.training
         raise RuntimeError("boom")
     assert all(m.training for m in model.modules())
-
-
-def test_model_device_of_parameterless_model_is_cpu():
     assert hf._model_device(nn.ReLU()) == torch.device("cpu")
 
 
@@ -216,23 +200,20 @@ def test_model_device_of_parameterless_model_is_cpu():
         (torch.tensor([[1], [0]]), np.array([1, 1]), 0.5),  # (N, 1) vs (N,)
         (torch.tensor([1.0, 0.0]), torch.tensor([1, 0]), 1.0),  # float labels
         ([], [], 0.0),
+        (torch.tensor([0, 1, 1, 0], device=DEVICE), torch.tensor([0, 1, 1, 0]), 1.0),  # on the model's device
+        # whole-number labels of any dtype
+        (torch.tensor([1, 0, 1, 0]), torch.tensor([True, False, True, False]), 1.0),
+        (torch.tensor([1, 0, 1, 0]), torch.tensor([1.0, 0.0, 1.0, 0.0], device=DEVICE), 1.0),
+        (torch.tensor([1, 0, 1, 0]), np.array([1, 0, 1, 0], dtype=np.int32), 1.0),
+        (torch.tensor([1, 0, 1, 0]), torch.tensor([[1], [0], [1], [0]]), 1.0),
     ],
 )
 def test_accuracy_values(y_true, y_pred, expected):
+    """A float share in [0, 1], for lists, arrays and tensors of labels, any dtype, shape (N,) or (N, 1)."""
     result = hf.accuracy(y_true, y_pred)
     assert isinstance(result, float)
     assert result == pytest.approx(expected)
     assert 0.0 <= result <= 1.0
-
-
-def test_accuracy_accepts_tensors_on_model_device():
-    y = torch.tensor([0, 1, 1, 0], device=DEVICE)
-    assert hf.accuracy(y, y.cpu()) == 1.0
-
-
-def test_accuracy_rejects_mismatched_lengths():
-    with pytest.raises(ValueError):
-        hf.accuracy([1, 0, 1], [1, 0])
 
 
 @pytest.mark.parametrize(
@@ -251,49 +232,30 @@ def test_accuracy_rejects_probabilities_and_logits(y_pred):
         hf.accuracy(torch.tensor([1, 0, 1, 0]), y_pred)
 
 
-def test_accuracy_error_names_the_argument_and_the_fix():
+def test_accuracy_and_fit_errors_name_the_argument_and_the_fix():
+    """Scores or probabilities where labels belong, or mismatched arguments, are ValueErrors naming the fix."""
     with pytest.raises(ValueError) as info:
         hf.accuracy([0.2, 0.9], [0, 1])
     message = str(info.value)
     assert message.startswith("y_true must be class labels")
     assert "0.2" in message and "predict(model, X)" in message and "argmax" in message
-
-
-@pytest.mark.parametrize(
-    "y_pred",
-    [torch.tensor([True, False, True, False]), torch.tensor([1.0, 0.0, 1.0, 0.0], device=DEVICE),
-     np.array([1, 0, 1, 0], dtype=np.int32), torch.tensor([[1], [0], [1], [0]])],
-)
-def test_accuracy_accepts_whole_number_labels_of_any_dtype(y_pred):
-    assert hf.accuracy(torch.tensor([1, 0, 1, 0]), y_pred) == 1.0
-
-
-def test_accuracy_of_thresholded_logits_matches_predict():
-    model = binary_model().eval()  # dropout off, as predict does
-    X, y = separable_data(50)
-    logits = model(torch.as_tensor(X, device=DEVICE))  # (50, 1), with gradients, as in a training loop
-    assert hf.accuracy(y, logits > 0) == hf.accuracy(y, hf.predict(model, X))
-
-
-def test_fit_rejects_probabilities_as_targets():
+    with pytest.raises(ValueError):
+        hf.accuracy([1, 0, 1], [1, 0])
     model = binary_model()
-    X, _ = separable_data(20)
+    X, y = separable_data(20)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="y_train must be class labels"):
-        hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X,
-               np.full(20, 0.5), epochs=1, log_every=None)
+        hf.fit(model, nn.BCEWithLogitsLoss(), sgd, X, np.full(20, 0.5), epochs=1, log_every=None)
+    with pytest.raises(ValueError):
+        hf.fit(model, nn.BCEWithLogitsLoss(), sgd, X, y, X_test=X)
 
 
-# --------------------------------------------------------------------------
-# The one-output-unit rule lives in one function
-# --------------------------------------------------------------------------
-@pytest.mark.parametrize("shape, binary", [((5,), True), ((5, 1), True), ((5, 2), False), ((5, 7), False)])
-def test_is_binary_rule(shape, binary):
-    assert hf._is_binary(torch.zeros(shape)) is binary
-
-
+# ---------------------------------------------------------------- The one-output-unit rule lives in one function
 def test_predict_predict_proba_fit_and_plot_ask_is_binary(monkeypatch):
-    """Every helper that must tell binary from multi-class asks the one rule."""
+    """One rule tells binary (one output unit) from multi-class; every helper asks it, and it decides."""
     original, calls = hf._is_binary, []
+    for shape, binary in [((5,), True), ((5, 1), True), ((5, 2), False), ((5, 7), False)]:
+        assert original(torch.zeros(shape)) is binary, shape
 
     def spy(logits):
         calls.append(tuple(logits.shape))
@@ -312,43 +274,35 @@ def test_predict_predict_proba_fit_and_plot_ask_is_binary(monkeypatch):
         calls.clear()
         use()
         assert calls, f"{name} does not go through _is_binary"
-
-
-def test_flipping_the_rule_flips_predict_proba(monkeypatch):
-    """With the rule reversed, a one-unit model is treated as one-class softmax: the rule really decides."""
-    model = binary_model()
-    X, _ = separable_data(10)
-    assert hf.predict_proba(model, X).shape == (10, 2)
+    assert hf.predict_proba(model, X).shape == (40, 2)
+    # Reversed, the rule makes a one-unit model a one-class softmax.
     monkeypatch.setattr(hf, "_is_binary", lambda logits: False)
     probs = hf.predict_proba(model, X)
-    assert probs.shape == (10, 1) and torch.equal(probs, torch.ones(10, 1))
-    assert torch.equal(hf.predict(model, X), torch.zeros(10, dtype=torch.long))
+    assert probs.shape == (40, 1) and torch.equal(probs, torch.ones(40, 1))
+    assert torch.equal(hf.predict(model, X), torch.zeros(40, dtype=torch.long))
 
 
-def test_public_names():
-    """set_seeds and get_device stay public; the model utilities are private to the module."""
+def test_public_names_and_no_lazy_import_in_fit():
+    """set_seeds and get_device stay public; the model utilities are private; fit imports nothing lazily."""
     assert {"set_seeds", "get_device", "predict", "predict_proba", "accuracy", "fit", "plot_data",
             "plot_decision_boundary", "plot_loss_curves", "make_xor", "make_spirals"} <= set(hf.__all__)
     assert "model_device" not in hf.__all__ and "eval_mode" not in hf.__all__
     assert not hasattr(hf, "model_device")
     assert all(callable(getattr(hf, name)) for name in hf.__all__)
-
-
-def test_no_lazy_import_left_in_fit():
-    import inspect
-
     assert "import" not in inspect.getsource(hf.fit)
 
 
-# --------------------------------------------------------------------------
-# fit
-# --------------------------------------------------------------------------
-def test_fit_binary_full_batch_history_and_falling_loss():
+# ---------------------------------------------------------------- fit
+def test_fit_binary_full_batch_history_falling_loss_and_log_every_n_epochs_and_the_last(capsys):
+    """A float per epoch in each of the four histories, a falling loss; a log line every n epochs and the last."""
     X, y = separable_data()
     model = binary_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     history = hf.fit(model, nn.BCEWithLogitsLoss(), optimizer, X[:150], y[:150], X[150:], y[150:],
-                     epochs=30, log_every=None)
+                     epochs=30, log_every=7)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("|")[0].split()[1] for line in lines] == ["7", "14", "21", "28", "30"]
+    assert "test loss" in lines[0]
     assert set(history) == {"train_loss", "train_acc", "test_loss", "test_acc"}
     assert all(len(v) == 30 for v in history.values())
     assert all(isinstance(v, float) for values in history.values() for v in values)
@@ -367,16 +321,8 @@ def test_fit_multiclass_minibatch_with_tensors_on_cpu_moves_data_to_model():
     assert 0.0 <= min(history["train_acc"]) and max(history["train_acc"]) <= 1.0
 
 
-def test_fit_restores_eval_mode_and_keeps_device():
-    X, y = separable_data(40)
-    model = binary_model().eval()
-    hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y,
-           epochs=2, log_every=None)
-    assert not model.training
-    assert hf._model_device(model).type == DEVICE.type
-
-
-def test_fit_actually_trains_in_train_mode():
+def test_fit_trains_in_train_mode_tests_in_eval_mode_and_restores_mode_and_device():
+    """Per epoch one train-mode and one eval-mode forward; a model given in eval mode stays so, on its device."""
     seen_modes = []
 
     class Spy(nn.Module):
@@ -389,75 +335,60 @@ def test_fit_actually_trains_in_train_mode():
             return self.linear(X)
 
     X, y = separable_data(10)
-    model = Spy().eval()
+    model = Spy().to(DEVICE).eval()
     hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, X, y,
            epochs=2, log_every=None)
-    # per epoch: one training forward (train mode), one test forward (eval mode)
     assert seen_modes == [True, False, True, False]
+    assert not model.training and hf._model_device(model).type == DEVICE.type
 
 
-def test_fit_logs_every_n_epochs_and_the_last(capsys):
-    X, y = separable_data(20)
-    model = binary_model()
-    hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, X, y,
-           epochs=7, log_every=3)
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split("|")[0].split()[1] for line in lines] == ["3", "6", "7"]
-    assert "test loss" in lines[0]
-
-
-def test_fit_requires_both_test_arrays():
-    X, y = separable_data(10)
-    model = binary_model()
-    with pytest.raises(ValueError):
-        hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, X_test=X)
-
-
-# --------------------------------------------------------------------------
-# Plotting
-# --------------------------------------------------------------------------
-def test_plot_data_scatter_one_collection_per_class_with_legend():
+# ---------------------------------------------------------------- Plotting
+def test_plot_data_and_plot_loss_curves_label_their_axes_and_use_given_axes():
+    """plot_data: a labelled scatter per class; plot_loss_curves: train and test lines (train only without test
+    data); both titled and labelled, drawing on given axes."""
     X, y = hf.make_spirals(n_samples=90, n_classes=3, random_state=0)
     ax = hf.plot_data(torch.from_numpy(X), torch.from_numpy(y), title="spirals")
     assert len(ax.collections) == 3
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1", "class 2"]
     assert ax.get_title() == "spirals"
     assert ax.get_xlabel() and ax.get_ylabel()
+    _, given = plt.subplots()
+    assert hf.plot_data(X, y, ax=given) is given
+    history = {"train_loss": [1.0, 0.5, 0.2], "train_acc": [0.5, 0.8, 0.9],
+               "test_loss": [1.1, 0.6, 0.3], "test_acc": [0.4, 0.7, 0.85]}
+    loss_ax, acc_ax = hf.plot_loss_curves(history)
+    assert len(loss_ax.lines) == 2 and len(acc_ax.lines) == 2
+    np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), history["test_loss"])
+    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylabel() == "accuracy"
+    assert loss_ax.get_title() and acc_ax.get_title()
+    _, axes = plt.subplots(1, 2)
+    history = {"train_loss": [1.0, 0.5], "train_acc": [0.5, 0.8], "test_loss": [], "test_acc": []}
+    loss_ax, acc_ax = hf.plot_loss_curves(history, axes=axes)
+    assert loss_ax is axes[0] and acc_ax is axes[1]
+    assert len(loss_ax.lines) == 1
 
 
-def test_plot_data_draws_on_given_axes():
-    _, ax = plt.subplots()
-    X, y = separable_data(10)
-    assert hf.plot_data(X, y, ax=ax) is ax
-
-
+@pytest.mark.parametrize("shade", ["class", "probability"])
 @pytest.mark.parametrize("make_model", [binary_model, multiclass_model])
 @pytest.mark.parametrize("training", [True, False])
-def test_plot_decision_boundary_leaves_model_untouched(make_model, training):
+def test_plot_decision_boundary_leaves_model_untouched(make_model, training, shade):
+    """Mode flags, device (no .to()/.cpu() call, nor in predict), weights and gradients stay as they were."""
     model = make_model()
     model.train(training)
+    calls = []
+    original_to, original_cpu = model.to, model.cpu
+    model.to = lambda *a, **k: calls.append(("to", a, k)) or original_to(*a, **k)
+    model.cpu = lambda *a, **k: calls.append(("cpu", a, k)) or original_cpu(*a, **k)
     device_before = hf._model_device(model)
     state_before = {k: v.clone() for k, v in model.state_dict().items()}
     X, y = separable_data(30)
     ax = hf.plot_decision_boundary(model, torch.as_tensor(X, device=DEVICE), torch.as_tensor(y, device=DEVICE),
-                                   resolution=20, title="boundary")
+                                   resolution=20, title="boundary", shade=shade)
     assert hf._model_device(model) == device_before
     assert model.training == training and all(m.training == training for m in model.modules())
     assert all(torch.equal(state_before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())  # no gradient tracking
     assert ax.get_title() == "boundary"
-
-
-def test_plot_decision_boundary_does_not_move_model_to_cpu():
-    """The classic bug: a helper that calls model.to('cpu'). Caught on any machine
-    by recording every .to()/.cpu() call on the model."""
-    model = binary_model()
-    calls = []
-    original_to, original_cpu = model.to, model.cpu
-    model.to = lambda *a, **k: calls.append(("to", a, k)) or original_to(*a, **k)
-    model.cpu = lambda *a, **k: calls.append(("cpu", a, k)) or original_cpu(*a, **k)
-    X, y = separable_data(10)
-    hf.plot_decision_boundary(model, X, y, resolution=10)
     hf.predict(model, X)
     assert calls == []
 
@@ -471,6 +402,7 @@ def test_plot_decision_boundary_keeps_cuda_model_on_cuda():
 
 
 def test_plot_decision_boundary_colours_regions_by_prediction():
+    """Regions are filled by predicted class (binary and multi-class, with a legend entry per class), equal aspect."""
     # A model that predicts class 1 right of x1 = 0: the filled contour has two levels.
     model = nn.Linear(2, 1)
     with torch.no_grad():
@@ -484,9 +416,6 @@ def test_plot_decision_boundary_colours_regions_by_prediction():
     grid_labels = hf.predict(model, np.array([[-0.5, 0.0], [0.5, 0.0]], np.float32))
     assert grid_labels.tolist() == [0, 1]
     assert ax.get_aspect() == 1.0  # equal aspect: circles in the data are drawn as circles
-
-
-def test_plot_decision_boundary_multiclass_from_numpy():
     X, y = hf.make_spirals(n_samples=60, n_classes=4, random_state=0)
     model = multiclass_model(n_classes=4)
     ax = hf.plot_decision_boundary(model, X, y, resolution=15)
@@ -503,27 +432,8 @@ def _step_model(n_out=1):
     return model
 
 
-def test_predict_proba_binary_columns_are_one_minus_p_and_p():
-    model = _step_model(1)
-    X = np.array([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]], np.float32)
-    probs = hf.predict_proba(model, X)
-    p1 = torch.sigmoid(torch.tensor([-10.0, 0.0, 10.0]))
-    assert probs.shape == (3, 2) and probs.dtype == torch.float32 and probs.device.type == "cpu"
-    assert torch.allclose(probs[:, 1], p1) and torch.allclose(probs.sum(dim=1), torch.ones(3))
-    assert (probs.argmax(dim=1) == hf.predict(model, X)).all()  # p = 0.5 is class 0 in both
-
-
-def test_predict_proba_multiclass_is_softmax_and_keeps_mode():
-    model = multiclass_model(n_classes=3).train()
-    X = torch.randn(5, 2, device=DEVICE)
-    probs = hf.predict_proba(model, X)
-    with torch.no_grad():
-        expected = torch.softmax(model(X), dim=1).cpu()
-    assert torch.allclose(probs, expected, atol=1e-6)
-    assert model.training
-
-
-def test_plot_decision_boundary_shade_probability_binary_image_follows_sigmoid():
+def test_plot_decision_boundary_shade_probability_follows_the_probabilities():
+    """Binary: the image follows sigmoid(logit), with the p = 0.5 contour; multi-class: it fades where unsure."""
     model = _step_model(1)
     X = np.array([[-1.0, 0.0], [1.0, 0.0]], np.float32)
     ax = hf.plot_decision_boundary(model, X, np.array([0, 1]), resolution=21, shade="probability")
@@ -536,9 +446,6 @@ def test_plot_decision_boundary_shade_probability_binary_image_follows_sigmoid()
     assert np.all(np.diff(redness) >= 0)  # rises left to right
     # the p = 0.5 line is drawn as a contour
     assert any(isinstance(c, matplotlib.contour.QuadContourSet) for c in ax.collections)
-
-
-def test_plot_decision_boundary_shade_probability_multiclass_fades_with_confidence():
     model = _step_model(3)
     X = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.5]], np.float32)
     ax = hf.plot_decision_boundary(model, X, np.array([0, 2, 1]), resolution=31, shade="probability")
@@ -549,42 +456,16 @@ def test_plot_decision_boundary_shade_probability_multiclass_fades_with_confiden
     assert whiteness[15] > whiteness[0] and whiteness[15] > whiteness[-1]
 
 
-def test_plot_decision_boundary_shade_probability_leaves_model_untouched():
-    model = binary_model().train()
-    X, y = separable_data(40)
-    hf.plot_decision_boundary(model, X, y, resolution=10, shade="probability")
-    assert model.training and next(model.parameters()).device.type == DEVICE.type
-
-
-def test_plot_decision_boundary_rejects_unknown_shade():
+def test_plot_decision_boundary_rejects_unknown_shade_and_non_2d_inputs():
+    """A misspelt shade, or inputs with other than two features, are a ValueError."""
     with pytest.raises(ValueError, match="shade"):
         hf.plot_decision_boundary(_step_model(1), np.zeros((2, 2), np.float32), np.array([0, 1]), shade="alpha")
-
-
-def test_plot_decision_boundary_rejects_non_2d_inputs():
     with pytest.raises(ValueError):
         hf.plot_decision_boundary(nn.Linear(3, 1), np.zeros((4, 3), np.float32), np.zeros(4))
 
 
-def test_plot_loss_curves_train_and_test_lines():
-    history = {"train_loss": [1.0, 0.5, 0.2], "train_acc": [0.5, 0.8, 0.9],
-               "test_loss": [1.1, 0.6, 0.3], "test_acc": [0.4, 0.7, 0.85]}
-    loss_ax, acc_ax = hf.plot_loss_curves(history)
-    assert len(loss_ax.lines) == 2 and len(acc_ax.lines) == 2
-    np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), history["test_loss"])
-    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylabel() == "accuracy"
-    assert loss_ax.get_title() and acc_ax.get_title()
-
-
-def test_plot_loss_curves_without_test_data_and_given_axes():
-    _, axes = plt.subplots(1, 2)
-    history = {"train_loss": [1.0, 0.5], "train_acc": [0.5, 0.8], "test_loss": [], "test_acc": []}
-    loss_ax, acc_ax = hf.plot_loss_curves(history, axes=axes)
-    assert loss_ax is axes[0] and acc_ax is axes[1]
-    assert len(loss_ax.lines) == 1
-
-
-def test_fit_and_predict_accept_a_model_returning_flat_logits():
+def test_fit_and_predict_accept_a_model_returning_flat_logits_and_accuracy_takes_thresholded_logits():
+    """A model returning (N,) logits trains and predicts; accuracy of logits > 0 (with gradients) equals predict's."""
     class Flat(nn.Module):
         def __init__(self):
             super().__init__()
@@ -600,3 +481,7 @@ def test_fit_and_predict_accept_a_model_returning_flat_logits():
                      epochs=20, log_every=None)
     assert history["train_acc"][-1] == 1.0
     assert hf.accuracy(y, hf.predict(model, X)) == 1.0
+    model = binary_model().eval()  # dropout off, as predict does
+    X, y = separable_data(50)
+    logits = model(torch.as_tensor(X, device=DEVICE))  # (50, 1), with gradients, as in a training loop
+    assert hf.accuracy(y, logits > 0) == hf.accuracy(y, hf.predict(model, X))

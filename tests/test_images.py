@@ -24,16 +24,14 @@ def test_make_figures_writes_every_figure_as_a_valid_png(tmp_path):
         assert 10_000 < len(data) < 150_000, f"{name} has an unexpected size: {len(data)} bytes"
 
 
-def test_committed_figures_exist_and_are_small():
+def test_committed_figures_exist_are_small_and_are_the_ones_the_theory_notebook_shows():
+    """Every figure is committed as a small PNG, and the theory notebook shows only figures the script draws."""
     for name in FIGURES:
         path = ROOT / "images" / name
         assert path.is_file(), f"images/{name} is missing: run python images/make_figures.py"
         data = path.read_bytes()
         assert data[:8] == PNG_MAGIC
         assert len(data) < 150_000
-
-
-def test_every_figure_the_theory_notebook_shows_is_drawn_by_the_script():
     notebook = (ROOT / "01_neural_networks_theory.ipynb").read_text(encoding="utf-8")
     shown = set(re.findall(r"images/([a-z_]+\.png)", notebook))
     assert shown, "the theory notebook shows no diagram from images/"

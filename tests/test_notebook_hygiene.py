@@ -1,14 +1,9 @@
 """Every lesson notebook is stored executed, cleanly, top to bottom, as JupyterLab saves it.
 
-nbval in lax mode only compares outputs of tagged cells, and it cannot notice a
-notebook committed with cleared outputs, run out of order, or saved with a
-traceback in it. These checks read the stored files (no kernel is started),
-except the round trip at the end, which opens and saves each notebook through
-a real Jupyter server as JupyterLab does and compares the bytes.
-
-Which version is read: git's (committed, or staged with ``git add``) when your
-working copy differs, e.g. after you re-ran a cell and saved; each failure
-message says which version it read (see tests/lesson.py).
+nbval in lax mode cannot notice a notebook committed with cleared outputs, run out of order or saved
+with a traceback. These checks read the stored files (no kernel), except the round trip, which opens
+and saves each notebook through a real Jupyter server as JupyterLab does and compares the bytes. They
+read git's version when your working copy differs, and say so (tests/lesson.py).
 """
 
 from __future__ import annotations
@@ -84,33 +79,12 @@ def check_notebook(nb: dict) -> list[str]:
     return problems
 
 
-def read_judged(name: str) -> tuple[dict, str]:
-    """The judged version of a lesson notebook as a dict, and a phrase saying which version it is."""
-    where = "git's version (your working copy differs)" if lesson.source(name) == "git" else "the working copy"
-    return json.loads(lesson.notebook_text(name)), where
-
-
-def advice(name: str, where: str) -> str:
-    if where == "the working copy":
-        fix = f"re-execute it with `python -m tests.tools.run_notebook {name}`"
-    else:
-        fix = (f"git's version is what fails: fix it and re-execute with `python -m tests.tools.run_notebook {name}`, "
-               "then `git add` it")
-    return f"{name} ({where}): {fix}"
-
-
-def tracked_notebooks() -> list[str] | None:
-    out = lesson.git("ls-files", "*.ipynb")
-    if out is None or out.returncode != 0:
-        return None
-    return sorted(line for line in out.stdout.decode().splitlines() if line)
-
-
 def test_the_lesson_is_exactly_the_notebooks_git_tracks():
     """tests/lesson.py is the one list of notebooks; a notebook added to git but not there would go untested."""
-    tracked = tracked_notebooks()
-    if tracked is None:
+    out = lesson.git("ls-files", "*.ipynb")
+    if out is None or out.returncode != 0:
         pytest.skip("not a git checkout")
+    tracked = sorted(line for line in out.stdout.decode().splitlines() if line)
     assert tracked == sorted(lesson.NOTEBOOKS), (
         f"git tracks {tracked}, tests/lesson.py lists {sorted(lesson.NOTEBOOKS)}: "
         "add a new lesson notebook to NOTEBOOKS in tests/lesson.py, or `git rm --cached` a stray one"
@@ -119,18 +93,23 @@ def test_the_lesson_is_exactly_the_notebooks_git_tracks():
 
 @pytest.mark.parametrize("name", lesson.NOTEBOOKS)
 def test_notebook_is_clean_and_executed_in_order(name):
+    """The judged version passes check_notebook; the message says which version failed and how to fix it."""
     if not (ROOT / name).is_file():
         pytest.fail(f"{name} is missing from the lesson folder, so pytest cannot run it: "
                     f"`git checkout -- {name}` restores it")
-    nb, where = read_judged(name)
+    nb = json.loads(lesson.notebook_text(name))
     assert nb.get("nbformat") == 4
+    fix = f"re-execute it with `python -m tests.tools.run_notebook {name}`"
+    where = "the working copy"
+    if lesson.source(name) == "git":
+        where = "git's version (your working copy differs)"
+        fix = f"git's version is what fails: fix it and {fix}, then `git add` it"
     problems = check_notebook(nb)
-    assert not problems, advice(name, where) + "\n  " + "\n  ".join(problems)
+    assert not problems, f"{name} ({where}): {fix}\n  " + "\n  ".join(problems)
 
 
 def test_kernelspec_is_the_one_the_pinned_ipykernel_installs():
-    """run_notebook writes KERNELSPEC; it must be what `jupyter kernelspec` lists here, or
-    JupyterLab rewrites it on opening (and git shows the notebook modified)."""
+    """KERNELSPEC is what `jupyter kernelspec` lists, or JupyterLab would rewrite it on opening."""
     from jupyter_client.kernelspec import KernelSpecManager
 
     spec = KernelSpecManager().get_kernel_spec("python3")
@@ -145,16 +124,13 @@ def saved_by_jupyterlab(tmp_path_factory):
     from tests.tools.jupyterlab_save import JupyterServer, open_and_save
 
     folder = tmp_path_factory.mktemp("jupyterlab")
-    before = {}
-    for name in lesson.NOTEBOOKS:
+    before = {name: lesson.notebook_text(name).encode("utf-8") for name in lesson.NOTEBOOKS}
+    for name, text in before.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        before[name] = lesson.notebook_text(name).encode("utf-8")
-        (folder / name).write_bytes(before[name])
-    results = {}
+        (folder / name).write_bytes(text)
     with JupyterServer(folder) as server:
-        for name in lesson.NOTEBOOKS:
-            dirty = open_and_save(server, name)
-            results[name] = (before[name], (folder / name).read_bytes(), dirty)
+        dirty = {name: open_and_save(server, name) for name in before}
+    results = {name: (text, (folder / name).read_bytes(), dirty[name]) for name, text in before.items()}
     shutil.rmtree(folder, ignore_errors=True)
     return results
 
@@ -167,23 +143,20 @@ def _without_python_version(text: bytes) -> dict:
 
 @pytest.mark.parametrize("name", lesson.NOTEBOOKS)
 def test_opening_and_saving_in_jupyterlab_changes_nothing(name, saved_by_jupyterlab):
+    """Opened and saved as JupyterLab does, a notebook keeps its bytes (but language_info.version on another Python)."""
     before, after, dirty = saved_by_jupyterlab[name]
     stored = json.loads(before).get("metadata", {}).get("language_info", {}).get("version")
     here = platform.python_version()
-    if stored != here:
-        # language_info.version is the Python the notebook last ran on: a different patch release
-        # (e.g. CI's newest 3.11) is the one change nobody can commit away.
-        warnings.warn(f"{name} was executed on Python {stored}, this is {here}: JupyterLab here rewrites "
-                      "language_info.version on opening; everything else is compared", stacklevel=1)
-        assert _without_python_version(after) == _without_python_version(before), (
-            f"{name}: opening it in JupyterLab changes more than language_info.version; "
-            f"re-execute it with `python -m tests.tools.run_notebook {name}` and commit it."
-        )
+    fix = f"re-execute it with `python -m tests.tools.run_notebook {name}` and commit it."
+    if stored == here:
+        assert not dirty and after == before, f"{name}: opening it in JupyterLab changes its metadata ({fix})"
         return
-    assert not dirty and after == before, (
-        f"{name}: opening it in JupyterLab changes its metadata, so git would show it modified. "
-        f"Re-execute it with `python -m tests.tools.run_notebook {name}` and commit it."
-    )
+    # language_info.version is the Python the notebook last ran on: a different patch release
+    # (e.g. CI's newest 3.11) is the one change nobody can commit away.
+    warnings.warn(f"{name} was executed on Python {stored}, this is {here}: JupyterLab here rewrites "
+                  "language_info.version on opening; everything else is compared", stacklevel=1)
+    assert _without_python_version(after) == _without_python_version(before), (
+        f"{name}: opening it in JupyterLab changes more than language_info.version; {fix}")
 
 
 # --- The checker itself must catch each kind of problem ----------------------------------------------
@@ -203,9 +176,12 @@ def _code(count, outputs=(), source="", tags=(), **metadata):
 PARAMS = _code(1, source="SEED = 42", tags=["parameters"])
 
 
-def test_checker_accepts_a_clean_notebook():
+def test_checker_accepts_a_clean_notebook_and_markup_in_markdown():
+    """A clean notebook passes; explaining a tag in prose is fine: only code cells are markup nbval (or ruff) obeys."""
     nb = _nb([PARAMS, {"cell_type": "markdown", "source": "# hi", "metadata": {}}, _code(2, tags=["nbval-skip"])])
     assert check_notebook(nb) == []
+    text = {"cell_type": "markdown", "source": "# NBVAL_SKIP is spelled as a tag\n# ruff: noqa", "metadata": {}}
+    assert check_notebook(_nb([PARAMS, text])) == []
 
 
 @pytest.mark.parametrize(
@@ -236,9 +212,3 @@ def test_checker_accepts_a_clean_notebook():
 def test_checker_rejects(nb, fragment):
     problems = check_notebook(nb)
     assert any(fragment in p for p in problems), problems
-
-
-def test_checker_leaves_markup_in_markdown_alone():
-    """Explaining a tag in prose is fine; only code cells are markup nbval (or ruff) would obey."""
-    text = {"cell_type": "markdown", "source": "# NBVAL_SKIP is spelled as a tag\n# ruff: noqa", "metadata": {}}
-    assert check_notebook(_nb([PARAMS, text])) == []

@@ -1,17 +1,12 @@
-"""Nothing in the lesson uses the network.
+"""Nothing in the lesson uses the network. Two cheap checks, in the default run:
 
-Two cheap checks, in the default run:
-
-* a static scan of every notebook code cell and every ``.py`` file in the
-  repository for ways of reaching the network: package installs from a cell
-  (``!pip``, ``%pip``), HTTP and socket libraries, shell downloaders,
-  ``download=True``, scikit-learn's ``fetch_*`` loaders, torchvision /
-  Hugging Face datasets, and ``http(s)://`` URLs in code (URLs in markdown
-  cells, comments and docstrings are reading material and are fine);
-* where unprivileged network namespaces work (``unshare -rn``, as in
-  ``.ci/run``), a check that this Python really cannot open an outbound
-  connection in one while loopback still works, i.e. that CI's offline run
-  is offline and that Jupyter kernels can still talk to pytest.
+* a static scan of every notebook code cell and ``.py`` file for ways of reaching the network:
+  ``!pip``/``%pip`` installs, HTTP and socket libraries, shell downloaders, ``download=True``,
+  scikit-learn's ``fetch_*``, torchvision / Hugging Face datasets, and ``http(s)://`` URLs in code
+  (URLs in markdown, comments and docstrings are reading material and are fine);
+* where ``unshare -rn`` works (as in ``.ci/run``), that this Python cannot connect outwards in a
+  network namespace while loopback still works: CI's offline run is offline, and Jupyter kernels can
+  still talk to pytest.
 """
 
 from __future__ import annotations
@@ -25,11 +20,10 @@ import subprocess
 import sys
 
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 
 from tests import lesson
 from tests.lesson import ROOT
-
-THIS_FILE = pathlib.Path(__file__).resolve()
 
 # Modules whose only use here would be reaching the network.
 NETWORK_MODULES = {
@@ -64,11 +58,8 @@ def _strings(node: ast.AST) -> list[ast.Constant]:
 
 
 def problems_in(label: str, source: str, notebook: bool = True) -> list[str]:
-    """Ways of reaching the network in one notebook cell (``notebook``) or one .py file.
-
-    URLs: any string in a notebook code cell, except in ``print``/``Markdown``;
-    in a .py file, a string passed to a call (docstrings and comments never count).
-    """
+    """Ways of reaching the network in one notebook cell (``notebook``) or one .py file. URLs: any string in a notebook
+    code cell, except in ``print``/``Markdown``; in a .py file, a string passed to a call (never a docstring)."""
     try:
         tree = ast.parse(source)
     except SyntaxError as error:
@@ -118,11 +109,8 @@ def problems_in(label: str, source: str, notebook: bool = True) -> list[str]:
 
 
 def source_files() -> list[pathlib.Path]:
-    """The lesson's .py and .ipynb files: what git tracks (or stages), not students' files beside them.
-
-    Untracked files (a submissions/ folder, a student's copies, a corrupt download) are not part of
-    the lesson; outside a git checkout, every file below ROOT outside dot-folders is scanned.
-    """
+    """The lesson's .py and .ipynb files: what git tracks (or stages), not untracked students' files beside them
+    (submissions/, copies, a corrupt download); outside a git checkout, every file below ROOT outside dot-folders."""
     out = lesson.git("ls-files", "--cached", "--", "*.py", "*.ipynb")
     if out is not None and out.returncode == 0:
         paths = {ROOT / line for line in out.stdout.decode().splitlines() if line}
@@ -130,7 +118,7 @@ def source_files() -> list[pathlib.Path]:
         paths = set(ROOT.rglob("*.py")) | set(ROOT.rglob("*.ipynb"))
     return sorted(
         p for p in paths
-        if p.resolve() != THIS_FILE and (p.is_file() or lesson.relative(p))
+        if p.resolve() != pathlib.Path(__file__).resolve() and (p.is_file() or lesson.relative(p))
         and not any(part.startswith(".") for part in p.relative_to(ROOT).parts)
     )
 
@@ -144,13 +132,8 @@ LOOPBACK_ONLY = {
 
 
 def notebook_code(path: pathlib.Path) -> list[tuple[str, str]]:
-    """(label, Python source) of each code cell, IPython syntax (``!``, ``%``) turned into calls.
-
-    A lesson notebook is read in the version the tests judge (git's, when a student's working copy
-    differs; see tests/lesson.py).
-    """
-    from IPython.core.inputtransformer2 import TransformerManager
-
+    """(label, Python source) of each code cell, IPython syntax (``!``, ``%``) turned into calls; a lesson notebook
+    in the version the tests judge (tests/lesson.py)."""
     transformer = TransformerManager()
     name = lesson.relative(path)
     nb = json.loads(lesson.notebook_text(name) if name else path.read_text(encoding="utf-8"))
@@ -182,15 +165,9 @@ def test_source_reaches_no_network(path):
     assert not problems, "\n".join(problems)
 
 
-def _as_cell(source: str) -> str:
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    return TransformerManager().transform_cell(source)
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
+# (source, scanned as a notebook cell (True) or a .py file (False), must be caught)
+SCANNER_CASES = [
+    *[(source, True, True) for source in [
         "!pip install torch",
         "%pip install -q torchmetrics",
         "!wget https://example.org/data.csv",
@@ -205,47 +182,38 @@ def _as_cell(source: str) -> str:
         "URL = 'http://example.org/weights.pt'",
         "import socket",
         "import subprocess\nsubprocess.run(['pip', 'install', 'x'])",
-    ],
-)
-def test_scanner_catches_in_a_notebook_cell(source):
-    assert problems_in("probe", _as_cell(source)), source
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
+    ]],
+    *[(source, True, False) for source in [
         "# Data: https://scikit-learn.org/stable/datasets.html\nfrom sklearn.datasets import load_iris",
         "print('Further reading: https://pytorch.org/docs')",
         "X, y = make_circles(1000, noise=0.03, random_state=42)",
         "from sklearn.datasets import load_digits\nX, y = load_digits(return_X_y=True)",
         "!ls images",
-    ],
-)
-def test_scanner_allows_in_a_notebook_cell(source):
-    assert problems_in("probe", _as_cell(source)) == [], source
-
-
-def test_scanner_in_a_python_file():
-    allowed = [
+    ]],
+    *[(source, False, False) for source in [
         '"""Docs: https://pytorch.org/docs."""\nimport torch',
         "def f():\n    'See https://example.org'\n    return 1",
         "assert 'pip install -r requirements.txt' in text\nassert 'https://x.org' in README",
         "import subprocess\nsubprocess.run(['pytest', '-q'])",
         "import subprocess\nsubprocess.run(['python', '-m', 'pip', 'install', '--no-index', '-e', '.'])",
         "from urllib.parse import quote\nlink = quote('alice 1.ipynb')",
-    ]
-    caught = [
+    ]],
+    *[(source, False, True) for source in [
         "import pandas as pd\ndf = pd.read_csv('https://example.org/iris.csv')",
         "import os\nos.system('curl -O http://example.org/x')",
         "from urllib.request import urlopen",
         "import urllib.request",
         "import urllib",
         "import subprocess\nsubprocess.run(['python', '-m', 'pip', 'install', '-e', '.'])",
-    ]
-    for source in allowed:
-        assert problems_in("probe", source, notebook=False) == [], source
-    for source in caught:
-        assert problems_in("probe", source, notebook=False), source
+    ]],
+]
+
+
+@pytest.mark.parametrize("source, notebook, caught", SCANNER_CASES)
+def test_scanner_catches_network_use_and_allows_reading_material(source, notebook, caught):
+    """Each way of reaching the network is caught, in a notebook cell or a .py file; URLs to read are not."""
+    code = TransformerManager().transform_cell(source) if notebook else source
+    assert bool(problems_in("probe", code, notebook)) == caught, source
 
 
 def _unshare_works() -> bool:

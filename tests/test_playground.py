@@ -4,7 +4,9 @@ Everything here runs without a browser or a kernel and takes a few seconds
 of CPU (torch runs one thread, as in the lesson's kernels).
 """
 
-
+import pathlib
+import subprocess
+import sys
 import threading
 import time
 
@@ -13,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from helper_functions import Playground
+from helper_functions import Playground, playground
+from tests.tools import load_script
 
 matplotlib.use("Agg")
 
@@ -54,7 +57,8 @@ def test_every_dataset_learns(settings, epochs, min_test_acc):
     assert record["test_acc"] >= min_test_acc, (settings, record)
 
 
-def test_own_data_with_any_labels_learns():
+def test_labels_choose_the_output_layer_and_loss_and_own_data_learns():
+    """The labels choose output layer and loss; own data learns; no hidden layer fails on circles."""
     rng = np.random.default_rng(0)
     centres = np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
     labels = np.array(["cat", "dog", "emu"])
@@ -65,23 +69,18 @@ def test_own_data_with_any_labels_learns():
     assert "3 logits, CrossEntropyLoss" in pg.task
     assert pg.model[-1].out_features == 3
     assert pg.step(50)["test_acc"] >= 0.99
-
-
-def test_linear_model_fails_on_circles():
+    pg = Playground("xor")
+    assert pg.model[-1].out_features == 1
+    assert isinstance(pg.loss_fn, torch.nn.BCEWithLogitsLoss)
+    assert pg.task == "2 classes -> 1 logit, BCEWithLogitsLoss"
     pg = Playground("circles", hidden_layers=())
     assert len(pg.model) == 1  # one Linear layer: a straight boundary
     assert pg.step(100)["test_acc"] < 0.6
 
 
-def test_binary_gets_one_logit_and_bce():
-    pg = Playground("xor")
-    assert pg.model[-1].out_features == 1
-    assert isinstance(pg.loss_fn, torch.nn.BCEWithLogitsLoss)
-    assert pg.task == "2 classes -> 1 logit, BCEWithLogitsLoss"
-
-
 # ---------------------------------------------------------------- history, reset, randomness
 def test_history_reset_and_determinism():
+    """History grows per epoch, reset empties it and replays the same run; step(0) is refused."""
     pg = Playground("spirals", dropout=0.1, batch_size=64)
     first = [pg.step()["train_loss"] for _ in range(3)]
     pg.step(2)
@@ -93,14 +92,12 @@ def test_history_reset_and_determinism():
     torch.rand(100)  # other cells drawing random numbers must not change the playground's run
     again = [pg.step()["train_loss"] for _ in range(3)]
     assert again == first
-
-
-def test_step_rejects_bad_epochs():
     with pytest.raises(ValueError, match="whole number >= 1"):
         Playground().step(0)
 
 
-def test_callers_data_are_not_modified():
+def test_callers_data_are_not_modified_and_to_code_reproduces_own_data():
+    """The caller's arrays or tensors stay as they were; to_code of own data (labels -1, 1) reproduces the loss."""
     rng = np.random.default_rng(1)
     X = rng.standard_normal((60, 2)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
@@ -112,6 +109,14 @@ def test_callers_data_are_not_modified():
         pg.figure()
         pg.X[:] = 0  # the playground's copy, not the caller's
         assert np.array_equal(_numpy(X_in), X_before) and np.array_equal(_numpy(y_in), y_before)
+    X = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]]).repeat(10, 1) + 0.05 * torch.randn(40, 2)
+    y = torch.tensor([0, 0, 1, 1]).repeat(10) * 2 - 1  # labels -1 and 1
+    pg = Playground(X=X, y=y, hidden_layers=(6,))
+    record = pg.step(5)
+    namespace = {"X": X, "y": y}
+    exec(compile(pg.to_code(), "<to_code>", "exec"), namespace)
+    assert abs(namespace["train_loss"] - record["train_loss"]) <= 1e-6
+    assert list(namespace["classes"]) == [-1, 1]
 
 
 # ---------------------------------------------------------------- to_code
@@ -136,17 +141,6 @@ def test_to_code_reproduces_the_losses(settings):
     assert abs(namespace["train_loss"] - record["train_loss"]) <= 1e-6
     assert abs(namespace["test_loss"] - record["test_loss"]) <= 1e-6
     assert namespace["test_acc"] == pytest.approx(record["test_acc"])
-
-
-def test_to_code_with_own_tensor_data():
-    X = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]]).repeat(10, 1) + 0.05 * torch.randn(40, 2)
-    y = torch.tensor([0, 0, 1, 1]).repeat(10) * 2 - 1  # labels -1 and 1
-    pg = Playground(X=X, y=y, hidden_layers=(6,))
-    record = pg.step(5)
-    namespace = {"X": X, "y": y}
-    exec(compile(pg.to_code(), "<to_code>", "exec"), namespace)
-    assert abs(namespace["train_loss"] - record["train_loss"]) <= 1e-6
-    assert list(namespace["classes"]) == [-1, 1]
 
 
 # ---------------------------------------------------------------- invalid settings
@@ -226,15 +220,14 @@ def _wait_for(condition, timeout=30.0):
 
 @pytest.fixture
 def ui():
-    from helper_functions import playground
-
     widget = playground(dataset="xor", hidden_layers=(4,))
     yield widget
     widget.close()
     assert not _play_threads()
 
 
-def test_widget_is_core_ipywidgets_with_every_setting(ui):
+def test_widget_is_core_ipywidgets_with_every_setting_and_reads_on_any_screen(ui):
+    """ipywidgets' own classes (imported only for the widget), a control per setting, a JPEG frame, any screen."""
     import ipywidgets
 
     app = ui.controller
@@ -249,6 +242,15 @@ def test_widget_is_core_ipywidgets_with_every_setting(ui):
         widget = seen.pop()
         assert type(widget).__module__.startswith("ipywidgets."), type(widget)
         seen.extend(getattr(widget, "children", ()))
+    (x0, y0), (x1, y1) = app.view.boundary_ax.transData.transform([(0, 0), (1, 1)])
+    assert x1 - x0 == pytest.approx(y1 - y0, rel=0.01)  # equal aspect: circles stay round
+    assert not any("epoch" in text.get_text() for text in app.view.fig.texts)  # the status line says it, once
+    assert all(button.description.isascii() for button in app.buttons.values())  # no emoji font needed
+    assert "wrap" in ui.children[1].layout.flex_flow  # the controls wrap on a narrow screen
+    probe = "import sys, helper_functions; print('ipywidgets' in sys.modules)"  # imported for the widget only
+    root = pathlib.Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stdout + result.stderr
 
 
 def test_play_pause_step_reset(ui):
@@ -272,7 +274,14 @@ def test_play_pause_step_reset(ui):
 
 
 def test_change_of_setting_stops_play_and_rebuilds(ui):
+    """A new setting stops Play and rebuilds (a bad one is explained); batch size shows "full batch" for None."""
     app = ui.controller
+    control = app.controls["batch_size"]
+    assert control.label == "full batch" and app.pg.settings["batch_size"] is None
+    control.value = 32
+    assert app.pg.settings["batch_size"] == 32
+    control.label = "full batch"
+    assert app.pg.settings["batch_size"] is None
     app.buttons["play"].click()
     assert _wait_for(lambda: app.pg.epoch >= 1)
     app.controls["hidden_layers"].value = "3, 5"
@@ -287,39 +296,35 @@ def test_change_of_setting_stops_play_and_rebuilds(ui):
     assert "separated by commas" in app.status.value
 
 
-def test_close_stops_the_thread(ui):
-    app = ui.controller
-    app.buttons["play"].click()
-    assert _wait_for(lambda: app.pg.epoch >= 1)
-    ui.close()
-    assert not app.is_playing and not _play_threads()
-
-
-def test_only_one_playground_plays(ui):
-    from helper_functions import playground
-
-    other = playground(dataset="circles", hidden_layers=(2,))
+def test_only_one_playground_plays_close_stops_it_and_own_data_disables_the_data_controls(ui):
+    """One playground plays at a time; close stops it; own data disables the data controls."""
+    X = np.array([[0.0, 0.0], [1.0, 1.0]] * 10) + np.linspace(0, 0.1, 20)[:, None]
+    other = playground(X=X, y=np.array([0, 1] * 10))
     try:
+        controls = other.controller.controls
+        assert controls["dataset"].value == "your data" and controls["dataset"].disabled
+        assert controls["noise"].disabled and controls["n_samples"].disabled
+        controls["activation"].value = "tanh"
+        assert other.controller.pg._own_data and other.controller.pg.settings["activation"] == "tanh"
         ui.controller.buttons["play"].click()
         assert _wait_for(lambda: ui.controller.pg.epoch >= 1)
         other.controller.buttons["play"].click()
         assert not ui.controller.is_playing and other.controller.is_playing
     finally:
         other.close()
-    assert not other.controller.is_playing
+    assert not other.controller.is_playing and not _play_threads()
 
 
-def test_batch_size_control_shows_full_batch(ui):
-    control = ui.controller.controls["batch_size"]
-    assert control.label == "full batch" and ui.controller.pg.settings["batch_size"] is None
-    control.value = 32
-    assert ui.controller.pg.settings["batch_size"] == 32
-    control.label = "full batch"
-    assert ui.controller.pg.settings["batch_size"] is None
-
-
-def test_diverging_run_says_what_to_change(ui):
+def test_show_code_shows_to_code_and_a_diverging_run_says_what_to_change(ui):
+    """Show code shows to_code, updated per step; a diverging run asks for a lower lr (Reset clears it)."""
     app = ui.controller
+    app.buttons["code"].click()
+    assert app.buttons["code"].description == "Hide code" and app.code.layout.display is None
+    assert "nothing has trained yet" in app.code.value and "range(" not in app.code.value  # epoch 0
+    app.buttons["step"].click()
+    assert "nn.Linear(2, 4)" in app.code.value and "epochs = 1" in app.code.value
+    app.buttons["code"].click()
+    assert app.code.layout.display == "none"
     app.pg = Playground(dataset="xor", optimizer="sgd", lr=1e6, activation="linear")  # beyond the lr slider
     app.view = type(app.view)(app.pg, resolution=20, live=True)
     app.buttons["step"].click()
@@ -329,59 +334,8 @@ def test_diverging_run_says_what_to_change(ui):
     assert app.status.value == ""
 
 
-def test_show_code_shows_to_code(ui):
-    app = ui.controller
-    app.buttons["code"].click()
-    assert app.buttons["code"].description == "Hide code" and app.code.layout.display is None
-    assert "nothing has trained yet" in app.code.value and "range(" not in app.code.value  # epoch 0
-    app.buttons["step"].click()
-    assert "nn.Linear(2, 4)" in app.code.value and "epochs = 1" in app.code.value
-    app.buttons["code"].click()
-    assert app.code.layout.display == "none"
-
-
-def test_widget_reads_on_any_screen(ui):
-    app = ui.controller
-    (x0, y0), (x1, y1) = app.view.boundary_ax.transData.transform([(0, 0), (1, 1)])
-    assert x1 - x0 == pytest.approx(y1 - y0, rel=0.01)  # equal aspect: circles stay round
-    assert not any("epoch" in text.get_text() for text in app.view.fig.texts)  # the status line says it, once
-    assert all(button.description.isascii() for button in app.buttons.values())  # no emoji font needed
-    assert "wrap" in ui.children[1].layout.flex_flow  # the controls wrap on a narrow screen
-
-
-def test_importing_the_module_leaves_ipywidgets_for_the_widget():
-    import pathlib
-    import subprocess
-    import sys
-
-    probe = "import sys, helper_functions; print('ipywidgets' in sys.modules)"
-    root = pathlib.Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
-    assert result.stdout.strip() == "False", result.stdout + result.stderr
-
-
-def test_own_data_widget_disables_the_data_controls():
-    from helper_functions import playground
-
-    X = np.array([[0.0, 0.0], [1.0, 1.0]] * 10) + np.linspace(0, 0.1, 20)[:, None]
-    y = np.array([0, 1] * 10)
-    widget = playground(X=X, y=y)
-    try:
-        controls = widget.controller.controls
-        assert controls["dataset"].value == "your data" and controls["dataset"].disabled
-        assert controls["noise"].disabled and controls["n_samples"].disabled
-        controls["activation"].value = "tanh"
-        assert widget.controller.pg._own_data and widget.controller.pg.settings["activation"] == "tanh"
-    finally:
-        widget.close()
-
-
 # ---------------------------------------------------------------- the README block of the benchmark
 def test_readme_block_renders_the_committed_results():
-    import pathlib
-
-    from tests.tools import load_script
-
     folder = pathlib.Path(__file__).resolve().parent / "benchmarks"
     module = load_script(folder / "playground_times.py", "playground_times")
     writer = load_script(folder / "write_readme.py", "write_readme")

@@ -7,6 +7,7 @@ import json
 import pathlib
 import re
 import sys
+import tomllib
 
 import pytest
 
@@ -16,6 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCUMENTS = {name: (ROOT / name).read_text(encoding="utf-8")
              for name in ["README.md", "docs/instructors.md", "docs/contributing.md"]}
 README, CONTRIBUTING = DOCUMENTS["README.md"], DOCUMENTS["docs/contributing.md"]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
 def section(title: str, text: str = README) -> str:
@@ -28,54 +30,47 @@ def commands(text: str) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
 
 
-def test_readme_is_short_and_opens_the_other_two_doors():
+def test_readme_is_short_opens_the_guides_needs_only_jupyter_lab_first_and_states_the_notebooks_python():
+    """A five-minute README linking both guides, a first hour in Lab alone, the notebooks' Python stated."""
     assert len(README) <= 15_000, f"README.md has {len(README)} characters; students read it in five minutes"
     assert "(docs/instructors.md)" in README and "(docs/contributing.md)" in README
-
-
-def test_setup_creates_an_environment_and_installs_the_requirements():
-    setup = section("Setup")
-    assert commands(setup) == ["python3 -m venv .venv && source .venv/bin/activate", "pip install -r requirements.txt"]
-    # the CPU-only wheel exactly as PyTorch's install page gives it, for the pinned version
-    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in setup
-    assert "torch==2.13.0" in requirement_lines()
-
-
-def test_first_hour_opens_lab_uses_the_check_cells_and_says_how_to_stop_lab():
     first_hour = section("Your first hour")
     assert "`jupyter lab`" in first_hour and "check(N, globals())" in first_hour
     assert commands(first_hour) == [], "a student's first hour needs no terminal command but `jupyter lab`"
     assert "*File → Shut Down*" in first_hour and "Ctrl+C twice" in first_hour
+    versions = {json.loads(lesson.notebook_text(n))["metadata"].get("language_info", {}).get("version")
+                for n in lesson.NOTEBOOKS}
+    stated = re.search(r"record the\s+Python they ran on \(([\d.]+)\)", README)
+    assert stated, "the README says which Python the notebooks were executed with"
+    assert versions == {stated.group(1)}, versions
 
 
-def test_ci_runs_the_guides_test_command_and_the_readmes_site_command():
+def test_ci_runs_the_guides_test_command_and_the_readmes_site_command_and_the_guide_states_the_cell_timeout():
+    """CI runs the guide's `pytest` and the README's site command; the guide's cell timeout is pyproject's."""
     ci = (ROOT / ".ci" / "run").read_text()
     assert commands(section("The test suite", CONTRIBUTING)) == ["pytest"] and "TEST_CMD=(pytest)" in ci
     site = commands(section("The lesson as a website"))
     assert site == ["sphinx-build -W docs _site"] and site[0] in CONTRIBUTING
     assert f"SITE_CMD=({site[0]})" in ci
     assert "pip install --quiet -r requirements.txt" in ci
+    addopts = PYPROJECT["tool"]["pytest"]["ini_options"]["addopts"]
+    timeout = next(o for o in addopts if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1]
+    assert f"A cell still running after {timeout} s fails" in " ".join(CONTRIBUTING.split())
 
 
-def requirement_lines() -> list[str]:
+def test_setup_installs_requirements_pinned_exactly_and_the_lesson_with_what_the_notebooks_import():
+    """Setup's commands, exact pins (torch as the README installs it) and the lesson installed with -e ."""
+    setup = section("Setup")
+    assert commands(setup) == ["python3 -m venv .venv && source .venv/bin/activate", "pip install -r requirements.txt"]
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in setup
     lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
-
-
-def test_requirements_pin_every_package_exactly_and_install_the_lesson():
-    packages = requirement_lines()
+    packages = [line for line in lines if line and not line.startswith("#")]
     assert "torch==2.13.0" in packages
     assert packages.count("-e .") == 1, "requirements.txt installs the lesson itself, editable: `-e .`"
     others = [line for line in packages if line != "-e ."]
     assert all("==" in line for line in others), "every requirement is pinned exactly"
     assert not any(line.startswith("-") for line in others), "no index-url or other pip options"
-
-
-def test_the_editable_install_exposes_what_the_notebooks_import():
-    """pyproject.toml installs helper_functions and the tests package the check cells import."""
-    import tomllib
-
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    config = PYPROJECT["tool"]["setuptools"]
     assert config["py-modules"] == ["helper_functions"]
     packages = set(config["packages"])
     found = {p.parent.relative_to(ROOT).as_posix().replace("/", ".") for p in (ROOT / "tests").rglob("__init__.py")}
@@ -83,15 +78,12 @@ def test_the_editable_install_exposes_what_the_notebooks_import():
 
 
 @pytest.mark.parametrize("name", DOCUMENTS)
-def test_local_links_exist(name):
+def test_local_and_section_links_exist(name):
+    """Every relative link names an existing file, and every #anchor a heading of the same document."""
     folder = (ROOT / name).parent
     local = [t for t in re.findall(r"\]\(([^)#\s]+)\)", DOCUMENTS[name]) if not re.match(r"[a-z]+://", t)]
     missing = [t for t in local if not (folder / t).exists()]
     assert not missing, f"{name} links to missing files: {missing}"
-
-
-@pytest.mark.parametrize("name", DOCUMENTS)
-def test_section_links_exist(name):
     anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
                for h in re.findall(r"^#+ (.+)$", DOCUMENTS[name], flags=re.M)}
     missing = [a for a in re.findall(r"\]\(#([^)]+)\)", DOCUMENTS[name]) if a not in anchors]
@@ -107,23 +99,16 @@ MENU_ITEMS = {
 MENU_PATH = re.compile(r"\b(File|Edit|View|Run|Kernel|Cell|Tabs|Settings|Help) ?(?:→|->|&gt;|>) ?([A-Z][^*`\"\\)\n]*)")
 
 
-def menu_paths(text: str) -> list[str]:
-    return [f"{menu} → {item.strip().rstrip('.,;:')}" if not item.strip().endswith("…") else f"{menu} → {item.strip()}"
-            for menu, item in MENU_PATH.findall(text)]
-
-
-def student_texts() -> dict[str, str]:
+def test_menu_names_are_jupyterlab_4s():
+    """Every menu path in the guides and the notebooks' markdown is one of JupyterLab 4's items."""
     texts = dict(DOCUMENTS)
     for name in lesson.NOTEBOOKS:
         nb = json.loads(lesson.notebook_text(name))
         texts[name] = "\n".join("".join(c.get("source", "")) for c in nb["cells"] if c["cell_type"] == "markdown")
-    return texts
-
-
-def test_menu_names_are_jupyterlab_4s():
     allowed = {f"{menu} → {item}" for menu, items in MENU_ITEMS.items() for item in items}
-    wrong = {f"{name}: {path!r}" for name, text in student_texts().items() for path in menu_paths(text)
-             if path not in allowed}
+    wrong = {f"{name}: {path!r}" for name, text in texts.items() for menu, item in MENU_PATH.findall(text)
+             if (path := f"{menu} → {item.strip() if item.strip().endswith('…') else item.strip().rstrip('.,;:')}")
+             not in allowed}
     assert not wrong, ("menu names that JupyterLab 4 does not have (write e.g. 'Kernel → Restart Kernel and Run "
                        "All Cells…'):\n  " + "\n  ".join(sorted(wrong)))
 
@@ -137,19 +122,3 @@ def test_the_menu_items_exist_in_the_installed_jupyterlab():
     missing = [item for items in MENU_ITEMS.values() for item in items
                if f'"{item.replace("Notebook", "%1")}"' not in text]
     assert not missing, missing
-
-
-def test_the_python_version_the_readme_states_is_the_notebooks():
-    versions = {json.loads(lesson.notebook_text(n))["metadata"].get("language_info", {}).get("version")
-                for n in lesson.NOTEBOOKS}
-    stated = re.search(r"record the\s+Python they ran on \(([\d.]+)\)", README)
-    assert stated, "the README says which Python the notebooks were executed with"
-    assert versions == {stated.group(1)}, versions
-
-
-def test_the_cell_timeout_the_guide_states_is_pyprojects():
-    import tomllib
-
-    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
-    timeout = next(o for o in addopts["addopts"] if o.startswith("--nbval-cell-timeout=")).split("=", 1)[1]
-    assert f"A cell still running after {timeout} s fails" in " ".join(CONTRIBUTING.split())

@@ -62,7 +62,8 @@ def test_a_changed_result_changes_its_block_only(tmp_path, results_file, old, ne
     assert writer.MARKER.sub("", rendered) == writer.MARKER.sub("", document)  # the text outside the markers stays
 
 
-def test_check_mode_reports_a_stale_document(tmp_path, capsys):
+def test_check_mode_reports_a_stale_document_and_an_unknown_block_is_an_error(tmp_path, capsys):
+    """--check fails on a stale block and the plain run rewrites it; a block nobody writes is an error."""
     path, text = holder("run-times")
     stale = tmp_path / path.name
     stale.write_text(text.replace("<!-- run-times:start -->\n", "<!-- run-times:start -->\nstale\n", 1), "utf-8")
@@ -70,8 +71,5 @@ def test_check_mode_reports_a_stale_document(tmp_path, capsys):
     assert "run python tests/benchmarks/write_readme.py" in capsys.readouterr().out
     assert writer.main(["--file", str(stale)]) == 0
     assert stale.read_text(encoding="utf-8") == text
-
-
-def test_unknown_block_is_an_error():
     with pytest.raises(LookupError, match="no writer"):
         writer.render("<!-- nobody-writes-this:start -->\n<!-- nobody-writes-this:end -->\n")

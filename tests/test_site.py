@@ -17,7 +17,7 @@ import threading
 import nbformat
 import pytest
 
-from tests.test_browser import _chromium
+from tests.test_browser import system_chromium
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
@@ -70,7 +70,8 @@ class Assets(html.parser.HTMLParser):
         self._in_style = False
 
 
-def test_the_build_has_the_landing_page_and_a_page_per_notebook(site):
+def test_the_build_has_its_pages_solutions_results_and_the_playground_as_a_picture(site):
+    """A linked page per notebook, a marked solutions page, results from the files, the playground as a picture."""
     index = (site / "index.html").read_text(encoding="utf-8")
     for path, page in lesson_site.pages().items():
         html_page = site / pathlib.Path(page).with_suffix(".html").name
@@ -80,6 +81,20 @@ def test_the_build_has_the_landing_page_and_a_page_per_notebook(site):
     assert "pip install -r requirements.txt" in re.sub(r"<[^>]+>", "", index), "the setup commands"
     theory = (site / "01_neural_networks_theory.html").read_text(encoding="utf-8")
     assert "copybutton.js" in theory and "_static/mathjax/tex-chtml.js" in theory, "copy buttons, local MathJax"
+    text = (site / "solutions.html").read_text(encoding="utf-8")
+    assert "<title>Solutions:" in text and "These are the solutions" in text
+    assert "These are the solutions" not in (site / "02_neural_networks_exercises.html").read_text(encoding="utf-8")
+    text = (site / "results.html").read_text(encoding="utf-8")
+    times = lesson_site._writer().Results().times
+    assert f"{times.rows['reference']['Median wall (s)']} s" in text and times.date in text
+    doctor = ROOT / "tests" / "benchmarks" / "results" / "doctor.md"
+    assert ("doctor.md</span></code> does not exist" in text) != doctor.exists()
+    texts = {p.name: p.read_text(encoding="utf-8") for p in pages(site)}
+    assert not [n for n, t in texts.items() if "application/vnd.jupyter.widget" in t], "widget views need a kernel"
+    with_widgets = [n for n, t in texts.items() if "A picture, not the live widget" in t]
+    assert with_widgets == ["02_neural_networks_classification.html"]
+    after_note = texts[with_widgets[0]].split("A picture, not the live widget", 1)[1]
+    assert re.search(r'<img[^>]+src="_images/[^"]+\.(?:jpe?g|png)"', after_note[:3000]), "no picture after the note"
 
 
 def test_no_page_or_style_loads_anything_from_outside_the_site(site):
@@ -94,29 +109,6 @@ def test_no_page_or_style_loads_anything_from_outside_the_site(site):
         outside += [f"{sheet.relative_to(site)}: {u}" for u in CSS_URL.findall(sheet.read_text(errors="replace"))
                     if OUTSIDE.match(u) and not u.startswith("data:")]
     assert not outside, "the site loads these from outside itself:\n  " + "\n  ".join(outside)
-
-
-def test_the_playground_is_its_saved_picture_with_a_note_not_dead_buttons(site):
-    texts = {p.name: p.read_text(encoding="utf-8") for p in pages(site)}
-    assert not [n for n, t in texts.items() if "application/vnd.jupyter.widget" in t], "widget views need a kernel"
-    with_widgets = [n for n, t in texts.items() if "A picture, not the live widget" in t]
-    assert with_widgets == ["02_neural_networks_classification.html"]
-    after_note = texts[with_widgets[0]].split("A picture, not the live widget", 1)[1]
-    assert re.search(r'<img[^>]+src="_images/[^"]+\.(?:jpe?g|png)"', after_note[:3000]), "no picture after the note"
-
-
-def test_the_solutions_have_their_own_marked_page(site):
-    text = (site / "solutions.html").read_text(encoding="utf-8")
-    assert "<title>Solutions:" in text and "These are the solutions" in text
-    assert "These are the solutions" not in (site / "02_neural_networks_exercises.html").read_text(encoding="utf-8")
-
-
-def test_the_results_page_is_generated_from_the_results_files(site):
-    text = (site / "results.html").read_text(encoding="utf-8")
-    times = lesson_site._writer().Results().times
-    assert f"{times.rows['reference']['Median wall (s)']} s" in text and times.date in text
-    doctor = ROOT / "tests" / "benchmarks" / "results" / "doctor.md"
-    assert ("doctor.md</span></code> does not exist" in text) != doctor.exists()
 
 
 def test_links_to_the_repository_become_site_links():
@@ -139,18 +131,14 @@ ARTICLE_TEXT = """() => { const a = document.querySelector('article') || documen
 
 @pytest.mark.browser
 def test_every_page_in_chromium_offline(site, tmp_path):
-    chromium = _chromium()
-    if not chromium:
-        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium chromium-driver)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    """Every page works offline in Chromium, at desktop and phone width, and search finds the notebooks."""
     handler = functools.partial(QuietHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer((HOST, 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://{HOST}:{server.server_address[1]}/"
     problems, blocked = [], []
     try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        with system_chromium() as browser:
             context = browser.new_context(viewport={"width": 1280, "height": 800})
             context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
                           else (blocked.append(route.request.url), route.abort()))
@@ -186,7 +174,6 @@ def test_every_page_in_chromium_offline(site, tmp_path):
             found = {a.split("#")[0].split("?")[0] for a in page.eval_on_selector_all(
                 "#search-results li a", "links => links.map(a => a.getAttribute('href'))")}
             page.screenshot(path=tmp_path / "desktop-search.png")
-            browser.close()
     finally:
         server.shutdown()
     assert not problems, "\n".join(problems)

@@ -2,23 +2,18 @@
 
     python -m tests.tools.everyday_check [--keep DIR]
 
-In a fresh clone of this repository's current commit (in a temporary folder; this
-repository is not touched):
+In a fresh clone of the current commit (in a temporary folder; this repository is not touched):
 
 1. baseline: `pytest` on the untouched clone (its outcome per test, its time);
-2. a student fills in the exercise notebook (the solutions' answers put into the
-   template's answer cells), runs it top to bottom and saves it; re-runs one cell of
-   notebook 01 and saves it; opens and saves every lesson notebook as JupyterLab does
-   (through a Jupyter server: tests/tools/jupyterlab_save.py);
-3. an instructor adds `submissions/` holding a corrupt file, a notebook with an endless
-   loop and two students' copies;
+2. a student fills in the exercises with the solutions' answers, runs the notebook and saves it,
+   re-runs one cell of notebook 01 and saves it, and opens and saves every lesson notebook as
+   JupyterLab does (tests/tools/jupyterlab_save.py);
+3. an instructor adds `submissions/`: a corrupt file, an endless loop and two students' copies;
 4. `pytest` again, in the same clone.
 
-It prints both summary lines and times, the number of lesson (nbval) tests in each run,
-any test whose outcome differs, and `git status --porcelain` of the clone, and exits
-non-zero unless: the outcomes are the same test by test, the lesson tests are as many,
-and git shows exactly the two notebooks the student changed. Runs the whole suite twice
-(about 2 x the suite's time), so it is not part of `pytest`.
+It prints both runs' summaries, times and lesson (nbval) tests, any test whose outcome differs and the
+clone's `git status`; it fails unless the outcomes and the lesson tests are the same and git shows exactly
+the student's two notebooks. It runs the whole suite twice, so it is not part of `pytest`.
 """
 
 from __future__ import annotations
@@ -125,20 +120,11 @@ def instructor_day(repo: pathlib.Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=pathlib.Path, help="work in this folder (must not exist) and keep it")
-    parser.add_argument("--normalise-first", action="store_true",
-                        help="first commit, in the clone, the notebooks with run_notebook's metadata (what "
-                             "re-executing them with tests/tools/run_notebook.py stores), for a branch whose "
-                             "notebooks are not re-executed yet")
     args = parser.parse_args(argv)
     base = args.keep or pathlib.Path(tempfile.mkdtemp(prefix="everyday-"))
     base.mkdir(parents=True, exist_ok=True)
     try:
         repo = clone(base / "lesson")
-        if args.normalise_first:
-            for name in lesson.NOTEBOOKS:
-                nbformat.write(normalise(nbformat.read(repo / name, as_version=4)), repo / name)
-            lesson.git("commit", "-q", "-am", "notebooks with run_notebook's metadata", cwd=repo, check=True)
-            print("committed the notebooks with run_notebook's metadata first (--normalise-first)")
         head = lesson.git("rev-parse", "HEAD", cwd=repo, check=True).stdout.decode().strip()
         print(f"clone of {head[:10]} in {repo}", flush=True)
         before = run_pytest(repo, "baseline")
@@ -152,9 +138,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{lesson_tests(after['outcomes'])} lesson tests)")
         status = git_status(repo)
         print("git status --porcelain:\n" + (status or "(empty)\n"), end="")
-        changed = sorted(set(before["outcomes"]) ^ set(after["outcomes"])) + sorted(
-            t for t in set(before["outcomes"]) & set(after["outcomes"]) if before["outcomes"][t] != after["outcomes"][t]
-        )
+        changed = sorted(t for t in before["outcomes"].keys() | after["outcomes"].keys()
+                         if before["outcomes"].get(t) != after["outcomes"].get(t))
         for test_id in changed:
             print(f"  differs: {test_id}: {before['outcomes'].get(test_id)} -> {after['outcomes'].get(test_id)}")
         expected = {f" M {lesson.THEORY}", f" M {lesson.EXERCISES}"}

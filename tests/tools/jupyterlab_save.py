@@ -2,21 +2,14 @@
 
     python -m tests.tools.jupyterlab_save NOTEBOOK...     # rewrites each file as JupyterLab would
 
-What JupyterLab does when a notebook is opened and then saved (``NotebookPanel``
-in ``@jupyterlab/notebook``): it creates a session (``POST /api/sessions``),
-which starts the notebook's kernel; once connected it asks the kernel for
-``kernel_info`` over the kernel's websocket and writes two metadata fields into
-the notebook: ``kernelspec`` (``name``, ``display_name`` and ``language`` of the
-kernel spec the server lists) and ``language_info`` (the kernel's reply). If
-that changes anything, the notebook is dirty and autosave writes it through the
-contents API (``PUT /api/contents/PATH``), where the server validates it and
-writes it with nbformat. This module does these steps against ``jupyter server``
-on a loopback port (127.0.0.1 only), so a test can compare the bytes before and
-after.
+Opening a notebook, JupyterLab (``NotebookPanel`` in ``@jupyterlab/notebook``) creates a session (``POST
+/api/sessions``, which starts the kernel), asks the kernel for ``kernel_info`` over its websocket and writes
+``kernelspec`` (of the spec the server lists) and ``language_info`` (the reply) into the metadata; if that
+changes anything, autosave writes the notebook through the contents API (``PUT /api/contents/PATH``, with
+nbformat). This module does these steps against ``jupyter server`` on 127.0.0.1 to compare the bytes.
 
-Emulated: the browser's JSON (whole floats such as the playground widget state's 0.0
-come back as 0). Not emulated: the rest of the browser's own model of the cells (here
-the cells go back as the server sent them).
+Emulated: the browser's JSON (whole floats such as the widget state's 0.0 come back as 0). Not
+emulated: the browser's own model of the cells (they go back as the server sent them).
 """
 
 from __future__ import annotations
@@ -38,41 +31,29 @@ import uuid
 HOST = "127.0.0.1"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 class JupyterServer:
-    """``jupyter server`` serving ``root`` on a loopback port, with its own config/data/runtime folders.
-
-    Use as a context manager; ``request(method, path, body)`` calls its REST API. JupyterLab is served
-    at ``/lab`` with its default settings (its user settings live in the fresh config folder).
-    ``env``: variables to set for the server and its kernels (e.g. ``PYTHONPATH``).
-    """
+    """A context manager: ``jupyter server`` serving ``root`` on a loopback port, with fresh config/data/runtime
+    folders (JupyterLab at ``/lab`` with its default settings); ``request`` calls its REST API. ``env``: variables
+    for the server and its kernels (e.g. ``PYTHONPATH``)."""
 
     def __init__(self, root: pathlib.Path, startup_timeout: float = 120, env: dict[str, str] | None = None):
         self.root = pathlib.Path(root)
         self.env = env or {}
         self.startup_timeout = startup_timeout
         self.token = secrets.token_hex(16)
-        self.port = _free_port()
+        with socket.socket() as sock:  # a free port
+            sock.bind((HOST, 0))
+            self.port = sock.getsockname()[1]
         self.base = f"http://{HOST}:{self.port}"
         self._home = tempfile.TemporaryDirectory(prefix="jupyter-home-")
         self.process = None
 
     def __enter__(self) -> JupyterServer:
         home = pathlib.Path(self._home.name)
-        env = dict(os.environ)
-        env.update({
-            "JUPYTER_CONFIG_DIR": str(home / "config"),
-            "JUPYTER_DATA_DIR": str(home / "data"),
-            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-            "JUPYTER_PLATFORM_DIRS": "1",
-            "IPYTHONDIR": str(home / "ipython"),
-        })
-        env.pop("JUPYTER_TOKEN", None)
+        env = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}
+        env.update(JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
+                   JUPYTER_RUNTIME_DIR=str(home / "runtime"), IPYTHONDIR=str(home / "ipython"),
+                   JUPYTER_PLATFORM_DIRS="1")
         env.update(self.env)
         self._log = open(home / "server.log", "wb")  # noqa: SIM115 (closed in __exit__)
         self.process = subprocess.Popen(
@@ -155,11 +136,8 @@ def as_browser_json(value):
 
 
 def open_and_save(server: JupyterServer, name: str, *, always: bool = True) -> bool:
-    """Open ``name`` (relative to the server root) as JupyterLab does, then save it.
-
-    ``always``: save as *File -> Save Notebook* does; otherwise only when opening made it dirty
-    (what autosave does). Returns True when opening changed the notebook's metadata (made it dirty).
-    """
+    """Open ``name`` (relative to the server root) as JupyterLab does, then save it: ``always`` as *File -> Save
+    Notebook* does, otherwise only when opening made it dirty (as autosave does). True when opening made it dirty."""
     quoted = urllib.parse.quote(name)
     session = server.request("POST", "/api/sessions", {
         "path": name, "name": pathlib.PurePosixPath(name).name, "type": "notebook", "kernel": {"name": "python3"},

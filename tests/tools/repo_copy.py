@@ -2,12 +2,10 @@
 
     copy_repo(tmp_path / "lesson") -> Path
 
-The copy holds every file git tracks, as it is in the working tree (so that a
-developer's uncommitted change to conftest.py or a test is what the copy runs),
-except the lesson notebooks, which are git's version (``tests/lesson.py``): the
-copy is the lesson as published plus the developer's tooling. It is a git
-repository of its own with everything committed, so ``git status --porcelain``
-in it is empty until something writes into it. Outside a git checkout, every
+The copy holds every file git tracks as it is in the working tree (a developer's uncommitted change
+to conftest.py or a test is what the copy runs), except the lesson notebooks, which are git's version
+(``tests/lesson.py``). It is a git repository of its own with everything committed, so its
+``git status --porcelain`` is empty until something writes into it. Outside a git checkout, every
 file below the root except dot-folders is copied.
 """
 

@@ -2,19 +2,15 @@
 
     python -m tests.tools.run_notebook 01_neural_networks_theory.ipynb [...]
 
-``execute`` (async) runs a notebook's cells in a fresh kernel with nbclient; the
-benchmarks (``notebook_times``, ``seed_sweep``) and the everyday check use it,
-and so does this command. (The grader keeps its own cell loop in
-``tests/grading/kernel.py``: it must survive kernels that ignore interrupts and
-cells that print gigabytes, which nbclient's ``execute_cell`` doesn't.)
+``execute`` (async) runs a notebook's cells in a fresh kernel with nbclient, for the benchmarks
+(``notebook_times``, ``seed_sweep``), the everyday check and this command. (The grader keeps its own
+cell loop in ``tests/grading/kernel.py``: it must survive kernels that ignore interrupts and cells
+that print gigabytes, which nbclient's ``execute_cell`` doesn't.)
 
-The command runs each notebook top to bottom in a fresh kernel started in its
-own folder, with the kernel environment of ``tests/kernel_env.py``; the result
-is written back with nbformat (what Jupyter's own save does) with the notebook
-metadata that JupyterLab writes (kernelspec "Python 3 (ipykernel)"), without
-per-cell execution timestamps and with the widget state's numbers written as the
-browser writes them, so that opening and saving it in JupyterLab changes nothing.
-Stops at the first cell that raises and leaves the file unchanged then.
+The command runs each notebook in a fresh kernel in its own folder, with the environment of
+``tests/kernel_env.py``, and writes it back with nbformat in ``normalise``'s committed form (what
+JupyterLab saves), so that opening and saving it in JupyterLab changes nothing. It stops at the first
+cell that raises and leaves the file unchanged then.
 """
 
 from __future__ import annotations
@@ -42,15 +38,11 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 
 async def execute(nb: nbformat.NotebookNode, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600,
                   allow_errors: bool = False, cells: Iterable[int] | None = None, then: Iterable[str] = ()) -> float:
-    """Run ``nb``'s cells (or those at the indexes ``cells``, in that order) in a fresh kernel in ``cwd``.
-
-    Outputs go into ``nb``. ``env``: the kernel's environment (default: this
-    process's, with the kernel rules of ``tests/kernel_env.py``). ``then``: code
-    run afterwards in the same kernel as cells appended to ``nb`` (e.g. a
-    measurement). Returns the seconds from the kernel's start to the end of the
-    last of ``cells``. Raises nbclient's errors: a cell that raises (unless
-    ``allow_errors``), a cell timeout, a dead kernel.
-    """
+    """Run ``nb``'s cells (or those at the indexes ``cells``, in that order) in a fresh kernel in ``cwd``; outputs
+    go into ``nb``. ``env``: the kernel's environment (default: this process's, with ``tests/kernel_env.py``'s
+    rules). ``then``: code run afterwards in the same kernel, as cells appended to ``nb`` (e.g. a measurement).
+    Returns the seconds from the kernel's start to the end of the last of ``cells``. Raises nbclient's errors: a
+    cell that raises (unless ``allow_errors``), a cell timeout, a dead kernel."""
     client = NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}})
     start = time.perf_counter()
@@ -70,12 +62,8 @@ async def execute(nb: nbformat.NotebookNode, cwd: Path, env: dict[str, str] | No
 
 @contextlib.contextmanager
 def scratch(prefix: str) -> Iterator[tuple[Path, Path]]:
-    """A temporary ``(kernel folder, TMPDIR)``, deleted afterwards.
-
-    The kernel's folder is two levels down, so that a notebook's
-    ``sys.path.insert(0, "..")`` finds an empty folder, never a stray
-    ``helper_functions.py`` in the system's temporary folder.
-    """
+    """A temporary ``(kernel folder, TMPDIR)``, deleted afterwards. The kernel's folder is two levels down, so that
+    a notebook's ``sys.path.insert(0, "..")`` finds an empty folder, never a stray ``helper_functions.py``."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         (root / "run" / "cwd").mkdir(parents=True)
