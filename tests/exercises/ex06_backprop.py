@@ -1,20 +1,19 @@
 """Exercise 6: backpropagation by hand for a Linear-ReLU-Linear network, with a gradient check.
 
-The student defines ``forward_backward(params, X, y) -> (loss, grads)`` (mean
-softmax cross-entropy and its gradients, no autograd), ``rel_error(a, b)`` and
-``grad_check_errors`` (relative errors of each gradient against autograd and
-against centred finite differences). The kernel runs ``forward_backward`` on
-the check's own float64 batches (one with logits in the hundreds) and ``rel_error``
-on fixed pairs. Judged here, against gradients computed in NumPy: the loss,
-every gradient's shape and relative error (printed next to the tolerance), and
-the student's own gradient check (finite, at most the tolerance, and the
-finite-difference errors not exactly 0, which no real finite difference gives).
+The student defines ``forward_backward(params, X, y) -> (loss, grads)`` (mean softmax cross-entropy and its
+gradients, no autograd), ``rel_error(a, b)`` and ``grad_check_errors`` (relative errors of each gradient against
+autograd and against centred finite differences). The kernel runs ``forward_backward`` on the check's own float64
+batches (one with logits in the hundreds) and ``rel_error`` on fixed pairs. Judged here, against gradients computed
+in NumPy: the loss, every gradient's shape and relative error (printed next to the tolerance), and the student's own
+gradient check (finite, at most the tolerance, and the finite-difference errors not exactly 0, which no real finite
+difference gives).
 """
 
 import numpy as np
 import torch
 
-from .common import Exercise, Fail, plain, to_numpy, type_name
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 6, 2
 TITLE = "Backpropagation by hand for a ReLU network, with a gradient check"
@@ -45,10 +44,10 @@ REL_ERROR_PAIRS = {"equal": (np.arange(1.0, 7.0).reshape(2, 3),) * 2,
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: forward_backward on BATCHES, rel_error on fixed pairs, and grad_check_errors."""
-    values = {"grad_check_errors": plain(ns["grad_check_errors"])}
+    values = {"grad_check_errors": C.plain(ns["grad_check_errors"])}
     f, rel = ns["forward_backward"], ns["rel_error"]
-    values["fb_callable"], values["fb_type"] = callable(f), type_name(f)
-    values["rel_callable"], values["rel_type"] = callable(rel), type_name(rel)
+    values["fb_callable"], values["fb_type"] = callable(f), C.type_name(f)
+    values["rel_callable"], values["rel_type"] = callable(rel), C.type_name(rel)
     runs = {}
     if callable(f):
         for key, batch in BATCHES.items():
@@ -58,7 +57,7 @@ def read(ns: dict, probes: dict) -> dict:
                 with torch.no_grad():  # by hand: a call to .backward() fails here, as it should
                     loss, grads = f(params, X, y)
                 runs[key] = {"loss": float(loss),
-                             "grads": {k: to_numpy(g).astype(np.float64) for k, g in dict(grads).items()}}
+                             "grads": {k: C.to_numpy(g).astype(np.float64) for k, g in dict(grads).items()}}
             except Exception as error:  # the student's function failed on the check's batch
                 runs[key] = {"error": f"{type(error).__name__}: {error}"[:300]}
     values["runs"] = runs
