@@ -1,11 +1,9 @@
 """Tests of the exercise notebooks and their criteria (``tests/exercises/``: one file per exercise).
 
 * The template and the solutions are mirrors: same cells, tags, headings and check cells. These tests judge
-  the **published** notebooks: when a working copy differs from git's version (a student filled in the
-  exercises in place and saved), they read git's version (``git show :PATH``, the index) and say so in a
-  warning; outside a git checkout the working copy is all there is.
-* ``evaluate`` per exercise on hand-built plain values: a right answer passes, typical mistakes fail with
-  their specific hint.
+  the **published** notebooks (``tests/lesson.py``: git's version when a working copy differs from it).
+* ``evaluate`` per exercise on hand-built plain values: a right answer passes, each typical mistake fails with
+  its specific hint (two tables of cases).
 * ``check`` never raises, whatever the namespace holds.
 * extract -> the grader's wire format (JSON + .npz, no pickle) -> evaluate works end to end.
 
@@ -17,15 +15,12 @@ import copy
 import functools
 import re
 import sys
-import warnings
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # off-screen: these tests draw a few Axes
 
 import matplotlib.pyplot as plt
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -41,8 +36,6 @@ from tests.grading.evaluator import read_values
 from tests.grading.in_kernel import write_values
 from tests.lesson import ROOT
 
-TEMPLATE = ROOT / "02_neural_networks_exercises.ipynb"
-SOLUTIONS = ROOT / "solutions" / "02_neural_networks_exercises_solutions.ipynb"
 NUMBERS = range(1, 14)
 
 
@@ -67,20 +60,9 @@ def _headings(cell) -> list[str]:
     return [line for line in cell.source.splitlines() if line.startswith("#")] if cell.cell_type == "markdown" else []
 
 
-def published(path: Path, root: Path = ROOT) -> nbformat.NotebookNode:
-    """Git's version of a lesson notebook when the working copy differs from it, else the working copy."""
-    name = path.relative_to(root).as_posix()
-    shown = lesson.git("show", f":{name}", cwd=root)
-    if shown is not None and shown.returncode == 0 and shown.stdout != path.read_bytes():
-        warnings.warn(f"{name}: the working copy differs from git's version; the mirror tests judge git's "
-                      "version (the published lesson), not your edits", stacklevel=2)
-        return nbformat.reads(shown.stdout.decode("utf-8"), as_version=4)
-    return nbformat.read(path, as_version=4)
-
-
 @pytest.fixture(scope="module")
 def notebooks():
-    return published(TEMPLATE), published(SOLUTIONS)
+    return lesson.read_notebook(lesson.EXERCISES), lesson.read_notebook(lesson.SOLUTIONS)
 
 
 def test_same_cells_types_and_tags(notebooks):
@@ -159,22 +141,6 @@ def test_parameters_cell_and_tags_not_comments(notebooks):
             if cell.cell_type == "code":
                 assert "# NBVAL" not in cell.source and "# ruff" not in cell.source, cell.source[:80]
                 assert not re.search(r"^SEED\s*=", cell.source, re.M) or "parameters" in _tags(cell)
-
-
-def test_published_version_is_judged(tmp_path):
-    """A filled-in, saved copy in the working tree doesn't change what the mirror tests read (git's version)."""
-    def git(*args):
-        lesson.git(*args, cwd=tmp_path, check=True)
-
-    git("init", "-q")
-    notebook = tmp_path / TEMPLATE.name
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("model_cv = None")]), notebook)
-    git("add", notebook.name)
-    git("commit", "-qm", "template")
-    assert published(notebook, tmp_path).cells[0].source == "model_cv = None"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("model_cv = 'my work'")]), notebook)
-    with pytest.warns(UserWarning, match="judge git's version"):
-        assert published(notebook, tmp_path).cells[0].source == "model_cv = None"
 
 
 # --------------------------------------------------------------------------
@@ -285,14 +251,14 @@ def test_points_table_and_records():
     assert f"{common.MOONS_MIN_TEST_ACC:.0%}" in ec.EXERCISES[4].title  # titles are built from the thresholds
 
 
-def test_data_set_calls_live_once():
+def test_data_set_calls_live_once(notebooks):
     """The text of each call (for hints and the task) is built from the call itself."""
     assert ec.DATASETS["spirals"].text == "make_spirals(n_samples=1200, n_classes=4, noise=0.2, random_state=SEED)"
     from helper_functions import make_spirals
 
     X, y = make_spirals(n_samples=1200, n_classes=4, noise=0.2, random_state=7)
     assert np.array_equal(ec.reference_data("spirals", 7)[0], X.astype(np.float64))
-    template = "".join(cell.source for cell in published(TEMPLATE).cells if cell.cell_type == "markdown")
+    template = "".join(cell.source for cell in notebooks[0].cells if cell.cell_type == "markdown")
     for data in ec.DATASETS.values():
         assert f"`{data.text}`" in template  # the task states exactly the call the criteria rebuild
 
@@ -950,23 +916,12 @@ def test_lines_carry_words_as_well_as_symbols():
 # --------------------------------------------------------------------------
 # (c) check never raises
 # --------------------------------------------------------------------------
-class Explosive:
-    """Every attribute access, call, iteration and conversion raises."""
+def _boom(*args, **kwargs):
+    raise RuntimeError(f"boom: {args[1:]}")
 
-    def __getattr__(self, name):
-        raise RuntimeError(f"boom: {name}")
 
-    def __call__(self, *args, **kwargs):
-        raise RuntimeError("boom: call")
-
-    def __iter__(self):
-        raise RuntimeError("boom: iter")
-
-    def __array__(self, *args, **kwargs):
-        raise RuntimeError("boom: array")
-
-    def __len__(self):
-        raise RuntimeError("boom: len")
+# Every attribute access, call, iteration and conversion raises.
+Explosive = type("Explosive", (), dict.fromkeys(("__getattr__", "__call__", "__iter__", "__array__", "__len__"), _boom))
 
 
 class BrokenModel(nn.Module):
