@@ -751,10 +751,11 @@ WRONG = [
          "no activation reached 90%", absent=("classifies", "uses")),
     case(9, "real, typed in", lambda g: ec.extract(9, _typed_in_tanh(_activation_namespace())),
          "results_activations['tanh']['test_acc'] is 0.9700", "models_activations['tanh'] classifies"),
-    case(9, "real, tanh model uses ReLU", lambda g: ec.extract(9, _activation_namespace(("Sigmoid", "ReLU", "ReLU"))),
+    case(9, "real, tanh model uses ReLU", lambda g: ec.extract(9, _activation_namespace(
+        layers=("Sigmoid", "ReLU", "ReLU"))),
          "models_activations['tanh'] uses ReLU", "nn.Tanh()"),
     case(9, "real, one model three times", lambda g: ec.extract(9, _activation_namespace(
-        ("Sigmoid",) * 3, same_model=True)), "are the same model"),
+        layers=("Sigmoid",) * 3, same_model=True)), "are the same model"),
     case(9, "real, models not a dict", lambda g: ec.extract(9, {**_activation_namespace(),
                                                                "models_activations": [1, 2, 3]}),
          "should be a dict of the trained models"),
@@ -1054,15 +1055,9 @@ def solved_namespace():
     spirals_reference = make_spirals(n_samples=20000, n_classes=4, noise=0.0, random_state=1)
     ns.update(model_spirals=NearestNeighbour(*spirals_reference, 4), ax_spirals=ax, adamw_step=_adamw_step)
     ns.update(_parity_namespace())
-    activations = _activation_values()
-    models = {name: NearestNeighbour(*spirals_reference, 4, extra=[getattr(nn, layer)()])
-              for name, layer in (("sigmoid", "Sigmoid"), ("relu", "ReLU"), ("tanh", "Tanh"))}
-    _table(activations["results"], activations["histories"], models, ns["X_test_spirals"], ns["y_test_spirals"],
-           "test_acc", "test_acc")  # the table reports these models' accuracies
-    ns.update(models_activations=models, results_activations=activations["results"], fastest_activation="relu",
-              histories_activations={k: {key: torch.tensor(v) for key, v in h.items()}  # tensors are converted
-                                     for k, h in activations["histories"].items()},
-              ax_activations=_curves_axes(3, "loss", [1, 0]), answer_9=activations["answer"])
+    ns.update(_activation_namespace(lambda layer: NearestNeighbour(*spirals_reference, 4, extra=[layer()])))
+    ns["histories_activations"] = {k: {key: torch.tensor(v) for key, v in h.items()}  # tensors are converted
+                                   for k, h in ns["histories_activations"].items()}
     for data, names, n_classes in (("iris", ex10_iris_digits.IRIS, 3), ("digits", ex10_iris_digits.DIGITS, 10)):
         X, y = (load_iris if data == "iris" else load_digits)(return_X_y=True)
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
@@ -1114,15 +1109,18 @@ def _parity_namespace():
             "answer_8": "One unit gives one plane; only the widest net reached 0.97 at every seed here."}
 
 
-def _activation_namespace(layers=("Sigmoid", "ReLU", "Tanh"), same_model=False):
-    """Exercise 9 with three real (untrained) models and a table that reports their true test accuracies."""
+def _untrained(activation):
+    return nn.Sequential(nn.Linear(2, 32), activation(), nn.Linear(32, 32), activation(), nn.Linear(32, 4))
+
+
+def _activation_namespace(build=_untrained, layers=("Sigmoid", "ReLU", "Tanh"), same_model=False):
+    """Exercise 9 with three real models (untrained, unless ``build`` makes others from the activation) and a
+    table that reports their true test accuracies."""
     ns = dict(zip(SPIRALS, _tensor_split("spirals", 240), strict=True), SEED=42)
     models = {}
     for name, layer in zip(("sigmoid", "relu", "tanh"), layers, strict=True):
         torch.manual_seed(0)
-        activation = getattr(nn, layer)
-        models[name] = models["sigmoid"] if same_model and models else nn.Sequential(
-            nn.Linear(2, 32), activation(), nn.Linear(32, 32), activation(), nn.Linear(32, 4))
+        models[name] = models["sigmoid"] if same_model and models else build(getattr(nn, layer))
     good = _activation_values()
     _table(good["results"], good["histories"], models, ns["X_test_spirals"], ns["y_test_spirals"], "test_acc",
            "test_acc")
