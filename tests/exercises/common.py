@@ -66,6 +66,12 @@ def pct(x: float) -> str:
     return f"{x:.0%}"
 
 
+def listed(names) -> str:
+    """'a, b and c'."""
+    *rest, last = names
+    return f"{', '.join(rest)} and {last}" if rest else last
+
+
 # ---- Data sets and probes ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DataSet:

@@ -16,7 +16,7 @@ from .common import Exercise, Fail
 NUMBER, POINTS = 3, 1
 TITLE = "Loss function and optimizer for binary classification"
 OWN, BORROWED = ("loss_fn_moons", "optimizer_moons"), ("model_moons",)
-TODO = "set loss_fn_moons and optimizer_moons"
+TODO = f"set {C.listed(OWN)}"
 PROBE_LOGITS, PROBE_TARGETS = [[2.0], [-1.0], [0.5]], [[1.0], [0.0], [0.0]]  # to recognise a hand-written loss
 
 

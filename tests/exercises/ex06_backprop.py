@@ -18,7 +18,7 @@ from .common import Exercise, Fail
 NUMBER, POINTS = 6, 2
 TITLE = "Backpropagation by hand for a ReLU network, with a gradient check"
 OWN, BORROWED = ("forward_backward", "rel_error", "grad_check_errors"), ()
-TODO = "define forward_backward, rel_error and grad_check_errors"
+TODO = f"define {C.listed(OWN)}"
 TOLERANCE = 1e-6  # relative error of a gradient (float64)
 KEYS = ("W1", "b1", "W2", "b2")
 

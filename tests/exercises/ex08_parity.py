@@ -18,10 +18,9 @@ LEVEL = 0.97  # every seed of the fewest width must reach this test accuracy
 N_SEEDS, MIN_WIDTHS = 3, 4
 PARITY_SPLIT = ("X_train_parity", "X_test_parity", "y_train_parity", "y_test_parity")
 TITLE = "Three-bit parity: how many hidden units does it take?"
-OWN = PARITY_SPLIT + ("parity_results", "models_parity", "fewest_hidden_units", "answer_8")
-BORROWED = ()
-TODO = "make the parity split, train every width at 3 seeds and fill parity_results, models_parity, " \
-       "fewest_hidden_units and answer_8"
+TABLES = ("parity_results", "models_parity", "fewest_hidden_units", "answer_8")
+OWN, BORROWED = PARITY_SPLIT + TABLES, ()
+TODO = f"make the parity split, train every width at 3 seeds and fill {C.listed(TABLES)}"
 ACTIVATIONS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU")
 
 

@@ -18,8 +18,7 @@ TITLE = "Sigmoid vs ReLU vs tanh on the spirals"
 OWN = ("results_activations", "histories_activations", "models_activations", "fastest_activation", "ax_activations",
        "answer_9")
 BORROWED = C.SPIRALS_SPLIT
-TODO = ("fill results_activations, histories_activations, models_activations, fastest_activation, ax_activations "
-        "and answer_9")
+TODO = f"fill {C.listed(OWN)}"
 LEVEL = 0.9  # epochs are counted until the test accuracy first reaches this
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
 LAYER_OF = {"sigmoid": "Sigmoid", "relu": "ReLU", "tanh": "Tanh"}

@@ -21,8 +21,7 @@ TITLE = "Optimizers on digits: SGD, momentum, RMSprop, Adam"
 OWN = ("X_val_optimizers", "y_val_optimizers", "results_optimizers", "histories_optimizers", "models_optimizers",
        "optimizers_used", "fastest_optimizer", "ax_optimizers", "answer_11")
 BORROWED = ("X_train_digits", "y_train_digits", "X_test_digits")
-TODO = ("fill X_val_optimizers, y_val_optimizers, results_optimizers, histories_optimizers, models_optimizers, "
-        "optimizers_used, fastest_optimizer, ax_optimizers and answer_11")
+TODO = f"fill {C.listed(OWN)}"
 LEVEL = 0.93  # epochs are counted until the validation accuracy first reaches this
 MIN_VAL_ACC = 0.93
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")

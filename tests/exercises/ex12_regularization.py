@@ -23,8 +23,7 @@ TITLE = "Regularization against over-fitting"
 OWN = ("X_train_regularization", "y_train_regularization", "X_val_regularization", "y_val_regularization",
        "results_regularization", "histories_regularization", "models_regularization", "best_regularizer", "answer_12")
 BORROWED = ("X_train_digits", "y_train_digits")
-TODO = ("fill X_train_regularization, y_train_regularization, X_val_regularization, y_val_regularization, "
-        "results_regularization, histories_regularization, models_regularization, best_regularizer and answer_12")
+TODO = f"fill {C.listed(OWN)}"
 REGULARIZERS = ("none", "l1", "l2", "dropout")
 SPELLING = {"l1": "L1", "l2": "L2", "dropout": "dropout"}
 OVERFIT_MIN_GAP = 0.05  # the unregularised model must over-fit by at least this much

@@ -19,7 +19,7 @@ MIN_TEST_ACC = 0.95
 TITLE = f"k-fold cross-validation of hyperparameters (>= {C.pct(MIN_TEST_ACC)} test accuracy)"
 OWN = ("cv_results", "best_config", "most_important_hyperparameter", "model_cv", "answer_13")
 BORROWED = ("X_train_digits", "y_train_digits", "X_test_digits", "y_test_digits", "scaler_digits")
-TODO = "fill cv_results, best_config, most_important_hyperparameter, model_cv and answer_13"
+TODO = f"fill {C.listed(OWN)}"
 KEYS = ("hidden_layers", "hidden_units", "lr", "batch_size")
 
 
