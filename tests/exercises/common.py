@@ -316,9 +316,8 @@ def _traced_layers(model):
 def layer_chain(model):
     """The layers ``model`` applies one after the other, as records; or a reason why it isn't such a chain.
 
-    An ``nn.Sequential`` (also nested) of standard layers is a chain; another
-    module is one when ``torch.fx`` traces its forward() to standard layers
-    and relu/sigmoid/tanh calls, each applied to the previous result.
+    An ``nn.Sequential`` (also nested) of standard layers is a chain; another module is one when ``torch.fx``
+    traces its forward() to standard layers and relu/sigmoid/tanh calls, each applied to the previous result.
     """
     if type(model) is torch.nn.Sequential and not (model._forward_hooks or model._forward_pre_hooks):
         layers = list(_sequential_leaves(model))
@@ -461,12 +460,10 @@ def chain_outputs(layers: list, X: np.ndarray) -> np.ndarray:
 def rebuild(info, name: str, inputs: dict) -> None:
     """Replace a model's outputs by those its layers compute here, on the grader's own copy of the inputs.
 
-    ``inputs``: key -> (N, D) array, the inputs the kernel side evaluated the
-    model on under that key (fresh probes, a fixed grid, the student's test
-    split) or new ones (e.g. the training split, to check a history). Where the
-    kernel also sent outputs for a key, they must agree with the rebuilt ones;
-    a model that isn't a plain chain of standard layers keeps the outputs its
-    own forward() computed, and the outcome says so.
+    ``inputs``: key -> (N, D) array, the inputs the kernel side evaluated the model on under that key (fresh
+    probes, a fixed grid, the student's test split) or new ones (e.g. the training split, to check a history).
+    Where the kernel also sent outputs for a key, they must agree with the rebuilt ones; a model that isn't a
+    chain of standard layers keeps the outputs its own forward() computed, and the outcome says so.
     """
     if not isinstance(info, dict) or not info.get("is_module"):
         return
@@ -498,10 +495,8 @@ def rebuild(info, name: str, inputs: dict) -> None:
 
 
 def probe_X(probes: dict, data: str, scaler=None):
-    """The probe inputs of ``data`` as the kernel received them (float32), standardised with ``scaler``.
-
-    None when the scaler doesn't fit (the kernel side then sent no outputs either).
-    """
+    """The probe inputs of ``data`` as the kernel received them (float32), standardised with ``scaler``: None
+    when the scaler doesn't fit (the kernel side then sent no outputs either)."""
     X = np.asarray(probes[data]["X"], dtype=np.float32).astype(np.float64)
     return X if scaler is None else standardised(X, scaler)
 
@@ -544,11 +539,6 @@ def is_affine(outputs: np.ndarray, X: np.ndarray) -> bool:
     spread = np.linalg.norm(outputs - outputs.mean(axis=0))
     residual = outputs - design @ np.linalg.lstsq(design, outputs, rcond=None)[0]
     return bool(spread == 0 or np.linalg.norm(residual) < 1e-4 * spread)
-
-
-def hidden_widths(info: dict) -> list[int]:
-    """Output widths of every nn.Linear but the last (the hidden layers)."""
-    return [int(shape[1]) for shape in (info.get("linear_shapes") or [])[:-1]]
 
 
 def labels_from_outputs(outputs: np.ndarray, info: dict) -> np.ndarray:
@@ -800,10 +790,8 @@ def trained_models(value, keys: tuple[str, ...], name: str, aliases: dict | None
 
 def check_recorded_accuracy(info: dict, name: str, X: np.ndarray, y: np.ndarray, recorded: float,
                             recorded_name: str, data_name: str, key: str = "eval", how: str = "") -> float:
-    """A reported final accuracy must be the trained model's accuracy on that data (one sample of slack).
-
-    ``key``: the name under which the kernel side evaluated the model on X.
-    """
+    """A reported final accuracy must be the trained model's accuracy on that data (one sample of slack);
+    ``key``: the name under which the kernel side evaluated the model on X."""
     rebuild(info, name, {key: X})
     acc = accuracy(y, labels_from_outputs(model_outputs(info, name, len(y), key), info))
     if abs(acc - recorded) > 1.0 / max(len(y), 1) + 1e-9:

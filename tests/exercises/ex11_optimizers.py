@@ -12,6 +12,7 @@ only checked for being there.
 """
 
 import numpy as np
+import torch
 
 from . import common as C
 from .common import Exercise, Fail
@@ -33,8 +34,6 @@ SETTINGS = ("lr", "momentum", "nesterov", "betas", "alpha", "weight_decay", "eps
 
 def optimizer_info(optimizer) -> dict:
     """In the kernel: an optimizer's type, first parameter group's settings and the ids of all its parameters."""
-    import torch
-
     if not isinstance(optimizer, torch.optim.Optimizer):
         return {"is_optimizer": False, "type": type(optimizer).__name__}
     group = optimizer.param_groups[0]

@@ -14,6 +14,7 @@ one standard error of the best validation accuracy.
 import math
 
 import numpy as np
+import torch
 
 from . import common as C
 from .common import Exercise, Fail
@@ -37,8 +38,6 @@ PENALTY_RATIO = 0.9
 
 def weight_sums(model) -> dict:
     """In the kernel: sum |w| and sum w**2 over a model's weight matrices (parameters with 2 or more dims)."""
-    import torch
-
     if not isinstance(model, torch.nn.Module):
         return {}
     weights = [p.detach().double() for p in model.parameters() if p.dim() >= 2]

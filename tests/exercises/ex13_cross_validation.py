@@ -107,7 +107,8 @@ def judge(v: dict, probes: dict) -> str:
                    f"CV accuracy most ({effects[leader]:.3f} between its two values; {stated!r}: "
                    f"{effects[stated]:.3f})")
     model = v["model"]
-    widths, shapes = C.hidden_widths(model), model.get("linear_shapes") or []
+    shapes = model.get("linear_shapes") or []
+    widths = [int(shape[1]) for shape in shapes[:-1]]  # of the hidden layers
     layers, units = config["hidden_layers"], config["hidden_units"]
     if len(widths) != layers or any(w != units for w in widths):
         raise Fail(f"model_cv has hidden layers {widths}, but best_config asks for {layers} hidden layer(s) of "
