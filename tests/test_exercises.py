@@ -440,31 +440,32 @@ def _tanh_trained_shorter(g):
     return g
 
 
-def _tabular_values(data, n_classes, fit_on="train", wrong=0.0, seed=0):
-    loader = load_iris if data == "iris" else load_digits
-    X, y = loader(return_X_y=True)
+def _scaled_split(data, seed, fit_on="train"):
+    """Iris or digits split 80/20 (stratified), float32 features standardised by a scaler fitted on the training
+    split (``fit_on="all"``: on all the data; ``"test-separately"``: the test split by one of its own)."""
+    X, y = (load_iris if data == "iris" else load_digits)(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=seed, stratify=y)
     scaler = StandardScaler().fit(X_train if fit_on == "train" else X)
-    X_test_scaled = (StandardScaler().fit(X_test) if fit_on == "test-separately" else scaler).transform(X_test)
-    names = ex10_iris_digits.IRIS if data == "iris" else ex10_iris_digits.DIGITS
+    test_scaler = StandardScaler().fit(X_test) if fit_on == "test-separately" else scaler
+    return (scaler.transform(X_train).astype(np.float32), test_scaler.transform(X_test).astype(np.float32), y_train,
+            y_test, scaler)
+
+
+def _tabular_values(data, n_classes, fit_on="train", wrong=0.0, seed=0):
+    X_train, X_test, y_train, y_test, scaler = _scaled_split(data, seed, fit_on)
     probe_y = PROBES[data]["y"].copy()
-    in_test = common.test_mask(PROBES, data, scaler.transform(X_test), (scaler.mean_, scaler.scale_))
-    wrong_rows = np.flatnonzero(in_test)[: round(wrong * in_test.sum())]
-    probe_y[wrong_rows] = (probe_y[wrong_rows] + 1) % n_classes
-    return {
-        names[0]: info(scaler.transform(X_train).astype(np.float32)),
-        names[1]: info(X_test_scaled.astype(np.float32)),
-        names[2]: info(y_train), names[3]: info(y_test),
-        "scaler": {"type": "sklearn.preprocessing._data.StandardScaler", "mean": scaler.mean_, "scale": scaler.scale_},
-        "model": model_info(probe=logits_for(probe_y, n_classes)),
-    }
+    if wrong:
+        in_test = common.test_mask(PROBES, data, X_test, (scaler.mean_, scaler.scale_))
+        wrong_rows = np.flatnonzero(in_test)[: round(wrong * in_test.sum())]
+        probe_y[wrong_rows] = (probe_y[wrong_rows] + 1) % n_classes
+    names = ex10_iris_digits.IRIS if data == "iris" else ex10_iris_digits.DIGITS
+    return {**dict(zip(names[:4], map(info, (X_train, X_test, y_train, y_test)), strict=True)),
+            "scaler": {"type": "sklearn.preprocessing._data.StandardScaler", "mean": scaler.mean_,
+                       "scale": scaler.scale_}, "model": model_info(probe=logits_for(probe_y, n_classes))}
 
 
 def _digits_split():
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=42, stratify=y)
-    scaler = StandardScaler().fit(X_train)
-    return scaler.transform(X_train).astype(np.float32), scaler.transform(X_test).astype(np.float32), y_train, y_test
+    return _scaled_split("digits", 42)[:4]
 
 
 def _optimizer_values(fastest="Momentum", val_rows=None):
@@ -1059,10 +1060,8 @@ def solved_namespace():
     ns["histories_activations"] = {k: {key: torch.tensor(v) for key, v in h.items()}  # tensors are converted
                                    for k, h in ns["histories_activations"].items()}
     for data, names, n_classes in (("iris", ex10_iris_digits.IRIS, 3), ("digits", ex10_iris_digits.DIGITS, 10)):
-        X, y = (load_iris if data == "iris" else load_digits)(return_X_y=True)
-        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
-        scaler = StandardScaler().fit(X_train)
-        Xs_train, Xs_test = (torch.from_numpy(scaler.transform(X)).float() for X in (X_train, X_test))
+        X_train, X_test, y_train, y_test, scaler = _scaled_split(data, 0)
+        Xs_train, Xs_test = torch.from_numpy(X_train), torch.from_numpy(X_test)
         ns.update(zip(names, (Xs_train, Xs_test, torch.from_numpy(y_train), torch.from_numpy(y_test), scaler,
                               NearestNeighbour(torch.cat([Xs_train, Xs_test]), np.concatenate([y_train, y_test]),
                                                n_classes, hidden=(128,))), strict=True))
