@@ -1,44 +1,31 @@
 """The 13 exercises of ``02_neural_networks_exercises.ipynb``: one file each, this registry, ``common.py``.
 
-Each ``exNN_*.py`` is the specification of one exercise, top to bottom: what
-the student must define, its points, how the data are rebuilt, what is read
-from the kernel (``read``) and how it is judged, with its hints (``judge``).
+Each ``exNN_*.py`` is the specification of one exercise, top to bottom: what the student must define, its
+points, how the data are rebuilt, what is read from the kernel (``read``) and how it is judged, with its hints
+(``judge``).
 
-* :func:`extract` (in the kernel: the check cell's, or the grader's): the
-  exercise's ``read`` on the notebook's namespace -> plain data (builtins and
-  NumPy arrays). Models are run on ``probes``, fresh inputs chosen by the
+* :func:`extract` (in the kernel: the check cell's, or the grader's): the exercise's ``read`` on the notebook's
+  namespace -> plain data (builtins and NumPy arrays). Models are run on ``probes``, fresh inputs chosen by the
   caller (only the inputs: the labels stay with the caller).
-* :func:`evaluate` (in the check cell, or the grader's evaluation process):
-  the exercise's ``judge`` on those values -> one :class:`Outcome`.
+* :func:`evaluate` (in the check cell, or the grader's evaluation process): its ``judge`` -> one :class:`Outcome`.
 * :func:`check` for the notebook's check cells: ``check(4, globals())``.
 
-Imports inside this package are relative, so the grader can load a fresh copy
-of it under another name in a student's kernel (``tests/grading/in_kernel.py``).
+Imports inside this package are relative, so the grader can load a fresh copy of it under another name in a
+student's kernel (``tests/grading/in_kernel.py``).
 """
+
+import importlib
 
 from tests.grading.outcome import FAILED, NOT_ATTEMPTED, PASSED, Outcome
 
-from . import (
-    common,
-    ex01_moons_split,
-    ex02_moons_model,
-    ex03_loss_optimizer,
-    ex04_training_loop,
-    ex05_predictions,
-    ex06_backprop,
-    ex07_spirals,
-    ex08_parity,
-    ex09_activations,
-    ex10_iris_digits,
-    ex11_optimizers,
-    ex12_regularization,
-    ex13_cross_validation,
-)
+from . import common
 from .common import DATASETS, NotAttempted, default_probes, make_probes, probe_inputs, reference_data
 
-_FILES = (ex01_moons_split, ex02_moons_model, ex03_loss_optimizer, ex04_training_loop, ex05_predictions,
-          ex06_backprop, ex07_spirals, ex08_parity, ex09_activations, ex10_iris_digits, ex11_optimizers,
-          ex12_regularization, ex13_cross_validation)
+# The exercise files, in order (each is imported here, relative to this package, and becomes its attribute).
+_FILES = tuple(importlib.import_module(f".{name}", __name__) for name in (
+    "ex01_moons_split", "ex02_moons_model", "ex03_loss_optimizer", "ex04_training_loop", "ex05_predictions",
+    "ex06_backprop", "ex07_spirals", "ex08_parity", "ex09_activations", "ex10_iris_digits", "ex11_optimizers",
+    "ex12_regularization", "ex13_cross_validation"))
 EXERCISES = {file.EXERCISE.number: file.EXERCISE for file in _FILES}
 MADE_IN = {name: n for n, exercise in EXERCISES.items() for name in exercise.own}
 
@@ -51,16 +38,9 @@ def is_placeholder(value) -> bool:
 def extract(number: int, namespace: dict, probes: dict | None = None) -> dict:
     """Read exercise ``number``'s names from ``namespace`` (the notebook's ``globals()``): plain data only.
 
-    Args:
-        probes: data-set name -> ``(N, D)`` array of fresh inputs on which models
-            are run (default: the check cells' fixed probes).
-
-    Returns:
-        Builtins and NumPy arrays; ``{"missing": [...]}`` when some but not all
-        of the exercise's own names are still placeholders.
-
-    Raises:
-        NotAttempted: all of its own names are placeholders, or a borrowed one is.
+    ``probes``: data-set name -> ``(N, D)`` fresh inputs to run models on (default: the check cells' fixed
+    probes). Returns builtins and NumPy arrays; ``{"missing": [...]}`` when some but not all of the exercise's
+    own names are still placeholders. Raises NotAttempted when all are, or a borrowed one is.
     """
     if not isinstance(number, int) or number not in EXERCISES:
         raise ValueError(f"there is no exercise {number!r}; exercises are numbered 1..{len(EXERCISES)}")
@@ -79,11 +59,10 @@ def extract(number: int, namespace: dict, probes: dict | None = None) -> dict:
 
 
 def evaluate(number: int, values: dict, probes: dict | None = None) -> Outcome:
-    """Judge exercise ``number`` from the plain ``values`` that :func:`extract` returned.
+    """Judge exercise ``number`` from the plain ``values`` that :func:`extract` returned: full points or 0.
 
-    Pure and deterministic. Malformed values give a FAILED outcome, never an
-    exception. ``probes``: the :func:`make_probes` dict whose inputs went into
-    ``extract`` (default: the check cells' fixed probes). Full points when passed, else 0.
+    Pure and deterministic; malformed values give a FAILED outcome, never an exception. ``probes``: the
+    :func:`make_probes` dict whose inputs went into ``extract`` (default: the check cells' fixed probes).
     """
     if not isinstance(number, int) or number not in EXERCISES:
         return Outcome(number, FAILED, f"there is no exercise {number!r}; exercises are numbered 1..13")
@@ -112,9 +91,8 @@ def evaluate(number: int, values: dict, probes: dict | None = None) -> Outcome:
 def check(number: int, namespace: dict) -> Outcome:
     """Check exercise ``number`` in a notebook: ``check(4, globals())``.
 
-    Prints one line (✅ passed / ❌ failed with a hint / ⏳ not attempted) and
-    returns the :class:`Outcome`. Never raises: an exception in the student's
-    objects becomes a FAILED outcome naming it.
+    Prints one line (✅ passed / ❌ failed with a hint / ⏳ not attempted) and returns the :class:`Outcome`.
+    Never raises: an exception in the student's objects becomes a FAILED outcome naming it.
     """
     try:
         values = extract(number, namespace)

@@ -1,21 +1,14 @@
 """What several exercises share: data sets and probes, reading objects in the kernel, judging them here.
 
-Two halves, as in each exercise file:
+* **read** (in the student's kernel): objects -> builtins and NumPy arrays (:func:`plain`, :func:`array_info`,
+  :func:`model_info`, :func:`axes_info`). A model becomes its outputs on the inputs given and, when it is a
+  chain of standard layers, those layers with their weights (:func:`layer_chain`).
+* **judge** (in the grader's evaluation process, or the check cell): the data rebuilt with the student's
+  ``SEED`` (:func:`reference_data`), fresh probes whose labels never enter the kernel (:func:`make_probes`),
+  models rebuilt with torch from their weights (:func:`rebuild`), and the checks several exercises use.
 
-* **read** (runs in the student's kernel): turn the student's objects into
-  plain data: builtins and NumPy arrays (:func:`plain`, :func:`array_info`,
-  :func:`model_info`, :func:`axes_info`). A model becomes its outputs on the
-  inputs it is given and, when it is a chain of standard layers, those layers
-  with their weights (:func:`layer_chain`).
-* **judge** (runs in the grader's evaluation process, or in the check cell):
-  the reference data rebuilt with the student's ``SEED`` (:func:`reference_data`),
-  fresh probes whose labels never enter the kernel (:func:`make_probes`),
-  models rebuilt with torch from their weights (:func:`rebuild`), and the checks
-  several exercises use (splits, model outputs, plots, tables).
-
-Module-level imports: the standard library, NumPy and torch only (the kernel
-imports this file); scikit-learn and ``helper_functions`` are imported inside
-the functions that rebuild data sets.
+Module-level imports: stdlib, NumPy and torch only (the kernel imports this file); scikit-learn and
+``helper_functions`` are imported inside the functions that rebuild data sets.
 """
 
 from __future__ import annotations
@@ -53,7 +46,7 @@ class Fail(Exception):
 
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise, as its file defines it (see ``__init__.py`` for the registry)."""
+    """One exercise, as its file defines it (``__init__.py`` holds the registry)."""
 
     number: int
     title: str
@@ -61,7 +54,7 @@ class Exercise:
     own: tuple[str, ...]  # names its answer cells define
     borrowed: tuple[str, ...]  # names it reads from earlier exercises
     todo: str  # what the template asks for while it is not attempted
-    read: Callable  # (namespace, probe inputs) -> plain values; in the kernel
+    read: Callable  # (namespace, probe inputs) -> plain values, in the kernel
     judge: Callable  # (values, probes) -> message; raises Fail
 
     @property
@@ -73,38 +66,39 @@ def pct(x: float) -> str:
     return f"{x:.0%}"
 
 
-# --------------------------------------------------------------------------
-# Data sets and probes
-# --------------------------------------------------------------------------
+def listed(names) -> str:
+    """'a, b and c'."""
+    *rest, last = names
+    return f"{', '.join(rest)} and {last}" if rest else last
+
+
+# ---- Data sets and probes ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DataSet:
-    """A data-set call: ``module.function(**kwargs, random_state=SEED)`` (seeded) or without a seed."""
+    """A data-set call: ``module.function(**kwargs)``, with ``random_state=SEED`` when seeded."""
 
     module: str
     function: str
-    kwargs: tuple[tuple[str, object], ...]
-    seeded: bool
+    kwargs: dict
+    seeded: bool = True
 
     def call(self, seed: int | None = None, **overrides) -> tuple[np.ndarray, np.ndarray]:
-        kwargs = {**dict(self.kwargs), **overrides}
-        if self.seeded:
-            kwargs["random_state"] = seed
+        kwargs = {**self.kwargs, **overrides, **({"random_state": seed} if self.seeded else {})}
         X, y = getattr(importlib.import_module(self.module), self.function)(**kwargs)
         return np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64)
 
     @property
     def text(self) -> str:
-        args = [f"{k}={v!r}" for k, v in self.kwargs] + (["random_state=SEED"] if self.seeded else [])
+        args = [f"{k}={v!r}" for k, v in self.kwargs.items()] + (["random_state=SEED"] if self.seeded else [])
         return f"{self.function}({', '.join(args)})"
 
 
 DATASETS = {
-    "moons": DataSet("sklearn.datasets", "make_moons", (("n_samples", 1000), ("noise", 0.03)), True),
-    "spirals": DataSet("helper_functions", "make_spirals", (("n_samples", 1200), ("n_classes", 4), ("noise", 0.2)),
-                       True),
-    "parity": DataSet("helper_functions", "make_parity", (("n_samples", 1000), ("n_bits", 3), ("noise", 0.3)), True),
-    "iris": DataSet("sklearn.datasets", "load_iris", (("return_X_y", True),), False),
-    "digits": DataSet("sklearn.datasets", "load_digits", (("return_X_y", True),), False),
+    "moons": DataSet("sklearn.datasets", "make_moons", {"n_samples": 1000, "noise": 0.03}),
+    "spirals": DataSet("helper_functions", "make_spirals", {"n_samples": 1200, "n_classes": 4, "noise": 0.2}),
+    "parity": DataSet("helper_functions", "make_parity", {"n_samples": 1000, "n_bits": 3, "noise": 0.3}),
+    "iris": DataSet("sklearn.datasets", "load_iris", {"return_X_y": True}, seeded=False),
+    "digits": DataSet("sklearn.datasets", "load_digits", {"return_X_y": True}, seeded=False),
 }
 
 
@@ -124,13 +118,9 @@ DEFAULT_PROBE_SEED = 20260101  # what check cells use; the grader draws a secret
 def make_probes(seed: int) -> dict:
     """Fresh inputs for judging models, with their labels (the caller keeps the labels).
 
-    Generated data sets (moons, spirals, XOR): ``PROBE_SAMPLES`` new points from
-    the exercise's own call with a seed derived from ``seed``. Iris and digits
-    (no new samples exist): the whole data set, raw features, in an order drawn
-    from ``seed``, with ``index`` (the reference row of each probe row).
-
-    Returns:
-        name -> {"X": (N, D) float64, "y": (N,) int64[, "index": (N,) int64]}.
+    name -> {"X": (N, D) float64, "y": (N,) int64[, "index": (N,) int64]}. Generated data sets: ``PROBE_SAMPLES``
+    new points of the exercise's own call, seeded from ``seed``. Iris and digits (no new samples exist): the
+    whole data set, raw features, in an order drawn from ``seed``, ``index`` the reference row of each probe row.
     """
     rng = np.random.default_rng(seed)
     probes = {}
@@ -155,9 +145,7 @@ def default_probes() -> dict:
     return make_probes(DEFAULT_PROBE_SEED)
 
 
-# --------------------------------------------------------------------------
-# Read (in the kernel): objects -> plain data
-# --------------------------------------------------------------------------
+# ---- Read (in the kernel): objects -> plain data -------------------------------------------------------------------
 def to_numpy(value) -> np.ndarray:
     """Tensor (any device), array or nested list -> NumPy array (a copy)."""
     if isinstance(value, torch.Tensor):
@@ -179,13 +167,10 @@ def array_info(value) -> dict:
 
 
 def split_info(ns: dict, names: tuple) -> dict:
-    return {name: array_info(ns[name]) for name in names}
-
-
-def seed_of(ns: dict):
-    """The notebook's integer ``SEED`` (None without one)."""
+    """A split's arrays, and the notebook's integer ``SEED`` (None without one) for :func:`check_split`."""
     seed = ns.get("SEED")
-    return int(seed) if isinstance(seed, int | np.integer) and not isinstance(seed, bool) else None
+    seed = int(seed) if isinstance(seed, int | np.integer) and not isinstance(seed, bool) else None
+    return {**{name: array_info(ns[name]) for name in names}, "seed": seed}
 
 
 def plain(value, depth: int = 0):
@@ -251,12 +236,19 @@ def _outputs(model, X):
 
 
 MAX_CHAIN_WEIGHT_BYTES = 6_000_000  # larger models are judged on their outputs only (results files stay small)
-_PARAMETER_FREE = {"ReLU", "Sigmoid", "Tanh", "Identity", "SiLU", "Dropout", "AlphaDropout"}
 _CHAIN_FUNCTIONS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}  # torch.relu, F.relu, x.relu(), ...
+# The layers the grader rebuilds: type -> {record key: module attribute}.
+_RECORDED = {"Linear": {"weight": "weight", "bias": "bias"}, "Dropout": {"p": "p"}, "AlphaDropout": {"p": "p"},
+             "LeakyReLU": {"negative_slope": "negative_slope"}, "ELU": {"alpha": "alpha"},
+             "GELU": {"approximate": "approximate"}, "Softmax": {}, "LogSoftmax": {}, "Flatten": {},
+             "BatchNorm1d": {"mean": "running_mean", "var": "running_var", "weight": "weight", "bias": "bias",
+                             "eps": "eps"}, **dict.fromkeys(("ReLU", "Sigmoid", "Tanh", "Identity", "SiLU"), {})}
 
 
-def _weights(tensor):
-    return None if tensor is None else tensor.detach().cpu().numpy().copy()
+def _setting(value):
+    if value is None or isinstance(value, str):
+        return value
+    return value.detach().cpu().numpy().copy() if isinstance(value, torch.Tensor) else float(value)
 
 
 def _layer_record(module):
@@ -264,27 +256,16 @@ def _layer_record(module):
 
     Exact types only: a subclass may have its own forward().
     """
-    nn, kind = torch.nn, type(module)
-    if module._forward_hooks or module._forward_pre_hooks:
+    kind = type(module).__name__
+    if (module._forward_hooks or module._forward_pre_hooks or kind not in _RECORDED
+            or getattr(torch.nn, kind) is not type(module)):
         return None
-    if kind is nn.Linear:
-        return {"type": "Linear", "weight": _weights(module.weight), "bias": _weights(module.bias)}
-    if kind.__module__.startswith("torch.nn.modules") and kind.__name__ in _PARAMETER_FREE:
-        return {"type": kind.__name__, **({"p": float(module.p)} if hasattr(module, "p") else {})}
-    if kind is nn.LeakyReLU:
-        return {"type": "LeakyReLU", "negative_slope": float(module.negative_slope)}
-    if kind is nn.ELU:
-        return {"type": "ELU", "alpha": float(module.alpha)}
-    if kind is nn.GELU:
-        return {"type": "GELU", "approximate": str(module.approximate)}
-    if kind in (nn.Softmax, nn.LogSoftmax) and module.dim in (None, 1, -1):
-        return {"type": kind.__name__}
-    if kind is nn.Flatten and module.start_dim in (1, -1):
-        return {"type": "Identity"}  # on (N, D) inputs
-    if kind is nn.BatchNorm1d and module.running_mean is not None:
-        return {"type": "BatchNorm1d", "mean": _weights(module.running_mean), "var": _weights(module.running_var),
-                "weight": _weights(module.weight), "bias": _weights(module.bias), "eps": float(module.eps)}
-    return None
+    if kind == "Flatten":  # on (N, D) inputs
+        return {"type": "Identity"} if module.start_dim in (1, -1) else None
+    if (kind in ("Softmax", "LogSoftmax") and module.dim not in (None, 1, -1)) or (
+            kind == "BatchNorm1d" and module.running_mean is None):
+        return None
+    return {"type": kind, **{key: _setting(getattr(module, attr)) for key, attr in _RECORDED[kind].items()}}
 
 
 def _sequential_leaves(model):
@@ -335,9 +316,8 @@ def _traced_layers(model):
 def layer_chain(model):
     """The layers ``model`` applies one after the other, as records; or a reason why it isn't such a chain.
 
-    An ``nn.Sequential`` (also nested) of standard layers is a chain; another
-    module is one when ``torch.fx`` traces its forward() to standard layers
-    and relu/sigmoid/tanh calls, each applied to the previous result.
+    An ``nn.Sequential`` (also nested) of standard layers is a chain; another module is one when ``torch.fx``
+    traces its forward() to standard layers and relu/sigmoid/tanh calls, each applied to the previous result.
     """
     if type(model) is torch.nn.Sequential and not (model._forward_hooks or model._forward_pre_hooks):
         layers = list(_sequential_leaves(model))
@@ -415,13 +395,18 @@ def axes_info(ax) -> dict:
     }
 
 
-# --------------------------------------------------------------------------
-# Judge (in the grader's evaluation process): models rebuilt with torch
-# --------------------------------------------------------------------------
+# ---- Judge (in the grader's evaluation process): models rebuilt with torch -----------------------------------------
 NOTES: list[str] = []  # notes of the judgement in progress (see __init__.judge)
 REBUILD_RTOL = REBUILD_ATOL = 1e-3  # float32 in the kernel (CPU or CUDA) against float64 here
-_PLAIN_LAYERS = {"ReLU": torch.nn.ReLU, "Sigmoid": torch.nn.Sigmoid, "Tanh": torch.nn.Tanh, "SiLU": torch.nn.SiLU,
-                 "Identity": torch.nn.Identity, "Dropout": torch.nn.Identity, "AlphaDropout": torch.nn.Identity}
+_REBUILT = {  # type -> the layer, in eval mode, from its record (settings coerced: they come from the kernel)
+    **{kind: (lambda r, kind=kind: getattr(torch.nn, kind)())
+       for kind in ("ReLU", "Sigmoid", "Tanh", "SiLU", "Identity")},
+    "Dropout": lambda r: torch.nn.Identity(), "AlphaDropout": lambda r: torch.nn.Identity(),
+    "LeakyReLU": lambda r: torch.nn.LeakyReLU(float(r["negative_slope"])),
+    "ELU": lambda r: torch.nn.ELU(float(r["alpha"])),
+    "GELU": lambda r: torch.nn.GELU(approximate="tanh" if r.get("approximate") == "tanh" else "none"),
+    "Softmax": lambda r: torch.nn.Softmax(dim=1), "LogSoftmax": lambda r: torch.nn.LogSoftmax(dim=1),
+}
 
 
 def _tensor(value) -> torch.Tensor:
@@ -433,7 +418,9 @@ def torch_model(layers: list) -> torch.nn.Sequential:
     nn, modules = torch.nn, []
     for record in layers:
         kind = record.get("type") if isinstance(record, dict) else None
-        if kind == "Linear":
+        if kind in _REBUILT:
+            layer = _REBUILT[kind](record)
+        elif kind == "Linear":
             weight = _tensor(record["weight"])
             bias = None if record.get("bias") is None else _tensor(record["bias"]).reshape(-1)
             if weight.ndim != 2 or (bias is not None and bias.shape != weight.shape[:1]):
@@ -442,16 +429,6 @@ def torch_model(layers: list) -> torch.nn.Sequential:
             layer.weight = nn.Parameter(weight, requires_grad=False)
             if bias is not None:
                 layer.bias = nn.Parameter(bias, requires_grad=False)
-        elif kind in _PLAIN_LAYERS:
-            layer = _PLAIN_LAYERS[kind]()
-        elif kind == "LeakyReLU":
-            layer = nn.LeakyReLU(float(record["negative_slope"]))
-        elif kind == "ELU":
-            layer = nn.ELU(float(record["alpha"]))
-        elif kind == "GELU":
-            layer = nn.GELU(approximate="tanh" if record.get("approximate") == "tanh" else "none")
-        elif kind in ("Softmax", "LogSoftmax"):
-            layer = getattr(nn, kind)(dim=1)
         elif kind == "BatchNorm1d":
             mean, var = _tensor(record["mean"]).reshape(-1), _tensor(record["var"]).reshape(-1)
             affine = record.get("weight") is not None
@@ -483,12 +460,10 @@ def chain_outputs(layers: list, X: np.ndarray) -> np.ndarray:
 def rebuild(info, name: str, inputs: dict) -> None:
     """Replace a model's outputs by those its layers compute here, on the grader's own copy of the inputs.
 
-    ``inputs``: key -> (N, D) array, the inputs the kernel side evaluated the
-    model on under that key (fresh probes, a fixed grid, the student's test
-    split) or new ones (e.g. the training split, to check a history). Where the
-    kernel also sent outputs for a key, they must agree with the rebuilt ones;
-    a model that isn't a plain chain of standard layers keeps the outputs its
-    own forward() computed, and the outcome says so.
+    ``inputs``: key -> (N, D) array, the inputs the kernel side evaluated the model on under that key (fresh
+    probes, a fixed grid, the student's test split) or new ones (e.g. the training split, to check a history).
+    Where the kernel also sent outputs for a key, they must agree with the rebuilt ones; a model that isn't a
+    chain of standard layers keeps the outputs its own forward() computed, and the outcome says so.
     """
     if not isinstance(info, dict) or not info.get("is_module"):
         return
@@ -520,10 +495,8 @@ def rebuild(info, name: str, inputs: dict) -> None:
 
 
 def probe_X(probes: dict, data: str, scaler=None):
-    """The probe inputs of ``data`` as the kernel received them (float32), standardised with ``scaler``.
-
-    None when the scaler doesn't fit (the kernel side then sent no outputs either).
-    """
+    """The probe inputs of ``data`` as the kernel received them (float32), standardised with ``scaler``: None
+    when the scaler doesn't fit (the kernel side then sent no outputs either)."""
     X = np.asarray(probes[data]["X"], dtype=np.float32).astype(np.float64)
     return X if scaler is None else standardised(X, scaler)
 
@@ -568,11 +541,6 @@ def is_affine(outputs: np.ndarray, X: np.ndarray) -> bool:
     return bool(spread == 0 or np.linalg.norm(residual) < 1e-4 * spread)
 
 
-def hidden_widths(info: dict) -> list[int]:
-    """Output widths of every nn.Linear but the last (the hidden layers)."""
-    return [int(shape[1]) for shape in (info.get("linear_shapes") or [])[:-1]]
-
-
 def labels_from_outputs(outputs: np.ndarray, info: dict) -> np.ndarray:
     """Class labels from (N, 1) or (N, C) outputs; a final Sigmoid/Softmax means probabilities."""
     ends_in_probs = bool(info.get("leaves")) and info["leaves"][-1] in ("Sigmoid", "Softmax")
@@ -609,11 +577,6 @@ def test_mask(probes: dict, data: str, X_test: np.ndarray, scaler) -> np.ndarray
     return np.isin(group[np.asarray(probes[data]["index"])], group[nearest])
 
 
-def seed_value(values: dict) -> int:
-    seed = values.get("seed")
-    return int(seed) if isinstance(seed, int) and not isinstance(seed, bool) else DEFAULT_SEED
-
-
 def as_labels(info: dict, name: str, n_rows: int) -> np.ndarray:
     """Validate a label array (int, or float holding whole numbers) of length n_rows."""
     y = np.asarray(info["array"])
@@ -627,12 +590,14 @@ def as_labels(info: dict, name: str, n_rows: int) -> np.ndarray:
 
 
 def check_split(values: dict, names: tuple[str, ...], data: str, n_test: int | None, *, scaler=None,
-                tol: float = 1e-4, seed: int = DEFAULT_SEED) -> tuple[np.ndarray, ...]:
+                tol: float = 1e-4) -> tuple[np.ndarray, ...]:
     """Verify a train/test split of a reference data set; return (X_train, X_test, y_train, y_test) as given.
 
-    With ``scaler=(mean, scale)`` the features are un-standardised before they
-    are compared with the reference data, rebuilt with ``seed`` (the student's ``SEED``).
+    The data set is rebuilt with the student's ``SEED`` (``values["seed"]``, see :func:`split_info`); with
+    ``scaler=(mean, scale)`` the features are un-standardised before they are compared with it.
     """
+    seed = values.get("seed")
+    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else DEFAULT_SEED
     ref_X, ref_y = reference_data(data, seed)
     n_total, n_features = ref_X.shape
     arrays = {}
@@ -825,10 +790,8 @@ def trained_models(value, keys: tuple[str, ...], name: str, aliases: dict | None
 
 def check_recorded_accuracy(info: dict, name: str, X: np.ndarray, y: np.ndarray, recorded: float,
                             recorded_name: str, data_name: str, key: str = "eval", how: str = "") -> float:
-    """A reported final accuracy must be the trained model's accuracy on that data (one sample of slack).
-
-    ``key``: the name under which the kernel side evaluated the model on X.
-    """
+    """A reported final accuracy must be the trained model's accuracy on that data (one sample of slack);
+    ``key``: the name under which the kernel side evaluated the model on X."""
     rebuild(info, name, {key: X})
     acc = accuracy(y, labels_from_outputs(model_outputs(info, name, len(y), key), info))
     if abs(acc - recorded) > 1.0 / max(len(y), 1) + 1e-9:
@@ -839,10 +802,9 @@ def check_recorded_accuracy(info: dict, name: str, X: np.ndarray, y: np.ndarray,
 
 def warm_up() -> None:
     """Run every layer type once, so that nothing torch loads lazily is loaded after the evaluator forks."""
-    layers = [{"type": "Linear", "weight": np.ones((2, 2), np.float32), "bias": np.zeros(2, np.float32)},
-              {"type": "BatchNorm1d", "mean": np.zeros(2), "var": np.ones(2), "weight": np.ones(2),
-               "bias": np.zeros(2), "eps": 1e-5}, {"type": "LeakyReLU", "negative_slope": 0.1},
-              {"type": "ELU", "alpha": 1.0}, {"type": "GELU", "approximate": "tanh"}, {"type": "GELU"},
-              *({"type": kind} for kind in (*_PLAIN_LAYERS, "Softmax", "LogSoftmax"))]
-    chain_outputs(layers, np.zeros((3, 2)))
+    nn = torch.nn
+    modules = [nn.Linear(2, 2), nn.BatchNorm1d(2), nn.GELU("tanh"), nn.Dropout(), nn.AlphaDropout(),
+               nn.LeakyReLU(), nn.ELU(), nn.GELU(), nn.Softmax(1), nn.LogSoftmax(1), nn.Flatten(), nn.ReLU(),
+               nn.Sigmoid(), nn.Tanh(), nn.SiLU(), nn.Identity()]
+    chain_outputs([_layer_record(module) for module in modules], np.zeros((3, 2)))
     is_affine(np.zeros((3, 1)), np.zeros((3, 2)))

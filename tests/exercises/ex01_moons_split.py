@@ -1,29 +1,28 @@
 """Exercise 1: the moons data as tensors, split 80/20.
 
-The student defines ``X_train_moons, X_test_moons, y_train_moons, y_test_moons``
-from ``make_moons(n_samples=1000, noise=0.03, random_state=SEED)``. The grader
-rebuilds that call with the student's own ``SEED`` and checks that the split
-holds every point exactly once, as float32 tensors, labels still paired, and
-the labels float32 too (``nn.BCEWithLogitsLoss`` in exercises 3 and 4 fails on
-int64 targets, three exercises later).
+The student defines ``X_train_moons, X_test_moons, y_train_moons, y_test_moons`` from
+``make_moons(n_samples=1000, noise=0.03, random_state=SEED)``. The grader rebuilds that call with the
+student's own ``SEED`` and checks that the split holds every point exactly once, as float32 tensors, labels
+still paired, and the labels float32 too (``nn.BCEWithLogitsLoss`` in exercises 3 and 4 fails on int64 targets).
 """
 
-from .common import MOONS_SPLIT, Exercise, Fail, check_split, seed_of, seed_value, split_info
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 1, 1
 TITLE = "Moons data: tensors and an 80/20 split"
-OWN, BORROWED = MOONS_SPLIT, ()
+OWN, BORROWED = C.MOONS_SPLIT, ()
 TODO = "make the moons data, turn it into tensors and fill X_train_moons, X_test_moons, y_train_moons, y_test_moons"
 
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: the four arrays and the notebook's SEED."""
-    return {**split_info(ns, MOONS_SPLIT), "seed": seed_of(ns)}
+    return C.split_info(ns, C.MOONS_SPLIT)
 
 
 def judge(v: dict, probes: dict) -> str:
-    check_split(v, MOONS_SPLIT, "moons", n_test=200, seed=seed_value(v))
-    for name in MOONS_SPLIT[2:]:
+    C.check_split(v, C.MOONS_SPLIT, "moons", n_test=200)
+    for name in C.MOONS_SPLIT[2:]:
         dtype = v[name].get("dtype")
         if dtype != "torch.float32":
             raise Fail(f"{name} is {dtype}: make the labels float32 too (torch.from_numpy(y).float()); "

@@ -1,13 +1,13 @@
 """Exercise 2: a non-linear model for the moons.
 
-The student defines ``model_moons``: 2 inputs -> hidden layers with a
-non-linear activation -> 1 logit. The kernel runs it on a fixed grid over the
-moons' range (no labels needed); the grader rebuilds it from its weights when
-it is a chain of standard layers and fails it when its output is an affine
-function of the input (stacked ``nn.Linear`` layers without an activation).
+The student defines ``model_moons``: 2 inputs -> hidden layers with a non-linear activation -> 1 logit. The kernel
+runs it on a fixed grid over the moons' range (no labels needed); the grader rebuilds it from its weights when it is
+a chain of standard layers and fails it when its output is an affine function of the input (stacked ``nn.Linear``
+layers without an activation).
 """
 
-from .common import GRID_2D, Exercise, Fail, is_affine, logit_model, model_info, rebuild
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 2, 1
 TITLE = "A non-linear model for the moons"
@@ -17,13 +17,13 @@ TODO = "build model_moons (2 inputs -> hidden layers with a non-linear activatio
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: the model's structure, weights and outputs on the grid."""
-    return {"model": model_info(ns["model_moons"], {"grid": GRID_2D})}
+    return {"model": C.model_info(ns["model_moons"], {"grid": C.GRID_2D})}
 
 
 def judge(v: dict, probes: dict) -> str:
-    rebuild(v["model"], "model_moons", {"grid": GRID_2D})
-    outputs = logit_model(v["model"], "model_moons", len(GRID_2D), "grid")
-    if is_affine(outputs, GRID_2D):
+    C.rebuild(v["model"], "model_moons", {"grid": C.GRID_2D})
+    outputs = C.logit_model(v["model"], "model_moons", len(C.GRID_2D), "grid")
+    if C.is_affine(outputs, C.GRID_2D):
         raise Fail("model_moons computes a straight-line (affine) function of its input: stacked nn.Linear layers "
                    "stay linear; put a non-linear activation such as nn.ReLU() between them")
     layers = v["model"].get("leaves", [])

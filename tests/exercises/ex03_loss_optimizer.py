@@ -1,10 +1,8 @@
 """Exercise 3: loss function and optimizer for binary classification.
 
-The student defines ``loss_fn_moons`` (``nn.BCEWithLogitsLoss()``, or a loss
-that computes the same on fixed logits) and ``optimizer_moons`` over exactly
-``model_moons``'s parameters with a sensible learning rate. Each typical
-mistake (a regression loss, BCELoss on logits, CrossEntropyLoss with one
-output, a sigmoid twice) has its own hint.
+The student defines ``loss_fn_moons`` (``nn.BCEWithLogitsLoss()``, or a loss that computes the same on fixed logits)
+and ``optimizer_moons`` over exactly ``model_moons``'s parameters with a sensible learning rate. Each typical
+mistake (a regression loss, BCELoss on logits, CrossEntropyLoss with one output, a sigmoid twice) has its own hint.
 """
 
 import math
@@ -12,19 +10,20 @@ import math
 import numpy as np
 import torch
 
-from .common import GRID_2D, Exercise, Fail, model_info, model_outputs, rebuild
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 3, 1
 TITLE = "Loss function and optimizer for binary classification"
 OWN, BORROWED = ("loss_fn_moons", "optimizer_moons"), ("model_moons",)
-TODO = "set loss_fn_moons and optimizer_moons"
+TODO = f"set {C.listed(OWN)}"
 PROBE_LOGITS, PROBE_TARGETS = [[2.0], [-1.0], [0.5]], [[1.0], [0.0], [0.0]]  # to recognise a hand-written loss
 
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: the loss's type and value on fixed logits; the optimizer's type, parameters and lr."""
     model, loss_fn, optimizer = ns["model_moons"], ns["loss_fn_moons"], ns["optimizer_moons"]
-    values = {"model": model_info(model, {"grid": GRID_2D[:5]}), "loss_type": type(loss_fn).__name__}
+    values = {"model": C.model_info(model, {"grid": C.GRID_2D[:5]}), "loss_type": type(loss_fn).__name__}
     try:
         values["loss_on_probe"] = float(loss_fn(torch.tensor(PROBE_LOGITS), torch.tensor(PROBE_TARGETS)))
     except Exception:
@@ -39,8 +38,8 @@ def read(ns: dict, probes: dict) -> dict:
 
 def judge(v: dict, probes: dict) -> str:
     model = v["model"]
-    rebuild(model, "model_moons", {"grid": GRID_2D[:5]})
-    width = model_outputs(model, "model_moons", 5, "grid").shape[1]
+    C.rebuild(model, "model_moons", {"grid": C.GRID_2D[:5]})
+    width = C.model_outputs(model, "model_moons", 5, "grid").shape[1]
     loss = v.get("loss_type")
     if loss in ("MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss"):
         raise Fail(f"{loss} is a regression loss; for binary classification with one logit use nn.BCEWithLogitsLoss()")

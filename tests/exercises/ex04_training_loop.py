@@ -1,43 +1,24 @@
 """Exercise 4: the training and testing loop.
 
-The student trains ``model_moons`` and keeps the per-epoch losses in
-``history_moons``. Judged: the split of exercise 1 again; the loss went down;
-the model, rebuilt from its weights, has a loss on ``X_train_moons`` consistent
-with the end of the history (the history belongs to this model); a recorded
-``test_acc`` equal to the model's own accuracy on X_test_moons; no gradients
-piling up in ``.grad`` (the loop calls ``zero_grad``: the gradient left in
-``.grad`` may not be much larger than the gradient of the current loss); and its
-accuracy on fresh moons points, whose labels never entered the kernel. Int64
-labels, which stop the loop at its first loss, are named as the cause.
+The student trains ``model_moons`` and keeps the per-epoch losses in ``history_moons``. Judged: the split of
+exercise 1 again; the loss went down; the model, rebuilt from its weights, has a loss on ``X_train_moons``
+consistent with the end of the history (the history belongs to this model); a recorded ``test_acc`` equal to the
+model's own accuracy on X_test_moons; no gradients piling up in ``.grad`` (the loop calls ``zero_grad``: the
+gradient left in ``.grad`` may not be much larger than the gradient of the current loss); and its accuracy on fresh
+moons points, whose labels never entered the kernel. Int64 labels, which stop the loop at its first loss, are named
+as the cause.
 """
 
 import numpy as np
+import torch
 
-from .common import (
-    MOONS_MIN_TEST_ACC,
-    MOONS_SPLIT,
-    Exercise,
-    Fail,
-    accuracy,
-    check_split,
-    curve,
-    labels_from_outputs,
-    model_info,
-    pct,
-    plain,
-    probe,
-    probe_accuracy,
-    probe_X,
-    rebuild,
-    seed_of,
-    seed_value,
-    split_info,
-    to_numpy,
-)
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 4, 2
-TITLE = f"Training and testing loop (>= {pct(MOONS_MIN_TEST_ACC)} test accuracy)"
-OWN, BORROWED = ("history_moons",), ("model_moons", "loss_fn_moons", "optimizer_moons") + MOONS_SPLIT
+MIN_TEST_ACC = C.MOONS_MIN_TEST_ACC  # exercise 5's too
+TITLE = f"Training and testing loop (>= {C.pct(MIN_TEST_ACC)} test accuracy)"
+OWN, BORROWED = ("history_moons",), ("model_moons", "loss_fn_moons", "optimizer_moons") + C.MOONS_SPLIT
 TODO = "train model_moons and keep the per-epoch losses in history_moons"
 HISTORY_LOSS_FACTOR, HISTORY_LOSS_SLACK = 3.0, 0.02  # the model's loss <= 3 x the history's last + 0.02
 # Gradients that pile up without zero_grad: measured 28 to 30,000 times the current gradient (Adam and SGD, seeds
@@ -51,16 +32,14 @@ def gradient_norms(model, X, y) -> dict:
 
     Uses torch.autograd.grad, which leaves .grad and the train/eval mode as they are.
     """
-    import torch
-
     if not isinstance(model, torch.nn.Module):
         return {}
     params = [p for p in model.parameters() if p.requires_grad]
     stored = [p.grad.detach().double() for p in params if p.grad is not None]
     norms = {"stored": float(sum((g**2).sum() for g in stored)) ** 0.5 if stored else 0.0}
     try:
-        X = torch.as_tensor(to_numpy(X), dtype=params[0].dtype, device=params[0].device)
-        y = torch.as_tensor(to_numpy(y), dtype=params[0].dtype, device=params[0].device).reshape(-1)
+        X = torch.as_tensor(C.to_numpy(X), dtype=params[0].dtype, device=params[0].device)
+        y = torch.as_tensor(C.to_numpy(y), dtype=params[0].dtype, device=params[0].device).reshape(-1)
         with torch.enable_grad():
             loss = torch.nn.functional.binary_cross_entropy_with_logits(model(X).reshape(-1), y)
             now = torch.autograd.grad(loss, params, allow_unused=True)
@@ -71,36 +50,30 @@ def gradient_norms(model, X, y) -> dict:
 
 
 def read(ns: dict, probes: dict) -> dict:
-    """In the kernel: the split, the history and the model (run on the fresh moons probes)."""
-    model = model_info(ns["model_moons"], {"probe": probe(probes, "moons")})
-    return {**split_info(ns, MOONS_SPLIT), "seed": seed_of(ns), "model": model, "history": plain(ns["history_moons"]),
+    """In the kernel: the split, the history, the model (run on the fresh moons probes) and its gradients."""
+    return {**C.split_info(ns, C.MOONS_SPLIT), "history": C.plain(ns["history_moons"]),
+            "model": C.model_info(ns["model_moons"], {"probe": C.probe(probes, "moons")}),
             "gradients": gradient_norms(ns["model_moons"], ns["X_train_moons"], ns["y_train_moons"])}
 
 
-def check_history(history, name: str) -> np.ndarray:
-    if isinstance(history, dict):
-        if "train_loss" not in history:
-            raise Fail(f"{name} should be the history dict from fit() (with 'train_loss') or a list of losses")
-        history = history["train_loss"]
-    losses = curve(history, name)
-    if not losses[-1] < losses[0]:
-        raise Fail(f"the training loss in {name} did not go down ({losses[0]:.4f} -> {losses[-1]:.4f}): call "
-                   "optimizer.zero_grad(), loss.backward() and optimizer.step() every epoch")
-    return losses
-
-
-def _empty_history_with_int_labels(v: dict) -> None:
-    history = v["history"]
+def judge(v: dict, probes: dict) -> str:
+    X_train, X_test, y_train, y_test = C.check_split(v, C.MOONS_SPLIT, "moons", n_test=200)
+    history, model = v["history"], v["model"]
     losses = history.get("train_loss") if isinstance(history, dict) else history
-    int_labels = [name for name in MOONS_SPLIT[2:] if "int" in str(v[name].get("dtype"))]
+    int_labels = [name for name in C.MOONS_SPLIT[2:] if "int" in str(v[name].get("dtype"))]
     if int_labels and (not isinstance(losses, list) or len(losses) < 2):
         raise Fail(f"history_moons holds no losses, and {int_labels[0]} is {v[int_labels[0]].get('dtype')}: "
                    "nn.BCEWithLogitsLoss needs float targets, so the loop stops at its first loss (\"result type Float "
                    "can't be cast to the desired output type Long\"); make the labels float32 in exercise 1 "
                    "(torch.from_numpy(y).float()) and train again")
+    if isinstance(history, dict) and "train_loss" not in history:
+        raise Fail("history_moons should be the history dict from fit() (with 'train_loss') or a list of losses")
+    losses = C.curve(losses, "history_moons")
+    if not losses[-1] < losses[0]:
+        raise Fail(f"the training loss in history_moons did not go down ({losses[0]:.4f} -> {losses[-1]:.4f}): call "
+                   "optimizer.zero_grad(), loss.backward() and optimizer.step() every epoch")
+    C.rebuild(model, "model_moons", {"probe": C.probe_X(probes, "moons"), "train": X_train, "test": X_test})
 
-
-def _check_zero_grad(v: dict, losses: np.ndarray) -> None:
     norms = v.get("gradients") or {}
     stored, now = norms.get("stored", 0.0), norms.get("now")
     if now is not None and stored > PILED_UP_MIN_NORM and stored > PILED_UP_RATIO * now:
@@ -108,51 +81,37 @@ def _check_zero_grad(v: dict, losses: np.ndarray) -> None:
                    f"times the gradient of its current loss ({now:.3g}): gradients have been adding up over the "
                    "epochs; call optimizer_moons.zero_grad() before loss.backward() in every epoch")
 
-
-def _check_recorded_test_acc(v: dict, model: dict, y_test: np.ndarray) -> None:
-    history = v["history"]
+    outputs = (model.get("outputs") or {}) if model.get("rebuilt") else {}  # computed here from the weights
     recorded = history.get("test_acc") if isinstance(history, dict) else None
-    outputs = (model.get("outputs") or {}).get("test") if model.get("rebuilt") else None
-    if not isinstance(recorded, list) or not recorded or outputs is None:
-        return
-    try:
-        last = float(recorded[-1])
-    except (TypeError, ValueError):
-        raise Fail("history_moons['test_acc'] should be a list of accuracies (numbers)") from None
-    real = accuracy(y_test, labels_from_outputs(outputs, model))
-    if abs(last - real) > 1.0 / len(y_test) + 1e-9:
-        raise Fail(f"history_moons['test_acc'] ends at {last:.3f}, but model_moons classifies {real:.3f} of "
-                   "X_test_moons correctly: compute the accuracy from labels (a logit > 0 is class 1), not from raw "
-                   "logits or probabilities, and compare them with y_test_moons")
-
-
-def judge(v: dict, probes: dict) -> str:
-    X_train, X_test, y_train, y_test = check_split(v, MOONS_SPLIT, "moons", n_test=200, seed=seed_value(v))
-    _empty_history_with_int_labels(v)
-    losses = check_history(v["history"], "history_moons")
-    model = v["model"]
-    rebuild(model, "model_moons", {"probe": probe_X(probes, "moons"), "train": X_train, "test": X_test})
-    _check_zero_grad(v, losses)
-    _check_recorded_test_acc(v, model, y_test)
-    train_logits = (model.get("outputs") or {}).get("train") if model.get("rebuilt") else None
-    if train_logits is not None and train_logits.shape[1] == 1 and (model.get("leaves") or [""])[-1] != "Sigmoid":
-        z = train_logits[:, 0]
-        model_loss = float(np.mean(np.logaddexp(0.0, z) - y_train * z))  # BCE with logits, from the weights
+    if isinstance(recorded, list) and recorded and outputs.get("test") is not None:
+        try:
+            last = float(recorded[-1])
+        except (TypeError, ValueError):
+            raise Fail("history_moons['test_acc'] should be a list of accuracies (numbers)") from None
+        real = C.accuracy(y_test, C.labels_from_outputs(outputs["test"], model))
+        if abs(last - real) > 1.0 / len(y_test) + 1e-9:
+            raise Fail(f"history_moons['test_acc'] ends at {last:.3f}, but model_moons classifies {real:.3f} of "
+                       "X_test_moons correctly: compute the accuracy from labels (a logit > 0 is class 1), not from "
+                       "raw logits or probabilities, and compare them with y_test_moons")
+    z = outputs.get("train")
+    if z is not None and z.shape[1] == 1 and (model.get("leaves") or [""])[-1] != "Sigmoid":
+        model_loss = float(np.mean(np.logaddexp(0.0, z[:, 0]) - y_train * z[:, 0]))  # BCE with logits
         if not model_loss <= HISTORY_LOSS_FACTOR * losses[-1] + HISTORY_LOSS_SLACK:
             raise Fail(f"history_moons ends at a loss of {losses[-1]:.4f}, but model_moons's loss on X_train_moons is "
                        f"{model_loss:.4f}: keep the losses of the training run that produced model_moons (running "
                        "the model cell again after training starts a new, untrained model)")
-    acc = probe_accuracy(model, "model_moons", probes, "moons")
-    if acc < MOONS_MIN_TEST_ACC:
+
+    acc = C.probe_accuracy(model, "model_moons", probes, "moons")
+    if acc < MIN_TEST_ACC:
         rises = int((np.diff(losses) > 0).sum())
         if rises > RISING_SHARE * (len(losses) - 1):
-            raise Fail(f"accuracy {acc:.3f} < {MOONS_MIN_TEST_ACC} on fresh moons points, and your training loss went "
+            raise Fail(f"accuracy {acc:.3f} < {MIN_TEST_ACC} on fresh moons points, and your training loss went "
                        f"up in {rises} of {len(losses) - 1} epochs: a full-batch loss should fall almost every epoch; "
                        "check that every epoch calls optimizer_moons.zero_grad() before loss.backward(), and lower "
                        "the learning rate if it still jumps")
-        raise Fail(f"accuracy {acc:.3f} < {MOONS_MIN_TEST_ACC} on fresh moons points: train longer, raise the "
+        raise Fail(f"accuracy {acc:.3f} < {MIN_TEST_ACC} on fresh moons points: train longer, raise the "
                    "learning rate or add hidden units/a hidden layer")
-    return (f"accuracy {acc:.3f} (>= {MOONS_MIN_TEST_ACC}) on {len(probes['moons']['y'])} fresh moons points after "
+    return (f"accuracy {acc:.3f} (>= {MIN_TEST_ACC}) on {len(probes['moons']['y'])} fresh moons points after "
             f"{len(losses)} epochs")
 
 

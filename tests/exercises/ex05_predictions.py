@@ -1,30 +1,14 @@
 """Exercise 5: predictions and the decision boundary.
 
-The student defines ``y_pred_moons`` (labels 0/1 for ``X_test_moons``) and
-``ax_moons`` (the Axes of ``plot_decision_boundary``). Judged: one label per
-test point, labels rather than logits, the same labels the model (rebuilt from
-its weights) predicts, test accuracy at least exercise 4's, and a filled plot.
+The student defines ``y_pred_moons`` (labels 0/1 for ``X_test_moons``) and ``ax_moons`` (the Axes of
+``plot_decision_boundary``). Judged: one label per test point, labels rather than logits, the same labels the model
+(rebuilt from its weights) predicts, test accuracy at least exercise 4's, and a filled plot.
 """
 
 import numpy as np
 
-from .common import (
-    GRID_2D,
-    MOONS_MIN_TEST_ACC,
-    Exercise,
-    Fail,
-    accuracy,
-    array_info,
-    as_labels,
-    axes_info,
-    check_axes,
-    is_affine,
-    labels_from_outputs,
-    model_info,
-    model_outputs,
-    rebuild,
-    to_numpy,
-)
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 5, 2
 TITLE = "Predictions and the decision boundary"
@@ -34,15 +18,15 @@ TODO = "set y_pred_moons (labels for X_test_moons) and ax_moons (the decision-bo
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: predictions, test split, the model on the test split and the grid, the plot."""
-    inputs = {"test": to_numpy(ns["X_test_moons"]), "grid": GRID_2D}
-    return {"y_pred": array_info(ns["y_pred_moons"]), "y_test": array_info(ns["y_test_moons"]),
-            "X_test": array_info(ns["X_test_moons"]), "model": model_info(ns["model_moons"], inputs),
-            "ax": axes_info(ns["ax_moons"])}
+    inputs = {"test": C.to_numpy(ns["X_test_moons"]), "grid": C.GRID_2D}
+    return {"y_pred": C.array_info(ns["y_pred_moons"]), "y_test": C.array_info(ns["y_test_moons"]),
+            "X_test": C.array_info(ns["X_test_moons"]), "model": C.model_info(ns["model_moons"], inputs),
+            "ax": C.axes_info(ns["ax_moons"])}
 
 
 def judge(v: dict, probes: dict) -> str:
     n = len(np.asarray(v["y_test"]["array"]).reshape(-1))
-    y_test = as_labels(v["y_test"], "y_test_moons", n)
+    y_test = C.as_labels(v["y_test"], "y_test_moons", n)
     y_pred_raw = np.asarray(v["y_pred"]["array"])
     if y_pred_raw.shape != (n,):
         squeeze = " (squeeze to (200,): y_logits.squeeze(1) before the sigmoid)" if y_pred_raw.shape == (n, 1) else ""
@@ -56,22 +40,22 @@ def judge(v: dict, probes: dict) -> str:
         raise Fail("y_pred_moons should contain only the labels 0 and 1")
     model = v["model"]
     if isinstance(v.get("X_test"), dict):
-        rebuild(model, "model_moons", {"test": np.asarray(v["X_test"]["array"], dtype=np.float64), "grid": GRID_2D})
-    outputs = model_outputs(model, "model_moons", n, "test")
-    grid_outputs = model_outputs(model, "model_moons", len(GRID_2D), "grid")
-    agree = accuracy(labels_from_outputs(outputs, model), y_pred)
+        C.rebuild(model, "model_moons", {"test": np.asarray(v["X_test"]["array"], dtype=np.float64), "grid": C.GRID_2D})
+    outputs = C.model_outputs(model, "model_moons", n, "test")
+    grid_outputs = C.model_outputs(model, "model_moons", len(C.GRID_2D), "grid")
+    agree = C.accuracy(C.labels_from_outputs(outputs, model), y_pred)
     if agree < 0.99:
         raise Fail(f"y_pred_moons agrees with model_moons's predictions on X_test_moons for only {agree:.0%} of "
                    "the points: predict on X_test_moons with the trained model, in eval mode")
-    acc = accuracy(y_test, y_pred)
-    if acc < MOONS_MIN_TEST_ACC:
-        if is_affine(grid_outputs, GRID_2D):
+    acc = C.accuracy(y_test, y_pred)
+    if acc < C.MOONS_MIN_TEST_ACC:
+        if C.is_affine(grid_outputs, C.GRID_2D):
             raise Fail(f"y_pred_moons is only {acc:.3f} accurate because model_moons (exercise 2) is linear: put a "
                        "non-linear activation such as nn.ReLU() between its nn.Linear layers, then retrain it "
                        "(exercise 4)")
-        raise Fail(f"y_pred_moons is only {acc:.3f} accurate (< {MOONS_MIN_TEST_ACC}): train model_moons first "
+        raise Fail(f"y_pred_moons is only {acc:.3f} accurate (< {C.MOONS_MIN_TEST_ACC}): train model_moons first "
                    "(exercise 4)")
-    check_axes(v["ax"], "ax_moons", min_collections=2)
+    C.check_axes(v["ax"], "ax_moons", min_collections=2)
     return f"labels match the model ({acc:.3f} test accuracy) and ax_moons shows the decision boundary"
 
 

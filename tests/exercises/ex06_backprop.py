@@ -1,54 +1,51 @@
 """Exercise 6: backpropagation by hand for a Linear-ReLU-Linear network, with a gradient check.
 
-The student defines ``forward_backward(params, X, y) -> (loss, grads)`` (mean
-softmax cross-entropy and its gradients, no autograd), ``rel_error(a, b)`` and
-``grad_check_errors`` (relative errors of each gradient against autograd and
-against centred finite differences). The kernel runs ``forward_backward`` on
-the check's own float64 batches (one with logits in the hundreds) and ``rel_error``
-on fixed pairs. Judged here, against gradients computed in NumPy: the loss,
-every gradient's shape and relative error (printed next to the tolerance), and
-the student's own gradient check (finite, at most the tolerance, and the
-finite-difference errors not exactly 0, which no real finite difference gives).
+The student defines ``forward_backward(params, X, y) -> (loss, grads)`` (mean softmax cross-entropy and its
+gradients, no autograd), ``rel_error(a, b)`` and ``grad_check_errors`` (relative errors of each gradient against
+autograd and against centred finite differences). The kernel runs ``forward_backward`` on the check's own float64
+batches (one with logits in the hundreds) and ``rel_error`` on fixed pairs. Judged here, against gradients computed
+in NumPy: the loss, every gradient's shape and relative error (printed next to the tolerance), and the student's own
+gradient check (finite, at most the tolerance, and the finite-difference errors not exactly 0, which no real finite
+difference gives).
 """
 
 import numpy as np
 import torch
 
-from .common import Exercise, Fail, plain, to_numpy, type_name
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 6, 2
 TITLE = "Backpropagation by hand for a ReLU network, with a gradient check"
 OWN, BORROWED = ("forward_backward", "rel_error", "grad_check_errors"), ()
-TODO = "define forward_backward, rel_error and grad_check_errors"
+TODO = f"define {C.listed(OWN)}"
 TOLERANCE = 1e-6  # relative error of a gradient (float64)
 KEYS = ("W1", "b1", "W2", "b2")
 
 
-def _batch(seed: int, N: int, D: int, H: int, C: int, scale: float = 1.0) -> dict:
+def _batch(seed: int, N: int, D: int, H: int, K: int, scale: float = 1.0) -> dict:
+    """N points, D features, H hidden units, K classes (the notebook's C)."""
     rng = np.random.default_rng(seed)
-    return {"X": rng.normal(size=(N, D)), "y": rng.integers(0, C, size=N),
-            "W1": rng.normal(size=(D, H)), "b1": rng.normal(size=H),
-            "W2": scale * rng.normal(size=(H, C)), "b2": rng.normal(size=C)}
+    return {"X": rng.normal(size=(N, D)), "y": rng.integers(0, K, size=N), "W1": rng.normal(size=(D, H)),
+            "b1": rng.normal(size=H), "W2": scale * rng.normal(size=(H, K)), "b2": rng.normal(size=K)}
 
 
-# The check's own batches: (N, D, H, C) differ from the notebook's, and one has logits in the hundreds.
+# The check's own batches: (N, D, H, K) differ from the notebook's, and one has logits in the hundreds.
 BATCHES = {"ordinary": _batch(1, 7, 3, 6, 4), "another shape": _batch(2, 5, 4, 3, 5),
            "large logits": _batch(3, 6, 3, 5, 4, scale=400.0)}
-DESCRIBED = {key: f"batch of {b['X'].shape[0]} points, {b['X'].shape[1]} features, {b['W1'].shape[1]} hidden "
-                  f"units, {b['W2'].shape[1]} classes" + (" with logits in the hundreds" if key == "large logits"
-                                                          else "")
-             for key, b in BATCHES.items()}
-REL_ERROR_PAIRS = {"equal": (np.arange(1.0, 7.0).reshape(2, 3),) * 2,
-                   "0.1% apart": (np.arange(1.0, 7.0).reshape(2, 3), 1.001 * np.arange(1.0, 7.0).reshape(2, 3)),
-                   "opposite": (np.arange(1.0, 7.0).reshape(2, 3), -np.arange(1.0, 7.0).reshape(2, 3))}
+DESCRIBED = {key: f"batch of {len(b['y'])} points, {b['W1'].shape[0]} features, {b['W1'].shape[1]} hidden units, "
+                  f"{b['W2'].shape[1]} classes" for key, b in BATCHES.items()}
+DESCRIBED["large logits"] += " with logits in the hundreds"
+_A = np.arange(1.0, 7.0).reshape(2, 3)
+REL_ERROR_PAIRS = {"equal": (_A, _A), "0.1% apart": (_A, 1.001 * _A), "opposite": (_A, -_A)}
 
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: forward_backward on BATCHES, rel_error on fixed pairs, and grad_check_errors."""
-    values = {"grad_check_errors": plain(ns["grad_check_errors"])}
+    values = {"grad_check_errors": C.plain(ns["grad_check_errors"])}
     f, rel = ns["forward_backward"], ns["rel_error"]
-    values["fb_callable"], values["fb_type"] = callable(f), type_name(f)
-    values["rel_callable"], values["rel_type"] = callable(rel), type_name(rel)
+    values["fb_callable"], values["fb_type"] = callable(f), C.type_name(f)
+    values["rel_callable"], values["rel_type"] = callable(rel), C.type_name(rel)
     runs = {}
     if callable(f):
         for key, batch in BATCHES.items():
@@ -58,7 +55,7 @@ def read(ns: dict, probes: dict) -> dict:
                 with torch.no_grad():  # by hand: a call to .backward() fails here, as it should
                     loss, grads = f(params, X, y)
                 runs[key] = {"loss": float(loss),
-                             "grads": {k: to_numpy(g).astype(np.float64) for k, g in dict(grads).items()}}
+                             "grads": {k: C.to_numpy(g).astype(np.float64) for k, g in dict(grads).items()}}
             except Exception as error:  # the student's function failed on the check's batch
                 runs[key] = {"error": f"{type(error).__name__}: {error}"[:300]}
     values["runs"] = runs

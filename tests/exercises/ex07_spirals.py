@@ -1,45 +1,25 @@
 """Exercise 7: four spiral arms, trained with the student's own AdamW step.
 
-The student splits ``make_spirals(n_samples=1200, n_classes=4, noise=0.2,
-random_state=SEED)`` 80/20 into ``X_train_spirals, X_test_spirals,
-y_train_spirals, y_test_spirals``, writes ``adamw_step(params, state, lr, betas,
-eps, weight_decay)``, trains ``model_spirals`` (4 logits) with it and draws its
-decision boundary in ``ax_spirals``. The kernel runs ``adamw_step`` for a few
-steps on the check's own float64 tensors and gradients; here they are compared
-with AdamW computed in NumPy (and with its usual mistakes, to name the one made).
-Judged also: the split against the rebuilt data, 4 outputs, accuracy on 1,000
-fresh spirals points (rebuilt from the weights) and a filled plot.
+The student splits ``make_spirals(n_samples=1200, n_classes=4, noise=0.2, random_state=SEED)`` 80/20 into
+``X_train_spirals, X_test_spirals, y_train_spirals, y_test_spirals``, writes ``adamw_step(params, state, lr, betas,
+eps, weight_decay)``, trains ``model_spirals`` (4 logits) with it and draws its decision boundary in ``ax_spirals``.
+The kernel runs ``adamw_step`` for a few steps on the check's own float64 tensors and gradients; here they are
+compared with AdamW computed in NumPy (and with its usual mistakes, to name the one made). Judged also: the split
+against the rebuilt data, 4 outputs, accuracy on 1,000 fresh spirals points (rebuilt from the weights) and a filled
+plot.
 """
 
 import numpy as np
 import torch
 
-from .common import (
-    SPIRALS_SPLIT,
-    Exercise,
-    Fail,
-    axes_info,
-    check_axes,
-    check_split,
-    model_info,
-    model_outputs,
-    pct,
-    probe,
-    probe_accuracy,
-    probe_X,
-    rebuild,
-    seed_of,
-    seed_value,
-    split_info,
-    to_numpy,
-    type_name,
-)
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 7, 2
 MIN_TEST_ACC = 0.95
 N_CLASSES = 4
-TITLE = f"Four spiral arms, trained with your own AdamW step (>= {pct(MIN_TEST_ACC)} test accuracy)"
-OWN, BORROWED = SPIRALS_SPLIT + ("adamw_step", "model_spirals", "ax_spirals"), ()
+TITLE = f"Four spiral arms, trained with your own AdamW step (>= {C.pct(MIN_TEST_ACC)} test accuracy)"
+OWN, BORROWED = C.SPIRALS_SPLIT + ("adamw_step", "model_spirals", "ax_spirals"), ()
 TODO = "make the four-arm spirals split, write adamw_step, train model_spirals with it and draw ax_spirals"
 TOLERANCE = 1e-6  # relative difference from torch.optim.AdamW's parameters, float64
 SETTINGS = {"lr": 0.1, "betas": (0.9, 0.99), "eps": 1e-8, "weight_decay": 0.2}
@@ -50,10 +30,10 @@ GRADIENTS = [[_rng.normal(size=(3, 2)), _rng.normal(size=4)] for _ in range(5)] 
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: the split, the plot, the model on the fresh probes and adamw_step's trajectory."""
-    values = {**split_info(ns, SPIRALS_SPLIT), "seed": seed_of(ns), "ax": axes_info(ns["ax_spirals"]),
-              "model": model_info(ns["model_spirals"], {"probe": probe(probes, "spirals")})}
+    values = {**C.split_info(ns, C.SPIRALS_SPLIT), "ax": C.axes_info(ns["ax_spirals"]),
+              "model": C.model_info(ns["model_spirals"], {"probe": C.probe(probes, "spirals")})}
     step = ns["adamw_step"]
-    values["step_callable"], values["step_type"] = callable(step), type_name(step)
+    values["step_callable"], values["step_type"] = callable(step), C.type_name(step)
     if callable(step):
         params = [torch.tensor(p, dtype=torch.float64) for p in START]
         state, trajectory = {}, []
@@ -62,7 +42,7 @@ def read(ns: dict, probes: dict) -> dict:
                 for p, g in zip(params, grads, strict=True):
                     p.grad = torch.tensor(g, dtype=torch.float64)
                 step(params, state, **SETTINGS)
-                trajectory.append([to_numpy(p).astype(np.float64) for p in params])
+                trajectory.append([C.to_numpy(p).astype(np.float64) for p in params])
         except Exception as error:  # the student's step failed on the check's tensors
             values["step_error"] = f"{type(error).__name__}: {error}"[:300]
         values["trajectory"] = trajectory
@@ -132,18 +112,18 @@ def judge_step(v: dict) -> float:
 
 
 def judge(v: dict, probes: dict) -> str:
-    check_split(v, SPIRALS_SPLIT, "spirals", n_test=240, seed=seed_value(v))
+    C.check_split(v, C.SPIRALS_SPLIT, "spirals", n_test=240)
     worst = judge_step(v)
-    rebuild(v["model"], "model_spirals", {"probe": probe_X(probes, "spirals")})
-    outputs = model_outputs(v["model"], "model_spirals", len(probes["spirals"]["y"]), "probe")
+    C.rebuild(v["model"], "model_spirals", {"probe": C.probe_X(probes, "spirals")})
+    outputs = C.model_outputs(v["model"], "model_spirals", len(probes["spirals"]["y"]), "probe")
     if outputs.shape[1] != N_CLASSES:
         raise Fail(f"model_spirals outputs {outputs.shape[1]} logit(s) per point; {N_CLASSES} arms need "
                    f"{N_CLASSES} output units (with nn.CrossEntropyLoss)")
-    acc = probe_accuracy(v["model"], "model_spirals", probes, "spirals")
+    acc = C.probe_accuracy(v["model"], "model_spirals", probes, "spirals")
     if acc < MIN_TEST_ACC:
         raise Fail(f"accuracy {acc:.3f} < {MIN_TEST_ACC} on fresh spirals points: use more hidden units or "
                    "another hidden layer, and train longer")
-    check_axes(v["ax"], "ax_spirals", min_collections=2)
+    C.check_axes(v["ax"], "ax_spirals", min_collections=2)
     return (f"adamw_step matches torch.optim.AdamW over 5 steps (largest relative difference {worst:.1e} ≤ "
             f"1e-6); accuracy {acc:.3f} (>= {MIN_TEST_ACC}) on fresh spirals points; a decision boundary in ax_spirals")
 

@@ -1,58 +1,40 @@
 """Exercise 8: three-bit parity, and how many hidden units it takes.
 
-The student splits ``make_parity(n_samples=1000, n_bits=3, noise=0.3,
-random_state=SEED)`` 80/20 into ``X_train_parity, X_test_parity,
-y_train_parity, y_test_parity``, trains ``3 -> hidden_units -> ReLU -> 1`` for
-several widths at three seeds each, and reports ``parity_results`` (test
-accuracies), ``models_parity`` (the trained models), ``fewest_hidden_units`` and
-``answer_8``. Judged: the split against the rebuilt data; every model is the
-stated width with a ReLU; every recorded accuracy is the kept model's own
-accuracy on X_test_parity (rebuilt from its weights); the table includes one
-hidden unit; and ``fewest_hidden_units`` is what the student's own table says.
+The student splits ``make_parity(n_samples=1000, n_bits=3, noise=0.3, random_state=SEED)`` 80/20 into
+``X_train_parity, X_test_parity, y_train_parity, y_test_parity``, trains ``3 -> hidden_units -> ReLU -> 1`` for
+several widths at three seeds each, and reports ``parity_results`` (test accuracies), ``models_parity`` (the trained
+models), ``fewest_hidden_units`` and ``answer_8``. Judged: the split against the rebuilt data; every model is the
+stated width with a ReLU; every recorded accuracy is the kept model's own accuracy on X_test_parity (rebuilt from
+its weights); the table includes one hidden unit; and ``fewest_hidden_units`` is what the student's own table says.
 """
 
 import numpy as np
 
-from .common import (
-    Exercise,
-    Fail,
-    check_answer,
-    check_recorded_accuracy,
-    check_split,
-    fraction,
-    layer_types,
-    model_info,
-    plain,
-    seed_of,
-    seed_value,
-    split_info,
-    to_numpy,
-    type_name,
-)
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 8, 2
 LEVEL = 0.97  # every seed of the fewest width must reach this test accuracy
 N_SEEDS, MIN_WIDTHS = 3, 4
 PARITY_SPLIT = ("X_train_parity", "X_test_parity", "y_train_parity", "y_test_parity")
 TITLE = "Three-bit parity: how many hidden units does it take?"
-OWN = PARITY_SPLIT + ("parity_results", "models_parity", "fewest_hidden_units", "answer_8")
-BORROWED = ()
-TODO = "make the parity split, train every width at 3 seeds and fill parity_results, models_parity, " \
-       "fewest_hidden_units and answer_8"
+TABLES = ("parity_results", "models_parity", "fewest_hidden_units", "answer_8")
+OWN, BORROWED = PARITY_SPLIT + TABLES, ()
+TODO = f"make the parity split, train every width at 3 seeds and fill {C.listed(TABLES)}"
 ACTIVATIONS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU")
 
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: the split, the table, and every kept model run on X_test_parity."""
-    values = {**split_info(ns, PARITY_SPLIT), "seed": seed_of(ns), "results": plain(ns["parity_results"]),
-              "fewest": plain(ns["fewest_hidden_units"]), "answer": plain(ns["answer_8"])}
+    values = {**C.split_info(ns, PARITY_SPLIT), "results": C.plain(ns["parity_results"]),
+              "fewest": C.plain(ns["fewest_hidden_units"]), "answer": C.plain(ns["answer_8"])}
     models = ns["models_parity"]
-    inputs = {"test": to_numpy(ns["X_test_parity"])}
+    inputs = {"test": C.to_numpy(ns["X_test_parity"])}
     if not isinstance(models, dict):
-        values["models"] = {"not_a_dict": type_name(models)}
+        values["models"] = {"not_a_dict": C.type_name(models)}
     else:
-        values["models"] = {str(width): [model_info(m, inputs) for m in list(runs)[:10]]
-                            if isinstance(runs, list | tuple) else {"not_a_list": type_name(runs)}
+        values["models"] = {str(width): [C.model_info(m, inputs) for m in list(runs)[:10]]
+                            if isinstance(runs, list | tuple) else {"not_a_list": C.type_name(runs)}
                             for width, runs in list(models.items())[:20]}
     return values
 
@@ -74,13 +56,13 @@ def _check_model(info, name: str, width: int) -> None:
     if len(shapes) != 2 or shapes[0] != (3, width) or shapes[1] != (width, 1):
         raise Fail(f"{name} should be 3 -> {width} -> ReLU -> 1 (nn.Linear(3, {width}), nn.ReLU(), "
                    f"nn.Linear({width}, 1)); its linear layers are {shapes}")
-    if not any(t in ACTIVATIONS for t in layer_types(info)):
+    if not any(t in ACTIVATIONS for t in C.layer_types(info)):
         raise Fail(f"{name} has no activation between its two nn.Linear layers, so it is linear, and no linear "
                    "model separates parity: put nn.ReLU() between them")
 
 
 def judge(v: dict, probes: dict) -> str:
-    _, X_test, _, y_test = check_split(v, PARITY_SPLIT, "parity", n_test=200, seed=seed_value(v))
+    _, X_test, _, y_test = C.check_split(v, PARITY_SPLIT, "parity", n_test=200)
     X_test = X_test.astype(np.float64)
     results, models = v["results"], v["models"]
     if not isinstance(results, dict) or not results:
@@ -105,8 +87,8 @@ def judge(v: dict, probes: dict) -> str:
                 raise Fail(f"models_parity[{width}][{i}] shares parameters with another run: build a new model for "
                            "every width and seed")
             seen |= ids
-            recorded = fraction(acc, f"{name}[{i}]")
-            check_recorded_accuracy(info, f"models_parity[{width}][{i}]", X_test, y_test, recorded, f"{name}[{i}]",
+            recorded = C.fraction(acc, f"{name}[{i}]")
+            C.check_recorded_accuracy(info, f"models_parity[{width}][{i}]", X_test, y_test, recorded, f"{name}[{i}]",
                                     "X_test_parity", key="test")
             table[width].append(recorded)
     if 1 not in table or len(table) < MIN_WIDTHS:
@@ -133,7 +115,7 @@ def judge(v: dict, probes: dict) -> str:
             why = f"{stated} is not a width in your table"
         raise Fail(f"fewest_hidden_units is {stated}, but {why}; the fewest with all {N_SEEDS} seeds >= {LEVEL} is "
                    f"{enough[0]}")
-    check_answer(v["answer"], 8)
+    C.check_answer(v["answer"], 8)
     one = ", ".join(f"{a:.3f}" for a in table[1])
     return (f"{len(table)} widths x {N_SEEDS} seeds, each accuracy that of its kept model; 1 hidden unit: {one}; "
             f"the fewest with all seeds >= {LEVEL}: {enough[0]} (answer_8 is checked only for being there: your "

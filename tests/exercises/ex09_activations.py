@@ -1,49 +1,24 @@
 """Exercise 9: sigmoid vs ReLU vs tanh on the spirals.
 
-The student trains the same network three times, once per activation, and
-keeps ``results_activations`` (final ``test_acc``, ``epochs_to_90``),
-``histories_activations`` (per-epoch ``train_loss``, ``test_acc``),
-``models_activations`` (the trained models), ``fastest_activation``, the plot
-``ax_activations`` and a written ``answer_9``. Judged against the student's own
-table: each model uses its activation only, its accuracy on ``X_test_spirals``
-(rebuilt from its weights) is the one reported, the curves agree with the
-table, and ``fastest_activation`` is the table's fastest. The answer is only
-checked for being there.
+The student trains the same network three times, once per activation, and keeps ``results_activations`` (final
+``test_acc``, ``epochs_to_90``), ``histories_activations`` (per-epoch ``train_loss``, ``test_acc``),
+``models_activations`` (the trained models), ``fastest_activation``, the plot ``ax_activations`` and a written
+``answer_9``. Judged against the student's own table: each model uses its activation only, its accuracy on
+``X_test_spirals`` (rebuilt from its weights) is the one reported, the curves agree with the table, and
+``fastest_activation`` is the table's fastest. The answer is only checked for being there.
 """
 
 import numpy as np
 
-from .common import (
-    SPIRALS_SPLIT,
-    Exercise,
-    Fail,
-    as_labels,
-    axes_info,
-    check_answer,
-    check_axes,
-    check_recorded_accuracy,
-    curve,
-    epochs_to,
-    fastest,
-    fraction,
-    keyed,
-    layer_types,
-    models_info,
-    pct,
-    plain,
-    seed_of,
-    split_info,
-    to_numpy,
-    trained_models,
-)
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 9, 2
 TITLE = "Sigmoid vs ReLU vs tanh on the spirals"
 OWN = ("results_activations", "histories_activations", "models_activations", "fastest_activation", "ax_activations",
        "answer_9")
-BORROWED = SPIRALS_SPLIT
-TODO = ("fill results_activations, histories_activations, models_activations, fastest_activation, ax_activations "
-        "and answer_9")
+BORROWED = C.SPIRALS_SPLIT
+TODO = f"fill {C.listed(OWN)}"
 LEVEL = 0.9  # epochs are counted until the test accuracy first reaches this
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
 LAYER_OF = {"sigmoid": "Sigmoid", "relu": "ReLU", "tanh": "Tanh"}
@@ -52,19 +27,19 @@ ACTIVATION_LAYERS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiL
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: the spirals split, the tables, the models run on X_test_spirals, the plot, the answer."""
-    return {**split_info(ns, SPIRALS_SPLIT), "seed": seed_of(ns),
-            "models": models_info(ns["models_activations"], {"eval": to_numpy(ns["X_test_spirals"])}),
-            "results": plain(ns["results_activations"]), "histories": plain(ns["histories_activations"]),
-            "fastest": plain(ns["fastest_activation"]), "ax": axes_info(ns["ax_activations"]),
-            "answer": plain(ns["answer_9"])}
+    return {**C.split_info(ns, C.SPIRALS_SPLIT),
+            "models": C.models_info(ns["models_activations"], {"eval": C.to_numpy(ns["X_test_spirals"])}),
+            "results": C.plain(ns["results_activations"]), "histories": C.plain(ns["histories_activations"]),
+            "fastest": C.plain(ns["fastest_activation"]), "ax": C.axes_info(ns["ax_activations"]),
+            "answer": C.plain(ns["answer_9"])}
 
 
 def judge(v: dict, probes: dict) -> str:
     X_test = np.asarray(v["X_test_spirals"]["array"], dtype=np.float64)
-    y_test = as_labels(v["y_test_spirals"], "y_test_spirals", len(X_test))
-    results = keyed(v["results"], ACTIVATIONS, "results_activations")
-    histories = keyed(v["histories"], ACTIVATIONS, "histories_activations")
-    models = trained_models(v["models"], ACTIVATIONS, "models_activations")
+    y_test = C.as_labels(v["y_test_spirals"], "y_test_spirals", len(X_test))
+    results = C.keyed(v["results"], ACTIVATIONS, "results_activations")
+    histories = C.keyed(v["histories"], ACTIVATIONS, "histories_activations")
+    models = C.trained_models(v["models"], ACTIVATIONS, "models_activations")
     lengths, epochs = set(), {}
     for name in ACTIVATIONS:
         entry, history = results[name], histories[name]
@@ -73,22 +48,22 @@ def judge(v: dict, probes: dict) -> str:
         if not isinstance(history, dict) or not {"train_loss", "test_acc"} <= set(history):
             raise Fail(f"histories_activations['{name}'] should be the history dict from fit() (with 'train_loss' "
                        "and 'test_acc')")
-        loss = curve(history["train_loss"], f"histories_activations['{name}']['train_loss']")
-        test_acc = curve(history["test_acc"], f"histories_activations['{name}']['test_acc']")
+        loss = C.curve(history["train_loss"], f"histories_activations['{name}']['train_loss']")
+        test_acc = C.curve(history["test_acc"], f"histories_activations['{name}']['test_acc']")
         if len(loss) != len(test_acc):
             raise Fail(f"histories_activations['{name}'] has curves of different lengths")
         lengths.add(len(loss))
-        final = fraction(entry["test_acc"], f"results_activations['{name}']['test_acc']")
+        final = C.fraction(entry["test_acc"], f"results_activations['{name}']['test_acc']")
         if abs(final - test_acc[-1]) > 1e-6:
             raise Fail(f"results_activations['{name}']['test_acc'] is {final:.4f} but the last epoch of its history "
                        f"says {test_acc[-1]:.4f}: report the final test accuracy")
-        used = sorted({t for t in layer_types(models[name]) if t in ACTIVATION_LAYERS})
+        used = sorted({t for t in C.layer_types(models[name]) if t in ACTIVATION_LAYERS})
         if used != [LAYER_OF[name]]:
             raise Fail(f"models_activations['{name}'] uses {', '.join(used) or 'no activation'}; it should use "
                        f"nn.{LAYER_OF[name]}() after each hidden layer, and no other activation")
-        check_recorded_accuracy(models[name], f"models_activations['{name}']", X_test, y_test, final,
+        C.check_recorded_accuracy(models[name], f"models_activations['{name}']", X_test, y_test, final,
                                 f"results_activations['{name}']['test_acc']", "X_test_spirals")
-        expected, got = epochs_to(test_acc, LEVEL), entry["epochs_to_90"]
+        expected, got = C.epochs_to(test_acc, LEVEL), entry["epochs_to_90"]
         if (got is None) != (expected is None) or (got is not None and int(got) != expected):
             raise Fail(f"results_activations['{name}']['epochs_to_90'] is {got} but its test accuracy first reaches "
                        f"{LEVEL} at epoch {expected} (count epochs from 1; None if never)")
@@ -97,12 +72,12 @@ def judge(v: dict, probes: dict) -> str:
         raise Fail("train every activation for the same number of epochs (same network, data and seed), so the "
                    "comparison is fair")
     if max(float(results[a]["test_acc"]) for a in ACTIVATIONS) < LEVEL:
-        raise Fail(f"no activation reached {pct(LEVEL)} test accuracy on the spirals: train longer or use a larger "
+        raise Fail(f"no activation reached {C.pct(LEVEL)} test accuracy on the spirals: train longer or use a larger "
                    "learning rate")
-    winner = fastest(v["fastest"], epochs, "fastest_activation", {a: a for a in ACTIVATIONS})
-    check_axes(v["ax"], "ax_activations", min_lines=3, legend=True)
-    check_answer(v["answer"], 9)
-    return (f"table, curves and the trained models are consistent; {winner} reached {pct(LEVEL)} first "
+    winner = C.fastest(v["fastest"], epochs, "fastest_activation", {a: a for a in ACTIVATIONS})
+    C.check_axes(v["ax"], "ax_activations", min_lines=3, legend=True)
+    C.check_answer(v["answer"], 9)
+    return (f"table, curves and the trained models are consistent; {winner} reached {C.pct(LEVEL)} first "
             f"({epochs[winner]} epochs) (answer_9 is checked only for being there: your instructor reads it)")
 
 

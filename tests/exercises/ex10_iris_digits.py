@@ -1,40 +1,22 @@
 """Exercise 10: Iris and digits with standardised features.
 
-For each of Iris and digits the student defines the split (``X_train_iris``
-...), a ``StandardScaler`` fitted on the training split (``scaler_iris``,
-``scaler_digits``) and a trained model (``model_iris``, ``model_digits``). The
-kernel runs each model on the whole data set, raw features in a secret order,
-standardised with the student's scaler. Judged: the split against the data
-set (after undoing the scaler), the scaler fitted on the training split only,
-the number of outputs, and accuracy on the probe rows of the student's test split.
+For each of Iris and digits the student defines the split (``X_train_iris`` ...), a ``StandardScaler`` fitted on the
+training split (``scaler_iris``, ``scaler_digits``) and a trained model (``model_iris``, ``model_digits``). The
+kernel runs each model on the whole data set, raw features in a secret order, standardised with the student's
+scaler. Judged: the split against the data set (after undoing the scaler), the scaler fitted on the training split
+only, the number of outputs, and accuracy on the probe rows of the student's test split.
 """
 
 import numpy as np
 
-from .common import (
-    Exercise,
-    Fail,
-    check_split,
-    model_info,
-    model_outputs,
-    pct,
-    probe,
-    probe_accuracy,
-    probe_X,
-    rebuild,
-    reference_data,
-    scaler_stats,
-    split_info,
-    standardised,
-    test_mask,
-    type_name,
-)
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 10, 2
 IRIS = ("X_train_iris", "X_test_iris", "y_train_iris", "y_test_iris", "scaler_iris", "model_iris")
 DIGITS = ("X_train_digits", "X_test_digits", "y_train_digits", "y_test_digits", "scaler_digits", "model_digits")
 MIN_TEST_ACC = {"iris": 0.93, "digits": 0.95}
-TITLE = f"Iris and digits with standardised features (>= {pct(MIN_TEST_ACC['iris'])} and {pct(MIN_TEST_ACC['digits'])})"
+TITLE = "Iris and digits with standardised features (>= {} and {})".format(*map(C.pct, MIN_TEST_ACC.values()))
 OWN, BORROWED = IRIS + DIGITS, ()
 TODO = "fill the Iris and digits splits, scalers and models"
 PARTS = (("iris", IRIS), ("digits", DIGITS))
@@ -45,10 +27,10 @@ def read(ns: dict, probes: dict) -> dict:
     values = {}
     for data, names in PARTS:
         scaler = ns[names[4]]
-        stats = scaler_stats(scaler)
-        part = split_info(ns, names[:4])
-        part["scaler"] = {"type": type_name(scaler), "mean": stats[0], "scale": stats[1]}
-        part["model"] = model_info(ns[names[5]], {"probe": standardised(probe(probes, data), stats)})
+        stats = C.scaler_stats(scaler)
+        part = C.split_info(ns, names[:4])
+        part["scaler"] = {"type": C.type_name(scaler), "mean": stats[0], "scale": stats[1]}
+        part["model"] = C.model_info(ns[names[5]], {"probe": C.standardised(C.probe(probes, data), stats)})
         values[data] = part
     return values
 
@@ -62,7 +44,7 @@ def judge(v: dict, probes: dict) -> str:
             raise Fail(f"{scaler_name} should be a fitted sklearn StandardScaler; yours is a {scaler.get('type')}")
         mean = np.asarray(scaler["mean"], dtype=np.float64).reshape(-1)
         scale = np.asarray(scaler["scale"], dtype=np.float64).reshape(-1)
-        ref_X, ref_y = reference_data(data)
+        ref_X, ref_y = C.reference_data(data)
         if mean.shape != (ref_X.shape[1],) or scale.shape != mean.shape:
             raise Fail(f"{scaler_name} was fitted on {mean.shape[0]} features; {data} has {ref_X.shape[1]}")
         test_info = part.get(names[1])
@@ -70,16 +52,16 @@ def judge(v: dict, probes: dict) -> str:
             if np.abs(np.asarray(test_info["array"], dtype=np.float64).mean(axis=0)).max() < 1e-5:
                 raise Fail(f"{names[1]} has column means of exactly 0: it was scaled with statistics of the test "
                            f"split; transform it with {scaler_name}, fitted on the training split")
-        X_train, X_test, _, _ = check_split(part, names[:4], data, n_test=None, scaler=(mean, scale), tol=1e-3)
+        X_train, X_test, _, _ = C.check_split(part, names[:4], data, n_test=None, scaler=(mean, scale), tol=1e-3)
         if np.abs(X_train.astype(np.float64).mean(axis=0)).max() > 1e-3:
             raise Fail(f"{names[0]} is not standardised by {scaler_name} (its column means are not 0): fit the "
                        "scaler on the training split only, then transform both splits with it")
-        rebuild(part["model"], names[5], {"probe": probe_X(probes, data, (mean, scale))})
-        outputs = model_outputs(part["model"], names[5], len(probes[data]["y"]), "probe")
+        C.rebuild(part["model"], names[5], {"probe": C.probe_X(probes, data, (mean, scale))})
+        outputs = C.model_outputs(part["model"], names[5], len(probes[data]["y"]), "probe")
         n_classes = int(ref_y.max()) + 1
         if outputs.shape[1] != n_classes:
             raise Fail(f"{names[5]} outputs {outputs.shape[1]} logits; {data} has {n_classes} classes")
-        acc = probe_accuracy(part["model"], names[5], probes, data, test_mask(probes, data, X_test, (mean, scale)))
+        acc = C.probe_accuracy(part["model"], names[5], probes, data, C.test_mask(probes, data, X_test, (mean, scale)))
         if acc < minimum:
             raise Fail(f"{data} test accuracy {acc:.3f} < {minimum}: train longer or add hidden units")
         messages.append(f"{data} test accuracy {acc:.3f} (>= {minimum})")

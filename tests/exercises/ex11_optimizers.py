@@ -1,50 +1,28 @@
 """Exercise 11: optimizers on digits (SGD, momentum, RMSprop, Adam).
 
-The student holds out 20% of ``X_train_digits`` as ``X_val_optimizers`` /
-``y_val_optimizers``, trains the same network with each optimizer and keeps
-``results_optimizers`` (``val_acc``, ``epochs_to_93``, ``step_ms``: the median
-milliseconds of one step), ``histories_optimizers`` (per-epoch validation
-accuracy), ``models_optimizers``, ``optimizers_used`` (the optimizer object of
-each run), ``fastest_optimizer``, the plot ``ax_optimizers`` and ``answer_11``.
-Judged against the student's own table: the validation rows come from the
-training split, each model's validation accuracy (rebuilt from its weights) is
-the one reported, the curves end there, the epochs to the level are the curve's,
-each row's optimizer is of its kind and holds that row's model (so four rows
-from one optimizer fail), one optimizer reaches the level, and
-``fastest_optimizer`` is the table's fastest. The answer is only checked for being there.
+The student holds out 20% of ``X_train_digits`` as ``X_val_optimizers`` / ``y_val_optimizers``, trains the same
+network with each optimizer and keeps ``results_optimizers`` (``val_acc``, ``epochs_to_93``, ``step_ms``: the median
+milliseconds of one step), ``histories_optimizers`` (per-epoch validation accuracy), ``models_optimizers``,
+``optimizers_used`` (the optimizer object of each run), ``fastest_optimizer``, the plot ``ax_optimizers`` and
+``answer_11``. Judged against the student's own table: the validation rows come from the training split, each
+model's validation accuracy (rebuilt from its weights) is the one reported, the curves end there, the epochs to the
+level are the curve's, each row's optimizer is of its kind and holds that row's model (so four rows from one
+optimizer fail), one optimizer reaches the level, and ``fastest_optimizer`` is the table's fastest. The answer is
+only checked for being there.
 """
 
 import numpy as np
+import torch
 
-from .common import (
-    Exercise,
-    Fail,
-    array_info,
-    as_labels,
-    axes_info,
-    check_answer,
-    check_axes,
-    check_recorded_accuracy,
-    curve,
-    epochs_to,
-    fastest,
-    fraction,
-    keyed,
-    models_info,
-    nearest_rows,
-    pct,
-    plain,
-    to_numpy,
-    trained_models,
-)
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 11, 2
 TITLE = "Optimizers on digits: SGD, momentum, RMSprop, Adam"
 OWN = ("X_val_optimizers", "y_val_optimizers", "results_optimizers", "histories_optimizers", "models_optimizers",
        "optimizers_used", "fastest_optimizer", "ax_optimizers", "answer_11")
 BORROWED = ("X_train_digits", "y_train_digits", "X_test_digits")
-TODO = ("fill X_val_optimizers, y_val_optimizers, results_optimizers, histories_optimizers, models_optimizers, "
-        "optimizers_used, fastest_optimizer, ax_optimizers and answer_11")
+TODO = f"fill {C.listed(OWN)}"
 LEVEL = 0.93  # epochs are counted until the validation accuracy first reaches this
 MIN_VAL_ACC = 0.93
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
@@ -56,28 +34,26 @@ SETTINGS = ("lr", "momentum", "nesterov", "betas", "alpha", "weight_decay", "eps
 
 def optimizer_info(optimizer) -> dict:
     """In the kernel: an optimizer's type, first parameter group's settings and the ids of all its parameters."""
-    import torch
-
     if not isinstance(optimizer, torch.optim.Optimizer):
         return {"is_optimizer": False, "type": type(optimizer).__name__}
     group = optimizer.param_groups[0]
     return {"is_optimizer": True, "type": type(optimizer).__name__,
-            "settings": {k: plain(group[k]) for k in SETTINGS if k in group},
+            "settings": {k: C.plain(group[k]) for k in SETTINGS if k in group},
             "param_ids": sorted(id(p) for g in optimizer.param_groups for p in g["params"])}
 
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: validation and digits splits, tables, the models run on X_val_optimizers, plot, answer."""
-    return {"X_val": array_info(ns["X_val_optimizers"]), "y_val": array_info(ns["y_val_optimizers"]),
-            "X_train": array_info(ns["X_train_digits"]), "y_train": array_info(ns["y_train_digits"]),
-            "X_test": array_info(ns["X_test_digits"]),
-            "results": plain(ns["results_optimizers"]), "histories": plain(ns["histories_optimizers"]),
-            "models": models_info(ns["models_optimizers"], {"eval": to_numpy(ns["X_val_optimizers"])}),
+    return {"X_val": C.array_info(ns["X_val_optimizers"]), "y_val": C.array_info(ns["y_val_optimizers"]),
+            "X_train": C.array_info(ns["X_train_digits"]), "y_train": C.array_info(ns["y_train_digits"]),
+            "X_test": C.array_info(ns["X_test_digits"]),
+            "results": C.plain(ns["results_optimizers"]), "histories": C.plain(ns["histories_optimizers"]),
+            "models": C.models_info(ns["models_optimizers"], {"eval": C.to_numpy(ns["X_val_optimizers"])}),
             "optimizers": ({str(k): optimizer_info(o) for k, o in list(ns["optimizers_used"].items())[:10]}
                            if isinstance(ns["optimizers_used"], dict) else {"not_a_dict": type(ns["optimizers_used"])
                                                                             .__name__}),
-            "fastest": plain(ns["fastest_optimizer"]), "ax": axes_info(ns["ax_optimizers"]),
-            "answer": plain(ns["answer_11"])}
+            "fastest": C.plain(ns["fastest_optimizer"]), "ax": C.axes_info(ns["ax_optimizers"]),
+            "answer": C.plain(ns["answer_11"])}
 
 
 def check_validation_split(v: dict) -> int:
@@ -89,9 +65,9 @@ def check_validation_split(v: dict) -> int:
     if v["X_val"].get("type") != "torch.Tensor" or X_val.ndim != 2 or X_val.shape[1:] != X_train.shape[1:]:
         raise Fail(f"X_val_optimizers should be a (N, {X_train.shape[1]}) tensor of rows of X_train_digits; yours is "
                    f"a {v['X_val'].get('type')} of shape {X_val.shape}")
-    y_val = as_labels(v["y_val"], "y_val_optimizers", len(X_val))
-    in_train, train_distance = nearest_rows(X_val, X_train)
-    _, test_distance = nearest_rows(X_val, X_test) if len(X_test) else (None, np.full(len(X_val), np.inf))
+    y_val = C.as_labels(v["y_val"], "y_val_optimizers", len(X_val))
+    in_train, train_distance = C.nearest_rows(X_val, X_train)
+    _, test_distance = C.nearest_rows(X_val, X_test) if len(X_test) else (None, np.full(len(X_val), np.inf))
     if len(X_val) and np.all(test_distance < 1e-6) and not np.all(train_distance < 1e-6):
         raise Fail("X_val_optimizers is the test split: hold out 20% of X_train_digits as the validation set and "
                    "keep X_test_digits untouched")
@@ -111,7 +87,7 @@ def check_optimizers(value: dict, models: dict) -> None:
     if "not_a_dict" in value:
         raise Fail(f"optimizers_used should be a dict of the optimizer objects, one per row; yours is a "
                    f"{value['not_a_dict']}")
-    used = keyed(value, OPTIMIZERS, "optimizers_used", ALIASES)
+    used = C.keyed(value, OPTIMIZERS, "optimizers_used", ALIASES)
     described = {}
     for name in OPTIMIZERS:
         info, row = used[name], f"optimizers_used['{SPELLING[name]}']"
@@ -140,10 +116,10 @@ def check_optimizers(value: dict, models: dict) -> None:
 def judge(v: dict, probes: dict) -> str:
     n_val = check_validation_split(v)
     X_val = np.asarray(v["X_val"]["array"], dtype=np.float64)
-    y_val = as_labels(v["y_val"], "y_val_optimizers", len(X_val))
-    results = keyed(v["results"], OPTIMIZERS, "results_optimizers", ALIASES)
-    histories = keyed(v["histories"], OPTIMIZERS, "histories_optimizers", ALIASES)
-    models = trained_models(v["models"], OPTIMIZERS, "models_optimizers", ALIASES)
+    y_val = C.as_labels(v["y_val"], "y_val_optimizers", len(X_val))
+    results = C.keyed(v["results"], OPTIMIZERS, "results_optimizers", ALIASES)
+    histories = C.keyed(v["histories"], OPTIMIZERS, "histories_optimizers", ALIASES)
+    models = C.trained_models(v["models"], OPTIMIZERS, "models_optimizers", ALIASES)
     epochs = {}
     for name in OPTIMIZERS:
         entry = results[name]
@@ -157,16 +133,16 @@ def judge(v: dict, probes: dict) -> str:
             raise Fail(f"results_optimizers['{name}']['step_ms'] should be the median time of one step in "
                        "milliseconds (time.perf_counter() around each of 30 steps); yours is "
                        f"{entry['step_ms']!r}"[:300])
-        val_acc = fraction(entry["val_acc"], f"results_optimizers['{name}']['val_acc']")
-        values = curve(histories[name], f"histories_optimizers['{name}']")
+        val_acc = C.fraction(entry["val_acc"], f"results_optimizers['{name}']['val_acc']")
+        values = C.curve(histories[name], f"histories_optimizers['{name}']")
         if values.max() > 1:
             raise Fail(f"histories_optimizers['{name}'] should hold validation accuracies in [0, 1]")
         if abs(values[-1] - val_acc) > 1e-6:
             raise Fail(f"results_optimizers['{name}']['val_acc'] ({val_acc:.4f}) should be the last value of its "
                        f"validation curve ({values[-1]:.4f})")
-        check_recorded_accuracy(models[name], f"models_optimizers['{SPELLING[name]}']", X_val, y_val, val_acc,
+        C.check_recorded_accuracy(models[name], f"models_optimizers['{SPELLING[name]}']", X_val, y_val, val_acc,
                                 f"results_optimizers['{SPELLING[name]}']['val_acc']", "X_val_optimizers")
-        epochs[name] = epochs_to(values, LEVEL)
+        epochs[name] = C.epochs_to(values, LEVEL)
         got = entry["epochs_to_93"]
         if (got is None) != (epochs[name] is None) or (got is not None and got != epochs[name]):
             raise Fail(f"results_optimizers['{SPELLING[name]}']['epochs_to_93'] is {got!r} but its validation curve "
@@ -178,11 +154,11 @@ def judge(v: dict, probes: dict) -> str:
     if best < MIN_VAL_ACC:
         raise Fail(f"the best validation accuracy is {best:.3f}; at least one optimizer should reach "
                    f"{MIN_VAL_ACC} on digits: check the learning rates")
-    winner = fastest(v["fastest"], epochs, "fastest_optimizer", SPELLING, ALIASES)
-    check_axes(v["ax"], "ax_optimizers", min_lines=4, legend=True)
-    check_answer(v["answer"], 11)
+    winner = C.fastest(v["fastest"], epochs, "fastest_optimizer", SPELLING, ALIASES)
+    C.check_axes(v["ax"], "ax_optimizers", min_lines=4, legend=True)
+    C.check_answer(v["answer"], 11)
     return (f"validation set of {n_val} training rows; four different optimizers; step times, accuracies, curves "
-            f"and the trained models are consistent; {winner} reached {pct(LEVEL)} first (answer_11 is checked only "
+            f"and the trained models are consistent; {winner} reached {C.pct(LEVEL)} first (answer_11 is checked only "
             "for being there: your instructor reads it)")
 
 

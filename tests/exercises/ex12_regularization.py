@@ -1,48 +1,30 @@
 """Exercise 12: regularization against over-fitting.
 
-From ``X_train_digits`` the student takes a small fitting set
-(``X_train_regularization``, ``y_train_regularization``) and a disjoint
-validation set (``X_val_regularization``, ``y_val_regularization``), trains one
-network without regularization and with L1, L2 and dropout, and keeps
-``results_regularization`` (``train_acc``, ``val_acc``, ``gap``),
-``histories_regularization``, ``models_regularization``, ``best_regularizer``
-and ``answer_12``. Judged: rows and labels taken from the training split, only
-the dropout model has dropout, each penalty was applied (the L1 model's
-sum of |w| and the L2 model's sum of w**2 over its weight matrices, computed
-from the kept models, at most ``PENALTY_RATIO`` of the unregularised model's),
-reported accuracies are the models' own (rebuilt
-from their weights, dropout off), the unregularised model over-fits, and
-``best_regularizer`` is within one standard error of the best validation accuracy.
+From ``X_train_digits`` the student takes a small fitting set (``X_train_regularization``,
+``y_train_regularization``) and a disjoint validation set (``X_val_regularization``, ``y_val_regularization``),
+trains one network without regularization and with L1, L2 and dropout, and keeps ``results_regularization``
+(``train_acc``, ``val_acc``, ``gap``), ``histories_regularization``, ``models_regularization``, ``best_regularizer``
+and ``answer_12``. Judged: rows and labels taken from the training split, only the dropout model has dropout, each
+penalty was applied (the L1 model's sum of |w| and the L2 model's sum of w**2 over its weight matrices, computed
+from the kept models, at most ``PENALTY_RATIO`` of the unregularised model's), reported accuracies are the models'
+own (rebuilt from their weights, dropout off), the unregularised model over-fits, and ``best_regularizer`` is within
+one standard error of the best validation accuracy.
 """
 
 import math
 
 import numpy as np
+import torch
 
-from .common import (
-    Exercise,
-    Fail,
-    array_info,
-    check_answer,
-    check_recorded_accuracy,
-    curve,
-    fraction,
-    keyed,
-    models_info,
-    norm_key,
-    plain,
-    rows_of,
-    to_numpy,
-    trained_models,
-)
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 12, 2
 TITLE = "Regularization against over-fitting"
 OWN = ("X_train_regularization", "y_train_regularization", "X_val_regularization", "y_val_regularization",
        "results_regularization", "histories_regularization", "models_regularization", "best_regularizer", "answer_12")
 BORROWED = ("X_train_digits", "y_train_digits")
-TODO = ("fill X_train_regularization, y_train_regularization, X_val_regularization, y_val_regularization, "
-        "results_regularization, histories_regularization, models_regularization, best_regularizer and answer_12")
+TODO = f"fill {C.listed(OWN)}"
 REGULARIZERS = ("none", "l1", "l2", "dropout")
 SPELLING = {"l1": "L1", "l2": "L2", "dropout": "dropout"}
 OVERFIT_MIN_GAP = 0.05  # the unregularised model must over-fit by at least this much
@@ -56,8 +38,6 @@ PENALTY_RATIO = 0.9
 
 def weight_sums(model) -> dict:
     """In the kernel: sum |w| and sum w**2 over a model's weight matrices (parameters with 2 or more dims)."""
-    import torch
-
     if not isinstance(model, torch.nn.Module):
         return {}
     weights = [p.detach().double() for p in model.parameters() if p.dim() >= 2]
@@ -66,15 +46,15 @@ def weight_sums(model) -> dict:
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: both subsets, the digits training split, tables, the models on both subsets, the answer."""
-    inputs = {"train": to_numpy(ns["X_train_regularization"]), "val": to_numpy(ns["X_val_regularization"])}
-    return {"X_fit": array_info(ns["X_train_regularization"]), "y_fit": array_info(ns["y_train_regularization"]),
-            "X_val": array_info(ns["X_val_regularization"]), "y_val": array_info(ns["y_val_regularization"]),
-            "X_train": array_info(ns["X_train_digits"]), "y_train": array_info(ns["y_train_digits"]),
-            "models": models_info(ns["models_regularization"], inputs),
+    inputs = {"train": C.to_numpy(ns["X_train_regularization"]), "val": C.to_numpy(ns["X_val_regularization"])}
+    return {"X_fit": C.array_info(ns["X_train_regularization"]), "y_fit": C.array_info(ns["y_train_regularization"]),
+            "X_val": C.array_info(ns["X_val_regularization"]), "y_val": C.array_info(ns["y_val_regularization"]),
+            "X_train": C.array_info(ns["X_train_digits"]), "y_train": C.array_info(ns["y_train_digits"]),
+            "models": C.models_info(ns["models_regularization"], inputs),
             "weight_sums": ({str(k): weight_sums(m) for k, m in list(ns["models_regularization"].items())[:10]}
                             if isinstance(ns["models_regularization"], dict) else {}),
-            "results": plain(ns["results_regularization"]), "histories": plain(ns["histories_regularization"]),
-            "best": plain(ns["best_regularizer"]), "answer": plain(ns["answer_12"])}
+            "results": C.plain(ns["results_regularization"]), "histories": C.plain(ns["histories_regularization"]),
+            "best": C.plain(ns["best_regularizer"]), "answer": C.plain(ns["answer_12"])}
 
 
 def check_dropout(models: dict) -> None:
@@ -90,7 +70,7 @@ def check_dropout(models: dict) -> None:
 
 def check_penalties(sums: dict) -> str:
     """The L1 and L2 models' weights, against the unregularised model's: the penalty must have been applied."""
-    sums = {norm_key(k): s for k, s in sums.items()}
+    sums = {C.norm_key(k): s for k, s in sums.items()}
     none = sums.get("none") or {}
     texts = []
     for name, kind, formula, fix in (
@@ -112,22 +92,22 @@ def check_penalties(sums: dict) -> str:
 
 
 def judge(v: dict, probes: dict) -> str:
-    X_fit, y_fit, fit_rows = rows_of(v, "X_fit", "y_fit", "X_train_regularization", "y_train_regularization")
-    X_val, y_val, val_rows = rows_of(v, "X_val", "y_val", "X_val_regularization", "y_val_regularization")
+    X_fit, y_fit, fit_rows = C.rows_of(v, "X_fit", "y_fit", "X_train_regularization", "y_train_regularization")
+    X_val, y_val, val_rows = C.rows_of(v, "X_val", "y_val", "X_val_regularization", "y_val_regularization")
     if np.intersect1d(fit_rows, val_rows).size:
         raise Fail("X_train_regularization and X_val_regularization share rows: validate on samples the model "
                    "isn't trained on")
-    results = keyed(v["results"], REGULARIZERS, "results_regularization")
-    histories = keyed(v["histories"], REGULARIZERS, "histories_regularization")
-    models = trained_models(v["models"], REGULARIZERS, "models_regularization")
+    results = C.keyed(v["results"], REGULARIZERS, "results_regularization")
+    histories = C.keyed(v["histories"], REGULARIZERS, "histories_regularization")
+    models = C.trained_models(v["models"], REGULARIZERS, "models_regularization")
     check_dropout(models)
     vals = {}
     for name in REGULARIZERS:
         entry, history = results[name], histories[name]
         if not isinstance(entry, dict) or not {"train_acc", "val_acc", "gap"} <= set(entry):
             raise Fail(f"results_regularization['{name}'] should be a dict with 'train_acc', 'val_acc' and 'gap'")
-        train = fraction(entry["train_acc"], f"results_regularization['{name}']['train_acc']")
-        val = fraction(entry["val_acc"], f"results_regularization['{name}']['val_acc']")
+        train = C.fraction(entry["train_acc"], f"results_regularization['{name}']['train_acc']")
+        val = C.fraction(entry["val_acc"], f"results_regularization['{name}']['val_acc']")
         try:
             gap = float(entry["gap"])
         except (TypeError, ValueError):
@@ -137,15 +117,15 @@ def judge(v: dict, probes: dict) -> str:
                        f"yours is {entry['gap']}")
         if not isinstance(history, dict) or not {"train_acc", "val_acc"} <= set(history):
             raise Fail(f"histories_regularization['{name}'] should be a dict of per-epoch 'train_acc' and 'val_acc'")
-        train_curve = curve(history["train_acc"], f"histories_regularization['{name}']['train_acc']")
-        val_curve = curve(history["val_acc"], f"histories_regularization['{name}']['val_acc']")
+        train_curve = C.curve(history["train_acc"], f"histories_regularization['{name}']['train_acc']")
+        val_curve = C.curve(history["val_acc"], f"histories_regularization['{name}']['val_acc']")
         if len(train_curve) != len(val_curve):
             raise Fail(f"histories_regularization['{name}'] has train and val curves of different lengths")
         if abs(train_curve[-1] - train) > 1e-6 or abs(val_curve[-1] - val) > 1e-6:
             raise Fail(f"results_regularization['{name}'] should hold the last epoch's accuracies of its history")
         spelled = SPELLING.get(name, name)
         for key, X, y, acc in (("train", X_fit, y_fit, train), ("val", X_val, y_val, val)):
-            check_recorded_accuracy(models[name], f"models_regularization['{spelled}']", X, y, acc,
+            C.check_recorded_accuracy(models[name], f"models_regularization['{spelled}']", X, y, acc,
                                     f"results_regularization['{spelled}']['{key}_acc']", f"X_{key}_regularization",
                                     key, " in eval mode (dropout off)")
         vals[name] = val
@@ -156,7 +136,7 @@ def judge(v: dict, probes: dict) -> str:
                    f"it should over-fit first (train >= {OVERFIT_MIN_TRAIN_ACC}, gap >= {OVERFIT_MIN_GAP}): wider "
                    "network, fewer training samples, more epochs")
     penalties = check_penalties(v.get("weight_sums") or {})
-    best = norm_key(v["best"]) if isinstance(v["best"], str) else None
+    best = C.norm_key(v["best"]) if isinstance(v["best"], str) else None
     if best not in SPELLING:
         raise Fail(f"best_regularizer should be one of 'L1', 'L2', 'dropout'; yours is {v['best']!r}"[:200])
     top = max(vals[k] for k in SPELLING)
@@ -166,7 +146,7 @@ def judge(v: dict, probes: dict) -> str:
     if SPELLING[best] not in tied:
         raise Fail(f"best_regularizer is '{SPELLING[best]}' (validation accuracy {vals[best]:.3f}), but "
                    f"{' and '.join(map(repr, tied))} reached {top:.3f}, more than one standard error ({se:.3f}) better")
-    check_answer(v["answer"], 12)
+    C.check_answer(v["answer"], 12)
     return (f"the unregularised model over-fits (gap {gap_none:.3f}); the penalties were applied ({penalties} "
             f"of the unregularised model's); {SPELLING[best]} is within one standard error "
             f"({se:.3f}) of the best validation accuracy ({top:.3f}) (answer_12 is checked only for being there: "

@@ -1,54 +1,36 @@
 """Exercise 13: k-fold cross-validation of hyperparameters.
 
-On the digits training split the student cross-validates the 8 configurations
-the task gives (half of a 2x2x2x2 grid over ``hidden_layers``, ``hidden_units``,
-``lr``, ``batch_size``) and keeps ``cv_results`` (per configuration its fold
-accuracies, ``mean``, ``std``), ``best_config``, ``most_important_hyperparameter``,
-the retrained ``model_cv`` and ``answer_13``. Judged: fold statistics consistent,
-the balanced design, ``best_config`` the table's best, the stated most important
-factor the one with the largest main effect in the student's own table,
-``model_cv`` built from ``best_config`` and accurate on the digits test rows
-(rebuilt from its weights, secret order). The answer is only checked for being there.
+On the digits training split the student cross-validates the 8 configurations the task gives (half of a 2x2x2x2 grid
+over ``hidden_layers``, ``hidden_units``, ``lr``, ``batch_size``) and keeps ``cv_results`` (per configuration its
+fold accuracies, ``mean``, ``std``), ``best_config``, ``most_important_hyperparameter``, the retrained ``model_cv``
+and ``answer_13``. Judged: fold statistics consistent, the balanced design, ``best_config`` the table's best, the
+stated most important factor the one with the largest main effect in the student's own table, ``model_cv`` built
+from ``best_config`` and accurate on the digits test rows (rebuilt from its weights, secret order). The answer is
+only checked for being there.
 """
 
 import numpy as np
 
-from .common import (
-    Exercise,
-    Fail,
-    check_answer,
-    curve,
-    hidden_widths,
-    model_info,
-    pct,
-    plain,
-    probe,
-    probe_accuracy,
-    probe_X,
-    rebuild,
-    scaler_stats,
-    standardised,
-    test_mask,
-    to_numpy,
-)
+from . import common as C
+from .common import Exercise, Fail
 
 NUMBER, POINTS = 13, 2
 MIN_TEST_ACC = 0.95
-TITLE = f"k-fold cross-validation of hyperparameters (>= {pct(MIN_TEST_ACC)} test accuracy)"
+TITLE = f"k-fold cross-validation of hyperparameters (>= {C.pct(MIN_TEST_ACC)} test accuracy)"
 OWN = ("cv_results", "best_config", "most_important_hyperparameter", "model_cv", "answer_13")
 BORROWED = ("X_train_digits", "y_train_digits", "X_test_digits", "y_test_digits", "scaler_digits")
-TODO = "fill cv_results, best_config, most_important_hyperparameter, model_cv and answer_13"
+TODO = f"fill {C.listed(OWN)}"
 KEYS = ("hidden_layers", "hidden_units", "lr", "batch_size")
 
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: the table, the choices, the scaler, and model_cv run on the scaled digits probes."""
-    stats = scaler_stats(ns["scaler_digits"])
-    digits = {"X_test": to_numpy(ns["X_test_digits"]), "mean": stats[0], "scale": stats[1]}
-    return {"digits": digits, "cv_results": plain(ns["cv_results"]), "best_config": plain(ns["best_config"]),
-            "most_important": plain(ns["most_important_hyperparameter"]),
-            "model": model_info(ns["model_cv"], {"probe": standardised(probe(probes, "digits"), stats)}),
-            "answer": plain(ns["answer_13"])}
+    stats = C.scaler_stats(ns["scaler_digits"])
+    digits = {"X_test": C.to_numpy(ns["X_test_digits"]), "mean": stats[0], "scale": stats[1]}
+    return {"digits": digits, "cv_results": C.plain(ns["cv_results"]), "best_config": C.plain(ns["best_config"]),
+            "most_important": C.plain(ns["most_important_hyperparameter"]),
+            "model": C.model_info(ns["model_cv"], {"probe": C.standardised(C.probe(probes, "digits"), stats)}),
+            "answer": C.plain(ns["answer_13"])}
 
 
 def main_effects(rows: list) -> dict:
@@ -86,7 +68,7 @@ def check_table(rows) -> int:
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or not set(KEYS + ("fold_accs", "mean", "std")) <= set(row):
             raise Fail(f"cv_results[{i}] should be a dict with {list(KEYS)} and 'fold_accs', 'mean', 'std'")
-        accs = curve(row["fold_accs"], f"cv_results[{i}]['fold_accs']")
+        accs = C.curve(row["fold_accs"], f"cv_results[{i}]['fold_accs']")
         if accs.min() < 0 or accs.max() > 1:
             raise Fail(f"cv_results[{i}]['fold_accs'] should be accuracies in [0, 1]")
         folds.add(len(accs))
@@ -125,7 +107,8 @@ def judge(v: dict, probes: dict) -> str:
                    f"CV accuracy most ({effects[leader]:.3f} between its two values; {stated!r}: "
                    f"{effects[stated]:.3f})")
     model = v["model"]
-    widths, shapes = hidden_widths(model), model.get("linear_shapes") or []
+    shapes = model.get("linear_shapes") or []
+    widths = [int(shape[1]) for shape in shapes[:-1]]  # of the hidden layers
     layers, units = config["hidden_layers"], config["hidden_units"]
     if len(widths) != layers or any(w != units for w in widths):
         raise Fail(f"model_cv has hidden layers {widths}, but best_config asks for {layers} hidden layer(s) of "
@@ -136,12 +119,12 @@ def judge(v: dict, probes: dict) -> str:
     scaler = (np.asarray(part["mean"], dtype=np.float64).reshape(-1),
               np.asarray(part["scale"], dtype=np.float64).reshape(-1))
     X_test = np.asarray(part["X_test"], dtype=np.float64)
-    rebuild(model, "model_cv", {"probe": probe_X(probes, "digits", scaler)})
-    acc = probe_accuracy(model, "model_cv", probes, "digits", test_mask(probes, "digits", X_test, scaler))
+    C.rebuild(model, "model_cv", {"probe": C.probe_X(probes, "digits", scaler)})
+    acc = C.probe_accuracy(model, "model_cv", probes, "digits", C.test_mask(probes, "digits", X_test, scaler))
     if acc < MIN_TEST_ACC:
         raise Fail(f"model_cv's test accuracy is {acc:.3f} < {MIN_TEST_ACC}: retrain the best configuration on all "
                    "of X_train_digits (with its batch size and learning rate) before testing it")
-    check_answer(v["answer"], 13)
+    C.check_answer(v["answer"], 13)
     return (f"{len(rows)} configurations x {k} folds; {stated} matters most in your table; best retrained: "
             f"test accuracy {acc:.3f} (answer_13 is checked only for being there: your instructor reads it)")
 
