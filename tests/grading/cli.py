@@ -156,7 +156,7 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
             def done(grade: SubmissionGrade) -> None:
                 nonlocal stream
                 file_name = names.get(grade.path, display_name(grade.path.stem) + ".md")
-                report.write_feedback_file(grade, args.feedback, file_name, options)
+                report.atomic_write(args.feedback / file_name, report.feedback_markdown(grade, options))
                 record = report.record_of(grade, file_name)
                 report.write_record(args.feedback, record)
                 if not args.only:

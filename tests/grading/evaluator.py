@@ -1,15 +1,10 @@
-"""The grader's evaluation process: criteria loaded once, before any kernel starts.
+"""The grader's evaluation process: the criteria, loaded before any kernel starts, judge the kernels' values.
 
-``python -m tests.grading.evaluator`` loads the grader's verified copy of the criteria and everything
-``evaluate`` needs (every module they import, their ``preload()``); from then on it imports nothing. Each request
-is handled in a *fork*, with a time limit (SIGKILL), a memory limit (``RLIMIT_AS``) and new imports refused; the
-fork reads the kernel's values (``read_values``) and calls ``evaluate``, so a slow, huge or forged answer costs
-only its own exercise. Requests are JSON lines on stdin, replies JSON lines on stdout with the same ``id``:
-
-* ``{"op": "probes", "seed", "path"}``: write ``make_probes(seed)``'s inputs (never the labels) as ``.npz``;
-* ``{"op": "evaluate", "number", "path", "seed", "timeout", "memory"}``: ``{"status", "message", "points",
-  "details", "answer"}`` or ``{"error": "timeout" | "memory" | ...}``;
-* ``{"op": "forget", "seed"}``: drop the probes of a graded submission.
+It loads the verified copy of the criteria, every module they import and their ``preload()``, then imports
+nothing more. Each ``evaluate`` request runs in a *fork* with a time limit (SIGKILL), a memory limit
+(``RLIMIT_AS``) and imports refused, so a slow, huge or forged answer costs only its exercise. Requests are JSON
+lines on stdin (``op``: ``probes`` writes ``make_probes(seed)``'s inputs, never the labels, as ``.npz``;
+``evaluate`` judges the values at ``path``; ``forget`` drops a seed's probes); replies carry the same ``id``.
 """
 
 from __future__ import annotations

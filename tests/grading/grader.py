@@ -117,9 +117,7 @@ class SubmissionGrade:
         return "; ".join(self.notes)
 
 
-# --------------------------------------------------------------------------
-# Reading submissions
-# --------------------------------------------------------------------------
+# --- Reading submissions ---
 def display_name(name: str) -> str:
     """A file name as printable text: bytes that aren't UTF-8 (a Windows zip unpacked on Linux) as \\xNN."""
     return os.fsencode(name).decode("utf-8", "backslashreplace")
@@ -202,10 +200,8 @@ def cell_exercises(nb: nbformat.NotebookNode) -> list[int | None]:
     return result
 
 
-# --------------------------------------------------------------------------
 # The cells the grader adds: they load its copy of in_kernel.py by path, under a new name, with only
 # `import` and attribute access (a student's `exec = ...` or patched module changes nothing).
-# --------------------------------------------------------------------------
 def _call(reader: Path, function: str, args: str) -> str:
     path = str(reader / "in_kernel.py")
     return (
@@ -231,9 +227,7 @@ def extraction_cell(reader: Path, number: int, base: Path, probes_path: Path | N
     return _call(reader, "run_one", f"__grader_builtins.globals(), {args}")
 
 
-# --------------------------------------------------------------------------
-# Grading one submission
-# --------------------------------------------------------------------------
+# --- Grading one submission ---
 def _where(cell: CellReport) -> str:
     place = f"code cell {cell.code_number}"
     return f"{place} (exercise {cell.exercise})" if cell.exercise is not None else place
@@ -565,9 +559,7 @@ class _Run:
         return SubmissionGrade(path=path, status=status, exercises=exercises, notes=notes, cells=cells)
 
 
-# --------------------------------------------------------------------------
-# Many submissions
-# --------------------------------------------------------------------------
+# --- Many submissions ---
 async def grade_all(
     paths: Iterable[Path], criteria: Criteria, options: Options,
     on_result: Callable[[SubmissionGrade], None] | None = None,

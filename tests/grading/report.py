@@ -25,9 +25,7 @@ MISSING = "missing"
 STATUS_ORDER = (*STATUSES, MISSING)
 
 
-# --------------------------------------------------------------------------
-# Records: one JSON file per graded submission, the source of the CSV and summaries
-# --------------------------------------------------------------------------
+# --- Records: one JSON file per graded submission, the source of the CSV and summaries ---
 def record_of(grade: SubmissionGrade, feedback_file: str) -> dict:
     """What the CSV, the summaries and ``merge`` need of one grade (plain JSON)."""
     exercises = [{"number": e.number, "title": e.title, "points": e.points, "max": e.max_points, "status": e.status,
@@ -46,7 +44,7 @@ def missing_record(student: dict, max_points: int) -> dict:
 def write_record(feedback_dir: Path, record: dict) -> Path:
     path = feedback_dir / RECORDS_DIR / (quote(record["submission"], safe=" ()[]-_.,+=@") + ".json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1))
+    atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1))
     return path
 
 
@@ -62,16 +60,15 @@ def read_records(feedback_dir: Path) -> dict[str, dict]:
     return records
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a killed grader leaves no half file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
-# --------------------------------------------------------------------------
-# Roster and CSV
-# --------------------------------------------------------------------------
+# --- Roster and CSV ---
 _COLUMNS = {"file": ("file", "submission", "filename", "notebook"), "student_id": ("student_id", "id", "student id"),
             "name": ("name", "student_name", "student name")}
 
@@ -180,20 +177,12 @@ def read_csv_rows(path: Path) -> dict[str, list[str]]:
         return {}
 
 
-# --------------------------------------------------------------------------
-# Feedback
-# --------------------------------------------------------------------------
+# --- Feedback ---
 def feedback_names(paths: list[Path]) -> dict[Path, str]:
     """The feedback file of each submission: ``<stem>.md``, or ``<file name>.md`` where stems collide (ignoring
     case: ``dup.ipynb`` and ``dup.IPYNB``). Computed on the whole folder, so every shard names them alike."""
     stems = Counter(display_name(p.stem).lower() for p in paths)
     return {p: display_name(p.stem if stems[display_name(p.stem).lower()] == 1 else p.name) + ".md" for p in paths}
-
-
-def write_feedback_file(grade: SubmissionGrade, feedback_dir: Path, file_name: str, options: Options) -> Path:
-    """Write one student's feedback (atomically); return its path."""
-    _atomic_write(feedback_dir / file_name, feedback_markdown(grade, options))
-    return feedback_dir / file_name
 
 
 def feedback_markdown(grade: SubmissionGrade, options: Options) -> str:
@@ -283,9 +272,7 @@ def _clip_middle(text: str, head: int, tail: int) -> str:
     return kept.render()
 
 
-# --------------------------------------------------------------------------
-# Summaries: terminal, summary.md + histogram, answers.md
-# --------------------------------------------------------------------------
+# --- Summaries: terminal, summary.md + histogram, answers.md ---
 def _stats(records: list[dict]) -> dict:
     graded = [r for r in records if r["status"] != MISSING]
     totals, counts = [r["total"] for r in graded], Counter(r["status"] for r in records)
@@ -374,7 +361,7 @@ def write_summary(records: list[dict], folder: Path, unmatched: list[str] | None
         lines += ["## Files in no roster row", "", *(f"- `{_inline(name)}`" for name in unmatched), ""]
     if skipped:
         lines += ["## Not graded", "", *(f"- {item}" for item in skipped), ""]
-    _atomic_write(folder / "summary.md", "\n".join(lines))
+    atomic_write(folder / "summary.md", "\n".join(lines))
     return folder / "summary.md", folder / "summary.png"
 
 
@@ -392,5 +379,5 @@ def write_answers(records: list[dict], path: Path) -> Path:
         lines += [f"## Exercise {number}: {titles[number]}", ""]
         for name, answer in by_exercise[number]:
             lines += [f"**{_inline(name)}**", "", *_quoted(answer), ""]
-    _atomic_write(path, "\n".join(lines))
+    atomic_write(path, "\n".join(lines))
     return path
