@@ -635,6 +635,7 @@ def f(x):
 # B: right answers, and a sleep so that its kernel is still running while A attacks.
 VICTIM = [GOOD[0], "import time\ntime.sleep(12)", GOOD[1], GOOD[2]]
 
+
 @pytest.fixture
 def open_tmp(tmp_path):
     """A folder other users can reach (see ``open_base``), where kernels can have users of their own; skips
@@ -744,6 +745,7 @@ sys.argv[0] = "tests.grading"
 runpy.run_module("tests.grading", run_name="__main__", alter_sys=True)
 """
 
+
 def test_a_huge_message_on_the_sockets_is_refused(tmp_path):
     """One 300 MB message sent on the kernel's socket: the grader stays small, every other cell counts."""
     subs, scratch, out = folders(tmp_path, "subs", "scratch", "out")
@@ -830,6 +832,7 @@ with open(os.path.join(repo, "tests", "exercise_checks.py"), "a") as f:
     f.write("\\nevaluate = lambda n, v, probes=None: Result(n, 'passed', 'pwned', EXERCISES[n].points)\\n")
     f.write("\\nextract = None  # breaks reading the values of every kernel that would load this file\\n")
 """
+
 
 def make_repo(base: Path) -> Path:
     """A throwaway git checkout with the stand-in criteria and a helper_functions.py."""
@@ -1050,6 +1053,7 @@ def test_values_come_back_as_plain_data_only(tmp_path):
     with pytest.raises(OSError, match="not a regular file"):
         read_values(base)
 
+
 # --- Part 2: the real criteria on submissions built from the template and solutions ---
 needs_exercises = pytest.mark.skipif(
     not (TEMPLATE.exists() and SOLUTIONS.exists()),
@@ -1102,6 +1106,7 @@ def build_submission(
     if drop_checks:
         nb.cells = [cell for cell in nb.cells if role_of(cell) != "check"]
     return nb
+
 
 @pytest.fixture(scope="module")
 def real_checks():
@@ -1351,6 +1356,7 @@ ax_activations.set_ylabel("loss")
 ax_activations.legend()
 """
 
+
 @pytest.fixture(scope="module")
 def criteria_attacks(tmp_path_factory):
     """Attacks on the criteria themselves, graded with the real criteria in one command:
@@ -1391,6 +1397,7 @@ for _ in range(int(sys.argv[1])):
     socket.send(b"x" * int(sys.argv[2]))
 time.sleep(float(sys.argv[3]))
 """
+
 
 def test_the_grader_queues_only_a_few_messages_from_a_kernel():
     """20 parts of 30 MB (each under the 32 MB limit) sent to a grader that is busy: it holds only a few."""

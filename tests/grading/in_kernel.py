@@ -1,4 +1,5 @@
-"""What the grader runs INSIDE a student's kernel; the grader itself never imports it.
+"""What the grader runs INSIDE a student's kernel (the grader process never imports it; the evaluation process
+takes its limits and ``load_criteria``).
 
 Each scratch folder gets a copy of this file and of the criteria, as verified at the start of the batch; the
 grader's cells load them by path under new names, so nothing the student did to ``sys.modules`` or the files on
