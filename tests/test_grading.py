@@ -152,7 +152,7 @@ def kernel_users(scratch: Path) -> users.Isolation:
 
 # --- Part 1: the machinery, with a stand-in for the criteria ---
 FAKE_CHECKS = '''
-"""Stand-in criteria: the API of tests/exercises/ (fresh probes included), three exercises."""
+"""Stand-in criteria: the API of tests/exercises/ the grader uses (fresh probes included), three exercises."""
 from __future__ import annotations
 
 import itertools
@@ -160,7 +160,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NOT_ATTEMPTED, PASSED, FAILED = "not attempted", "passed", "failed"
+PASSED, FAILED = "passed", "failed"
 
 
 class NotAttempted(Exception):
@@ -227,14 +227,6 @@ def evaluate(number, values, probes=None):
         ok, hint = np.array_equal(values["y"], (probes or DEFAULT_PROBES)["x"]["y"]), "f(x) should return x**2"
     return Result(number, PASSED if ok else FAILED, "right" if ok else hint, EXERCISES[number].points if ok else 0)
 
-
-def check(number, ns):
-    try:
-        result = evaluate(number, extract(number, ns))
-    except NotAttempted as exc:
-        result = Result(number, NOT_ATTEMPTED, str(exc), 0)
-    print(result.status, result.message)
-    return result
 '''
 
 

@@ -66,10 +66,6 @@ class Options:
     kernel_user: str = "auto"
     isolation: users.Isolation | None = None
 
-    @property
-    def extract_timeout(self) -> float:
-        return self.extract_timeout_s if self.extract_timeout_s else max(self.cell_timeout, 30.0)
-
 
 @dataclass
 class CellReport:
@@ -97,7 +93,6 @@ class SubmissionGrade:
     notes: list[str] = field(default_factory=list)
     cells: list[CellReport] = field(default_factory=list)
     seconds: float = 0.0
-    ran: bool = True  # False: not a notebook, nothing was run
     timings: dict[str, float] = field(default_factory=dict)  # seconds spent extracting, evaluating
 
     @property
@@ -277,7 +272,7 @@ async def _grade(path: Path, criteria: Criteria, options: Options, start: float)
     nb, reason = load_notebook(path)
     if nb is None:
         await criteria.ready()  # the points table
-        return SubmissionGrade(path, INVALID, _all_failed(criteria, f"not graded: {reason}"), [reason], ran=False)
+        return SubmissionGrade(path, INVALID, _all_failed(criteria, f"not graded: {reason}"), [reason])
     user = users.new_user() if options.isolation is not None and options.isolation.enabled else None
     root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=options.scratch_root))
     try:
@@ -469,7 +464,7 @@ class _Run:
 
     async def _extract(self, kernel: Kernel) -> bool:
         """Extract every exercise not yet extracted, each in its own cell and file; True if the kernel was lost."""
-        limit = self.options.extract_timeout
+        limit = self.options.extract_timeout_s or max(self.options.cell_timeout, 30.0)
         if self.seed is None:
             self.seed = secrets.randbits(32)  # secret, fresh per submission; the labels stay in the evaluator
         master = self.root / "probes.npz"

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
-from .grader import STATUSES, CellReport, Options, SubmissionGrade, display_name, natural_key
+from .grader import INVALID, STATUSES, CellReport, Options, SubmissionGrade, display_name, natural_key
 from .kernel import BoundedText
 from .outcome import ICONS, NOT_ATTEMPTED, PASSED, short
 
@@ -209,7 +209,7 @@ def feedback_markdown(grade: SubmissionGrade, options: Options) -> str:
         lines += _cell_problems(cells_by_exercise.pop(ex.number, []))
     if problems := _cell_problems([cell for cells in cells_by_exercise.values() for cell in cells]):
         lines += ["## Other cells (outside the exercises)", "", *problems]
-    if not grade.ran:
+    if grade.status == INVALID:  # nothing was run
         how = ("the file could not be read as a notebook, so none of it was run and every exercise got 0 points. "
                "Submit the .ipynb file that Jupyter saves.")
     else:
