@@ -280,7 +280,8 @@ def serve() -> None:
     buffer, stdin_fd, open_stdin = b"", stdin.fileno(), True
     os.set_blocking(stdin_fd, False)
     while open_stdin or children:
-        fds = [c["fd"] for c in children.values() if not c.get("eof")] + ([stdin_fd] if open_stdin else [])
+        # A child's pipe stays in after EOF: select returns at once until the child is reaped (no 0.2 s wait).
+        fds = [c["fd"] for c in children.values()] + ([stdin_fd] if open_stdin else [])
         readable, _, _ = select.select(fds, [], [], 0.2)
         if stdin_fd in readable:
             try:
