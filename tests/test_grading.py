@@ -1,21 +1,15 @@
 """The instructor grader (``python -m tests.grading``), end to end.
 
-Two parts:
-
-* The machinery, with a tiny stand-in for the criteria in ``tests/exercises/`` (three
-  exercises on plain values, with fresh probe inputs) and tiny notebooks, so
-  kernels start fast: every attack on the grader (exit(), a delayed death,
-  escaping processes that kill other kernels, a hang or a huge value in one
-  exercise's extraction, an evaluation bomb, a lookup table, files that are
-  pipes or links to devices, names that aren't UTF-8, formulas, case-only
-  duplicates), timeouts, interrupts, crashes, cheating, huge output; that no
-  process outlives a batch and nothing is written outside the output paths
-  (``~/.ipython`` included); an attack on the criteria files in a throwaway git
-  checkout; ``--roster``, ``--only``, ``--shard`` + ``merge``, the summary and
-  SIGTERM/SIGKILL mid-batch, all with the real command.
-* The real criteria on the full solutions (23/23, and the cost over plain
-  execution), and (``slow``) on submissions built from the exercise template
-  and its solutions, with the exact expected points.
+* The machinery, with a tiny stand-in for the criteria in ``tests/exercises/`` (three exercises on plain values,
+  with fresh probe inputs) and tiny notebooks, so kernels start fast: one table of attacks and accidents (exit(),
+  a delayed death, escaping processes that kill other kernels, a hang or a huge value in one exercise's
+  extraction, an evaluation bomb, a lookup table, files that are pipes or links to devices, names that aren't
+  UTF-8, formulas, case-only duplicates, timeouts, crashes, cheating, huge output) graded by ONE command with exact
+  points; that no process outlives a batch and nothing is written outside the output paths (``~/.ipython``
+  included); kernels as users of their own (as root); the cap on one message; an attack on the criteria files in
+  a throwaway git checkout; ``--roster``, ``--only``, ``--shard`` + ``merge``, SIGTERM/SIGKILL mid-batch.
+* The real criteria: the full solutions (23/23, and the cost over plain execution), attacks on the criteria
+  (one command), and (``slow``) submissions built from the template and its solutions, with exact points.
 """
 
 from __future__ import annotations
@@ -56,11 +50,10 @@ from tests.lesson import ROOT
 TEMPLATE = ROOT / "02_neural_networks_exercises.ipynb"
 SOLUTIONS_DIR = ROOT / "solutions"
 SOLUTIONS = SOLUTIONS_DIR / "02_neural_networks_exercises_solutions.ipynb"
+ISOLATED = "each submission's kernel runs as its own unprivileged user"
 
 
-# --------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------
+# --- Helpers ---
 def new_notebook(cells: list[str | tuple[str, list[str]]]) -> nbformat.NotebookNode:
     """Cells as source strings; '## ...' makes a markdown cell; (source, tags) tags a cell."""
     nb = nbformat.v4.new_notebook()
@@ -74,23 +67,21 @@ def new_notebook(cells: list[str | tuple[str, list[str]]]) -> nbformat.NotebookN
     return nb
 
 
-def run_cli(
-    *args: str | Path, tmpdir: Path, timeout: float = 600, home: Path | None = None, progress: bool = True
-) -> subprocess.CompletedProcess:
-    """``python -m tests.grading ARGS`` from the repository root; temporary files go to ``tmpdir``."""
+def cli_env(tmpdir: Path, home: Path | None = None) -> dict[str, str]:
+    """The grader's environment in the tests: one thread, temporary files in ``tmpdir``, maybe a HOME of its own."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
     env.update(OMP_NUM_THREADS="1", TMPDIR=str(tmpdir))
-    if home is not None:  # a HOME of its own, to see that nothing is written into ~/.ipython
+    if home is not None:  # to see that nothing is written into ~/.ipython
         env["HOME"] = str(home)
         env.setdefault("MPLCONFIGDIR", str(Path.home() / ".config" / "matplotlib"))
-    return subprocess.run(
-        [sys.executable, "-m", "tests.grading", *map(str, args), *(["--no-progress"] if progress else [])],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return env
+
+
+def run_cli(*args: str | Path, tmpdir: Path, home: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -m tests.grading ARGS`` (without a progress bar) from the repository root."""
+    command = [sys.executable, "-m", "tests.grading", *map(str, args)]
+    command += [] if args[0] == "merge" else ["--no-progress"]
+    return subprocess.run(command, cwd=ROOT, env=cli_env(tmpdir, home), capture_output=True, text=True, timeout=600)
 
 
 def read_csv(path: Path) -> dict[str, dict[str, str]]:
@@ -98,8 +89,25 @@ def read_csv(path: Path) -> dict[str, dict[str, str]]:
         return {row["submission"]: row for row in csv.DictReader(f)}
 
 
-def points(row: dict[str, str], numbers) -> dict[int, int]:
+def read_table(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.reader(f))
+
+
+def shown(name: str) -> str:
+    """A file name as the grader shows it (bytes that aren't UTF-8 as \\xNN)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def points(row: dict[str, str], numbers=(1, 2, 3)) -> dict[int, int]:
     return {n: int(row[f"ex{n}"]) for n in numbers}
+
+
+def folders(base: Path, *names: str) -> list[Path]:
+    """``base / name`` for each name, created."""
+    for name in names:
+        (base / name).mkdir(parents=True, exist_ok=True)
+    return [base / name for name in names]
 
 
 def listing(root: Path, skip: tuple[str, ...] = (), content: bool = True) -> dict[str, str]:
@@ -117,6 +125,10 @@ def listing(root: Path, skip: tuple[str, ...] = (), content: bool = True) -> dic
                 continue
             out[os.path.relpath(path, root)] = hashlib.sha1(Path(path).read_bytes()).hexdigest() if content else ""
     return out
+
+
+def digests(paths) -> dict[Path, str]:
+    return {path: hashlib.sha1(path.read_bytes()).hexdigest() for path in paths}
 
 
 def open_base(fallback: Path) -> tuple[Path, bool]:
@@ -138,18 +150,9 @@ def kernel_users(scratch: Path) -> users.Isolation:
     )
 
 
-ISOLATED = "each submission's kernel runs as its own unprivileged user"
-
-
-def git_tracked() -> set[str]:
-    return set(lesson.git("ls-files", check=True).stdout.decode().splitlines())
-
-
-# --------------------------------------------------------------------------
-# Part 1: the machinery, with a stand-in for the criteria
-# --------------------------------------------------------------------------
+# --- Part 1: the machinery, with a stand-in for the criteria ---
 FAKE_CHECKS = '''
-"""Stand-in criteria: the API of tests/exercises/ (fresh probes included), three exercises."""
+"""Stand-in criteria: the API of tests/exercises/ the grader uses (fresh probes included), three exercises."""
 from __future__ import annotations
 
 import itertools
@@ -157,7 +160,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NOT_ATTEMPTED, PASSED, FAILED = "not attempted", "passed", "failed"
+PASSED, FAILED = "passed", "failed"
 
 
 class NotAttempted(Exception):
@@ -224,15 +227,13 @@ def evaluate(number, values, probes=None):
         ok, hint = np.array_equal(values["y"], (probes or DEFAULT_PROBES)["x"]["y"]), "f(x) should return x**2"
     return Result(number, PASSED if ok else FAILED, "right" if ok else hint, EXERCISES[number].points if ok else 0)
 
-
-def check(number, ns):
-    try:
-        result = evaluate(number, extract(number, ns))
-    except NotAttempted as exc:
-        result = Result(number, NOT_ATTEMPTED, str(exc), 0)
-    print(result.status, result.message)
-    return result
 '''
+
+
+def fake_checks(folder: Path) -> Path:
+    (folder / "fake_checks.py").write_text(FAKE_CHECKS, encoding="utf-8")
+    return folder / "fake_checks.py"
+
 
 GOOD = ["a = 42", "b = [1, 2, 3]", "def f(x):\n    return x ** 2"]
 
@@ -306,105 +307,94 @@ TIMER = "import os, threading\nthreading.Timer(1.5, os._exit, [1]).start()"
 SLEEP = "import time\ntime.sleep(1)"
 
 
-def fake_submissions(folder: Path) -> dict[str, tuple[int, int, int, str]]:
-    """Write the stand-in submissions; return {CSV name: (ex1, ex2, ex3, status)}."""
-    folder.mkdir(parents=True)
-    expected = {}
+def cheater() -> nbformat.NotebookNode:
+    nb = new_notebook([GOOD[2], CHEAT, ("check(1, globals())", ["ex1", "check"])])
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="passed right\n")]
+    nb.cells[2].execution_count = 3
+    return nb
 
-    def add(name, cells, ex1, ex2, ex3, status="graded", nb=None):
-        nbformat.write(nb or new_notebook(cells), folder / name)
-        expected[name] = (ex1, ex2, ex3, status)
 
-    add(
-        "good.ipynb",
-        ["## Exercise 1", GOOD[0], "## Exercise 2", GOOD[1], "answer_2 = 'sorted, as asked'", "## Exercise 3", GOOD[2]],
-        1,
-        2,
-        2,
-    )
-    add("blank.ipynb", ["a = b = f = None"], 0, 0, 0)
-    add("empty.ipynb", [], 0, 0, 0)
-    add("wrong.ipynb", ["a = 41", "b = [3, 2, 1]", GOOD[2]], 0, 0, 2)
-    add("error in ex2.ipynb", [GOOD[0], "b = [1, 2, 3]\nb = sorted(b, key=undefined_name)", GOOD[2]], 1, 2, 2)
-    add("exception before.ipynb", [GOOD[0], "raise ValueError('oops')\nb = [1, 2, 3]", GOOD[2]], 1, 0, 2)
-    add("extract fails.ipynb", [*GOOD[:2], "def f(x):\n    raise RuntimeError('f is broken')"], 1, 2, 0)
-    add(
-        "loop.ipynb",
-        [GOOD[0], "import time\nwhile True:\n    time.sleep(0.05)\nb = [1, 2, 3]", GOOD[2]],
-        1,
-        0,
-        2,
-        "timeout",
-    )
-    add("crash.ipynb", [GOOD[0], "import os\nos._exit(1)\nb = [1, 2, 3]", GOOD[1], GOOD[2]], 1, 2, 2, "crashed")
-    add("huge.ipynb", [GOOD[0], "print('x' * 3_000_000)\nprint('the end')", *GOOD[1:]], 1, 2, 2)
-    cheater = new_notebook([GOOD[2], CHEAT, ("check(1, globals())", ["ex1", "check"])])
-    cheater.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="passed right\n")]
-    cheater.cells[2].execution_count = 3
-    add("cheater.ipynb", [], 0, 2, 2, nb=cheater)
-    add("probe.ipynb", [f"REPO = {str(ROOT)!r}", PROBE, GOOD[2]], 1, 2, 2)
-    # exit() finishes its cell and the kernel lives on; a timer that kills
-    # the kernel later costs only the cell that started it.
-    add("exit.ipynb", [GOOD[0], "exit()\nb = [1, 2, 3]", GOOD[2]], 1, 2, 2)
-    add("timer.ipynb", [GOOD[0], TIMER, SLEEP, SLEEP, GOOD[1], SLEEP, GOOD[2]], 1, 2, 2, "crashed")
+G, INVALID = "graded", "invalid notebook"
+NONE = (0, 0, 0)
+# One row per submission of the fake batch: file name, content (cells, a notebook, bytes, or a function that makes
+# the file), points of exercises 1-3, status, a phrase of its CSV note, phrases of its feedback file.
+FAKE_CASES = [
+    ("good.ipynb", ["## Exercise 1", GOOD[0], "## Exercise 2", GOOD[1], "answer_2 = 'sorted, as asked'",
+                    "## Exercise 3", GOOD[2]], (1, 2, 2), G, "", ["Your written answer:\n\n> sorted, as asked"]),
+    ("blank.ipynb", ["a = b = f = None"], NONE, G, "", ["⏳ not attempted", "set b"]),
+    ("empty.ipynb", [], NONE, G, "", []),
+    ("wrong.ipynb", ["a = 41", "b = [3, 2, 1]", GOOD[2]], (0, 0, 2), G, "",
+     ["**Score: 2 / 5** · status: **graded**", "| 1 | The answer | ❌ failed | 0 / 1 |", "a should be 42"]),
+    ("error in ex2.ipynb", [GOOD[0], "b = [1, 2, 3]\nb = sorted(b, key=undefined_name)", GOOD[2]], (1, 2, 2), G, "",
+     ["**Code cell 2 raised `NameError`**", "undefined_name"]),
+    ("exception before.ipynb", [GOOD[0], "raise ValueError('oops')\nb = [1, 2, 3]", GOOD[2]], (1, 0, 2), G, "", []),
+    ("extract fails.ipynb", [*GOOD[:2], "def f(x):\n    raise RuntimeError('f is broken')"], (1, 2, 0), G, "",
+     ["your code failed when the grader read this exercise: RuntimeError: f is broken"]),
+    ("loop.ipynb", [GOOD[0], "import time\nwhile True:\n    time.sleep(0.05)\nb = [1, 2, 3]", GOOD[2]], (1, 0, 2),
+     "timeout", "code cell 2 interrupted after 3 s", ["was interrupted after 3 s", "KeyboardInterrupt"]),
+    ("crash.ipynb", [GOOD[0], "import os\nos._exit(1)\nb = [1, 2, 3]", GOOD[1], GOOD[2]], (1, 2, 2), "crashed",
+     "kernel died in code cell 2", ["crashed the kernel"]),
+    ("huge.ipynb", [GOOD[0], "print('x' * 3_000_000)\nprint('the end')", *GOOD[1:]], (1, 2, 2), G, "",
+     ["Code cell 2 printed 3,000,009 characters"]),
+    ("cheater.ipynb", cheater(), (0, 2, 2), G, "", []),
+    ("probe.ipynb", [f"REPO = {str(ROOT)!r}", PROBE, GOOD[2]], (1, 2, 2), G, "", []),
+    # exit() finishes its cell and the kernel lives on; a timer that kills the kernel later costs only its cell.
+    ("exit.ipynb", [GOOD[0], "exit()\nb = [1, 2, 3]", GOOD[2]], (1, 2, 2), G, "code cell 2 called exit()", []),
+    ("timer.ipynb", [GOOD[0], TIMER, SLEEP, SLEEP, GOOD[1], SLEEP, GOOD[2]], (1, 2, 2), "crashed",
+     "died a while after code cell 2 ran", []),
     # Each exercise's extraction has its own limit (a hang, a huge value).
-    add("slow forward.ipynb", [GOOD[0], GOOD[1], "def f(x):\n    while True:\n        pass"], 1, 2, 0)
-    add(
-        "hangs in ex1.ipynb",
-        [
-            "import time\nclass A:\n    def __array__(self, *args, **kwargs):\n        time.sleep(1000)\na = A()",
-            GOOD[1],
-            GOOD[2],
-        ],
-        0,
-        2,
-        2,
-    )
-    add("too large.ipynb", [GOOD[0], "b = [1.5] * 6_000_000", GOOD[2]], 1, 0, 2)
-    # Values whose evaluation explodes (every ordering of 40 numbers), and values that explode
-    # when the kernel writes them (2**40 shared references): each costs only its own exercise.
-    add("bomb.ipynb", [GOOD[0], "b = list(range(40))", GOOD[2]], 1, 0, 2)
-    add("shared.ipynb", [GOOD[0], "b = [1]\nfor _ in range(40):\n    b = [b, b]", GOOD[2]], 1, 0, 2)
+    ("slow forward.ipynb", [GOOD[0], GOOD[1], "def f(x):\n    while True:\n        pass"], (1, 2, 0), G,
+     "exercise 3: reading its values took longer than 3 s", []),
+    ("hangs in ex1.ipynb", ["import time\nclass A:\n    def __array__(self, *args, **kwargs):\n        time.sleep(1000)"
+                            "\na = A()", GOOD[1], GOOD[2]], (0, 2, 2), G, "exercise 1: reading its values", []),
+    ("too large.ipynb", [GOOD[0], "b = [1.5] * 6_000_000", GOOD[2]], (1, 0, 2), G, "",
+     ["not graded: your values for this exercise hold more than 200,000 items"]),
+    # Values whose evaluation explodes (every ordering of 40 numbers), and values that explode when the kernel
+    # writes them (2**40 shared references): each costs only its own exercise.
+    ("bomb.ipynb", [GOOD[0], "b = list(range(40))", GOOD[2]], (1, 0, 2), G, "exercise 2: evaluating your values", []),
+    ("shared.ipynb", [GOOD[0], "b = [1]\nfor _ in range(40):\n    b = [b, b]", GOOD[2]], (1, 0, 2), G, "",
+     ["not graded: your values for this exercise hold more than 200,000 items"]),
     # A lookup table of the inputs the check cell uses earns nothing on fresh inputs.
-    add(
-        "lookup table.ipynb",
-        [
-            GOOD[0],
-            GOOD[1],
-            "TABLE = {tuple(range(5)): [0, 1, 4, 9, 16]}\ndef f(x):\n    return TABLE[tuple(int(v) for v in x)]",
-        ],
-        1,
-        2,
-        0,
-    )
+    ("lookup table.ipynb", [GOOD[0], GOOD[1], "TABLE = {tuple(range(5)): [0, 1, 4, 9, 16]}\ndef f(x):\n"
+                            "    return TABLE[tuple(int(v) for v in x)]"], (1, 2, 0), G, "", []),
     # Escaping processes; every other submission is a potential victim.
-    add("escape.ipynb", [ESCAPE], 1, 0, 0)
-    # Names and files that aren't notebooks: a name that is not UTF-8, a formula, case-only duplicates.
-    # (Three of them are not notebooks: their row and feedback file are what counts, no kernel needed.)
-    (folder / os.fsdecode(b"caf\xe9.ipynb")).write_text("x", encoding="utf-8")
-    expected["caf\\xe9.ipynb"] = (0, 0, 0, "invalid notebook")
-    (folder / "=HYPERLINK(1).ipynb").write_text("x", encoding="utf-8")
-    expected["=HYPERLINK(1).ipynb"] = (0, 0, 0, "invalid notebook")
-    add("dup.ipynb", GOOD, 1, 2, 2)
-    (folder / "dup.IPYNB").write_text("x", encoding="utf-8")
-    expected["dup.IPYNB"] = (0, 0, 0, "invalid notebook")
-    (folder / "not json.ipynb").write_text("{ this is not JSON", encoding="utf-8")
-    (folder / "json list.ipynb").write_text("[1, 2, 3]", encoding="utf-8")
-    (folder / "binary.ipynb").write_bytes(bytes(range(256)) * 4)
-    (folder / "deep.ipynb").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
-    os.mkfifo(folder / "fifo.ipynb")
-    (folder / "zero.ipynb").symlink_to("/dev/zero")
-    for name in ("not json.ipynb", "json list.ipynb", "binary.ipynb", "deep.ipynb", "fifo.ipynb", "zero.ipynb"):
-        expected[name] = (0, 0, 0, "invalid notebook")
-    # Not graded: hidden files, checkpoints, subfolders, other extensions, a folder named *.ipynb.
-    nbformat.write(new_notebook(GOOD), folder / ".hidden.ipynb")
-    (folder / ".ipynb_checkpoints").mkdir()
-    nbformat.write(new_notebook(GOOD), folder / ".ipynb_checkpoints" / "good-checkpoint.ipynb")
-    (folder / "sub").mkdir()
-    nbformat.write(new_notebook(GOOD), folder / "sub" / "nested.ipynb")
+    ("escape.ipynb", [ESCAPE], (1, 0, 0), G, "", []),
+    # Names and files that aren't notebooks: their row and feedback file are what counts, no kernel needed.
+    (os.fsdecode(b"caf\xe9.ipynb"), b"x", NONE, INVALID, "", []),
+    ("=HYPERLINK(1).ipynb", b"x", NONE, INVALID, "", []),
+    ("dup.ipynb", GOOD, (1, 2, 2), G, "", []),
+    ("dup.IPYNB", b"x", NONE, INVALID, "", []),
+    ("not json.ipynb", b"{ this is not JSON", NONE, INVALID, "not valid JSON",
+     ["invalid notebook", "not valid JSON", "none of it was run"]),
+    ("json list.ipynb", b"[1, 2, 3]", NONE, INVALID, "not a notebook", []),
+    ("binary.ipynb", bytes(range(256)) * 4, NONE, INVALID, "not UTF-8", []),
+    ("deep.ipynb", b"[" * 100_000 + b"]" * 100_000, NONE, INVALID, "nested too deeply", []),
+    ("fifo.ipynb", os.mkfifo, NONE, INVALID, "not a regular file", []),
+    ("zero.ipynb", lambda path: path.symlink_to("/dev/zero"), NONE, INVALID, "not a regular file", []),
+]
+
+
+def write_submission(path: Path, content) -> None:
+    if isinstance(content, list):
+        content = new_notebook(content)
+    if isinstance(content, nbformat.NotebookNode):
+        nbformat.write(content, path)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        content(path)
+
+
+def fake_submissions(folder: Path) -> None:
+    """The table's submissions, and files that are not graded: hidden, checkpoints, nested, a folder *.ipynb."""
+    for name, content, *_ in FAKE_CASES:
+        write_submission(folder / name, content)
+    for path in (folder / ".hidden.ipynb", folder / ".ipynb_checkpoints" / "good-checkpoint.ipynb",
+                 folder / "sub" / "nested.ipynb"):
+        path.parent.mkdir(exist_ok=True)
+        nbformat.write(new_notebook(GOOD), path)
     (folder / "folder.ipynb").mkdir()
     (folder / "notes.txt").write_text("not a notebook", encoding="utf-8")
-    return expected
 
 
 def grader_processes(marker: str = MARKER) -> list[str]:
@@ -438,82 +428,51 @@ def history_mentions(marker: str) -> bool:
 
 @pytest.fixture(scope="module")
 def fake_batch(tmp_path_factory):
-    """One CLI run (-j 2, 3 s limits) over the stand-in submissions, with its own HOME.
+    """One CLI run (-j 2, 3 s limits) over the table's submissions, with its own HOME.
 
     Its folders are where other users can reach them when that is possible, so that as root
     the batch runs with a user of its own per kernel (and otherwise as the grader's user).
     """
     base, opened = open_base(tmp_path_factory.mktemp("fake"))
     try:
-        yield from _fake_batch(base)
+        subs, scratch, out, home = folders(base, "submissions", "scratch", "out", "home")
+        fake_submissions(subs)
+        (home / ".ipython" / "profile_default").mkdir(parents=True)
+        (home / ".ipython" / "profile_default" / "sentinel").write_text("x", encoding="utf-8")
+        before, home_before = listing(subs), listing(home / ".ipython")
+        start = time.monotonic()
+        result = run_cli(subs, "--out", out, "-j", "2", "--cell-timeout", "3", "--extract-timeout", "3",
+                         "--evaluate-timeout", "5", "--evaluate-memory", "1", "--criteria", fake_checks(base),
+                         tmpdir=scratch, home=home)
+        print(f"fake batch: {len(FAKE_CASES)} submissions in {time.monotonic() - start:.1f} s")
+        time.sleep(0.5)
+        yield {"isolation": kernel_users(scratch), "result": result, "scratch": scratch, "out": out,
+               "rows": read_csv(out / "grades.csv"), "before": before, "after": listing(subs),
+               "home_before": home_before, "home_after": listing(home / ".ipython"), "left": grader_processes()}
     finally:
         if opened:
             shutil.rmtree(base, ignore_errors=True)
 
 
-def _fake_batch(base: Path):
-    checks = base / "fake_checks.py"
-    checks.write_text(FAKE_CHECKS, encoding="utf-8")
-    subs, scratch, out, home = base / "submissions", base / "scratch", base / "out", base / "home"
-    expected = fake_submissions(subs)
-    scratch.mkdir()
-    (home / ".ipython" / "profile_default").mkdir(parents=True)
-    (home / ".ipython" / "profile_default" / "sentinel").write_text("x", encoding="utf-8")
-    before, home_before = listing(subs), listing(home / ".ipython")
-    start = time.monotonic()
-    result = run_cli(
-        subs,
-        "--out",
-        out,
-        "--csv",
-        out / "grades.csv",
-        "--feedback",
-        out / "feedback",
-        "-j",
-        "2",
-        "--cell-timeout",
-        "3",
-        "--extract-timeout",
-        "3",
-        "--evaluate-timeout",
-        "5",
-        "--evaluate-memory",
-        "1",
-        "--criteria",
-        checks,
-        tmpdir=scratch,
-        home=home,
-    )
-    print(f"fake batch: {len(expected)} submissions in {time.monotonic() - start:.1f} s")
-    time.sleep(0.5)
-    yield {
-        "isolation": kernel_users(scratch),
-        "result": result,
-        "expected": expected,
-        "subs": subs,
-        "scratch": scratch,
-        "out": out,
-        "before": before,
-        "after": listing(subs),
-        "home_before": home_before,
-        "home_after": listing(home / ".ipython"),
-        "left": grader_processes(),
-    }
-
-
-def test_fake_batch_exact_grades(fake_batch):
-    result = fake_batch["result"]
+def test_fake_batch_exact_points_statuses_and_notes(fake_batch):
+    """Every attack and accident costs only its own exercises: the exact points, status and note of each row."""
+    result, rows = fake_batch["result"], fake_batch["rows"]
     assert result.returncode == 0, result.stderr
-    rows = read_csv(fake_batch["out"] / "grades.csv")
-    expected = {("'" + n if n.startswith("=") else n): e for n, e in fake_batch["expected"].items()}
+    expected = {("'" + shown(name) if name.startswith("=") else shown(name)): case for name, _, *case in FAKE_CASES}
     assert set(rows) == set(expected), "one row per submission, nothing else graded"
     wrong = {}
-    for name, (ex1, ex2, ex3, status) in expected.items():
+    for name, (ex, status, note, _) in expected.items():
         row = rows[name]
-        if (points(row, [1, 2, 3]), row["status"]) != ({1: ex1, 2: ex2, 3: ex3}, status):
-            wrong[name] = {"got": row, "expected": (ex1, ex2, ex3, status)}
-        assert int(row["total"]) == sum(points(row, [1, 2, 3]).values()) and row["max"] == "5"
+        if (tuple(points(row).values()), row["status"]) != (ex, status) or note not in row["note"]:
+            wrong[name] = {"got": row, "expected": (ex, status, note)}
+        assert int(row["total"]) == sum(points(row).values()) and row["max"] == "5"
     assert not wrong, json.dumps(wrong, indent=1)
+    bomb = rows["bomb.ipynb"]["note"]
+    assert re.search(r"exercise 2: evaluating your values (took longer than 5 s|needed more than)", bomb), bomb
+    stdout, stderr = result.stdout, result.stderr
+    assert f"{len(FAKE_CASES)} submissions" in stdout and "(-j 2)" in stdout
+    assert "skipped hidden file .hidden.ipynb" in stderr and "folder.ipynb is a folder" in stderr
+    assert "Task exception was never retrieved" not in stderr
 
 
 def test_fake_batch_says_who_runs_the_kernels(fake_batch):
@@ -527,33 +486,10 @@ def test_fake_batch_says_who_runs_the_kernels(fake_batch):
         assert "isolation: WARNING: kernels run as the grader's user" in stdout
 
 
-def test_fake_batch_notes(fake_batch):
-    rows = read_csv(fake_batch["out"] / "grades.csv")
-    assert "code cell 2" in rows["loop.ipynb"]["note"] and "interrupted after 3 s" in rows["loop.ipynb"]["note"]
-    assert "kernel died in code cell 2" in rows["crash.ipynb"]["note"]
-    assert "not valid JSON" in rows["not json.ipynb"]["note"]
-    assert "not a notebook" in rows["json list.ipynb"]["note"]
-    assert "not UTF-8" in rows["binary.ipynb"]["note"]
-    assert "nested too deeply" in rows["deep.ipynb"]["note"]
-    assert "not a regular file" in rows["fifo.ipynb"]["note"] and "not a regular file" in rows["zero.ipynb"]["note"]
-    assert "code cell 2 called exit()" in rows["exit.ipynb"]["note"]
-    assert "died a while after code cell 2 ran" in rows["timer.ipynb"]["note"], rows["timer.ipynb"]["note"]
-    assert "exercise 3: reading its values took longer than 3 s" in rows["slow forward.ipynb"]["note"]
-    assert "exercise 1: reading its values" in rows["hangs in ex1.ipynb"]["note"]
-    assert re.search(
-        r"exercise 2: evaluating your values (took longer than 5 s|needed more than)", rows["bomb.ipynb"]["note"]
-    ), rows["bomb.ipynb"]["note"]
-    stdout, stderr = fake_batch["result"].stdout, fake_batch["result"].stderr
-    assert f"{len(fake_batch['expected'])} submissions" in stdout and "(-j 2)" in stdout
-    assert "skipped hidden file .hidden.ipynb" in stderr and "folder.ipynb is a folder" in stderr
-    assert "Task exception was never retrieved" not in stderr
-
-
 def test_fake_batch_csv_is_safe(fake_batch):
     raw = (fake_batch["out"] / "grades.csv").read_bytes()
     raw.decode("utf-8")  # valid UTF-8 although one file name is not
-    with (fake_batch["out"] / "grades.csv").open(encoding="utf-8", newline="") as f:
-        cells = [cell for row in csv.reader(f) for cell in row]
+    cells = [cell for row in read_table(fake_batch["out"] / "grades.csv") for cell in row]
     assert cells[:8] == ["submission", "ex1", "ex2", "ex3", "total", "max", "status", "note"]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")], "formula injection"
 
@@ -561,37 +497,22 @@ def test_fake_batch_csv_is_safe(fake_batch):
 def test_fake_batch_feedback(fake_batch):
     feedback = fake_batch["out"] / "feedback"
     names = sorted(p.name for p in feedback.iterdir() if p.is_file())
-    expected = [Path(n).stem + ".md" for n in fake_batch["expected"] if not n.startswith("dup.")]
+    expected = [Path(shown(name)).stem + ".md" for name, *_ in FAKE_CASES if not name.startswith("dup.")]
     assert names == sorted([*expected, "dup.ipynb.md", "dup.IPYNB.md"])
-    wrong = (feedback / "wrong.md").read_text(encoding="utf-8")
-    assert "**Score: 2 / 5** · status: **graded**" in wrong
-    assert "| 1 | The answer | ❌ failed | 0 / 1 |" in wrong and "a should be 42" in wrong
-    assert "Your written answer:\n\n> sorted, as asked" in (feedback / "good.md").read_text(encoding="utf-8")
-    blank = (feedback / "blank.md").read_text(encoding="utf-8")
-    assert "⏳ not attempted" in blank and "set b" in blank
-    error = (feedback / "error in ex2.md").read_text(encoding="utf-8")
-    assert "**Code cell 2 raised `NameError`**" in error and "undefined_name" in error
-    loop = (feedback / "loop.md").read_text(encoding="utf-8")
-    assert "was interrupted after 3 s" in loop and "KeyboardInterrupt" in loop
-    extract_fails = (feedback / "extract fails.md").read_text(encoding="utf-8")
-    assert "your code failed when the grader read this exercise: RuntimeError: f is broken" in extract_fails
-    assert "crashed the kernel" in (feedback / "crash.md").read_text(encoding="utf-8")
-    invalid = (feedback / "not json.md").read_text(encoding="utf-8")
-    assert "invalid notebook" in invalid and "not valid JSON" in invalid
-    assert "none of it was run" in invalid and "fresh Python kernel" not in invalid
+    for name, *_, phrases in FAKE_CASES:
+        if phrases:
+            text = (feedback / (Path(name).stem + ".md")).read_text(encoding="utf-8")
+            assert [p for p in phrases if p not in text] == [], name
+    assert "fresh Python kernel" not in (feedback / "not json.md").read_text(encoding="utf-8")
     huge = (feedback / "huge.md").read_text(encoding="utf-8")
-    assert "Code cell 2 printed 3,000,009 characters" in huge and "characters truncated" not in huge
-    assert len(huge.encode()) < 10_000, "huge output must be truncated in the feedback"
-    for name in ("too large", "shared"):
-        text = (feedback / f"{name}.md").read_text(encoding="utf-8")
-        assert "not graded: your values for this exercise hold more than 200,000 items" in text, name
+    assert "characters truncated" not in huge and len(huge.encode()) < 10_000, "huge output is cut in the feedback"
     assert max(len(p.read_bytes()) for p in feedback.iterdir() if p.is_file()) < 20_000
 
 
 def test_fake_batch_summary_and_answers(fake_batch):
     out = fake_batch["out"]
     summary = (out / "summary.md").read_text(encoding="utf-8")
-    assert f"{len(fake_batch['expected'])} submissions:" in summary and "| invalid notebook | 9 |" in summary
+    assert f"{len(FAKE_CASES)} submissions:" in summary and "| invalid notebook | 9 |" in summary
     assert "| 1 | The answer | 1 |" in summary and "a should be 42" in summary
     assert "`folder.ipynb` is a folder" in summary
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -606,51 +527,38 @@ def test_fake_batch_leaves_nothing_behind(fake_batch):
     assert not history_mentions(MARKER), "graded cells reached the real ~/.ipython history"
     assert fake_batch["after"] == fake_batch["before"], "the submissions folder must not change"
     assert list(fake_batch["scratch"].iterdir()) == [], "temporary folders must be removed"
-    assert sorted(p.name for p in fake_batch["out"].iterdir()) == [
-        "answers.md",
-        "feedback",
-        "grades.csv",
-        "summary.md",
-        "summary.png",
-    ]
+    expected = ["answers.md", "feedback", "grades.csv", "summary.md", "summary.png"]
+    assert sorted(p.name for p in fake_batch["out"].iterdir()) == expected
 
 
 def test_hung_cell_and_notebook_time_limit(tmp_path):
     """A cell that ignores the interrupt, and a notebook that runs out of time, still get graded."""
-    checks = tmp_path / "fake_checks.py"
-    checks.write_text(FAKE_CHECKS, encoding="utf-8")
-    stubborn = (
-        "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n        pass\n"
-    )
+    checks = fake_checks(tmp_path)
+    stubborn = "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n"
+    stubborn += "        pass\n"
     nbformat.write(new_notebook([GOOD[0], stubborn, GOOD[1], GOOD[2]]), tmp_path / "stubborn.ipynb")
     slow = "import time\ntime.sleep(3)"
     nbformat.write(new_notebook([GOOD[0], slow, slow, GOOD[1], GOOD[2]]), tmp_path / "slow.ipynb")
-    stubborn_options = Options(
-        cell_timeout=2, notebook_timeout=30, interrupt_grace=1, criteria_path=checks, scratch_root=tmp_path
-    )
-    slow_options = Options(cell_timeout=30, notebook_timeout=5, criteria_path=checks, scratch_root=tmp_path)
+    common = {"criteria_path": checks, "scratch_root": tmp_path}
 
     async def both():
-        first = await grade_all([tmp_path / "stubborn.ipynb"], Criteria(checks), stubborn_options)
-        second = await grade_all([tmp_path / "slow.ipynb"], Criteria(checks), slow_options)
+        first = await grade_all([tmp_path / "stubborn.ipynb"], Criteria(checks),
+                                Options(cell_timeout=2, notebook_timeout=30, interrupt_grace=1, **common))
+        second = await grade_all([tmp_path / "slow.ipynb"], Criteria(checks),
+                                 Options(cell_timeout=30, notebook_timeout=5, **common))
         return first[0], second[0]
 
     stubborn_grade, slow_grade = asyncio.run(both())
-    assert stubborn_grade.status == "timeout"
-    assert [e.points for e in stubborn_grade.exercises] == [1, 2, 2]
+    assert (stubborn_grade.status, [e.points for e in stubborn_grade.exercises]) == ("timeout", [1, 2, 2])
     assert "ignored the interrupt" in stubborn_grade.note
     assert [c.state for c in stubborn_grade.cells] == ["ok", "hung", "ok", "ok"]
-
-    assert slow_grade.status == "timeout"
-    assert [e.points for e in slow_grade.exercises] == [1, 0, 0]
+    assert (slow_grade.status, [e.points for e in slow_grade.exercises]) == ("timeout", [1, 0, 0])
     assert "notebook time limit" in slow_grade.note
     assert [c.state for c in slow_grade.cells][-2:] == ["not run", "not run"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake_checks.py", "slow.ipynb", "stubborn.ipynb"]
 
 
-# --------------------------------------------------------------------------
-# Kernels with users of their own (as root), and the cap on one message
-# --------------------------------------------------------------------------
+# --- Kernels with users of their own (as root), and the cap on one message ---
 # Submission A, graded at the same time as B (-j 2): it waits until B's kernel runs (an
 # ipykernel whose connection file lies in this test's scratch folder: nothing outside the
 # test is ever targeted), then tries to kill it, to read B's scratch folder and to write
@@ -722,58 +630,36 @@ VICTIM = [GOOD[0], "import time\ntime.sleep(12)", GOOD[1], GOOD[2]]
 
 @pytest.fixture
 def open_tmp(tmp_path):
-    """A folder other users can reach (see ``open_base``), removed afterwards; skips when there is none."""
+    """A folder other users can reach (see ``open_base``), where kernels can have users of their own; skips
+    otherwise. Yields it with its ``subs``, ``scratch``, ``out`` folders and the stand-in criteria."""
     base, opened = open_base(tmp_path)
     if not opened:
         pytest.skip(
             f"no folder other users can reach: {users.blocking_folder(Path(tempfile.gettempdir())) or 'not root'}"
         )
-    yield base
+    subs, scratch, out = folders(base, "subs", "scratch", "out")
+    isolation = kernel_users(scratch)
+    if not isolation.enabled:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"kernels can't have users of their own here: {isolation.reason}")
+    yield base, subs, scratch, out, fake_checks(base)
     shutil.rmtree(base, ignore_errors=True)
 
 
 def test_concurrent_submissions_cannot_touch_each_other(open_tmp):
     """As root, A can't kill B's kernel, read B's folder, or write the output, the repository or the venv."""
-    base = open_tmp
-    subs, scratch, out = base / "subs", base / "scratch", base / "out"
-    for folder in (subs, scratch, out, out / "feedback"):
-        folder.mkdir()
-    isolation = kernel_users(scratch)
-    if not isolation.enabled:
-        pytest.skip(f"kernels can't have users of their own here: {isolation.reason}")
-    checks = base / "fake_checks.py"
-    checks.write_text(FAKE_CHECKS, encoding="utf-8")
+    base, subs, scratch, out, checks = open_tmp
+    (out / "feedback").mkdir()
     (out / "grades.csv").write_text("submission,ex1\nold run,1\n", encoding="utf-8")  # an earlier run's CSV
     site_packages = Path(sysconfig.get_paths()["purelib"])
-    guarded = [ROOT / "helper_functions.py", site_packages / "numpy" / "__init__.py"]
-    hashes = {path: hashlib.sha1(path.read_bytes()).hexdigest() for path in guarded}
-    made = [
-        out / "attack.txt",
-        out / "feedback" / "attack.md",
-        ROOT / "grader-attack.txt",
-        site_packages / "grader-attack.txt",
-        scratch / "attack.txt",
-    ]
+    guarded = digests([ROOT / "helper_functions.py", site_packages / "numpy" / "__init__.py"])
+    made = [out / "attack.txt", out / "feedback" / "attack.md", ROOT / "grader-attack.txt",
+            site_packages / "grader-attack.txt", scratch / "attack.txt"]
     paths = f"OUT = {str(out)!r}\nREPO = {str(ROOT)!r}"
     nbformat.write(new_notebook([paths, NEIGHBOUR_ATTACK]), subs / "a_attacker.ipynb")
     nbformat.write(new_notebook(VICTIM), subs / "b_victim.ipynb")
     try:
-        result = run_cli(
-            subs,
-            "--out",
-            out,
-            "--csv",
-            out / "grades.csv",
-            "--feedback",
-            out / "feedback",
-            "-j",
-            "2",
-            "--cell-timeout",
-            "90",
-            "--criteria",
-            checks,
-            tmpdir=scratch,
-        )
+        result = run_cli(subs, "--out", out, "-j", "2", "--cell-timeout", "90", "--criteria", checks, tmpdir=scratch)
         left = [path for path in made if path.exists()]
     finally:
         for path in made:
@@ -783,11 +669,11 @@ def test_concurrent_submissions_cannot_touch_each_other(open_tmp):
     rows = read_csv(out / "grades.csv")
     log = (out / "answers.md").read_text(encoding="utf-8")
     assert (rows["b_victim.ipynb"]["total"], rows["b_victim.ipynb"]["status"]) == ("5", "graded"), log
-    assert points(rows["b_victim.ipynb"], [1, 2, 3]) == {1: 1, 2: 2, 3: 2}
-    assert points(rows["a_attacker.ipynb"], [1, 2, 3]) == {1: 1, 2: 2, 3: 2}, log
+    assert points(rows["b_victim.ipynb"]) == {1: 1, 2: 2, 3: 2}
+    assert points(rows["a_attacker.ipynb"]) == {1: 1, 2: 2, 3: 2}, log
     assert "kill" in log and "refused" in log and "DID" not in log and "KILLED" not in log, log
     assert left == [], f"the attack created {left}"
-    assert {path: hashlib.sha1(path.read_bytes()).hexdigest() for path in guarded} == hashes
+    assert digests(guarded) == guarded
     assert list(scratch.iterdir()) == [], "temporary folders must be removed"
     assert "old run" not in (out / "grades.csv").read_text(encoding="utf-8")  # rewritten by the grader itself
 
@@ -795,15 +681,7 @@ def test_concurrent_submissions_cannot_touch_each_other(open_tmp):
 def test_kernel_user_cannot_read_what_only_root_may(open_tmp):
     """The kernel really runs as another uid, with no groups, its HOME and getpass working, umask 077,
     and can't read the grader's files; with --kernel-user off it runs as root."""
-    base = open_tmp
-    subs, scratch, out = base / "subs", base / "scratch", base / "out"
-    for folder in (subs, scratch):
-        folder.mkdir()
-    isolation = kernel_users(scratch)
-    if not isolation.enabled:
-        pytest.skip(f"kernels can't have users of their own here: {isolation.reason}")
-    checks = base / "fake_checks.py"
-    checks.write_text(FAKE_CHECKS, encoding="utf-8")
+    base, subs, scratch, out, checks = open_tmp
     who = (
         "import getpass, os, pathlib\n"
         "home = pathlib.Path.home()\n"
@@ -820,29 +698,14 @@ def test_kernel_user_cannot_read_what_only_root_may(open_tmp):
         "a = 42 if ok else 0"
     )
     nbformat.write(new_notebook([who, *GOOD[1:]]), subs / "who.ipynb")
-    result = run_cli(
-        subs, "--out", out, "--csv", out / "grades.csv", "--feedback", out / "fb", "--criteria", checks, tmpdir=scratch
-    )
+    result = run_cli(subs, "--out", out, "--criteria", checks, tmpdir=scratch)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert points(read_csv(out / "grades.csv")["who.ipynb"], [1, 2, 3]) == {1: 1, 2: 2, 3: 2}
-    off = run_cli(
-        subs,
-        "--out",
-        out,
-        "--csv",
-        out / "off.csv",
-        "--feedback",
-        out / "fb_off",
-        "--criteria",
-        checks,
-        "--kernel-user",
-        "off",
-        tmpdir=scratch,
-    )
+    assert points(read_csv(out / "grades.csv")["who.ipynb"]) == {1: 1, 2: 2, 3: 2}
+    off = run_cli(subs, "--out", base / "off", "--criteria", checks, "--kernel-user", "off", tmpdir=scratch)
     assert off.returncode == 0, off.stderr[-3000:]
     assert "kernels run as the grader's user" in off.stderr and "--kernel-user off" in off.stderr
     assert "WARNING" not in off.stderr  # asked for
-    assert points(read_csv(out / "off.csv")["who.ipynb"], [1, 2, 3]) == {1: 0, 2: 2, 3: 2}  # root: getuid() == 0
+    assert points(read_csv(base / "off" / "grades.csv")["who.ipynb"]) == {1: 0, 2: 2, 3: 2}  # root: getuid() == 0
 
 
 # A cell that writes one 300 MB message to its kernel's iopub socket itself (not through
@@ -877,68 +740,35 @@ runpy.run_module("tests.grading", run_name="__main__", alter_sys=True)
 
 def test_a_huge_message_on_the_sockets_is_refused(tmp_path):
     """One 300 MB message sent on the kernel's socket: the grader stays small, every other cell counts."""
-    subs, scratch, out = tmp_path / "subs", tmp_path / "scratch", tmp_path / "out"
-    subs.mkdir()
-    scratch.mkdir()
-    checks = tmp_path / "fake_checks.py"
-    checks.write_text(FAKE_CHECKS, encoding="utf-8")
+    subs, scratch, out = folders(tmp_path, "subs", "scratch", "out")
     nbformat.write(new_notebook([GOOD[0], HUGE_MESSAGE, "print('still here')", *GOOD[1:]]), subs / "huge.ipynb")
     nbformat.write(new_notebook([GOOD[0], *HONEST_BIG, *GOOD[1:]]), subs / "honest.ipynb")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
-    env.update(OMP_NUM_THREADS="1", TMPDIR=str(scratch))
     rss = tmp_path / "maxrss.txt"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            RSS_WRAPPER,
-            str(rss),
-            str(subs),
-            "--out",
-            str(out),
-            "--csv",
-            str(out / "grades.csv"),
-            "--feedback",
-            str(out / "fb"),
-            "-j",
-            "2",
-            "--cell-timeout",
-            "60",
-            "--criteria",
-            str(checks),
-            "--no-progress",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    command = [sys.executable, "-c", RSS_WRAPPER, str(rss), str(subs), "--out", str(out), "-j", "2",
+               "--cell-timeout", "60", "--criteria", str(fake_checks(tmp_path)), "--no-progress"]
+    result = subprocess.run(command, cwd=ROOT, env=cli_env(scratch), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     peak_mb = int(rss.read_text()) / 1024  # VmHWM is in KiB: the grader process alone
     print(f"grader's peak memory: {peak_mb:.0f} MB (the message: 300 MB)")
     assert peak_mb < 300, f"the grader held {peak_mb:.0f} MB: it received the huge message"
     rows = read_csv(out / "grades.csv")
     huge = rows["huge.ipynb"]
-    assert points(huge, [1, 2, 3]) == {1: 1, 2: 2, 3: 2} and huge["status"] == "graded", huge
+    assert points(huge) == {1: 1, 2: 2, 3: 2} and huge["status"] == "graded", huge
     assert "code cell 2 sent the grader a message larger than its 32 MB limit" in huge["note"], huge
     assert "code cell 3" not in huge["note"], f"the connection must be back for the next cells: {huge['note']}"
-    feedback = (out / "fb" / "huge.md").read_text(encoding="utf-8")
+    feedback = (out / "feedback" / "huge.md").read_text(encoding="utf-8")
     assert "ValueError" in feedback and "after the huge message" in feedback, feedback[-3000:]  # from the reply
     # Honest output: 100 MB printed in one cell and a 2000 x 2000 figure of noise pass without a note.
     honest = rows["honest.ipynb"]
-    assert points(honest, [1, 2, 3]) == {1: 1, 2: 2, 3: 2} and honest["status"] == "graded", honest
-    assert honest["note"] == "", honest
-    honest_feedback = (out / "fb" / "honest.md").read_text(encoding="utf-8")
+    assert points(honest) == {1: 1, 2: 2, 3: 2} and honest["status"] == "graded" and honest["note"] == "", honest
+    honest_feedback = (out / "feedback" / "honest.md").read_text(encoding="utf-8")
     assert "Code cell 2 printed 100,000,008 characters" in honest_feedback, honest_feedback[-3000:]
 
 
 def test_kernel_that_does_not_start(tmp_path):
     """A broken kernel environment: one retry, then status crashed with a note (no exception)."""
-    checks = tmp_path / "fake_checks.py"
-    checks.write_text(FAKE_CHECKS, encoding="utf-8")
-    broken = tmp_path / "broken_root"
-    broken.mkdir()
+    checks = fake_checks(tmp_path)
+    (broken,) = folders(tmp_path, "broken_root")
     (broken / "ipykernel_launcher.py").write_text("raise SystemExit('no kernel today')\n", encoding="utf-8")
     nbformat.write(new_notebook(GOOD), tmp_path / "a.ipynb")
     options = Options(criteria_path=checks, repo_root=broken, scratch_root=tmp_path)  # first on PYTHONPATH
@@ -954,16 +784,7 @@ def test_cli_errors(tmp_path, capsys):
     (tmp_path / "broken_checks.py").write_text("raise RuntimeError('broken criteria')\n", encoding="utf-8")
     (tmp_path / "subs").mkdir()
     (tmp_path / "subs" / "a.ipynb").write_text("not a notebook", encoding="utf-8")
-    args = [
-        "--criteria",
-        tmp_path / "broken_checks.py",
-        "--out",
-        tmp_path,
-        "--csv",
-        tmp_path / "g.csv",
-        "--feedback",
-        tmp_path / "fb",
-    ]
+    args = ["--criteria", tmp_path / "broken_checks.py", "--out", tmp_path, "--csv", tmp_path / "g.csv"]
     assert cli_main([str(tmp_path / "subs"), *map(str, args), "--no-progress"]) == 1
     assert "broken criteria" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken_checks.py", "subs"], "no CSV, no feedback"
@@ -984,9 +805,7 @@ def test_everything_goes_into_one_output_folder():
             assert lesson.git("check-ignore", "-q", f"grading-output/{name}").returncode == 0, name
 
 
-# --------------------------------------------------------------------------
-# Code from a submission never runs inside the grader
-# --------------------------------------------------------------------------
+# --- Code from a submission never runs inside the grader ---
 # The attack: append to <repo>/helper_functions.py a payload that replaces the
 # criteria's evaluate once they import it; and the same directly on the criteria file, which also
 # breaks extract there (kernels read values with the copy verified at the start of the batch).
@@ -1026,39 +845,27 @@ def make_repo(base: Path) -> Path:
 def test_submission_code_never_runs_in_the_grader(tmp_path):
     """The attacker gets the 1 point their code earns, the student after them 5; a modified copy is refused."""
     repo = make_repo(tmp_path)
-    subs, scratch = tmp_path / "subs", tmp_path / "scratch"
-    subs.mkdir()
-    scratch.mkdir()
+    subs, scratch = folders(tmp_path, "subs", "scratch")
     nbformat.write(new_notebook([ATTACK, GOOD[0]]), subs / "1 attacker.ipynb")
     nbformat.write(new_notebook(GOOD), subs / "2 victim.ipynb")
     common = ["--criteria", repo / "tests" / "exercise_checks.py", "--repo-root", repo]
-    result = run_cli(
-        subs, "--out", tmp_path, "--csv", tmp_path / "g.csv", "--feedback", tmp_path / "fb", *common, tmpdir=scratch
-    )
+    result = run_cli(subs, "--out", tmp_path / "first", *common, tmpdir=scratch)
     assert result.returncode == 0, result.stderr
-    rows = read_csv(tmp_path / "g.csv")
+    rows = read_csv(tmp_path / "first" / "grades.csv")
     assert (rows["1 attacker.ipynb"]["total"], rows["1 attacker.ipynb"]["status"]) == ("1", "graded")
     assert (rows["2 victim.ipynb"]["total"], rows["2 victim.ipynb"]["status"]) == ("5", "graded")
     assert "pwned" in (repo / "helper_functions.py").read_text(encoding="utf-8"), "the attack did run"
     assert "changed on disk during the batch" in result.stderr
     # Now the checkout differs from git: the grader refuses to grade with it.
-    again = run_cli(
-        subs, "--out", tmp_path, "--csv", tmp_path / "g2.csv", "--feedback", tmp_path / "fb2", *common, tmpdir=scratch
-    )
+    again = run_cli(subs, "--out", tmp_path / "again", *common, tmpdir=scratch)
     assert again.returncode == 1 and "refusing to grade" in again.stderr
     assert "helper_functions.py" in again.stderr and "tests/exercise_checks.py" in again.stderr
-    assert not (tmp_path / "g2.csv").exists()
+    assert not (tmp_path / "again" / "grades.csv").exists()
 
 
-# --------------------------------------------------------------------------
-# Course features with the real command: --roster, --only, --shard + merge, the summary
-# --------------------------------------------------------------------------
+# --- Course features with the real command: --roster, --only, --shard + merge, interrupted batches ---
 def test_roster_only_shards_and_merge(tmp_path):
-    checks = tmp_path / "fake_checks.py"
-    checks.write_text(FAKE_CHECKS, encoding="utf-8")
-    subs, scratch = tmp_path / "subs", tmp_path / "scratch"
-    subs.mkdir()
-    scratch.mkdir()
+    subs, scratch = folders(tmp_path, "subs", "scratch")
     nbformat.write(new_notebook(GOOD), subs / "ada.ipynb")
     nbformat.write(new_notebook([GOOD[0]]), subs / "bob.ipynb")
     nbformat.write(new_notebook(["a = 1"]), subs / "stray.ipynb")
@@ -1067,13 +874,11 @@ def test_roster_only_shards_and_merge(tmp_path):
         "file,student_id,name\nada.ipynb,s1,Ada Lovelace\nBOB.ipynb,s2,Bob\ncyd.ipynb,s3,=Cyd\n", encoding="utf-8"
     )
     full = tmp_path / "full"
-    common = ["--criteria", checks, "--roster", roster]
-    result = run_cli(
-        subs, "--out", full, "--csv", full / "grades.csv", "--feedback", full / "fb", *common, tmpdir=scratch
-    )
+    common = ["--criteria", fake_checks(tmp_path), "--roster", roster]
+    paths = ["--out", full, "--csv", full / "grades.csv", "--feedback", full / "fb"]  # the explicit options
+    result = run_cli(subs, *paths, *common, tmpdir=scratch)
     assert result.returncode == 0, result.stderr
-    with (full / "grades.csv").open(encoding="utf-8", newline="") as f:
-        table = list(csv.reader(f))
+    table = read_table(full / "grades.csv")
     assert table[0] == ["submission", "student_id", "name", "ex1", "ex2", "ex3", "total", "max", "status", "note"]
     assert table[1:] == [
         ["ada.ipynb", "s1", "Ada Lovelace", "1", "2", "2", "5", "5", "graded", ""],
@@ -1090,107 +895,45 @@ def test_roster_only_shards_and_merge(tmp_path):
     # --only: bob fixes his notebook; only his row and feedback change.
     ada_feedback = (full / "fb" / "ada.md").read_bytes()
     nbformat.write(new_notebook(GOOD), subs / "bob.ipynb")
-    regrade = run_cli(
-        subs,
-        "--out",
-        full,
-        "--csv",
-        full / "grades.csv",
-        "--feedback",
-        full / "fb",
-        "--only",
-        "bob.ipynb",
-        *common,
-        tmpdir=scratch,
-    )
+    regrade = run_cli(subs, *paths, "--only", "bob.ipynb", *common, tmpdir=scratch)
     assert regrade.returncode == 0, regrade.stderr
-    with (full / "grades.csv").open(encoding="utf-8", newline="") as f:
-        updated = list(csv.reader(f))
-    assert updated == [*table[:2], ["bob.ipynb", "s2", "Bob", "1", "2", "2", "5", "5", "graded", ""], *table[3:]]
+    bob = ["bob.ipynb", "s2", "Bob", "1", "2", "2", "5", "5", "graded", ""]
+    assert read_table(full / "grades.csv") == [*table[:2], bob, *table[3:]]
     assert "**Score: 5 / 5**" in (full / "fb" / "bob.md").read_text(encoding="utf-8")
     assert (full / "fb" / "ada.md").read_bytes() == ada_feedback
 
     # --shard 1/2 and 2/2, then merge: the same CSV and summary as one run over the folder.
     for i in (1, 2):
-        shard = run_cli(
-            subs,
-            "--out",
-            tmp_path / f"s{i}",
-            "--csv",
-            tmp_path / f"s{i}" / "grades.csv",
-            "--feedback",
-            tmp_path / f"s{i}" / "fb",
-            "--shard",
-            f"{i}/2",
-            *common,
-            tmpdir=scratch,
-        )
+        shard = run_cli(subs, "--out", tmp_path / f"s{i}", "--shard", f"{i}/2", *common, tmpdir=scratch)
         assert shard.returncode == 0, shard.stderr
     graded = [set(read_csv(tmp_path / f"s{i}" / "grades.csv")) - {"cyd.ipynb"} for i in (1, 2)]
     assert graded == [{"ada.ipynb", "stray.ipynb"}, {"bob.ipynb"}]
-    merged = run_cli(
-        "merge",
-        tmp_path / "s1" / "fb",
-        tmp_path / "s2" / "fb",
-        "--out",
-        tmp_path / "m",
-        "--csv",
-        tmp_path / "m" / "grades.csv",
-        "--feedback",
-        tmp_path / "m" / "fb",
-        "--roster",
-        roster,
-        tmpdir=scratch,
-        progress=False,
-    )
+    merged = run_cli("merge", tmp_path / "s1" / "feedback", tmp_path / "s2" / "feedback", "--out", tmp_path / "m",
+                     "--roster", roster, tmpdir=scratch)
     assert merged.returncode == 0, merged.stderr
     assert (tmp_path / "m" / "grades.csv").read_bytes() == (full / "grades.csv").read_bytes()
-    assert sorted(p.name for p in (tmp_path / "m" / "fb").glob("*.md")) == ["ada.md", "bob.md", "stray.md"]
+    assert sorted(p.name for p in (tmp_path / "m" / "feedback").glob("*.md")) == ["ada.md", "bob.md", "stray.md"]
     assert (tmp_path / "m" / "summary.md").read_bytes() == (full / "summary.md").read_bytes()
     assert list(scratch.iterdir()) == []
 
 
 def test_interrupted_batches_keep_their_rows(tmp_path):
     """SIGTERM: finished rows stay, kernels stop, no traceback. SIGKILL: rows stay; the next run cleans up."""
-    checks = tmp_path / "fake_checks.py"
-    checks.write_text(FAKE_CHECKS, encoding="utf-8")
-    subs, scratch = tmp_path / "subs", tmp_path / "scratch"
-    subs.mkdir()
-    scratch.mkdir()
+    checks = fake_checks(tmp_path)
+    subs, scratch = folders(tmp_path, "subs", "scratch")
     nbformat.write(new_notebook(GOOD), subs / "1 quick.ipynb")
     nbformat.write(new_notebook([f"import time\ntime.sleep(60)  # {MARKER}-slow", *GOOD]), subs / "2 slow.ipynb")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
-    env.update(OMP_NUM_THREADS="1", TMPDIR=str(scratch))
 
-    def start(out):
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.grading",
-                str(subs),
-                "--out",
-                str(out),
-                "--csv",
-                str(out / "g.csv"),
-                "--feedback",
-                str(out / "fb"),
-                "--criteria",
-                str(checks),
-                "--no-progress",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def wait_for_rows(out, process):
+    def start_after_first_row(out: Path) -> subprocess.Popen:
+        command = [sys.executable, "-m", "tests.grading", str(subs), "--out", str(out), "--criteria", str(checks),
+                   "--no-progress"]
+        process = subprocess.Popen(command, cwd=ROOT, env=cli_env(scratch), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
         for _ in range(1200):
-            path = out / "g.csv"
+            path = out / "grades.csv"
             if path.exists() and len(path.read_text(encoding="utf-8").splitlines()) >= 2:
-                return
+                time.sleep(1)  # the slow notebook is running
+                return process
             assert process.poll() is None, process.communicate()
             time.sleep(0.1)
         raise AssertionError("no row appeared")
@@ -1205,43 +948,29 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
                 pass
         return pids
 
-    process = start(tmp_path / "term")
-    wait_for_rows(tmp_path / "term", process)
-    time.sleep(1)  # the slow notebook is running
+    process = start_after_first_row(tmp_path / "term")
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Task exception was never retrieved" not in stderr
-    assert list(read_csv(tmp_path / "term" / "g.csv")) == ["1 quick.ipynb"]
+    assert list(read_csv(tmp_path / "term" / "grades.csv")) == ["1 quick.ipynb"]
     assert [p for p in kernels_in(scratch) if p != os.getpid()] == [] and list(scratch.iterdir()) == []
 
-    process = start(tmp_path / "kill")
-    wait_for_rows(tmp_path / "kill", process)
-    time.sleep(1)
+    process = start_after_first_row(tmp_path / "kill")
     process.kill()
     process.communicate(timeout=60)
-    assert list(read_csv(tmp_path / "kill" / "g.csv")) == ["1 quick.ipynb"]
+    assert list(read_csv(tmp_path / "kill" / "grades.csv")) == ["1 quick.ipynb"]
     left = [p for p in scratch.iterdir() if p.name.startswith("grading-")]
     assert len(left) == 1, "SIGKILL leaves the scratch folder of the running submission"
     for pid in kernels_in(left[0]):  # the orphaned kernel: killed here (nothing can catch SIGKILL)
         os.kill(pid, signal.SIGKILL)
     (subs / "2 slow.ipynb").unlink()
-    again = run_cli(
-        subs,
-        "--out",
-        tmp_path / "again",
-        "--csv",
-        tmp_path / "again" / "g.csv",
-        "--feedback",
-        tmp_path / "again" / "fb",
-        "--criteria",
-        checks,
-        tmpdir=scratch,
-    )
+    again = run_cli(subs, "--out", tmp_path / "again", "--criteria", checks, tmpdir=scratch)
     assert again.returncode == 0, again.stderr
     assert list(scratch.iterdir()) == [], f"the next run removes what a killed grader left: {list(scratch.iterdir())}"
 
 
+# --- Reading notebooks and values ---
 @pytest.mark.parametrize(
     "content, reason",
     [
@@ -1251,10 +980,8 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
         (b'{"cells": []}', "not a notebook"),
         (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not UTF-8"),
         (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": "oops"}', "not a readable notebook"),
-        (
-            b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code"}]}',
-            "not a readable notebook",
-        ),
+        (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code"}]}',
+         "not a readable notebook"),
     ],
 )
 def test_load_notebook_rejects(tmp_path, content, reason):
@@ -1265,41 +992,18 @@ def test_load_notebook_rejects(tmp_path, content, reason):
 
 
 def test_load_notebook_accepts_loose_notebooks(tmp_path):
-    # Minimal v4 without cell ids or metadata, source as a list of lines: Jupyter opens these.
-    raw = {
-        "nbformat": 4,
-        "nbformat_minor": 4,
-        "metadata": {},
-        "cells": [
-            {
-                "cell_type": "code",
-                "source": ["a = 1\n", "b = 2"],
-                "outputs": [],
-                "execution_count": None,
-                "metadata": {},
-            }
-        ],
-    }
+    """Minimal v4 without cell ids or metadata, source as a list of lines: Jupyter opens these."""
+    cell = {"cell_type": "code", "source": ["a = 1\n", "b = 2"], "outputs": [], "execution_count": None,
+            "metadata": {}}
     path = tmp_path / "loose.ipynb"
-    path.write_text(json.dumps(raw), encoding="utf-8")
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [cell]}), encoding="utf-8")
     nb, why = load_notebook(path)
     assert why == "" and nb.cells[0].source == "a = 1\nb = 2"
 
 
 def test_cell_exercises_tags_then_headings():
-    nb = new_notebook(
-        [
-            "import x",
-            "## Exercise 1: data",
-            "a = 1",
-            ("b = 2", ["ex2", "answer"]),
-            "c = 3",
-            "## Exercise 2: more",
-            "d = 4",
-            "## Summary",
-            "e = 5",
-        ]
-    )
+    nb = new_notebook(["import x", "## Exercise 1: data", "a = 1", ("b = 2", ["ex2", "answer"]), "c = 3",
+                       "## Exercise 2: more", "d = 4", "## Summary", "e = 5"])
     assert cell_exercises(nb) == [None, 1, 1, 2, 1, 2, 2, None, None]
 
 
@@ -1342,14 +1046,13 @@ def test_values_come_back_as_plain_data_only(tmp_path):
         read_values(base)
 
 
-# --------------------------------------------------------------------------
-# Part 2: the real criteria on submissions built from the template and solutions
-# --------------------------------------------------------------------------
+# --- Part 2: the real criteria on submissions built from the template and solutions ---
 needs_exercises = pytest.mark.skipif(
     not (TEMPLATE.exists() and SOLUTIONS.exists()),
     reason="the exercise notebooks are not in the repository yet",
 )
 CHEAP = (1, 2, 3, 6)  # exercises whose solutions run in about a second
+ZERO = dict.fromkeys(range(1, 14), 0)
 
 
 def exercise_of(cell) -> int | None:
@@ -1412,7 +1115,7 @@ def real_checks():
 
 def timed(command: list, **kwargs) -> tuple[subprocess.CompletedProcess, float]:
     start = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, **kwargs)
+    result = subprocess.run(list(map(str, command)), capture_output=True, text=True, timeout=600, **kwargs)
     return result, time.monotonic() - start
 
 
@@ -1420,58 +1123,28 @@ def timed(command: list, **kwargs) -> tuple[subprocess.CompletedProcess, float]:
 def solutions_run(tmp_path_factory):
     """The real command on solutions/ (the only time the full solutions are graded), timed.
 
-    At the same time, a plain nbclient run of the same notebook (``jupyter
-    execute``, outputs discarded) is timed. Running the two side by side (one
-    core each on a 2-core machine) exposes both to the same load from
+    At the same time, a plain nbclient run of the same notebook (``jupyter execute``, outputs discarded) is
+    timed. Running the two side by side (one core each on a 2-core machine) exposes both to the same load from
     whatever else runs on the machine, which sequential runs would not.
     """
     base = tmp_path_factory.mktemp("solutions")
-    scratch, plain_tmp = base / "scratch", base / "plain_tmp"
-    scratch.mkdir()
-    plain_tmp.mkdir()
-    grader_command = [
-        sys.executable,
-        "-m",
-        "tests.grading",
-        SOLUTIONS_DIR,
-        "--out",
-        base,
-        "--csv",
-        base / "grades.csv",
-        "--feedback",
-        base / "feedback",
-        "--no-progress",
-        "--allow-modified",
-    ]
-    plain_command = [
-        Path(sys.executable).parent / "jupyter-execute",
-        "--timeout=600",
-        "--kernel_name=python3",
-        SOLUTIONS.name,
-    ]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND")}
-    env["OMP_NUM_THREADS"] = "1"
-    plain_env = {**env, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(plain_tmp)}
+    scratch, plain_tmp = folders(base, "scratch", "plain_tmp")
+    grader = [sys.executable, "-m", "tests.grading", SOLUTIONS_DIR, "--out", base, "--no-progress", "--allow-modified"]
+    plain = [Path(sys.executable).parent / "jupyter-execute", "--timeout=600", "--kernel_name=python3", SOLUTIONS.name]
+    plain_env = {**cli_env(plain_tmp), "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
     with ThreadPoolExecutor(2) as pool:
-        graded = pool.submit(timed, grader_command, cwd=ROOT, env={**env, "TMPDIR": str(scratch)})
-        plain = pool.submit(timed, plain_command, cwd=SOLUTIONS_DIR, env=plain_env)
+        graded = pool.submit(timed, grader, cwd=ROOT, env=cli_env(scratch))
+        plain = pool.submit(timed, plain, cwd=SOLUTIONS_DIR, env=plain_env)
         (result, seconds), (plain_result, plain_seconds) = graded.result(), plain.result()
-    return {
-        "result": result,
-        "seconds": seconds,
-        "plain": plain_result,
-        "plain_seconds": plain_seconds,
-        "base": base,
-        "scratch": scratch,
-    }
+    return {"result": result, "seconds": seconds, "plain": plain_result, "plain_seconds": plain_seconds,
+            "base": base, "scratch": scratch}
 
 
 @needs_exercises
 def test_solutions_get_full_marks(solutions_run, real_checks):
     result = solutions_run["result"]
     assert result.returncode == 0, result.stderr
-    rows = read_csv(solutions_run["base"] / "grades.csv")
-    row = rows[SOLUTIONS.name]
+    row = read_csv(solutions_run["base"] / "grades.csv")[SOLUTIONS.name]
     assert row["status"] == "graded", row
     assert points(row, real_checks.numbers) == {e.number: e.points for e in real_checks.exercises}, row
     assert int(row["total"]) == int(row["max"]) == real_checks.max_points == 23
@@ -1489,58 +1162,30 @@ def test_grading_costs_at_most_execution_plus_load_plus_5s(solutions_run):
     # submission never runs in the grader); it prints how long that took. Everything else must cost at
     # most 5 s over plain execution.
     load = float(re.search(r"a started kernel waited ([\d.]+) s", solutions_run["result"].stdout).group(1))
-    print(
-        f"grader on solutions/: {graded:.1f} s (a kernel waited {load:.1f} s for the criteria); plain run: "
-        f"{plain_seconds:.1f} s"
-    )
+    print(f"grader on solutions/: {graded:.1f} s (a kernel waited {load:.1f} s for the criteria); plain run: "
+          f"{plain_seconds:.1f} s")
     assert graded - load <= plain_seconds + 5, (
         f"grading took {graded:.1f} s ({load:.1f} s loading the criteria), plain execution {plain_seconds:.1f} s"
     )
 
 
+def graded_batch(base: Path, cases: dict, *options: str) -> dict:
+    """Write ``cases`` ({name: (notebook or text, ...)}) and grade them with the real criteria in one command (-j 2)."""
+    subs, scratch, out = folders(base, "submissions", "scratch", "out")
+    for name, (content, *_) in cases.items():
+        write_submission(subs / name, content.encode() if isinstance(content, str) else content)
+    before_subs = listing(subs)
+    result = run_cli(subs, "--out", out, "-j", "2", "--allow-modified", *options, tmpdir=scratch)
+    feedback = {p.stem: p.read_text(encoding="utf-8") for p in (out / "feedback").glob("*.md")}
+    rows = read_csv(out / "grades.csv") if (out / "grades.csv").exists() else {}
+    return {"result": result, "rows": rows, "feedback": feedback, "out": out, "scratch": scratch,
+            "subs_changed": listing(subs) != before_subs}
+
+
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory):
-    """The bad-input matrix, graded in one CLI run (-j 2): {name: (expected points by exercise, status)}."""
-    base = tmp_path_factory.mktemp("matrix")
-    subs, scratch, out = base / "submissions", base / "scratch", base / "out"
-    subs.mkdir()
-    scratch.mkdir()
-    full = dict.fromkeys(range(1, 14), 0)
-    cheap = {**full, **{1: 1, 2: 1, 3: 1, 6: 2}}
-    cases = {}
-
-    def add(name, nb, expected, status="graded"):
-        if isinstance(nb, nbformat.NotebookNode):
-            nbformat.write(nb, subs / name)
-        else:
-            (subs / name).write_text(nb, encoding="utf-8")
-        cases[name] = (expected, status)
-
-    add("blank template.ipynb", lesson.read_notebook(lesson.relative(TEMPLATE)), full)
-    # A renamed copy of the cheap submission is the baseline: graded normally.
-    add("Jane Doe - lesson 02 (final) v2.ipynb", build_submission(CHEAP), cheap)
-    add(
-        "wrong answers.ipynb",
-        build_submission(
-            CHEAP,
-            edit={
-                1: ("", "\nX_train_moons = X_train_moons[:700]  # a wrong split"),
-            },
-        ),
-        {**cheap, 1: 0},
-    )
-    add(
-        "exception in exercise 2.ipynb",
-        build_submission(CHEAP, edit={2: ("raise RuntimeError('student bug')\n", "")}),
-        {**cheap, 2: 0, 3: 0},
-    )
-    loop = (
-        "import time\nwhile True:  # an endless loop (sleeping, to leave the CPU to the other worker)\n"
-        "    time.sleep(0.01)\n"
-    )
-    add("endless loop in exercise 6.ipynb", build_submission(CHEAP, edit={6: (loop, "")}), {**cheap, 6: 0}, "timeout")
-    add("no check cells.ipynb", build_submission(CHEAP, drop_checks=True), cheap)
-    add("huge output.ipynb", build_submission(CHEAP, edit={1: ("print('y' * 5_000_000)\n", "")}), cheap)
+    """The bad-input matrix, graded in one CLI run: {name: (submission, expected points, status)}."""
+    cheap = {**ZERO, **{1: 1, 2: 1, 3: 1, 6: 2}}
     # Cheating: the criteria monkeypatched and redefined, passing outputs pasted into every
     # check cell. Only exercise 1 is really done, so 1 point.
     cheater = build_submission((1,))
@@ -1558,62 +1203,41 @@ def matrix(tmp_path_factory):
         if role_of(cell) == "check":
             number = exercise_of(cell)
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"✅ Exercise {number} passed\n")]
-    add("cheater.ipynb", cheater, {**full, 1: 1})
-    add("not json.ipynb", "this is not a notebook", full, "invalid notebook")
-    add("not a notebook.ipynb", json.dumps({"cells": "nope"}), full, "invalid notebook")
-
-    before_subs = listing(subs)
-    protected = {
-        p: hashlib.sha1(p.read_bytes()).hexdigest()
-        for p in (TEMPLATE, SOLUTIONS, *(ROOT / "tests" / "exercises").glob("*.py"), ROOT / "helper_functions.py")
+    loop = "import time\nwhile True:  # an endless loop (sleeping, to leave the CPU to the other worker)\n"
+    loop += "    time.sleep(0.01)\n"
+    wrong_split, bug = "\nX_train_moons = X_train_moons[:700]  # a wrong split", "raise RuntimeError('student bug')\n"
+    cases = {
+        "blank template.ipynb": (lesson.read_notebook(lesson.relative(TEMPLATE)), ZERO, "graded"),
+        # A renamed copy of the cheap submission is the baseline: graded normally.
+        "Jane Doe - lesson 02 (final) v2.ipynb": (build_submission(CHEAP), cheap, "graded"),
+        "wrong answers.ipynb": (build_submission(CHEAP, edit={1: ("", wrong_split)}), {**cheap, 1: 0}, "graded"),
+        "exception in exercise 2.ipynb": (build_submission(CHEAP, edit={2: (bug, "")}), {**cheap, 2: 0, 3: 0}, G),
+        "endless loop in exercise 6.ipynb": (build_submission(CHEAP, edit={6: (loop, "")}), {**cheap, 6: 0}, "timeout"),
+        "no check cells.ipynb": (build_submission(CHEAP, drop_checks=True), cheap, "graded"),
+        "huge output.ipynb": (build_submission(CHEAP, edit={1: ("print('y' * 5_000_000)\n", "")}), cheap, "graded"),
+        "cheater.ipynb": (cheater, {**ZERO, 1: 1}, "graded"),
+        "not json.ipynb": ("this is not a notebook", ZERO, "invalid notebook"),
+        "not a notebook.ipynb": (json.dumps({"cells": "nope"}), ZERO, "invalid notebook"),
     }
-    before_repo = listing(ROOT, skip=(".git", ".venv"), content=False)
+    protected = [TEMPLATE, SOLUTIONS, *(ROOT / "tests" / "exercises").glob("*.py"), ROOT / "helper_functions.py"]
+    before_protected, before_repo = digests(protected), listing(ROOT, skip=(".git", ".venv"), content=False)
     # 30 s per cell: the template's import cell alone takes over 10 s on a loaded 2-core machine.
-    result = run_cli(
-        subs,
-        "--out",
-        out,
-        "--csv",
-        out / "grades.csv",
-        "--feedback",
-        out / "feedback",
-        "-j",
-        "2",
-        "--cell-timeout",
-        "30",
-        "--allow-modified",
-        tmpdir=scratch,
-    )
-    return {
-        "result": result,
-        "cases": cases,
-        "out": out,
-        "subs": subs,
-        "scratch": scratch,
-        "before_subs": before_subs,
-        "after_subs": listing(subs),
-        "before_repo": before_repo,
-        "after_repo": listing(ROOT, skip=(".git", ".venv"), content=False),
-        "protected": protected,
-    }
+    batch = graded_batch(tmp_path_factory.mktemp("matrix"), cases, "--cell-timeout", "30")
+    return {**batch, "cases": cases, "protected_changed": digests(protected) != before_protected,
+            "new_in_repo": set(listing(ROOT, skip=(".git", ".venv"), content=False)) - set(before_repo)}
 
 
 @needs_exercises
 @pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
 def test_matrix_exact_points_and_statuses(matrix, real_checks):
-    result = matrix["result"]
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = read_csv(matrix["out"] / "grades.csv")
+    assert matrix["result"].returncode == 0, matrix["result"].stderr[-3000:]
+    rows = matrix["rows"]
     assert set(rows) == set(matrix["cases"])
     wrong = {}
-    for name, (expected, status) in matrix["cases"].items():
+    for name, (_, expected, status) in matrix["cases"].items():
         got = points(rows[name], real_checks.numbers)
         if (got, rows[name]["status"]) != (expected, status):
-            wrong[name] = {
-                "expected": (expected, status),
-                "got": (got, rows[name]["status"]),
-                "note": rows[name]["note"],
-            }
+            wrong[name] = {"expected": (expected, status), "got": (got, rows[name]["status"]), **rows[name]}
         assert int(rows[name]["total"]) == sum(got.values()) and int(rows[name]["max"]) == 23
     assert not wrong, json.dumps(wrong, indent=1)
 
@@ -1621,9 +1245,8 @@ def test_matrix_exact_points_and_statuses(matrix, real_checks):
 @needs_exercises
 @pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
 def test_matrix_feedback(matrix):
-    feedback = matrix["out"] / "feedback"
-    assert sorted(p.name for p in feedback.glob("*.md")) == sorted(Path(n).stem + ".md" for n in matrix["cases"])
-    text = {p.stem: p.read_text(encoding="utf-8") for p in feedback.glob("*.md")}
+    text = matrix["feedback"]
+    assert sorted(text) == sorted(Path(n).stem for n in matrix["cases"])
     assert "RuntimeError" in text["exception in exercise 2"] and "student bug" in text["exception in exercise 2"]
     assert "interrupted after 30 s" in text["endless loop in exercise 6"]
     assert re.search(r"printed 5,0\d\d,\d\d\d characters", text["huge output"])
@@ -1634,14 +1257,13 @@ def test_matrix_feedback(matrix):
 @needs_exercises
 @pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
 def test_matrix_writes_only_the_output_paths(matrix):
-    assert matrix["after_subs"] == matrix["before_subs"], "the submissions folder must not change"
+    assert not matrix["subs_changed"], "the submissions folder must not change"
     assert list(matrix["scratch"].iterdir()) == [], "temporary folders must be removed"
-    for path, digest in matrix["protected"].items():
-        assert hashlib.sha1(path.read_bytes()).hexdigest() == digest, f"{path} changed"
+    assert not matrix["protected_changed"], "the notebooks, the criteria or helper_functions.py changed"
     # Other tests (pytest -n auto) and sessions may add files to the checkout meanwhile: only
     # untracked newcomers count, and not hidden top-level folders (probes of other tests, tool
     # caches) or __pycache__ (the probe submission checks that kernels don't write bytecode).
-    new = set(matrix["after_repo"]) - set(matrix["before_repo"]) - git_tracked()
+    new = matrix["new_in_repo"] - set(lesson.git("ls-files", check=True).stdout.decode().splitlines())
     new = {p for p in new if not (p.startswith(".") or "__pycache__" in Path(p).parts)}
     assert not new, f"the grader wrote into the repository: {sorted(new)}"
 
@@ -1666,30 +1288,6 @@ class LookupSpirals(nn.Module):
 
 model_spirals = LookupSpirals(X_spirals, y_spirals).to(device)
 """
-
-
-@needs_exercises
-def test_lookup_table_model_earns_nothing(tmp_path, real_checks):
-    subs, scratch = tmp_path / "subs", tmp_path / "scratch"
-    subs.mkdir()
-    scratch.mkdir()
-    nbformat.write(build_submission(CHEAP + (7,), edit={7: ("", LOOKUP_SPIRALS)}), subs / "lookup.ipynb")
-    result = run_cli(
-        subs,
-        "--out",
-        tmp_path,
-        "--csv",
-        tmp_path / "g.csv",
-        "--feedback",
-        tmp_path / "fb",
-        "--allow-modified",
-        tmpdir=scratch,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    row = read_csv(tmp_path / "g.csv")["lookup.ipynb"]
-    expected = {**dict.fromkeys(range(1, 14), 0), 1: 1, 2: 1, 3: 1, 6: 2, 7: 0}
-    assert (points(row, real_checks.numbers), row["status"]) == (expected, "graded"), row
-
 
 # A model whose forward() is not what its layers compute (the criteria's half of the lookup attack): untrained
 # nn.Sequential layers answering with a nearest-neighbour lookup of a dense re-created moons sample.
@@ -1751,41 +1349,35 @@ ax_activations.legend()
 """
 
 
+@pytest.fixture(scope="module")
+def criteria_attacks(tmp_path_factory):
+    """Attacks on the criteria themselves, graded with the real criteria in one command:
+    {name: (submission, expected points of some exercises, a phrase of its feedback)}."""
+    cases = {
+        "lookup.ipynb": (build_submission(CHEAP + (7,), edit={7: ("", LOOKUP_SPIRALS)}),
+                         {**ZERO, 1: 1, 2: 1, 3: 1, 6: 2, 7: 0}, ""),
+        # Exercises 2 and 3 judge the same model.
+        "lying.ipynb": (build_submission((1, 2, 3), edit={4: ("", LYING_SEQUENTIAL)}), {1: 1, 2: 0, 3: 0, 4: 0},
+                        "differ from what its layers compute"),
+        # Exercise 3 checks the optimizer against the model's parameters: the own class fails there.
+        "own class.ipynb": (build_submission((1, 2, 3), edit={4: ("", OWN_CLASS)}), {1: 1, 2: 1, 4: 2},
+                            "judged on the outputs of its own forward()"),
+        "typed table.ipynb": (build_submission((7, 9), edit={9: ("", TYPED_TABLE_9)}), {7: 2, 9: 0},
+                              "results_activations['sigmoid']['test_acc'] is 0.9700"),
+    }
+    return {**graded_batch(tmp_path_factory.mktemp("criteria_attacks"), cases), "cases": cases}
+
+
 @needs_exercises
-def test_lying_layers_and_typed_in_tables_earn_nothing(tmp_path, real_checks):
-    subs, scratch = tmp_path / "subs", tmp_path / "scratch"
-    subs.mkdir()
-    scratch.mkdir()
-    nbformat.write(build_submission((1, 2, 3), edit={4: ("", LYING_SEQUENTIAL)}), subs / "lying.ipynb")
-    nbformat.write(build_submission((1, 2, 3), edit={4: ("", OWN_CLASS)}), subs / "own class.ipynb")
-    nbformat.write(build_submission((7, 9), edit={9: ("", TYPED_TABLE_9)}), subs / "typed table.ipynb")
-    result = run_cli(
-        subs,
-        "--out",
-        tmp_path,
-        "--csv",
-        tmp_path / "g.csv",
-        "--feedback",
-        tmp_path / "fb",
-        "--allow-modified",
-        "-j",
-        "2",
-        tmpdir=scratch,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = read_csv(tmp_path / "g.csv")
-    lying, own, typed = rows["lying.ipynb"], rows["own class.ipynb"], rows["typed table.ipynb"]
-    assert points(lying, (1, 2, 3, 4)) == {1: 1, 2: 0, 3: 0, 4: 0}, lying  # 2 and 3 judge the same model
-    feedback = {path.name: path.read_text(encoding="utf-8") for path in (tmp_path / "fb").iterdir() if path.is_file()}
-    lying_text = next(text for name, text in feedback.items() if name.startswith("lying"))
-    assert "differ from what its layers compute" in lying_text
-    # Exercise 3 checks the optimizer against the model's parameters: the own class fails there.
-    assert points(own, (1, 2, 4)) == {1: 1, 2: 1, 4: 2}, own
-    own_text = next(text for name, text in feedback.items() if name.startswith("own"))
-    assert "judged on the outputs of its own forward()" in own_text
-    assert points(typed, (7, 9)) == {7: 2, 9: 0}, typed
-    typed_text = next(text for name, text in feedback.items() if name.startswith("typed"))
-    assert "results_activations['sigmoid']['test_acc'] is 0.9700" in typed_text, typed_text[-2000:]
+@pytest.mark.parametrize("name", ["lookup.ipynb", "lying.ipynb", "own class.ipynb", "typed table.ipynb"])
+def test_attacks_on_the_criteria_earn_nothing(criteria_attacks, name):
+    """A lookup table of the data set, layers that lie about their outputs, a typed-in table: exact points."""
+    assert criteria_attacks["result"].returncode == 0, criteria_attacks["result"].stderr[-3000:]
+    _, expected, phrase = criteria_attacks["cases"][name]
+    row = criteria_attacks["rows"][name]
+    assert (points(row, expected), row["status"]) == (expected, "graded"), row
+    feedback = criteria_attacks["feedback"][Path(name).stem]
+    assert phrase in feedback, feedback[-2000:]
 
 
 PUBLISHER = """\
@@ -1837,3 +1429,4 @@ def test_the_grader_queues_only_a_few_messages_from_a_kernel():
     print(f"held {held:.0f} MB of {count} x {size / 1e6:.0f} MB while not reading")
     assert received == count, "nothing is lost: the rest waits in the kernel's own queue"
     assert size / 1e6 <= held <= (kernel.MAX_QUEUED_MESSAGES + 2) * size / 2**20, f"held {held:.0f} MB"
+

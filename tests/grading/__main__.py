@@ -1,10 +1,8 @@
-"""``python -m tests.grading SUBMISSIONS --csv grades.csv --feedback feedback/`` (see cli.py)."""
+"""``python -m tests.grading SUBMISSIONS [--out grading-output/]`` (see cli.py)."""
 
 import sys
 
-# Nothing but the output paths is written: no __pycache__ next to the modules
-# that evaluate() imports from the repository.
-sys.dont_write_bytecode = True
+sys.dont_write_bytecode = True  # nothing but the outputs is written: no __pycache__ next to the criteria's imports
 
 from .cli import main
 

@@ -1,8 +1,5 @@
-"""Command line: ``python -m tests.grading SUBMISSIONS [--out grading-output/]``.
-
-Everything goes into the output folder (grades.csv, feedback/, summary.md, summary.png, answers.md).
-Also ``python -m tests.grading merge SHARD_FEEDBACK_DIR...``: combines the outputs of ``--shard I/N`` runs.
-"""
+"""Command line: ``python -m tests.grading SUBMISSIONS [--out grading-output/]``, and ``... merge SHARD_DIR...``
+(combines the feedback folders of ``--shard I/N`` runs). Everything goes into the output folder."""
 
 from __future__ import annotations
 
@@ -18,23 +15,11 @@ from tqdm import tqdm
 
 from tests.lesson import ROOT
 
+from . import report
 from .criteria import DEFAULT_CRITERIA, Criteria, CriteriaError
 from .grader import Options, SubmissionGrade, display_name, find_submissions, grade_all, natural_key
-from .report import (
-    CsvStream,
-    feedback_names,
-    match_roster,
-    read_csv_rows,
-    read_records,
-    read_roster,
-    record_of,
-    summary_text,
-    write_answers,
-    write_csv,
-    write_feedback_file,
-    write_record,
-    write_summary,
-)
+
+DEFAULT_OUT = Path("grading-output")
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -47,10 +32,8 @@ def _shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-DEFAULT_OUT = Path("grading-output")
-
-
-def _outputs(parser: argparse.ArgumentParser) -> None:
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Adds the output options, parses; ``--csv`` and ``--feedback`` default to OUT/grades.csv and OUT/feedback."""
     add = parser.add_argument
     add("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
         help="folder for everything the grader writes (default: grading-output): grades.csv, feedback/, "
@@ -60,9 +43,7 @@ def _outputs(parser: argparse.ArgumentParser) -> None:
         help="folder for the per-student Markdown and the records (default: OUT/feedback)")
     add("--roster", type=Path, metavar="CSV", help="CSV with columns file, student_id, name: adds them to the "
         "grades; roster students without a file get status 'missing'")
-
-
-def _output_paths(args: argparse.Namespace) -> argparse.Namespace:
+    args = parser.parse_args(argv)
     args.csv = args.csv or args.out / "grades.csv"
     args.feedback = args.feedback or args.out / "feedback"
     return args
@@ -77,7 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add = parser.add_argument
     add("submissions", type=Path, help="folder of submitted notebooks (not recursive), or one notebook")
-    _outputs(parser)
     add("-j", "--jobs", type=int, default=1, metavar="N",
         help="submissions graded at once, one kernel each (default 1)")
     add("--cell-timeout", type=float, default=120.0, metavar="S",
@@ -103,12 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--criteria", type=Path, default=DEFAULT_CRITERIA, help=argparse.SUPPRESS)
     add("--repo-root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     add("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if args.jobs < 1 or args.cell_timeout <= 0 or args.notebook_timeout <= 0:
         parser.error("-j, --cell-timeout and --notebook-timeout must be positive")
     if args.only and args.shard:
         parser.error("--only and --shard can't be combined")
-    return _output_paths(args)
+    return args
 
 
 def parse_merge_args(argv: list[str]) -> argparse.Namespace:
@@ -117,51 +97,23 @@ def parse_merge_args(argv: list[str]) -> argparse.Namespace:
         description="Combine the feedback folders of --shard runs into one CSV, feedback folder and summary.",
     )
     parser.add_argument("shards", type=Path, nargs="+", metavar="SHARD_FEEDBACK_DIR")
-    _outputs(parser)
-    return _output_paths(parser.parse_args(argv))
+    return _parse(parser, argv)
 
 
-def shard_of(paths: list[Path], shard: tuple[int, int] | None) -> list[Path]:
-    """The ``I``-th of ``N`` parts: every N-th file of the sorted listing, starting at the I-th."""
-    if shard is None:
-        return paths
-    i, n = shard
-    return [p for k, p in enumerate(paths) if k % n == i - 1]
-
-
-def finish(
-    folder: Path,
-    feedback_dir: Path,
-    csv_path: Path,
-    roster_path: Path | None,
-    keep_rows: dict | None = None,
-    skipped: list[str] | None = None,
-    shard: bool = False,
-) -> tuple[list[dict], list[str]]:
-    """CSV, and summary.md/png and answers.md in ``folder``, from the records in ``feedback_dir``.
-
-    A shard lists no roster student as missing (they may be in another shard): ``merge`` does.
-    """
-    records = read_records(feedback_dir)
-    roster = read_roster(roster_path) if roster_path else None
-    unmatched = write_csv(records, csv_path, roster=roster, extra_rows=keep_rows, missing_rows=not shard)
+def finish(args: argparse.Namespace, keep_rows: dict | None = None, skipped: list[str] | None = None,
+           shard: bool = False) -> tuple[list[dict], list[str]]:
+    """The CSV, summary.md/png and answers.md, from the records in ``args.feedback``. A shard lists no roster
+    student as missing (they may be in another shard): ``merge`` does."""
+    records = report.read_records(args.feedback)
+    roster = report.read_roster(args.roster) if args.roster else None
+    unmatched = report.write_csv(records, args.csv, roster=roster, extra_rows=keep_rows, missing_rows=not shard)
     ordered = [records[name] for name in sorted(records, key=natural_key)]
     if roster is not None and not shard:
-        _, missing, _ = match_roster(roster, list(records))
-        ordered += [
-            {
-                "submission": s["file"],
-                "status": "missing",
-                "total": 0,
-                "max": next((r["max"] for r in records.values()), 0),
-                "note": "no submission",
-                "exercises": [],
-            }
-            for s in missing
-        ]
-    folder.mkdir(parents=True, exist_ok=True)
-    write_summary(ordered, folder, unmatched, skipped)
-    write_answers(list(records.values()), folder / "answers.md")
+        max_points = next((r["max"] for r in records.values()), 0)
+        ordered += [report.missing_record(s, max_points) for s in report.match_roster(roster, list(records))[1]]
+    args.out.mkdir(parents=True, exist_ok=True)
+    report.write_summary(ordered, args.out, unmatched, skipped)
+    report.write_answers(list(records.values()), args.out / "answers.md")
     return ordered, unmatched
 
 
@@ -173,35 +125,30 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
 
-    roster = read_roster(args.roster) if args.roster else None
-    paths, hidden, folders = find_submissions(args.submissions)
+    roster = report.read_roster(args.roster) if args.roster else None
+    every, hidden, folders = find_submissions(args.submissions)
     skipped = [f"hidden file `{display_name(p.name)}`" for p in hidden]
     skipped += [f"`{display_name(p.name)}` is a folder, not a notebook file" for p in folders]
     for item in skipped:
         print(f"skipped {item.replace('`', '')}", file=sys.stderr)
-    names = feedback_names(paths)
-    keep_rows = None
+    names, keep_rows = report.feedback_names(every), None
     if args.only:
         wanted = set(args.only)
-        chosen = [p for p in paths if display_name(p.name) in wanted or p.name in wanted]
-        unknown = wanted - {display_name(p.name) for p in chosen} - {p.name for p in chosen}
+        paths = [p for p in every if display_name(p.name) in wanted or p.name in wanted]
+        unknown = wanted - {display_name(p.name) for p in paths} - {p.name for p in paths}
         if unknown:
             raise CriteriaError(f"--only: no such file in {args.submissions}: {', '.join(sorted(unknown))}")
-        paths = chosen
-        keep_rows = read_csv_rows(args.csv)
-    else:
-        paths = shard_of(paths, args.shard)
+        keep_rows = report.read_csv_rows(args.csv)
+    else:  # --shard I/N: every N-th file of the sorted listing, starting at the I-th
+        i, n = args.shard or (1, 1)
+        paths = [p for k, p in enumerate(every) if k % n == i - 1]
         shutil.rmtree(args.feedback / ".records", ignore_errors=True)
-    students = {}
-    if roster is not None:
-        students, _, _ = match_roster(roster, [display_name(p.name) for p in find_submissions(args.submissions)[0]])
-    stream: CsvStream | None = None
+    students = report.match_roster(roster, [display_name(p.name) for p in every])[0] if roster is not None else {}
+    stream: report.CsvStream | None = None
     start = monotonic()
 
     async def run() -> list[SubmissionGrade]:
-        nonlocal stream
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
         with tqdm(total=len(paths), desc="grading", unit="nb", file=sys.stderr, disable=args.no_progress) as bar:
@@ -209,12 +156,11 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
             def done(grade: SubmissionGrade) -> None:
                 nonlocal stream
                 file_name = names.get(grade.path, display_name(grade.path.stem) + ".md")
-                write_feedback_file(grade, args.feedback, file_name, options)
-                record = record_of(grade, file_name)
-                write_record(args.feedback, record)
+                report.atomic_write(args.feedback / file_name, report.feedback_markdown(grade, options))
+                record = report.record_of(grade, file_name)
+                report.write_record(args.feedback, record)
                 if not args.only:
-                    if stream is None:
-                        stream = CsvStream(args.csv, criteria.numbers, roster is not None)
+                    stream = stream or report.CsvStream(args.csv, criteria.numbers, roster is not None)
                     stream.add(record, students.get(grade.name))
                 bar.update(1)
                 bar.set_postfix_str(f"{grade.name}: {grade.total}/{grade.max_points} {grade.status}", refresh=True)
@@ -226,27 +172,18 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
     finally:
         if stream is not None:
             stream.close()
-    ordered, unmatched = finish(args.out, args.feedback, args.csv, args.roster, keep_rows, skipped,
-                                shard=bool(args.shard))
-    print(summary_text(ordered, monotonic() - start, options.jobs, unmatched))
-    print(
-        f"criteria loaded in {criteria.load_seconds:.1f} s, before any submission's first cell ran "
-        f"(a started kernel waited {criteria.kernel_wait:.1f} s for them)"
-    )
+    ordered, unmatched = finish(args, keep_rows, skipped, shard=bool(args.shard))
+    print(report.summary_text(ordered, monotonic() - start, options.jobs, unmatched))
+    print(f"criteria loaded in {criteria.load_seconds:.1f} s, before any submission's first cell ran "
+          f"(a started kernel waited {criteria.kernel_wait:.1f} s for them)")
     if options.isolation is not None:
         level = "" if options.isolation.enabled or options.kernel_user == "off" else "WARNING: "
         print(f"isolation: {level}{options.isolation.describe()}")
-    changed = criteria.changed_since_start()
-    if changed:
-        print(
-            f"WARNING: {', '.join(map(str, changed))} changed on disk during the batch (the grades used the "
-            "copy read at the start); a submission may have tried to tamper with the grader",
-            file=sys.stderr,
-        )
-    print(
-        f"wrote {args.csv}, {len(grades)} feedback files in {args.feedback}, summary.md, summary.png and "
-        f"answers.md in {args.out}"
-    )
+    if changed := criteria.changed_since_start():
+        print(f"WARNING: {', '.join(map(str, changed))} changed on disk during the batch (the grades used the copy "
+              "read at the start); a submission may have tried to tamper with the grader", file=sys.stderr)
+    print(f"wrote {args.csv}, {len(grades)} feedback files in {args.feedback}, summary.md, summary.png and "
+          f"answers.md in {args.out}")
     return grades
 
 
@@ -256,7 +193,7 @@ def merge(argv: list[str]) -> int:
     args.feedback.mkdir(parents=True, exist_ok=True)
     seen: dict[str, Path] = {}
     for shard in args.shards:
-        records = read_records(shard)
+        records = report.read_records(shard)
         if not records:
             print(f"error: {shard} holds no grading records (a --feedback folder of a --shard run)", file=sys.stderr)
             return 1
@@ -268,9 +205,9 @@ def merge(argv: list[str]) -> int:
             source = shard / record["feedback"]
             if source.resolve() != (args.feedback / record["feedback"]).resolve() and source.exists():
                 shutil.copyfile(source, args.feedback / record["feedback"])
-            write_record(args.feedback, record)
-    ordered, unmatched = finish(args.out, args.feedback, args.csv, args.roster)
-    print(summary_text(ordered, unmatched=unmatched))
+            report.write_record(args.feedback, record)
+    ordered, unmatched = finish(args)
+    print(report.summary_text(ordered, unmatched=unmatched))
     print(f"merged {len(seen)} submissions from {len(args.shards)} shards into {args.csv} and {args.feedback}")
     return 0
 
@@ -284,16 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.submissions} does not exist", file=sys.stderr)
         return 1
     options = Options(
-        cell_timeout=args.cell_timeout,
-        notebook_timeout=args.notebook_timeout,
-        jobs=args.jobs,
-        criteria_path=args.criteria,
-        repo_root=args.repo_root,
-        extract_timeout_s=args.extract_timeout,
-        evaluate_timeout=args.evaluate_timeout,
-        evaluate_memory=int(args.evaluate_memory * 1e9),
-        allow_modified=args.allow_modified,
-        kernel_user=args.kernel_user,
+        cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout, jobs=args.jobs,
+        criteria_path=args.criteria, repo_root=args.repo_root, extract_timeout_s=args.extract_timeout,
+        evaluate_timeout=args.evaluate_timeout, evaluate_memory=int(args.evaluate_memory * 1e9),
+        allow_modified=args.allow_modified, kernel_user=args.kernel_user,
     )
     try:
         grade_to_files(args, options)

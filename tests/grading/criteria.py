@@ -1,20 +1,10 @@
 """The exercise criteria, read and verified once, loaded before any kernel starts.
 
-``Criteria`` reads the criteria package (``tests/exercises/``, or a single-file
-stand-in) once per batch and uses that one copy everywhere: a copy of its files
-goes, with ``in_kernel.py``, into every submission's scratch folder (where only
-``extract`` runs), and another into the grader's evaluation process
-(``evaluator.py``), which loads it and everything ``evaluate`` needs
-(scikit-learn, ``helper_functions``, the reference data sets) *before the first
-kernel starts*. So nothing a submission writes to disk reaches the criteria:
-not by redefining ``check`` in its namespace, not by monkeypatching
-``tests.exercise_checks``, not by editing the criteria or ``helper_functions.py``
-while the batch runs.
-
-Before that, the criteria files and ``helper_functions.py`` are checked against
-git: a copy with uncommitted changes is refused (``CriteriaError``) unless
-``allow_modified``; at the end of the batch ``changed_since_start`` says
-whether any of them changed while it ran.
+``Criteria`` reads the criteria package (``tests/exercises/``, or a single-file stand-in) once per batch,
+refusing it (``CriteriaError``) if it or ``helper_functions.py`` differs from git, unless ``allow_modified``.
+That one copy goes, with ``in_kernel.py``, into every submission's scratch folder (where only ``extract`` runs),
+and into the evaluation process (``evaluator.py``), which loads it and all ``evaluate`` needs before the first
+kernel starts: nothing a submission does to the files or modules reaches the criteria.
 """
 
 from __future__ import annotations
@@ -31,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.lesson import ROOT, git
+
+from . import procs
 
 DEFAULT_CRITERIA = ROOT / "tests" / "exercises"
 IN_KERNEL = Path(__file__).resolve().with_name("in_kernel.py")
@@ -69,26 +61,21 @@ def git_modified(paths: list[Path], repo_root: Path) -> list[str]:
 
 
 class Criteria:
-    """The criteria for one batch: their files, points table, and the evaluation process.
-
-    Attributes:
-        path: the criteria package (a folder) or single-file stand-in.
-        files: file name -> text of the criteria, as read (and verified) at the start.
-        exercises: the points table (after ``start``).
-    """
+    """The criteria for one batch: ``files`` (name -> text, as verified), the points table ``exercises``
+    (once loaded) and the client of the evaluation process (``begin``, ``ready``, ``request``, ``close``)."""
 
     def __init__(self, path: Path | str = DEFAULT_CRITERIA, repo_root: Path = ROOT, allow_modified: bool = False):
         self.path = Path(path).resolve()
         self.repo_root = Path(repo_root).resolve()
         sources = sorted(self.path.glob("*.py")) if self.path.is_dir() else [self.path]
-        self.guarded = [*sources, self.repo_root / "helper_functions.py"]
-        modified = git_modified(self.guarded, self.repo_root)
+        guarded = [*sources, self.repo_root / "helper_functions.py"]
+        modified = git_modified(guarded, self.repo_root)
         if modified and not allow_modified:
             raise CriteriaError(
                 f"refusing to grade: {', '.join(modified)} differ(s) from git HEAD in {self.repo_root} "
                 "(restore with `git checkout -- FILE`, or pass --allow-modified to grade with your edits)"
             )
-        self.hashes = {p: _sha(p) for p in self.guarded}
+        self.hashes = {p: _sha(p) for p in guarded}
         try:
             self.files = {("__init__.py" if p == self.path else p.name): p.read_text(encoding="utf-8") for p in sources}
             for name, text in self.files.items():
@@ -102,10 +89,8 @@ class Criteria:
         self._process: asyncio.subprocess.Process | None = None
         self._pending: dict[int, asyncio.Future] = {}
         self._ids = itertools.count(1)
-        self._reader: asyncio.Task | None = None
-        self._starting: asyncio.Task | None = None
-        self.load_seconds = 0.0
-        self.kernel_wait = 0.0  # the longest a started kernel waited for the criteria
+        self._reader = self._starting = None
+        self.load_seconds = self.kernel_wait = 0.0  # kernel_wait: the longest a started kernel waited for them
 
     def write_reader(self, folder: Path) -> Path:
         """The grader's copies of ``in_kernel.py`` and the criteria (``criteria/``) in ``folder``; returns it."""
@@ -119,10 +104,8 @@ class Criteria:
             path.chmod(0o644)
         return folder
 
-    # -- the evaluation process -------------------------------------------------
     async def begin(self, env: dict[str, str] | None = None) -> None:
-        """Start loading the criteria in the evaluation process (the process is spawned now); see ``ready``."""
-        self.load_started = time.monotonic()
+        """Spawn the evaluation process now and let it load the criteria; ``ready`` waits for that."""
         self._starting = asyncio.get_running_loop().create_task(self.start(env))
         await asyncio.sleep(0)  # let it spawn the process before anything else starts
 
@@ -133,13 +116,8 @@ class Criteria:
         return self
 
     async def start(self, env: dict[str, str] | None = None) -> Criteria:
-        """Start the evaluation process and wait until the criteria are loaded in it.
-
-        Raises:
-            CriteriaError: the criteria fail to load.
-        """
-        from . import procs
-
+        """Start the evaluation process and wait until the criteria are loaded in it (else ``CriteriaError``)."""
+        started = time.monotonic()
         copy = Path(tempfile.mkdtemp(prefix="grading-criteria-"))
         try:
             self.write_reader(copy / "reader")
@@ -155,9 +133,7 @@ class Criteria:
                 line = await asyncio.wait_for(self._process.stdout.readline(), EVALUATOR_START_TIMEOUT)
                 ready = json.loads(line or b"{}")
             except (TimeoutError, ValueError) as exc:
-                await self.close()
-                why = f"the evaluator did not start ({exc!r})"
-                raise CriteriaError(f"cannot load the criteria {self.path}: {why}") from exc
+                ready = {"error": f"the evaluator did not start ({exc!r})"}
         finally:
             shutil.rmtree(copy, ignore_errors=True)  # loaded: the evaluator imports nothing more from it
         if not ready.get("ready"):
@@ -165,7 +141,7 @@ class Criteria:
             raise CriteriaError(f"cannot load the criteria {self.path}: {ready.get('error', 'no reply')}")
         self.exercises = tuple(ExerciseInfo(int(n), str(t), int(p)) for n, t, p in ready["exercises"])
         self._reader = asyncio.get_running_loop().create_task(self._read_replies())
-        self.load_seconds = time.monotonic() - getattr(self, "load_started", time.monotonic())
+        self.load_seconds = time.monotonic() - started
         return self
 
     async def _read_replies(self) -> None:
@@ -187,8 +163,7 @@ class Criteria:
         if self._process is None or self._process.returncode is not None or self._reader.done():
             return {"error": "the grader's evaluation process is not running"}
         request_id = next(self._ids)
-        future = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
+        future = self._pending[request_id] = asyncio.get_running_loop().create_future()
         self._process.stdin.write(json.dumps({**request, "id": request_id}).encode() + b"\n")
         await self._process.stdin.drain()
         return await future
@@ -198,8 +173,6 @@ class Criteria:
         process, self._process = self._process, None
         if process is None:
             return
-        from . import procs
-
         try:
             process.stdin.close()
         except Exception:
@@ -213,7 +186,6 @@ class Criteria:
         if self._reader is not None:
             self._reader.cancel()
 
-    # -- the points table -------------------------------------------------------
     @property
     def numbers(self) -> list[int]:
         return [exercise.number for exercise in self.exercises]

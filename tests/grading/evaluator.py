@@ -1,28 +1,10 @@
-"""The grader's evaluation process: criteria loaded once, before any kernel starts.
+"""The grader's evaluation process: the criteria, loaded before any kernel starts, judge the kernels' values.
 
-``python -m tests.grading.evaluator`` is started by the grader before the first
-student kernel. It loads the grader's copy of the criteria package (the files
-the grader verified, ``criteria.py``) and everything ``evaluate`` needs:
-scikit-learn, ``helper_functions``, the reference data sets, torch's layers
-(the criteria's ``preload()``). From then on no module is imported in it: a
-submission that edits a file on disk after that can't reach the evaluation.
-
-Then it serves requests, one JSON line each, for as long as the batch runs.
-Each request is handled in a *fork* of this loaded process, with its own time
-limit (SIGKILL when over) and memory limit (``RLIMIT_AS``), and any new import
-refused; the fork reads the values the kernel wrote (``read_values``: regular
-files only, size-capped, JSON and an ``.npz`` without pickles, checked) and
-calls ``evaluate``. So a slow, huge or malformed answer costs only its own
-exercise, and the grader's event loop never runs criteria code or reads student data.
-
-Requests (one JSON object per line on stdin; replies on stdout, same ``id``):
-
-* ``{"op": "probes", "id", "seed", "path"}``: write the criteria's fresh probe
-  inputs ``make_probes(seed)`` (X only, ``.npz``) to ``path``; the labels never
-  leave this process (the forks inherit them, cached by seed).
-* ``{"op": "evaluate", "id", "number", "path", "seed", ...limits}``:
-  ``{"id", "status", "message", "points", "details", "answer"}``.
-* ``{"op": "forget", "id", "seed"}``: drop the probes of a graded submission.
+It loads the verified copy of the criteria, every module they import and their ``preload()``, then imports
+nothing more. Each ``evaluate`` request runs in a *fork* with a time limit (SIGKILL), a memory limit
+(``RLIMIT_AS``) and imports refused, so a slow, huge or forged answer costs only its exercise. Requests are JSON
+lines on stdin (``op``: ``probes`` writes ``make_probes(seed)``'s inputs, never the labels, as ``.npz``;
+``evaluate`` judges the values at ``path``; ``forget`` drops a seed's probes); replies carry the same ``id``.
 """
 
 from __future__ import annotations
@@ -44,28 +26,26 @@ from tests.grading.outcome import FAILED, NOT_ATTEMPTED, PASSED, STATUSES, short
 MAX_MESSAGE_CHARS = 600
 MAX_DETAILS_CHARS = 4000
 MAX_ANSWER_CHARS = 20_000
+MAX_CACHED_PROBES = 32
 MODULE_NAME = "grader_criteria"
+_KINDS = ((stat.S_ISFIFO, "named pipe"), (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"), (stat.S_ISSOCK, "socket"),
+          (stat.S_ISDIR, "folder"))
 
 
 def read_regular_file(path: str, limit: int, follow_symlinks: bool = False) -> bytes:
-    """At most ``limit`` bytes of a regular file, never blocking (a FIFO, a device is refused).
-
-    Raises:
-        OSError: not a regular file, unreadable, or larger than ``limit``.
-    """
+    """At most ``limit`` bytes of a regular file, never blocking; raises ``OSError`` for a FIFO, a device, a
+    link (unless ``follow_symlinks``), an unreadable or a larger file."""
     flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0))
     fd = os.open(path, flags)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"not a regular file (a {_kind(info.st_mode)})")
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "special file")
+            raise OSError(f"not a regular file (a {kind})")
         if info.st_size > limit:
             raise OSError(f"too large: {info.st_size:,} bytes (limit {limit:,})")
         chunks, total = [], 0
-        while True:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
-            if not chunk:
-                break
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - total)):
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
@@ -75,22 +55,11 @@ def read_regular_file(path: str, limit: int, follow_symlinks: bool = False) -> b
         os.close(fd)
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "named pipe"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "folder" if stat.S_ISDIR(mode) else "special file"
-
-
 def read_values(base: str):
     """What the kernel wrote for one exercise (``in_kernel.write_values``): ``(kind, values or message, traceback)``.
 
-    Only plain data comes back: JSON (dicts, lists, strings, numbers) with each
-    ``{"__array__": key}`` replaced by that array of the ``.npz`` file, which
-    must be numbers or booleans (no pickles, no objects).
+    Only plain data comes back: JSON with each ``{"__array__": key}`` replaced by that array of the ``.npz``,
+    which must hold numbers or booleans (no pickles, no objects).
 
     Raises:
         OSError: a file is missing, not a regular file or too large.
@@ -135,9 +104,7 @@ def imported_modules(folder: str) -> list[str]:
     import ast
 
     names: list[str] = []
-    for file in sorted(os.listdir(folder)):
-        if not file.endswith(".py"):
-            continue
+    for file in sorted(f for f in os.listdir(folder) if f.endswith(".py")):
         with open(os.path.join(folder, file), encoding="utf-8") as f:
             tree = ast.parse(f.read())
         for node in ast.walk(tree):
@@ -149,12 +116,10 @@ def imported_modules(folder: str) -> list[str]:
 
 
 def load(folder: str, repo_root: str):
-    """The criteria package in ``folder``, with everything ``evaluate`` will use loaded now.
-
-    Every module the criteria import anywhere (also inside functions), then
-    their ``preload()`` (data sets, probes, torch's layers).
-    """
+    """The criteria package in ``folder``, with every module they import anywhere and their ``preload()``."""
     import importlib
+
+    import numpy as np
 
     if repo_root not in sys.path:
         sys.path.insert(1, repo_root)
@@ -169,8 +134,6 @@ def load(folder: str, repo_root: str):
             pass  # e.g. a name imported from a module, not a module; the forks then refuse it, visibly
     if callable(getattr(module, "preload", None)):
         module.preload()
-    import numpy as np
-
     buffer = io.BytesIO()  # reading an .npz loads zipfile's codecs: now, not in a fork
     np.savez(buffer, a0=np.zeros(1))
     buffer.seek(0)
@@ -180,7 +143,6 @@ def load(folder: str, repo_root: str):
 
 
 _PROBES: dict = {}  # seed -> make_probes(seed), made in the server (inherited by the forks)
-MAX_CACHED_PROBES = 32
 
 
 def _probes(module, seed):
@@ -201,40 +163,33 @@ def _handle_probes(module, request) -> dict:
     if probes is None:
         return {"ok": False}
     arrays = {str(name): np.asarray(x) for name, x in module.probe_inputs(probes).items()}  # inputs, never labels
-    tmp = request["path"] + ".part"
-    with open(tmp, "wb") as f:
+    with open(request["path"] + ".part", "wb") as f:
         np.savez(f, **arrays)
-    os.replace(tmp, request["path"])
+    os.replace(request["path"] + ".part", request["path"])
     return {"ok": True, "names": sorted(arrays)}
 
 
 def _handle_evaluate(module, request) -> dict:
-    number = int(request["number"])
     reply = {"status": FAILED, "points": 0, "message": "", "details": "", "answer": None}
     try:
         kind, values, tb = read_values(request["path"])
     except FileNotFoundError:
-        reply["message"] = "not graded: the grader could not read this exercise (no results came back)"
-        return reply
+        return {**reply, "message": "not graded: the grader could not read this exercise (no results came back)"}
     except OSError as exc:
-        reply["message"] = f"not graded: your values for this exercise could not be read ({exc})"
-        return reply
+        return {**reply, "message": f"not graded: your values for this exercise could not be read ({exc})"}
     except Exception as exc:  # a forged or corrupt results file: this exercise earns nothing
-        reply["message"] = f"not graded: the extracted values could not be read safely ({short(exc, 200)})"
-        return reply
+        return {**reply, "message": f"not graded: the extracted values could not be read safely ({short(exc, 200)})"}
     if kind == "not attempted":
-        reply.update(status=NOT_ATTEMPTED, message=values or "not attempted")
-        return reply
+        return {**reply, "status": NOT_ATTEMPTED, "message": values or "not attempted"}
     if kind == "too large":
-        reply.update(message=f"not graded: {values}", note=values)
-        return reply
+        return {**reply, "message": f"not graded: {values}", "note": values}
     if kind != "values":
-        reply.update(message=f"your code failed when the grader read this exercise: {values}", details=tb)
-        return reply
+        return {**reply, "message": f"your code failed when the grader read this exercise: {values}", "details": tb}
     if isinstance(values, dict) and isinstance(values.get("answer"), str):
         reply["answer"] = short(values["answer"], MAX_ANSWER_CHARS)
     probes = _probes(module, request.get("seed"))
     try:
+        number = int(request["number"])
         result = module.evaluate(number, values) if probes is None else module.evaluate(number, values, probes=probes)
         status = str(getattr(result, "status", FAILED))
         reply.update(status=status if status in STATUSES else FAILED, message=str(getattr(result, "message", "")),
@@ -252,15 +207,12 @@ def _child(module, request, write_fd: int) -> None:
         memory = int(request.get("memory", 0))
         if memory > 0:
             with open("/proc/self/statm") as f:
-                pages = int(f.read().split()[0])
-            limit = pages * os.sysconf("SC_PAGE_SIZE") + memory
+                limit = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE") + memory
             resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
         sys.meta_path.insert(0, _NoNewImports)
-        op = request.get("op")
-        reply = _handle_probes(module, request) if op == "probes" else _handle_evaluate(module, request)
-        if "message" in reply:
-            reply["message"] = short(reply["message"], MAX_MESSAGE_CHARS)
-            reply["details"] = short(reply.get("details", ""), MAX_DETAILS_CHARS)
+        reply = _handle_evaluate(module, request)
+        reply.update(message=short(reply["message"], MAX_MESSAGE_CHARS), details=short(reply["details"],
+                                                                                       MAX_DETAILS_CHARS))
         data = json.dumps(reply).encode()
     except MemoryError:
         data = json.dumps({"error": "memory"}).encode()
@@ -272,17 +224,44 @@ def _child(module, request, write_fd: int) -> None:
     os._exit(0)
 
 
+def _fork(module, request) -> tuple[int, dict]:
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _child(module, request, write_fd)
+    os.close(write_fd)
+    deadline = time.monotonic() + float(request.get("timeout", 60))
+    return pid, {"id": request["id"], "fd": read_fd, "chunks": [], "deadline": deadline}
+
+
+def _collect(child: dict, status: int | None) -> dict:
+    """The reply of a fork that ended (``status``) or was killed at its deadline (None)."""
+    if status is not None:  # drain what is left in the pipe
+        while chunk := os.read(child["fd"], 1 << 16):
+            child["chunks"].append(chunk)
+    os.close(child["fd"])
+    try:
+        reply = json.loads(b"".join(child["chunks"]) or b"{}")
+    except ValueError:
+        reply = {}
+    if status is None:
+        reply = {"error": "timeout"}
+    elif not reply:
+        reply = {"error": "memory" if os.WIFSIGNALED(status) or os.WEXITSTATUS(status) else "no reply"}
+    return {**reply, "id": child["id"]}
+
+
 def serve() -> None:
     """Read the set-up line, load the criteria, then serve requests until stdin closes."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.dont_write_bytecode = True
-    out = sys.stdout.buffer
+    out, stdin = sys.stdout.buffer, sys.stdin.buffer
 
     def send(obj) -> None:
         out.write(json.dumps(obj).encode() + b"\n")
         out.flush()
 
-    stdin = sys.stdin.buffer
     try:
         setup = json.loads(stdin.readline())
         module = load(setup["criteria"], setup["repo_root"])
@@ -297,13 +276,11 @@ def serve() -> None:
         torch.set_num_threads(1)
     except Exception:
         pass
-
-    children: dict[int, dict] = {}  # pid -> {id, fd, deadline, chunks}
-    buffer = b""
-    stdin_fd = stdin.fileno()
+    children: dict[int, dict] = {}  # pid -> {id, fd, deadline, chunks, eof}
+    buffer, stdin_fd, open_stdin = b"", stdin.fileno(), True
     os.set_blocking(stdin_fd, False)
-    open_stdin = True
     while open_stdin or children:
+        # A child's pipe stays in after EOF: select returns at once until the child is reaped (no 0.2 s wait).
         fds = [c["fd"] for c in children.values()] + ([stdin_fd] if open_stdin else [])
         readable, _, _ = select.select(fds, [], [], 0.2)
         if stdin_fd in readable:
@@ -311,69 +288,36 @@ def serve() -> None:
                 data = os.read(stdin_fd, 1 << 16)
             except BlockingIOError:
                 data = None
-            if data == b"":
-                open_stdin = False
-            elif data:
-                buffer += data
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    request = json.loads(line)
-                    if request.get("op") == "probes":  # trusted criteria code: here, cached for the forks
-                        try:
-                            reply = _handle_probes(module, request)
-                        except Exception as exc:
-                            reply = {"ok": False, "error": f"{type(exc).__name__}: {short(exc, 300)}"}
-                        send({**reply, "id": request["id"]})
-                        continue
-                    if request.get("op") == "forget":
-                        _PROBES.pop(request.get("seed"), None)
-                        send({"id": request["id"]})
-                        continue
-                    read_fd, write_fd = os.pipe()
-                    pid = os.fork()
-                    if pid == 0:
-                        os.close(read_fd)
-                        _child(module, request, write_fd)
-                    os.close(write_fd)
-                    children[pid] = {
-                        "id": request["id"],
-                        "fd": read_fd,
-                        "chunks": [],
-                        "deadline": time.monotonic() + float(request.get("timeout", 60)),
-                        "eof": False,
-                    }
-        for child in children.values():
-            if child["fd"] in readable and not child["eof"]:
-                chunk = os.read(child["fd"], 1 << 16)
-                if chunk:
-                    child["chunks"].append(chunk)
+            open_stdin = data != b""
+            buffer += data or b""
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                request = json.loads(line)
+                if request.get("op") == "probes":  # trusted criteria code: here, cached for the forks
+                    try:
+                        send({**_handle_probes(module, request), "id": request["id"]})
+                    except Exception as exc:
+                        send({"ok": False, "error": f"{type(exc).__name__}: {short(exc, 300)}", "id": request["id"]})
+                elif request.get("op") == "forget":
+                    _PROBES.pop(request.get("seed"), None)
+                    send({"id": request["id"]})
                 else:
-                    child["eof"] = True
-        now = time.monotonic()
-        for pid in list(children):
-            child = children[pid]
+                    pid, child = _fork(module, request)
+                    children[pid] = child
+        for child in children.values():
+            if child["fd"] in readable and not child.get("eof"):
+                chunk = os.read(child["fd"], 1 << 16)
+                child["chunks"].append(chunk)
+                child["eof"] = not chunk
+        for pid, child in list(children.items()):
             done, status = os.waitpid(pid, os.WNOHANG)
-            if not done and now > child["deadline"]:
+            if not done and time.monotonic() > child["deadline"]:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-                child["timed_out"] = True
-                done = pid
+                done, status = pid, None
             if done:
-                if not child.get("timed_out"):  # drain what is left in the pipe
-                    while chunk := os.read(child["fd"], 1 << 16):
-                        child["chunks"].append(chunk)
-                os.close(child["fd"])
                 del children[pid]
-                try:
-                    reply = json.loads(b"".join(child["chunks"]) or b"{}")
-                except ValueError:
-                    reply = {}
-                if child.get("timed_out"):
-                    reply = {"error": "timeout"}
-                elif not reply:
-                    reply = {"error": "memory" if os.WIFSIGNALED(status) or os.WEXITSTATUS(status) else "no reply"}
-                reply["id"] = child["id"]
-                send(reply)
+                send(_collect(child, status))
 
 
 if __name__ == "__main__":

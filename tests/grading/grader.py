@@ -1,29 +1,10 @@
-"""Grade submissions: re-execute each one in a fresh kernel, extract, evaluate.
+"""Grade submissions: re-execute each one in a fresh kernel, extract, evaluate (README, part 1).
 
-For one submission (``grade_submission``):
-
-1. Read the file (a regular file only, never blocking, size-capped); anything
-   that isn't a readable notebook is graded ``invalid notebook`` with 0 points,
-   without starting a kernel.
-2. Copy it, stored outputs stripped, into a fresh scratch folder, the kernel's
-   working folder; the folder is deleted afterwards (and, if the grader was
-   killed, by the next run: ``clean_stale_scratch``).
-3. Run its code cells in order in a fresh kernel, after the grader's silent
-   ``prepare_cell`` (``exit()`` harmless, huge writes chunked). Errors don't
-   stop the run. A cell still running after ``cell_timeout`` is interrupted and
-   the run goes on with the next cell; once ``notebook_timeout`` is spent the
-   remaining cells are skipped. If the kernel dies (or ignores the interrupt),
-   a new kernel re-runs the notebook without that cell; if it then dies in
-   another cell, the death was delayed and ``_find_fatal_cell`` bisects.
-4. Extract each exercise in its own cell with its own time limit and results
-   file (``extraction.extraction_cell``), on fresh probe inputs when the
-   criteria define ``make_probes``; then evaluate each exercise in the
-   evaluation process (``evaluator.py``), in a fork with its own limits.
-5. When the kernel goes, so does every process it started (``procs.py``).
-
-``grade_all`` runs ``jobs`` submissions at once, each with its own kernel,
-after starting the evaluation process (no submission cell runs before the
-criteria are loaded in it).
+Per submission: read the file (regular, size-capped; else ``invalid notebook``, no kernel); copy it without
+outputs into a fresh scratch folder; run its code cells after the grader's silent ``prepare_cell``, each with
+``cell_timeout`` and all within ``notebook_timeout``; when the kernel dies or ignores the interrupt, re-run in a
+new kernel without that cell (a delayed death is bisected); extract each exercise in its own cell, on secret
+probe inputs; evaluate each in the evaluation process. Every process of the kernel ends with it (``procs``).
 """
 
 from __future__ import annotations
@@ -51,41 +32,23 @@ from tests.lesson import ROOT
 from . import procs, users
 from .criteria import DEFAULT_CRITERIA, Criteria, CriteriaError, evaluator_env
 from .evaluator import read_regular_file
-from .extraction import extraction_cell, prepare_cell
 from .kernel import INTERRUPT_GRACE, MAX_MESSAGE_BYTES, CellRun, Kernel, KernelStartError, grading_env
-from .outcome import FAILED, NOT_ATTEMPTED, PASSED, Outcome, short
+from .outcome import FAILED, PASSED, Outcome, short
 
 GRADED, TIMEOUT, CRASHED, INVALID = "graded", "timeout", "crashed", "invalid notebook"
 STATUSES = (GRADED, TIMEOUT, CRASHED, INVALID)  # of a submission; an exercise's are in outcome.py
 MAX_NOTEBOOK_BYTES = 100_000_000
 MAX_MESSAGE_CHARS = 600
+MAX_OUTPUT_CHUNK = 1 << 20  # characters per output message (prepare_cell)
+SCRATCH_PREFIX = "grading-"
 
 
 @dataclass
 class Options:
-    """How submissions are run.
-
-    Attributes:
-        cell_timeout: seconds one cell may run before it is interrupted.
-        notebook_timeout: seconds all of a submission's cells may take together
-            (kernel restarts included; the extraction cell gets its own
-            ``max(cell_timeout, 30)`` on top).
-        jobs: submissions graded at the same time (one kernel each).
-        criteria_path: the criteria package (``tests/exercises/``) or a single-file stand-in.
-        repo_root: put first on the kernels' PYTHONPATH.
-        scratch_root: parent of the temporary folders (default: the system's).
-        interrupt_grace: seconds a kernel gets to stop after an interrupt.
-        max_restarts: new kernels after a kernel died or hung.
-        extract_timeout: seconds the grader may spend reading one exercise's values
-            in the kernel (default ``max(cell_timeout, 30)``).
-        evaluate_timeout: seconds one exercise's evaluation may take (grader side).
-        evaluate_memory: bytes one exercise's evaluation may allocate (grader side).
-        allow_modified: grade even if the criteria or helper_functions.py differ from git.
-        kernel_user: "auto": as root, each submission's kernel runs as its own
-            unprivileged user, when a probe shows that such a user can run a kernel
-            here (``users.py``); "off": kernels run as the grader's user.
-        isolation: the outcome of that probe (set by ``grade_all``).
-    """
+    """How submissions are run. Times in seconds; ``evaluate_*`` limit one exercise's evaluation (grader side);
+    ``extract_timeout_s`` one exercise's reading in the kernel (default ``max(cell_timeout, 30)``);
+    ``kernel_user`` "auto" runs each kernel as a fresh user when root (``users.py``), "off" never;
+    ``isolation`` is what ``grade_all``'s probe found."""
 
     cell_timeout: float = 120.0
     notebook_timeout: float = 600.0
@@ -103,19 +66,15 @@ class Options:
     kernel_user: str = "auto"
     isolation: users.Isolation | None = None
 
-    @property
-    def extract_timeout(self) -> float:
-        return self.extract_timeout_s if self.extract_timeout_s else max(self.cell_timeout, 30.0)
-
 
 @dataclass
 class CellReport:
-    """How one code cell of the submission ran (the last run, if the kernel was restarted)."""
+    """How one code cell ran (the last run, if the kernel was restarted): ok, error, timeout, hung, dead, not run."""
 
     index: int  # position among all cells
     code_number: int  # 1-based position among the code cells
     exercise: int | None
-    state: str  # ok, error, timeout, hung, dead, not run
+    state: str
     seconds: float = 0.0
     ename: str = ""
     evalue: str = ""
@@ -128,16 +87,12 @@ class CellReport:
 
 @dataclass
 class SubmissionGrade:
-    """The grade of one submission."""
-
     path: Path
     status: str
     exercises: list[Outcome]
     notes: list[str] = field(default_factory=list)
     cells: list[CellReport] = field(default_factory=list)
     seconds: float = 0.0
-    extraction_error: str = ""
-    ran: bool = True  # False: not a notebook, nothing was run
     timings: dict[str, float] = field(default_factory=dict)  # seconds spent extracting, evaluating
 
     @property
@@ -157,19 +112,18 @@ class SubmissionGrade:
         return "; ".join(self.notes)
 
 
-# --------------------------------------------------------------------------
-# Reading submissions
-# --------------------------------------------------------------------------
+# --- Reading submissions ---
 def display_name(name: str) -> str:
     """A file name as printable text: bytes that aren't UTF-8 (a Windows zip unpacked on Linux) as \\xNN."""
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
-def find_submissions(path: Path) -> tuple[list[Path], list[Path], list[Path]]:
-    """The notebooks to grade in folder ``path`` (not recursive), the hidden ones and the folders skipped.
+def natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
-    ``path`` may also be a single notebook file.
-    """
+
+def find_submissions(path: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """The notebooks to grade in folder ``path`` (not recursive; or ``path`` itself), the hidden ones, the folders."""
     path = Path(path)
     if not path.is_dir():
         return [path], [], []
@@ -181,20 +135,20 @@ def find_submissions(path: Path) -> tuple[list[Path], list[Path], list[Path]]:
     return graded, hidden, folders
 
 
-def natural_key(name: str) -> list:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+def _first_line(exc: BaseException | str) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else ""
 
 
 def load_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
-    """Read a submission; return ``(notebook, "")`` or ``(None, why it is not a notebook)``."""
+    """``(notebook without stored outputs, "")`` or ``(None, why it is not a notebook)``."""
     try:
         text = read_regular_file(str(path), MAX_NOTEBOOK_BYTES, follow_symlinks=True).decode("utf-8-sig")
+        raw = json.loads(text)
     except UnicodeDecodeError:
         return None, "not a text file (not UTF-8)"
     except OSError as exc:
         return None, f"cannot be read ({exc.strerror or exc})" if exc.errno else str(exc)
-    try:
-        raw = json.loads(text)
     except RecursionError:
         return None, "not a readable notebook (JSON nested too deeply)"
     except ValueError as exc:
@@ -216,21 +170,9 @@ def load_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
     for cell in cells:
         if not isinstance(cell.get("metadata"), dict):
             cell["metadata"] = nbformat.NotebookNode()
+        if cell.cell_type == "code":
+            cell["outputs"], cell["execution_count"] = [], None
     return nb, ""
-
-
-def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """``nb`` without stored outputs and execution counts: its outputs are emptied first (so that the
-    copy doesn't hold them twice), then a copy is returned."""
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell["outputs"] = []
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell["outputs"] = []
-            cell["execution_count"] = None
-    return nb
 
 
 _EXERCISE_HEADING = re.compile(r"^\s{0,3}#{1,6}\s*Exercise\s+(\d+)\b", re.IGNORECASE | re.MULTILINE)
@@ -239,108 +181,104 @@ _EXERCISE_TAG = re.compile(r"ex(\d+)")
 
 
 def cell_exercises(nb: nbformat.NotebookNode) -> list[int | None]:
-    """The exercise each cell belongs to (for the feedback only, never for points).
-
-    A cell's ``exN`` tag decides; untagged cells belong to the last
-    ``Exercise N`` heading above them (other level-1/2 headings end an exercise).
-    """
+    """The exercise of each cell, for the feedback only: its ``exN`` tag, else the last ``Exercise N`` heading
+    above it (another level-1/2 heading ends an exercise)."""
     result: list[int | None] = []
     current = None
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             match = _EXERCISE_HEADING.search(cell.source)
-            if match:
-                current = int(match.group(1))
-            elif _TOP_HEADING.search(cell.source):
-                current = None
+            current = int(match.group(1)) if match else None if _TOP_HEADING.search(cell.source) else current
         tags = cell.get("metadata", {}).get("tags", [])
         tagged = [int(m.group(1)) for tag in tags if isinstance(tag, str) and (m := _EXERCISE_TAG.fullmatch(tag))]
         result.append(tagged[0] if tagged else current)
     return result
 
 
-# --------------------------------------------------------------------------
-# Grading one submission
-# --------------------------------------------------------------------------
-def _first_line(exc: BaseException | str) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else ""
+# The cells the grader adds: they load its copy of in_kernel.py by path, under a new name, with only
+# `import` and attribute access (a student's `exec = ...` or patched module changes nothing).
+def _call(reader: Path, function: str, args: str) -> str:
+    path = str(reader / "in_kernel.py")
+    return (
+        "import builtins as __grader_builtins, importlib.util as __grader_util\n"
+        f"__grader_spec = __grader_util.spec_from_file_location('_grader_in_kernel', {path!r})\n"
+        "__grader_module = __grader_util.module_from_spec(__grader_spec)\n"
+        "__grader_spec.loader.exec_module(__grader_module)\n"
+        f"__grader_module.{function}({args})\n"
+        "del __grader_builtins, __grader_util, __grader_spec, __grader_module\n"
+    )
 
 
+def prepare_cell(reader: Path) -> str:
+    """The cell run (silently) before the student's: ``exit()`` is harmless, huge writes are chunked."""
+    return _call(reader, "prepare", f"__grader_builtins.get_ipython(), {MAX_OUTPUT_CHUNK}")
+
+
+def extraction_cell(reader: Path, number: int, base: Path, probes_path: Path | None = None) -> str:
+    """The cell that writes exercise ``number``'s values to ``base`` + .json/.npz, reading (and deleting) the
+    probe inputs in ``probes_path``; ``reader`` holds the grader's ``in_kernel.py`` and ``criteria/``."""
+    args = ", ".join(repr(a) for a in (str(reader / "criteria"), str(base), number,
+                                        str(probes_path) if probes_path else None))
+    return _call(reader, "run_one", f"__grader_builtins.globals(), {args}")
+
+
+# --- Grading one submission ---
 def _where(cell: CellReport) -> str:
     place = f"code cell {cell.code_number}"
     return f"{place} (exercise {cell.exercise})" if cell.exercise is not None else place
 
 
-async def grade_submission(path: Path, criteria: Criteria, options: Options) -> SubmissionGrade:
-    """Grade one notebook file (never raises: a grader failure becomes status ``crashed``)."""
-    start = monotonic()
+def _all_failed(criteria: Criteria, message: str) -> list[Outcome]:
+    return [Outcome(ex.number, FAILED, message, 0, ex.title, ex.points) for ex in criteria.exercises]
+
+
+def clean_stale_scratch(parent: Path) -> None:
+    """Remove the scratch folders of a grader that was killed (its ``owner.pid`` no longer runs)."""
     try:
-        grade = await _grade(Path(path), criteria, options, start)
+        candidates = [p for p in parent.iterdir() if p.name.startswith(SCRATCH_PREFIX) and p.is_dir()]
+    except OSError:
+        return
+    for folder in candidates:
+        try:
+            owner = int((folder / "owner.pid").read_text().split()[0])
+            if owner == os.getpid():
+                continue
+            os.kill(owner, 0)
+            continue  # alive
+        except PermissionError:
+            continue  # alive, another user's
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError, IndexError):
+            continue  # not ours (no owner file)
+
+
+async def grade_submission(path: Path, criteria: Criteria, options: Options) -> SubmissionGrade:
+    """Grade one notebook file; never raises but ``CriteriaError`` (a grader failure becomes ``crashed``)."""
+    start, path = monotonic(), Path(path)
+    try:
+        grade = await _grade(path, criteria, options, start)
     except CriteriaError:
         raise
     except Exception as exc:  # the batch must go on; the row says what happened
         traceback.print_exc(file=sys.stderr)
-        grade = SubmissionGrade(Path(path), CRASHED, _all_missing(criteria, "not graded: the grader failed on this "
+        grade = SubmissionGrade(path, CRASHED, _all_failed(criteria, "not graded: the grader failed on this "
                                 "submission"), notes=[f"grader error: {type(exc).__name__}: {_first_line(exc)}"])
     grade.seconds = monotonic() - start
     return grade
-
-
-def _all_missing(criteria: Criteria, message: str) -> list[Outcome]:
-    return [Outcome(ex.number, FAILED if message else NOT_ATTEMPTED, message, 0, ex.title, ex.points)
-            for ex in criteria.exercises]
-
-
-SCRATCH_PREFIX = "grading-"
-
-
-def scratch_parent(options: Options) -> Path:
-    return Path(options.scratch_root or tempfile.gettempdir())
-
-
-def clean_stale_scratch(parent: Path) -> list[Path]:
-    """Remove scratch folders left by a grader that was killed (its pid no longer runs); return them."""
-    removed = []
-    try:
-        candidates = [p for p in parent.iterdir() if p.name.startswith(SCRATCH_PREFIX) and p.is_dir()]
-    except OSError:
-        return removed
-    for folder in candidates:
-        try:
-            owner = int((folder / "owner.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue  # not ours (no owner file)
-        if owner == os.getpid() or _alive(owner):
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 async def _grade(path: Path, criteria: Criteria, options: Options, start: float) -> SubmissionGrade:
     nb, reason = load_notebook(path)
     if nb is None:
         await criteria.ready()  # the points table
-        return SubmissionGrade(path, INVALID, _all_missing(criteria, f"not graded: {reason}"), [reason], ran=False)
-    nb = strip_outputs(nb)
+        return SubmissionGrade(path, INVALID, _all_failed(criteria, f"not graded: {reason}"), [reason])
     user = users.new_user() if options.isolation is not None and options.isolation.enabled else None
     root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=options.scratch_root))
     try:
         (root / "owner.pid").write_text(str(os.getpid()))
-        work = root / "submission"
-        work.mkdir()
-        (work / path.name).write_text(json.dumps(nb, ensure_ascii=False), encoding="utf-8")
+        (root / "submission").mkdir()
+        (root / "submission" / path.name).write_text(json.dumps(nb, ensure_ascii=False), encoding="utf-8")
         if user is not None:  # see users.py for the layout
             root.chmod(0o711)
             users.make_private_all(root, user)
@@ -360,14 +298,11 @@ async def _grade(path: Path, criteria: Criteria, options: Options, start: float)
 class _Run:
     """The execution of one submission: cells, restarts, extraction, evaluation."""
 
-    def __init__(
-        self, nb, criteria: Criteria, options: Options, root: Path, start: float, user: users.KernelUser | None = None
-    ):
+    def __init__(self, nb, criteria: Criteria, options: Options, root: Path, start: float, user=None):
         self.criteria, self.options, self.root, self.user = criteria, options, root, user
         self.work = root / "submission"
         self.reader = criteria.write_reader(root / "reader")  # the verified copy the kernel reads values with
-        # The kernel writes its results files (and reads its probes) here: its own folder, with a kernel user.
-        self.results = root / "results" if user is not None else root
+        self.results = root / "results" if user is not None else root  # the kernel's own folder with a user
         self.log = root / "kernel.log"
         exercise_of = cell_exercises(nb)
         self.code_cells = []  # (index, code number, exercise, source)
@@ -378,28 +313,33 @@ class _Run:
         self.records: dict[int, CellReport] = {}
         self.skip: set[int] = set()
         self.notes: list[str] = []
-        self.crashed = self.timed_out = False
-        self.ran_to_end = False
+        self.crashed = self.timed_out = self.ran_to_end = False
         self.batch = uuid.uuid4().hex[:12]
         self.seed: int | None = None  # drawn at the first extraction (the criteria are loaded by then)
-        self.extracted: dict[int, str] = {}  # exercise -> results file (or a message why not)
+        self.extracted: dict[int, str] = {}  # exercise -> results file
         self.extraction_notes: dict[int, str] = {}
         self.deaths: list[int] = []  # code positions where the kernel was found dead, per attempt
         self.exercise_grades: dict[int, Outcome] = {}
         self.extract_seconds = 0.0
 
     def _report(self, index, code_number, exercise, run: CellRun | None, timeout_used: float = 0.0) -> CellReport:
-        report = CellReport(index, code_number, exercise, state="not run" if run is None else run.state)
-        if run is not None:
-            report.seconds, report.timeout_used = run.seconds, timeout_used
-            report.ename, report.evalue, report.traceback = run.ename, run.evalue, run.traceback
-            report.output, report.output_chars = run.output.render(), run.output.total
-            report.output_truncated = run.output.truncated
-        return report
+        if run is None:
+            return CellReport(index, code_number, exercise, "not run")
+        return CellReport(index, code_number, exercise, run.state, run.seconds, run.ename, run.evalue, run.traceback,
+                          run.output.render(), run.output.total, run.output.truncated, timeout_used)
 
-    def _env(self) -> dict[str, str]:
-        token = f"{self.batch}-{uuid.uuid4().hex[:8]}"
-        return grading_env(self.options.repo_root, self.root, token, self.user)
+    def _kernel(self) -> Kernel:
+        env = grading_env(self.options.repo_root, self.root, f"{self.batch}-{uuid.uuid4().hex[:8]}", self.user)
+        return Kernel(self.work, env, self.log, self.options.startup_timeout, self.user)
+
+    async def _start(self, kernel: Kernel) -> None:
+        """No cell runs before the criteria are loaded; waiting for them is not the notebook's time."""
+        waited = monotonic()
+        await self.criteria.ready()
+        waited = monotonic() - waited
+        self.deadline += waited
+        self.criteria.kernel_wait = max(self.criteria.kernel_wait, waited)
+        await kernel.run(prepare_cell(self.reader), 30, 5.0, history=False)
 
     async def execute(self) -> None:
         restarts = start_failures = 0
@@ -422,19 +362,16 @@ class _Run:
 
     async def _died_after(self, positions: list[int], linger: float) -> bool:
         """Run only the code cells at ``positions`` in a new kernel, then wait ``linger`` s: did it die?"""
-        async with Kernel(self.work, self._env(), self.log, self.options.startup_timeout, self.user) as kernel:
-            await self.criteria.ready()
-            await kernel.run(prepare_cell(self.reader), 30, 5.0, history=False)
+        async with self._kernel() as kernel:
+            await self._start(kernel)
             for position in positions:
-                source = self.code_cells[position][3]
                 remaining = self.deadline - monotonic()
                 if remaining <= 0:
                     return False
-                run = await kernel.run(source, min(self.options.cell_timeout, remaining), self.options.interrupt_grace)
-                if run.state == "dead":
-                    return True
-                if run.state == "hung":
-                    return False
+                run = await kernel.run(self.code_cells[position][3], min(self.options.cell_timeout, remaining),
+                                       self.options.interrupt_grace)
+                if run.state in ("dead", "hung"):
+                    return run.state == "dead"
             end = monotonic() + linger
             while monotonic() < end:
                 await asyncio.sleep(0.25)
@@ -443,11 +380,8 @@ class _Run:
         return False
 
     async def _find_fatal_cell(self, first: int, second: int) -> int | None:
-        """The kernel died at code position ``first``, then (without it) at ``second``: a delayed death.
-
-        Bisect on prefixes: the fatal cell is the first cell whose prefix, run and
-        then left idle for a while, kills the kernel. None if it can't be found in time.
-        """
+        """The kernel died at code position ``first``, then (without it) at ``second``: bisect on prefixes for
+        the first cell whose prefix, run and left idle a while, kills the kernel; None if not found in time."""
         linger = min(max(self.options.cell_timeout, 5.0), 15.0)
         candidates = [p for p in range(max(first, second) + 1) if self.code_cells[p][0] not in self.skip or p == first]
         lo, hi = 0, len(candidates) - 1  # prefix candidates[..hi] is known to kill
@@ -464,13 +398,8 @@ class _Run:
     async def _attempt(self) -> bool:
         """Run the notebook once in a new kernel, then extract; True if the kernel was lost (died or hung)."""
         options = self.options
-        async with Kernel(self.work, self._env(), self.log, options.startup_timeout, self.user) as kernel:
-            waited = monotonic()
-            await self.criteria.ready()
-            waited = monotonic() - waited
-            self.deadline += waited  # waiting for the criteria is not the notebook's time
-            self.criteria.kernel_wait = max(self.criteria.kernel_wait, waited)
-            await kernel.run(prepare_cell(self.reader), 30, 5.0, history=False)
+        async with self._kernel() as kernel:
+            await self._start(kernel)
             for position, (index, code_number, exercise, source) in enumerate(self.code_cells):
                 if index in self.skip:
                     continue
@@ -480,33 +409,29 @@ class _Run:
                     break
                 timeout = min(options.cell_timeout, remaining)
                 run = await kernel.run(source, timeout, options.interrupt_grace)
-                report = self._report(index, code_number, exercise, run, timeout)
-                self.records[index] = report
+                report = self.records[index] = self._report(index, code_number, exercise, run, timeout)
+                where = _where(report)
                 if run.asked_exit:
-                    self.notes.append(f"{_where(report)} called exit() or quit(); ignored while grading")
+                    self.notes.append(f"{where} called exit() or quit(); ignored while grading")
                 if run.disconnected:
-                    self.notes.append(
-                        f"{_where(report)} sent the grader a message larger than its {MAX_MESSAGE_BYTES >> 20} MB "
-                        "limit; the grader refused it (and the output sent right after it was lost)"
-                    )
+                    self.notes.append(f"{where} sent the grader a message larger than its {MAX_MESSAGE_BYTES >> 20} "
+                                      "MB limit; the grader refused it (and the output sent right after it was lost)")
                 elif run.lost_output:
-                    self.notes.append(f"{_where(report)}: the end of its output never reached the grader")
+                    self.notes.append(f"{where}: the end of its output never reached the grader")
                 if run.state in ("timeout", "hung"):
                     self.timed_out = True
                     limit = "cell" if timeout >= options.cell_timeout else "notebook"
-                    self.notes.append(f"{_where(report)} interrupted after {timeout:.0f} s ({limit} time limit)")
-                    if run.state == "hung":
-                        self.notes.append(f"{_where(report)} ignored the interrupt; re-ran the notebook without it")
+                    self.notes.append(f"{where} interrupted after {timeout:.0f} s ({limit} time limit)")
+                if run.state == "hung":
+                    self.notes.append(f"{where} ignored the interrupt; re-ran the notebook without it")
+                    self.skip.add(index)
+                    return True
                 if run.state == "dead":
                     self.crashed = True
                     log = kernel.log_tail()
                     report.traceback = "The kernel died while running this cell" + (
-                        f"; its last words:\n{log}" if log else "."
-                    )
+                        f"; its last words:\n{log}" if log else ".")
                     await self._blame(position, report)
-                    return True
-                if run.state == "hung":
-                    self.skip.add(index)
                     return True
             else:
                 self.ran_to_end = True
@@ -520,15 +445,12 @@ class _Run:
         """Decide which cell to leave out of the next run after the kernel died at ``position``."""
         self.deaths.append(position)
         index = self.code_cells[position][0]
-        if len(self.deaths) == 1 or position in self.deaths[:-1]:
-            self.skip.add(index)
-            self.notes.append(f"kernel died in {_where(report)}; re-ran the notebook without it")
-            return
-        # Died again, at another cell, without the one blamed before: a delayed death
-        # (a timer, a background thread). Find the cell that really causes it.
-        previous = self.deaths[-2]
-        self.skip.discard(self.code_cells[previous][0])
-        fatal = await self._find_fatal_cell(previous, position)
+        fatal = None
+        if len(self.deaths) > 1 and position not in self.deaths[:-1]:
+            # Died again, at another cell, without the one blamed before: a delayed death (a timer, a thread).
+            previous = self.deaths[-2]
+            self.skip.discard(self.code_cells[previous][0])
+            fatal = await self._find_fatal_cell(previous, position)
         if fatal is None:
             self.skip.add(index)
             self.notes.append(f"kernel died in {_where(report)}; re-ran the notebook without it")
@@ -537,44 +459,37 @@ class _Run:
         self.skip.add(self.code_cells[fatal][0])
         culprit = self.records.get(self.code_cells[fatal][0]) or self._report(*self.code_cells[fatal][:3], None)
         self.notes = [n for n in self.notes if not n.startswith("kernel died in")]
-        self.notes.append(
-            f"the kernel died a while after {_where(culprit)} ran (found by re-running parts of the "
-            "notebook); re-ran the notebook without it"
-        )
+        self.notes.append(f"the kernel died a while after {_where(culprit)} ran (found by re-running parts of the "
+                          "notebook); re-ran the notebook without it")
 
     async def _extract(self, kernel: Kernel) -> bool:
         """Extract every exercise not yet extracted, each in its own cell and file; True if the kernel was lost."""
-        options = self.options
+        limit = self.options.extract_timeout_s or max(self.options.cell_timeout, 30.0)
         if self.seed is None:
             self.seed = secrets.randbits(32)  # secret, fresh per submission; the labels stay in the evaluator
-        probes_master = self.root / "probes.npz"
-        reply = await self.criteria.request({"op": "probes", "seed": self.seed, "path": str(probes_master),
-                                             **self._limits()})
+        master = self.root / "probes.npz"
+        reply = await self.criteria.request({"op": "probes", "seed": self.seed, "path": str(master), **self._limits()})
         if not reply.get("ok"):
-            probes_master = None
+            master = None
             self.notes.append(f"the grader could not make its probe inputs ({reply.get('error', 'no reply')})")
         elif self.user is not None:
-            probes_master.chmod(0o600)  # the grader's copy; each extraction gets its own below
+            master.chmod(0o600)  # the grader's copy; each extraction gets its own below
         for ex in self.criteria.exercises:
             if ex.number in self.extracted:
                 continue
             base = self.results / f"values-{ex.number}-{uuid.uuid4().hex}"
-            probes_path = None
-            if probes_master is not None:
-                probes_path = self.results / f"probes-{uuid.uuid4().hex}.npz"
-                shutil.copyfile(probes_master, probes_path)
-                users.give(probes_path, self.user)
+            probes = None
+            if master is not None:
+                probes = self.results / f"probes-{uuid.uuid4().hex}.npz"
+                shutil.copyfile(master, probes)
+                users.give(probes, self.user)
             self.extracted[ex.number] = str(base)
-            cell = extraction_cell(self.reader, ex.number, base, probes_path)
-            run = await kernel.run(cell, options.extract_timeout, 5.0, history=False)
+            run = await kernel.run(extraction_cell(self.reader, ex.number, base, probes), limit, 5.0, history=False)
             if run.state in ("timeout", "hung"):
-                self.extraction_notes[ex.number] = (
-                    f"reading your values took longer than {options.extract_timeout:.0f} s (the grader's limit per "
-                    "exercise); look at the functions and models this exercise calls"
-                )
-                self.notes.append(
-                    f"exercise {ex.number}: reading its values took longer than {options.extract_timeout:.0f} s"
-                )
+                self.extraction_notes[ex.number] = (f"reading your values took longer than {limit:.0f} s (the grader's "
+                                                    "limit per exercise); look at the functions and models this "
+                                                    "exercise calls")
+                self.notes.append(f"exercise {ex.number}: reading its values took longer than {limit:.0f} s")
                 if run.state == "hung":
                     return True  # re-run the notebook for the exercises not yet extracted
             elif run.state == "dead":
@@ -583,52 +498,41 @@ class _Run:
                 return True
             elif run.state == "error":
                 self.extraction_notes[ex.number] = f"the grader's reading cell failed: {run.ename}: {run.evalue}"
-        if probes_master is not None:
-            probes_master.unlink(missing_ok=True)
+        if master is not None:
+            master.unlink(missing_ok=True)
         return False
 
     def _notebook_limit_reached(self, position: int) -> None:
-        left = sum(1 for index, *_ in self.code_cells[position:] if index not in self.skip)
-        self.notes.append(f"{left} code cells not run (notebook time limit of {self.options.notebook_timeout:.0f} s)")
+        left = [cell for cell in self.code_cells[position:] if cell[0] not in self.skip]
+        limit = self.options.notebook_timeout
+        self.notes.append(f"{len(left)} code cells not run (notebook time limit of {limit:.0f} s)")
         self.timed_out = True
-        for index, code_number, exercise, _ in self.code_cells[position:]:
-            if index not in self.skip:
-                self.records[index] = self._report(index, code_number, exercise, None)
+        for index, code_number, exercise, _ in left:
+            self.records[index] = self._report(index, code_number, exercise, None)
 
     async def evaluate(self) -> None:
         """Evaluate each extracted exercise in the evaluation process (its own time and memory limit)."""
         options = self.options
+        errors = {"timeout": f"evaluating your values took longer than {options.evaluate_timeout:.0f} s (the "
+                  "grader's limit)", "memory": f"evaluating your values needed more than "
+                  f"{options.evaluate_memory / 1e9:.1f} GB (the grader's limit)"}
         for ex in self.criteria.exercises:
 
             def grade(status, message, points=0, details="", answer=None, ex=ex):
                 return Outcome(ex.number, status, short(message, MAX_MESSAGE_CHARS), points, ex.title, ex.points,
                                details, answer)
 
-            if ex.number not in self.extracted:
+            if ex.number not in self.extracted or ex.number in self.extraction_notes:
                 why = "the notebook could not be run to the end" if not self.ran_to_end else "no results came back"
-                self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {why} (see the notes above)")
-                continue
-            if ex.number in self.extraction_notes:
-                self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {self.extraction_notes[ex.number]}")
+                why = self.extraction_notes.get(ex.number, f"{why} (see the notes above)")
+                self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {why}")
                 continue
             reply = await self.criteria.request({"op": "evaluate", "number": ex.number, "seed": self.seed,
                                                  "path": self.extracted[ex.number], **self._limits()})
-            error = reply.get("error")
-            if error == "timeout":
-                message = (
-                    f"not graded: evaluating your values took longer than {options.evaluate_timeout:.0f} s "
-                    "(the grader's limit)"
-                )
-            elif error == "memory":
-                message = (
-                    f"not graded: evaluating your values needed more than "
-                    f"{options.evaluate_memory / 1e9:.1f} GB (the grader's limit)"
-                )
-            elif error:
-                message = f"not graded: the evaluation failed ({error})"
-            if error:
-                self.notes.append(f"exercise {ex.number}: {message[len('not graded: ') :]}")
-                self.exercise_grades[ex.number] = grade(FAILED, message)
+            if error := reply.get("error"):
+                why = errors.get(error, f"the evaluation failed ({error})")
+                self.notes.append(f"exercise {ex.number}: {why}")
+                self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {why}")
                 continue
             if reply.get("note"):
                 self.notes.append(f"exercise {ex.number}: {reply['note']}")
@@ -650,38 +554,26 @@ class _Run:
         return SubmissionGrade(path=path, status=status, exercises=exercises, notes=notes, cells=cells)
 
 
-# --------------------------------------------------------------------------
-# Many submissions
-# --------------------------------------------------------------------------
+# --- Many submissions ---
 async def grade_all(
-    paths: Iterable[Path],
-    criteria: Criteria,
-    options: Options,
+    paths: Iterable[Path], criteria: Criteria, options: Options,
     on_result: Callable[[SubmissionGrade], None] | None = None,
 ) -> list[SubmissionGrade]:
     """Grade ``paths`` with ``options.jobs`` kernels at a time; results in the order of ``paths``.
 
-    Before the first kernel: this process becomes the subreaper of the kernels'
-    processes (see ``procs.py``), scratch folders left by a killed grader are
-    removed, and the criteria are loaded in the evaluation process. Afterwards
-    the evaluation process ends and no process of a kernel is left.
-
-    Raises:
-        CriteriaError: the criteria failed to load.
+    Before the first kernel: become the subreaper of the kernels' processes, remove a killed grader's scratch
+    folders, probe for kernel users, start loading the criteria in the evaluation process (no cell of a
+    submission runs before they are loaded). Raises ``CriteriaError`` when they fail to load.
     """
     procs.become_subreaper()
-    clean_stale_scratch(scratch_parent(options))
+    scratch_parent = Path(options.scratch_root or tempfile.gettempdir())
+    clean_stale_scratch(scratch_parent)
     if options.isolation is None:
-        options.isolation = await users.probe(
-            options.kernel_user,
-            options.repo_root,
-            scratch_parent(options),
-            lambda scratch, user: grading_env(options.repo_root, scratch, "probe", user),
-        )
+        options.isolation = await users.probe(options.kernel_user, options.repo_root, scratch_parent,
+                                              lambda scratch, user: grading_env(options.repo_root, scratch, "probe",
+                                                                                user))
         level = "" if options.isolation.enabled or options.kernel_user == "off" else "WARNING: "
         print(f"grader: {level}{options.isolation.describe()}", file=sys.stderr)
-    # The evaluation process is spawned first; kernels may start meanwhile, but no cell of a
-    # submission runs before the criteria are loaded in it (``criteria.ready()``).
     await criteria.begin(evaluator_env(options.repo_root))
     semaphore = asyncio.Semaphore(max(1, options.jobs))
 

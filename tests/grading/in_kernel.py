@@ -1,19 +1,12 @@
-"""What the grader runs INSIDE a student's kernel, after all of the student's cells.
+"""What the grader runs INSIDE a student's kernel (the grader process never imports it; the evaluation process
+takes its limits and ``load_criteria``).
 
-The grader never imports this module. Each submission's scratch folder gets a
-copy of it and of the criteria package, the copies the grader verified at the
-start of the batch (``criteria.py``); the grader's cells load those copies by
-path, under new names (``extraction.extraction_cell``), so that nothing the
-student did to ``sys.modules``, to ``tests.exercise_checks`` or to the files
-in the repository changes what reads their values. Standard library and NumPy
-only: it works whatever the kernel's import path holds (hence its own ``short``).
-
-``run_one`` reads one exercise (the criteria's ``extract``) and writes plain
-data: a JSON file, in which each NumPy array is replaced by ``{"__array__": k}``,
-and an ``.npz`` file (no pickles) with the arrays. Only the grader's evaluation
-process reads them (``evaluator.read_values``). It catches everything,
-KeyboardInterrupt included: the grader's interrupt at the time limit costs only
-this exercise.
+Each scratch folder gets a copy of this file and of the criteria, as verified at the start of the batch; the
+grader's cells load them by path under new names, so nothing the student did to ``sys.modules`` or the files on
+disk changes what reads the values. Standard library and NumPy only. ``run_one`` writes one exercise's values as
+plain data (``write_values``: JSON with ``{"__array__": key}`` for each array, and an ``.npz`` without pickles),
+which only the evaluation process reads (``evaluator.read_values``); it catches everything, KeyboardInterrupt
+included, so that the grader's interrupt at the time limit costs only that exercise.
 """
 
 import importlib.util
@@ -39,11 +32,8 @@ def short(text, limit):
 
 
 def to_wire(values):
-    """Plain values -> (JSON-able structure, {key: array}); arrays are replaced by ``{"__array__": key}``.
-
-    Raises:
-        TooLarge: more than ``MAX_NODES`` items or ``MAX_ARRAY_BYTES`` of arrays.
-    """
+    """Plain values -> (JSON-able structure, {key: array}); raises ``TooLarge`` past ``MAX_NODES`` or
+    ``MAX_ARRAY_BYTES``."""
     import numpy as np
 
     arrays, count = {}, [0]
@@ -109,15 +99,8 @@ def load_criteria(folder, name):
 
 
 def run_one(student_ns, criteria_folder, base, number, probes_path=None):
-    """Extract exercise ``number``'s plain values from ``student_ns`` and write them (see ``write_values``).
-
-    Args:
-        student_ns: the student's globals().
-        criteria_folder: the grader's copy of the criteria package.
-        base: path of the results files, without extension.
-        number: the exercise.
-        probes_path: ``.npz`` of fresh inputs per data set (read, then deleted), or None.
-    """
+    """Write exercise ``number``'s values from ``student_ns`` (the student's globals()) to ``base`` (.json,
+    .npz), read with the criteria in ``criteria_folder`` on the inputs in ``probes_path`` (read, then deleted)."""
     name = f"_grader_criteria_{os.getpid()}_{number}_{id(student_ns)}"
     try:
         module = load_criteria(criteria_folder, name)
@@ -151,18 +134,10 @@ def run_one(student_ns, criteria_folder, base, number, probes_path=None):
 
 
 def prepare(shell, max_chunk):
-    """Run before the student's first cell: ``exit()``/``quit()`` don't end the kernel; output in chunks.
-
-    ``exit()`` in ipykernel lets its cell finish and kills the kernel a moment
-    later; while grading it only leaves a mark (an ``ask_exit`` payload the
-    grader reports) and the notebook goes on. Text written to ``sys.stdout`` or
-    ``sys.stderr`` reaches the grader in messages of at most ``max_chunk``
-    characters: ipykernel sends what was written within 0.2 s as one message
-    (``OutStream._flush`` sends each item of ``_flush_buffers()``), so each
-    stream's ``_flush_buffers`` is replaced by one that cuts the text into
-    pieces. (Patching ``write`` does not last: IPython 9 wraps ``stream.write``
-    during each cell and puts back what it found.)
-    """
+    """Run before the student's first cell: ``exit()``/``quit()`` only leave an ``ask_exit`` payload (the
+    grader notes it), and printed text reaches the grader in messages of at most ``max_chunk`` characters: each
+    stream's ``_flush_buffers`` (what ipykernel's ``OutStream._flush`` sends, one message per item) cuts it into
+    pieces. (Patching ``write`` does not last: IPython 9 wraps it during each cell and puts it back.)"""
 
     def ask_exit():
         shell.payload_manager.write_payload({"source": "ask_exit", "keepkernel": True, "ignored_by_grader": True})
@@ -181,5 +156,5 @@ def prepare(shell, max_chunk):
         chunked.grader_chunked = True
         try:
             stream._flush_buffers = chunked
-        except Exception:
+        except Exception:  # a stream that isn't ipykernel's
             pass

@@ -1,23 +1,12 @@
 """Every process a kernel starts ends with its submission.
 
-A kernel can start processes that leave its process group and session
-(``start_new_session=True``, a double fork), which killing the kernel's group
-does not reach. The grader therefore makes itself a *child subreaper*
-(``prctl(PR_SET_CHILD_SUBREAPER)``, Linux): an orphaned descendant of a kernel
-is re-parented to the grader instead of to init, so it stays findable. Each
-kernel gets a token in its environment (``GRADER_KERNEL``); when a submission
-ends, ``kill_tree`` kills the kernel's descendants (by parent links) and every
-orphan re-parented to the grader that carries that token or whose environment
-can't be read or lacks a token (a process that cleared its environment), then
-reaps them, and repeats until none is left. When the kernel runs as a user of
-its own (``users.py``), every descendant of the grader that has that uid
-(real, effective, saved or filesystem) is the kernel's too, whatever its
-environment says; and an orphan whose environment can't be read but that runs
-as another uid than the grader's belongs to another kernel, so it is left to
-that kernel's ``kill_tree``.
-
-On other systems (no ``/proc``, no prctl) only the kernel's descendants that
-are still linked to it are found.
+A kernel's processes can leave its process group and session (a double fork), so the grader makes itself a
+*child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``, Linux): orphans are re-parented to it, not to init. Each
+kernel carries a token (``GRADER_KERNEL``) in its environment; ``kill_tree`` kills the kernel's descendants and
+every orphan of ours with that token, or with none or an unreadable environment (one that cleared it), reaps them,
+and repeats until none is left. With a kernel user (``users.py``) every descendant of ours running as that uid is
+the kernel's too, and an unreadable orphan of another uid belongs to another kernel. Without ``/proc`` and prctl,
+only the descendants still linked to the kernel are found.
 """
 
 from __future__ import annotations
@@ -37,56 +26,48 @@ PROTECTED: set[int] = set()  # our own helpers (the evaluator), never killed as 
 def become_subreaper() -> bool:
     """Make this process the subreaper of its descendants; True if it worked (Linux only)."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
 
 
-def _ppid(pid: int) -> int | None:
+def _read(pid: int, name: str) -> bytes | None:
     try:
-        text = (_PROC / str(pid) / "stat").read_text()
+        return (_PROC / str(pid) / name).read_bytes()
     except OSError:
         return None
-    fields = text[text.rfind(")") + 2 :].split()
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name: state, ppid, ...; [] when gone."""
+    text = (_read(pid, "stat") or b"").decode(errors="replace")
+    return text[text.rfind(")") + 2 :].split()
+
+
+def _ppid(pid: int) -> int | None:
+    fields = _stat(pid)
     return int(fields[1]) if len(fields) > 1 else None
-
-
-def _state(pid: int) -> str:
-    try:
-        text = (_PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return ""
-    return text[text.rfind(")") + 2 :].split()[0]
 
 
 def _token(pid: int) -> str | None:
     """The process's GRADER_KERNEL value; '' when it has none; None when unreadable."""
-    try:
-        data = (_PROC / str(pid) / "environ").read_bytes()
-    except OSError:
-        return None
+    data = _read(pid, "environ")
     prefix = TOKEN_VAR.encode() + b"="
-    for item in data.split(b"\0"):
-        if item.startswith(prefix):
-            return item[len(prefix) :].decode(errors="replace")
-    return ""
+    items = [item[len(prefix) :] for item in (data or b"").split(b"\0") if item.startswith(prefix)]
+    return None if data is None else items[0].decode(errors="replace") if items else ""
 
 
-def _pids() -> list[int]:
-    try:
-        return [int(p.name) for p in _PROC.iterdir() if p.name.isdigit()]
-    except OSError:
-        return []
+def _uids(pid: int) -> set[int]:
+    """The real, effective, saved and filesystem uids of a process (empty when it is gone)."""
+    lines = (_read(pid, "status") or b"").decode(errors="replace").splitlines()
+    return next(({int(v) for v in line.split()[1:]} for line in lines if line.startswith("Uid:")), set())
 
 
 def descendants(root: int) -> set[int]:
     """Live descendants of ``root`` (by parent links), not ``root`` itself."""
     children: dict[int, list[int]] = {}
-    for pid in _pids():
-        parent = _ppid(pid)
-        if parent is not None:
-            children.setdefault(parent, []).append(pid)
+    for pid in (int(p.name) for p in _PROC.iterdir() if p.name.isdigit()) if _PROC.is_dir() else ():
+        children.setdefault(_ppid(pid), []).append(pid)
     found, stack = set(), [root]
     while stack:
         for child in children.get(stack.pop(), []):
@@ -96,44 +77,31 @@ def descendants(root: int) -> set[int]:
     return found
 
 
-def uids_of(pid: int) -> set[int]:
-    """The real, effective, saved and filesystem uids of a process (empty when it is gone)."""
-    try:
-        text = (_PROC / str(pid) / "status").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("Uid:"):
-            return {int(v) for v in line.split()[1:]}
-    return set()
-
-
 def belonging_to(token: str, kernel_pid: int | None, keep: set[int] = frozenset(), uid: int | None = None) -> set[int]:
-    """Processes of one kernel: its descendants, orphans re-parented to us with its token (or none), and,
-    with ``uid`` (the kernel's own user), every descendant of ours running as that uid."""
+    """Processes of one kernel: its descendants, orphans re-parented to us with its token (or none), and, with
+    ``uid`` (the kernel's own user), every descendant of ours running as that uid."""
     me, my_uid = os.getpid(), os.getuid()
     keep = set(keep) | PROTECTED
     found = descendants(kernel_pid) if kernel_pid else set()
     for pid in descendants(me):
-        if pid in keep or pid == kernel_pid or _state(pid) == "Z":
+        if pid in keep or pid == kernel_pid or _stat(pid)[:1] == ["Z"]:
             continue
-        owners = uids_of(pid) if uid is not None else set()
+        owners = _uids(pid) if uid is not None else set()
         if uid is not None and uid in owners:
             found |= {pid} | descendants(pid)
         elif _ppid(pid) == me:
             value = _token(pid)
             if value is None and uid is not None and owners and owners != {my_uid}:
                 continue  # another kernel's user: that kernel's cleanup finds it
-            if value == token or value is None or value == "":
+            if value in (token, None, ""):
                 found |= {pid} | descendants(pid)
         elif _token(pid) == token:
             found.add(pid)
     return {pid for pid in found if pid not in keep and pid != me}
 
 
-def kill_tree(
-    token: str, kernel_pid: int | None, keep: set[int] = frozenset(), rounds: int = 20, uid: int | None = None
-) -> int:
+def kill_tree(token: str, kernel_pid: int | None, keep: set[int] = frozenset(), rounds: int = 20,
+              uid: int | None = None) -> int:
     """SIGKILL every process of the kernel with ``token`` (see ``belonging_to``); reap ours. Returns how many."""
     killed: set[int] = set()
     for _ in range(rounds):

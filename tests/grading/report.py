@@ -1,4 +1,4 @@
-"""Write the grades: the CSV, one Markdown feedback file per student, the terminal summary."""
+"""Write the grades: JSON records, the CSV, one Markdown feedback file per student, the summaries."""
 
 from __future__ import annotations
 
@@ -12,23 +12,20 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
-from .grader import STATUSES, CellReport, Options, SubmissionGrade, display_name, natural_key
-from .outcome import ICONS, NOT_ATTEMPTED, PASSED
+from .grader import INVALID, STATUSES, CellReport, Options, SubmissionGrade, display_name, natural_key
+from .kernel import BoundedText
+from .outcome import ICONS, NOT_ATTEMPTED, PASSED, short
 
-TRACEBACK_HEAD_CHARS = 600
-TRACEBACK_TAIL_CHARS = 2400
+TRACEBACK_HEAD_CHARS, TRACEBACK_TAIL_CHARS = 600, 2400
 OUTPUT_TAIL_CHARS = 1500
 DETAILS_CHARS = 2000
 NOTE_CHARS = 300
-
-
-# --------------------------------------------------------------------------
-# Records: one JSON file per graded submission, the source of the CSV and summaries
-# --------------------------------------------------------------------------
 RECORDS_DIR = ".records"
 MISSING = "missing"
+STATUS_ORDER = (*STATUSES, MISSING)
 
 
+# --- Records: one JSON file per graded submission, the source of the CSV and summaries ---
 def record_of(grade: SubmissionGrade, feedback_file: str) -> dict:
     """What the CSV, the summaries and ``merge`` need of one grade (plain JSON)."""
     exercises = [{"number": e.number, "title": e.title, "points": e.points, "max": e.max_points, "status": e.status,
@@ -38,80 +35,59 @@ def record_of(grade: SubmissionGrade, feedback_file: str) -> dict:
             "exercises": exercises}
 
 
-def record_path(feedback_dir: Path, submission: str) -> Path:
-    return feedback_dir / RECORDS_DIR / (quote(submission, safe=" ()[]-_.,+=@") + ".json")
+def missing_record(student: dict, max_points: int) -> dict:
+    """The record of a roster student without a file."""
+    return {"submission": student["file"], "status": MISSING, "total": 0, "max": max_points, "note": "no submission",
+            "exercises": []}
 
 
 def write_record(feedback_dir: Path, record: dict) -> Path:
-    path = record_path(feedback_dir, record["submission"])
+    path = feedback_dir / RECORDS_DIR / (quote(record["submission"], safe=" ()[]-_.,+=@") + ".json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1))
+    atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1))
     return path
 
 
 def read_records(feedback_dir: Path) -> dict[str, dict]:
     """Every record in ``feedback_dir``, by submission name."""
     records = {}
-    folder = feedback_dir / RECORDS_DIR
-    if folder.is_dir():
-        for path in folder.glob("*.json"):
-            try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-                records[record["submission"]] = record
-            except (OSError, ValueError, KeyError, TypeError):
-                print(f"warning: ignored unreadable record {path}", file=sys.stderr)
+    for path in (feedback_dir / RECORDS_DIR).glob("*.json"):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            records[record["submission"]] = record
+        except (OSError, ValueError, KeyError, TypeError):
+            print(f"warning: ignored unreadable record {path}", file=sys.stderr)
     return records
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a killed grader leaves no half file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
-# --------------------------------------------------------------------------
-# Roster
-# --------------------------------------------------------------------------
-_FILE_COLUMNS = ("file", "submission", "filename", "notebook")
-_ID_COLUMNS = ("student_id", "id", "student id")
-_NAME_COLUMNS = ("name", "student_name", "student name")
+# --- Roster and CSV ---
+_COLUMNS = {"file": ("file", "submission", "filename", "notebook"), "student_id": ("student_id", "id", "student id"),
+            "name": ("name", "student_name", "student name")}
 
 
 def read_roster(path: Path) -> list[dict[str, str]]:
-    """``[{"file", "student_id", "name"}]`` from a CSV with those columns (a header row is required).
-
-    Raises:
-        ValueError: no file column in the header.
-    """
+    """``[{"file", "student_id", "name"}]`` from a CSV with a header row; ``ValueError`` without a file column."""
     with path.open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
-    if not rows:
-        return []
-    columns = {key.strip().lower(): key for key in rows[0] if key}
-
-    def pick(options):
-        return next((columns[o] for o in options if o in columns), None)
-
-    file_col, id_col, name_col = pick(_FILE_COLUMNS), pick(_ID_COLUMNS), pick(_NAME_COLUMNS)
-    if file_col is None:
-        raise ValueError(f"{path}: no file column (one of {', '.join(_FILE_COLUMNS)}) in the header")
-    return [
-        {
-            "file": (row.get(file_col) or "").strip(),
-            "student_id": (row.get(id_col) or "").strip() if id_col else "",
-            "name": (row.get(name_col) or "").strip() if name_col else "",
-        }
-        for row in rows
-        if (row.get(file_col) or "").strip()
-    ]
+    present = {key.strip().lower(): key for key in (rows[0] if rows else {}) if key}
+    column = {field: next((present[o] for o in options if o in present), None) for field, options in _COLUMNS.items()}
+    if rows and column["file"] is None:
+        raise ValueError(f"{path}: no file column (one of {', '.join(_COLUMNS['file'])}) in the header")
+    return [{field: (row.get(key) or "").strip() if key else "" for field, key in column.items()}
+            for row in rows if (row.get(column["file"]) or "").strip()]
 
 
 def match_roster(roster: list[dict[str, str]], submissions: list[str]) -> tuple[dict[str, dict], list[dict], list[str]]:
-    """Match roster rows to submission names (exactly, else ignoring case, else by stem).
-
-    Returns:
-        (student by submission name, roster rows without a file, submissions in no roster row)
-    """
+    """Roster rows matched to submission names (exactly, else ignoring case, else by stem): (student by submission,
+    roster rows without a file, submissions in no roster row)."""
     by_name, missing = {}, []
     remaining = set(submissions)
     for student in roster:
@@ -128,16 +104,10 @@ def match_roster(roster: list[dict[str, str]], submissions: list[str]) -> tuple[
     return by_name, missing, sorted(remaining, key=natural_key)
 
 
-# --------------------------------------------------------------------------
-# CSV
-# --------------------------------------------------------------------------
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def csv_safe(value) -> str:
     """A cell a spreadsheet shows as text: a leading = + - @ (a formula) is escaped with '."""
     text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
 def csv_header(numbers: list[int], roster: bool = False) -> list[str]:
@@ -147,28 +117,18 @@ def csv_header(numbers: list[int], roster: bool = False) -> list[str]:
 
 def csv_row(record: dict, numbers: list[int], student: dict | None = None, roster: bool = False) -> list[str]:
     points = {e["number"]: e["points"] for e in record["exercises"]}
-    ids = [csv_safe((student or {}).get("student_id", "")), csv_safe((student or {}).get("name", ""))] if roster else []
-    note = str(record.get("note", "")).replace("\n", " ")
-    return [
-        csv_safe(record["submission"]),
-        *ids,
-        *(str(points.get(n, 0)) for n in numbers),
-        str(record["total"]),
-        str(record["max"]),
-        record["status"],
-        csv_safe(_clip(note, NOTE_CHARS)),
-    ]
+    ids = [csv_safe((student or {}).get(key, "")) for key in ("student_id", "name")] if roster else []
+    note = short(str(record.get("note", "")).replace("\n", " "), NOTE_CHARS)
+    return [csv_safe(record["submission"]), *ids, *(str(points.get(n, 0)) for n in numbers), str(record["total"]),
+            str(record["max"]), record["status"], csv_safe(note)]
 
 
 class CsvStream:
-    """The CSV written while grading: header first, then each row as soon as its submission is graded.
-
-    Each row is flushed and synced, so a grader killed mid-batch (SIGKILL, out
-    of memory) leaves every finished row; ``finish`` rewrites the file sorted.
-    """
+    """The CSV written while grading, each row flushed and synced as soon as its submission is graded (a grader
+    killed mid-batch leaves every finished row); ``write_csv`` rewrites it sorted at the end."""
 
     def __init__(self, path: Path, numbers: list[int], roster: bool = False):
-        self.path, self.numbers, self.roster = path, numbers, roster
+        self.numbers, self.roster = numbers, roster
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._file)
@@ -188,25 +148,18 @@ class CsvStream:
 
 def write_csv(records: dict[str, dict], path: Path, *, roster: list[dict] | None = None,
               extra_rows: dict[str, list[str]] | None = None, missing_rows: bool = True) -> list[str]:
-    """The whole CSV, rows in natural order of the file names; roster students without a file as ``missing``.
-
-    Returns the submissions that match no roster row (empty without a roster).
-    """
+    """The whole CSV in natural order of the file names, then ``extra_rows`` (kept from an earlier run), then
+    roster students without a file (``missing``). Returns the submissions in no roster row."""
     numbers = sorted({e["number"] for r in records.values() for e in r["exercises"]})
     max_points = next((r["max"] for r in records.values()), 0)
-    students, missing, unmatched = match_roster(roster or [], list(records)) if roster else ({}, [], [])
+    students, missing, unmatched = match_roster(roster, list(records)) if roster else ({}, [], [])
     rows = [csv_header(numbers, roster is not None)]
-    for name in sorted(records, key=natural_key):
-        rows.append(csv_row(records[name], numbers, students.get(name), roster is not None))
+    rows += [csv_row(records[name], numbers, students.get(name), roster is not None)
+             for name in sorted(records, key=natural_key)]
     missing_files = {student["file"] for student in missing}
-    for name in sorted(extra_rows or {}, key=natural_key):
-        if name not in records and name not in missing_files and extra_rows[name][-2:-1] != [MISSING]:
-            rows.append(extra_rows[name])
-    for student in missing if missing_rows else []:
-        ids = [csv_safe(student["student_id"]), csv_safe(student["name"])]
-        rows.append(
-            [csv_safe(student["file"]), *ids, *("0" for _ in numbers), "0", str(max_points), MISSING, "no submission"]
-        )
+    rows += [row for name, row in sorted((extra_rows or {}).items(), key=lambda item: natural_key(item[0]))
+             if name not in records and name not in missing_files and row[-2:-1] != [MISSING]]
+    rows += [csv_row(missing_record(s, max_points), numbers, s, True) for s in (missing if missing_rows else [])]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     with tmp.open("w", newline="", encoding="utf-8") as f:
@@ -219,43 +172,23 @@ def read_csv_rows(path: Path) -> dict[str, list[str]]:
     """The rows of an existing CSV by submission (to keep rows that have no record)."""
     try:
         with path.open(encoding="utf-8", newline="") as f:
-            rows = list(csv.reader(f))
+            return {row[0]: row for row in list(csv.reader(f))[1:] if row}
     except OSError:
         return {}
-    return {row[0]: row for row in rows[1:] if row}
 
 
-# --------------------------------------------------------------------------
-# Feedback
-# --------------------------------------------------------------------------
+# --- Feedback ---
 def feedback_names(paths: list[Path]) -> dict[Path, str]:
-    """The feedback file name of each submission: ``<stem>.md``, or ``<file name>.md`` when stems collide.
-
-    ``dup.ipynb`` and ``dup.IPYNB`` would share ``dup.md`` (and do on a
-    case-insensitive file system): both get their full name. Computed on the whole
-    folder, so every shard of it names the files alike.
-    """
+    """The feedback file of each submission: ``<stem>.md``, or ``<file name>.md`` where stems collide (ignoring
+    case: ``dup.ipynb`` and ``dup.IPYNB``). Computed on the whole folder, so every shard names them alike."""
     stems = Counter(display_name(p.stem).lower() for p in paths)
-    return {
-        p: (display_name(p.stem) if stems[display_name(p.stem).lower()] == 1 else display_name(p.name)) + ".md"
-        for p in paths
-    }
-
-
-def write_feedback_file(grade: SubmissionGrade, feedback_dir: Path, file_name: str, options: Options) -> Path:
-    """Write one student's feedback (atomically); return its path."""
-    feedback_dir.mkdir(parents=True, exist_ok=True)
-    path = feedback_dir / file_name
-    _atomic_write(path, feedback_markdown(grade, options))
-    return path
+    return {p: display_name(p.stem if stems[display_name(p.stem).lower()] == 1 else p.name) + ".md" for p in paths}
 
 
 def feedback_markdown(grade: SubmissionGrade, options: Options) -> str:
     """The feedback for one student, as Markdown."""
-    lines = [f"# Feedback on `{grade.name}`", ""]
-    lines += [f"**Score: {grade.total} / {grade.max_points}** · status: **{grade.status}**", ""]
-    for note in grade.notes:
-        lines.append(f"> {_clip(note, NOTE_CHARS)}  ")
+    lines = [f"# Feedback on `{grade.name}`", "", f"**Score: {grade.total} / {grade.max_points}** · status: "
+             f"**{grade.status}**", "", *(f"> {short(note, NOTE_CHARS)}  " for note in grade.notes)]
     if grade.notes:
         lines.append("")
     lines += ["| # | Exercise | Result | Points |", "|---:|---|---|---:|"]
@@ -263,102 +196,69 @@ def feedback_markdown(grade: SubmissionGrade, options: Options) -> str:
         title = ex.title.replace("|", "\\|")
         lines.append(f"| {ex.number} | {title} | {_icon(ex.status)} {ex.status} | {ex.points} / {ex.max_points} |")
     lines.append("")
-
     cells_by_exercise: dict[int | None, list[CellReport]] = {}
     for cell in grade.cells:
         cells_by_exercise.setdefault(cell.exercise, []).append(cell)
-    known = {ex.number for ex in grade.exercises}
-
     for ex in grade.exercises:
-        lines += [
-            f"## Exercise {ex.number}: {ex.title} ({_icon(ex.status)} {ex.status}, {ex.points} / {ex.max_points})"
-        ]
-        lines += ["", ex.message or "", ""]
+        lines += [f"## Exercise {ex.number}: {ex.title} ({_icon(ex.status)} {ex.status}, {ex.points} / "
+                  f"{ex.max_points})", "", ex.message or "", ""]
         if ex.details:
             lines += ["Details:", "", *_fenced(_clip_middle(ex.details, 200, DETAILS_CHARS)), ""]
         if ex.answer:
             lines += ["Your written answer:", "", *_quoted(ex.answer), ""]
-        lines += _cell_problems(cells_by_exercise.get(ex.number, []), options)
-
-    other = [cell for number, cells in cells_by_exercise.items() if number not in known for cell in cells]
-    problems = _cell_problems(other, options)
-    if problems or grade.extraction_error:
-        lines += ["## Other cells (outside the exercises)", ""] + problems
-        if grade.extraction_error:
-            lines += ["The grader could not read your results:", ""]
-            lines += [*_fenced(_clip_middle(grade.extraction_error, 200, DETAILS_CHARS)), ""]
-
-    if not grade.ran:
-        lines += [
-            "---",
-            "",
-            "How this was graded: the file could not be read as a notebook, so none of it was "
-            "run and every exercise got 0 points. Submit the .ipynb file that Jupyter saves.",
-            "",
-        ]
-        return "\n".join(lines)
-    lines += [
-        "---",
-        "",
-        "How this was graded: your notebook was run again from the top in a fresh Python kernel; stored outputs "
-        "were ignored. Each cell could run for "
-        f"{options.cell_timeout:g} s and the whole notebook for {options.notebook_timeout:g} s; a cell that ran "
-        "longer was interrupted and the next cells still ran. Then your variables were checked, outside your "
-        "notebook, with the same criteria as the notebook's check cells.",
-        "",
-    ]
-    return "\n".join(lines)
+        lines += _cell_problems(cells_by_exercise.pop(ex.number, []))
+    if problems := _cell_problems([cell for cells in cells_by_exercise.values() for cell in cells]):
+        lines += ["## Other cells (outside the exercises)", "", *problems]
+    if grade.status == INVALID:  # nothing was run
+        how = ("the file could not be read as a notebook, so none of it was run and every exercise got 0 points. "
+               "Submit the .ipynb file that Jupyter saves.")
+    else:
+        how = (f"your notebook was run again from the top in a fresh Python kernel; stored outputs were ignored. Each "
+               f"cell could run for {options.cell_timeout:g} s and the whole notebook for {options.notebook_timeout:g}"
+               " s; a cell that ran longer was interrupted and the next cells still ran. Then your variables were "
+               "checked, outside your notebook, with the same criteria as the notebook's check cells.")
+    return "\n".join([*lines, "---", "", f"How this was graded: {how}", ""])
 
 
 def _quoted(text: str) -> list[str]:
-    return ["> " + line if line.strip() else ">" for line in _clip(text, 5000).splitlines()] or [">"]
+    return ["> " + line if line.strip() else ">" for line in short(text, 5000).splitlines()] or [">"]
 
 
 def _icon(status: str) -> str:
     return ICONS.get(status, "❌")
 
 
-def _cell_problems(cells: list[CellReport], options: Options) -> list[str]:
+def _cell_problems(cells: list[CellReport]) -> list[str]:
     lines: list[str] = []
     for cell in cells:
         name = f"Code cell {cell.code_number}"
-        if cell.state in ("error", "timeout", "hung", "dead"):
-            if cell.state == "error":
-                head = f"**{name} raised `{_inline(cell.ename)}`**"
-                body = cell.traceback or f"{cell.ename}: {cell.evalue}"
-            elif cell.state == "dead":
-                head = f"**{name} crashed the kernel**; the notebook was run again without it."
-                body = cell.traceback
-            else:
-                head = f"**{name} was interrupted after {cell.timeout_used:.0f} s** (time limit)"
-                if cell.state == "hung":
-                    head += "; it ignored the interrupt, so the notebook was run again without it"
-                body = cell.traceback
-            lines += [head, ""]
-            if body:
-                lines += [*_fenced(_clip_middle(body, TRACEBACK_HEAD_CHARS, TRACEBACK_TAIL_CHARS)), ""]
-            output = _clean_output(cell.output)
-            if output.strip():
-                lines += [f"Its output (the last {OUTPUT_TAIL_CHARS:,} characters at most):", ""]
-                lines += [*_fenced(output[-OUTPUT_TAIL_CHARS:]), ""]
+        if cell.state == "error":
+            lines += [f"**{name} raised `{_inline(cell.ename)}`**", ""]
+        elif cell.state == "dead":
+            lines += [f"**{name} crashed the kernel**; the notebook was run again without it.", ""]
+        elif cell.state in ("timeout", "hung"):
+            hung = "; it ignored the interrupt, so the notebook was run again without it"
+            hung = hung if cell.state == "hung" else ""
+            lines += [f"**{name} was interrupted after {cell.timeout_used:.0f} s** (time limit){hung}", ""]
         elif cell.state == "not run":
             lines += [f"{name} was not run: the notebook time limit was reached.", ""]
+        if cell.state in ("error", "timeout", "hung", "dead"):
+            body = cell.traceback or (f"{cell.ename}: {cell.evalue}" if cell.state == "error" else "")
+            if body:
+                lines += [*_fenced(_clip_middle(body, TRACEBACK_HEAD_CHARS, TRACEBACK_TAIL_CHARS)), ""]
+            # Carriage returns applied as a terminal would (progress bars redraw one line).
+            output = "\n".join(line.rsplit("\r", 1)[-1] for line in cell.output.split("\n"))
+            if output.strip():
+                lines += [f"Its output (the last {OUTPUT_TAIL_CHARS:,} characters at most):", "",
+                          *_fenced(output[-OUTPUT_TAIL_CHARS:]), ""]
         if cell.output_truncated:
-            lines += [
-                f"{name} printed {cell.output_chars:,} characters; the grader kept only the first and last few KB.",
-                "",
-            ]
+            lines += [f"{name} printed {cell.output_chars:,} characters; the grader kept only the first and last few "
+                      "KB.", ""]
     return lines
 
 
-def _clean_output(text: str) -> str:
-    """Apply carriage returns the way a terminal would (progress bars redraw one line)."""
-    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
-
-
 def _fenced(text: str) -> list[str]:
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
+    fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     return [f"{fence}text", text.rstrip("\n"), fence]
 
 
@@ -366,65 +266,43 @@ def _inline(text: str) -> str:
     return text.replace("`", "'")[:100]
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 16] + " ... [truncated]"
-
-
 def _clip_middle(text: str, head: int, tail: int) -> str:
-    if len(text) <= head + tail:
-        return text
-    return f"{text[:head]}\n... [{len(text) - head - tail:,} characters truncated] ...\n{text[-tail:]}"
+    kept = BoundedText(head, tail)
+    kept.add(text)
+    return kept.render()
 
 
-# --------------------------------------------------------------------------
-# Summaries: terminal, summary.md + histogram, answers.md
-# --------------------------------------------------------------------------
-STATUS_ORDER = (*STATUSES, MISSING)
-
-
+# --- Summaries: terminal, summary.md + histogram, answers.md ---
 def _stats(records: list[dict]) -> dict:
     graded = [r for r in records if r["status"] != MISSING]
-    totals = [r["total"] for r in graded]
-    return {
-        "n": len(records),
-        "counts": Counter(r["status"] for r in records),
-        "totals": totals,
-        "max": next((r["max"] for r in graded), 0),
-        "mean": statistics.mean(totals) if totals else 0.0,
-        "median": statistics.median(totals) if totals else 0.0,
-    }
+    totals, counts = [r["total"] for r in graded], Counter(r["status"] for r in records)
+    return {"n": len(records), "counts": counts, "totals": totals, "max": next((r["max"] for r in graded), 0),
+            "mean": statistics.mean(totals) if totals else 0.0, "median": statistics.median(totals) if totals else 0.0,
+            "counted": ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if counts[s])}
 
 
 def item_analysis(records: list[dict]) -> list[dict]:
-    """Per exercise: how many passed, how many attempted it, and the most common hint of those who failed.
-
-    The shares are of all submissions but ``missing`` ones (a file that is not a notebook counts as
-    not attempted).
-    """
+    """Per exercise: how many passed, how many attempted it, and the most common hint of those who failed; of all
+    submissions but ``missing`` ones ("not graded: ..." is neither an attempt nor a hint)."""
     graded = [r for r in records if r["status"] != MISSING]
     rows = {}
-    for record in graded:
-        for e in record["exercises"]:
-            row = rows.setdefault(e["number"], {"number": e["number"], "title": e["title"], "max": e["max"],
-                                                "passed": 0, "attempted": 0, "hints": Counter()})
-            row["passed"] += e["status"] == PASSED
-            # "not graded: ..." (not a notebook, the run stopped before it, a grader limit) is
-            # neither an attempt nor a hint about the exercise.
-            not_graded = str(e["message"]).startswith("not graded")
-            row["attempted"] += e["status"] != NOT_ATTEMPTED and not not_graded
-            if e["status"] not in (PASSED, NOT_ATTEMPTED) and e["message"] and not not_graded:
-                row["hints"][e["message"]] += 1
+    for e in (e for record in graded for e in record["exercises"]):
+        row = rows.setdefault(e["number"], {"number": e["number"], "title": e["title"], "max": e["max"], "passed": 0,
+                                            "attempted": 0, "hints": Counter()})
+        row["passed"] += e["status"] == PASSED
+        not_graded = str(e["message"]).startswith("not graded")
+        row["attempted"] += e["status"] != NOT_ATTEMPTED and not not_graded
+        if e["status"] not in (PASSED, NOT_ATTEMPTED) and e["message"] and not not_graded:
+            row["hints"][e["message"]] += 1
     out = []
     for number in sorted(rows):
-        row = rows.pop(number)
-        hint, count = row["hints"].most_common(1)[0] if row["hints"] else ("", 0)
-        out.append({**row, "n": len(graded), "hint": hint, "hint_count": count})
+        hint, count = rows[number]["hints"].most_common(1)[0] if rows[number]["hints"] else ("", 0)
+        out.append({**rows[number], "n": len(graded), "hint": hint, "hint_count": count})
     return out
 
 
-def summary_text(
-    records: list[dict], seconds: float | None = None, jobs: int | None = None, unmatched: list[str] | None = None
-) -> str:
+def summary_text(records: list[dict], seconds: float | None = None, jobs: int | None = None,
+                 unmatched: list[str] | None = None) -> str:
     """A plain-text summary of a batch: one line per submission, counts, points, passes per exercise."""
     if not records:
         return "No submissions found."
@@ -432,30 +310,22 @@ def summary_text(
     lines = [f"{'submission':<{width}}  {'points':>7}  status            note"]
     for r in records:
         score = f"{r['total']}/{r['max']}"
-        lines.append(f"{r['submission']:<{width}}  {score:>7}  {r['status']:<16}  {_clip(r['note'], 100)}".rstrip())
+        lines.append(f"{r['submission']:<{width}}  {score:>7}  {r['status']:<16}  {short(r['note'], 100)}".rstrip())
     stats = _stats(records)
     timing = f" in {seconds:.1f} s (-j {jobs})" if seconds is not None else ""
-    lines += [
-        "",
-        f"{stats['n']} submissions{timing}: "
-        + ", ".join(f"{stats['counts'][s]} {s}" for s in STATUS_ORDER if stats["counts"][s]),
-    ]
+    lines += ["", f"{stats['n']} submissions{timing}: {stats['counted']}"]
     if stats["totals"]:
-        lines.append(
-            f"points: mean {stats['mean']:.1f}, median {stats['median']:g}, min {min(stats['totals'])}, "
-            f"max {max(stats['totals'])} (out of {stats['max']})"
-        )
-        lines.append(
-            "passed per exercise: " + "  ".join(f"ex{row['number']} {row['passed']}" for row in item_analysis(records))
-        )
+        lines.append(f"points: mean {stats['mean']:.1f}, median {stats['median']:g}, min {min(stats['totals'])}, "
+                     f"max {max(stats['totals'])} (out of {stats['max']})")
+        passed = "  ".join(f"ex{row['number']} {row['passed']}" for row in item_analysis(records))
+        lines.append(f"passed per exercise: {passed}")
     if unmatched:
         lines.append("in no roster row: " + ", ".join(unmatched))
     return "\n".join(lines)
 
 
-def write_summary(
-    records: list[dict], folder: Path, unmatched: list[str] | None = None, skipped: list[str] | None = None
-) -> tuple[Path, Path]:
+def write_summary(records: list[dict], folder: Path, unmatched: list[str] | None = None,
+                  skipped: list[str] | None = None) -> tuple[Path, Path]:
     """``summary.md`` (counts, points, item analysis) and ``summary.png`` (histogram of totals) in ``folder``."""
     import matplotlib
 
@@ -464,57 +334,35 @@ def write_summary(
 
     folder.mkdir(parents=True, exist_ok=True)
     stats = _stats(records)
-    png, md = folder / "summary.png", folder / "summary.md"
-    fig, ax = plt.subplots(figsize=(6, 3.5))
     top = int(stats["max"])
+    fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.hist(stats["totals"], bins=[x - 0.5 for x in range(top + 2)], color="#4C72B0", edgecolor="white")
-    ax.set_xlabel(f"total points (out of {top})")
-    ax.set_ylabel("submissions")
-    ax.set_title(f"Totals of {len(stats['totals'])} graded submissions")
-    ax.set_xlim(-0.5, top + 0.5)
+    ax.set(xlabel=f"total points (out of {top})", ylabel="submissions", xlim=(-0.5, top + 0.5),
+           title=f"Totals of {len(stats['totals'])} graded submissions")
     fig.tight_layout()
-    fig.savefig(png, dpi=100)
+    fig.savefig(folder / "summary.png", dpi=100)
     plt.close(fig)
-    lines = ["# Class summary", ""]
-    lines.append(
-        f"{stats['n']} submissions: "
-        + ", ".join(f"{stats['counts'][s]} {s}" for s in STATUS_ORDER if stats["counts"][s])
-        + "."
-    )
-    lines.append("")
+    lines = ["# Class summary", "", f"{stats['n']} submissions: {stats['counted']}.", ""]
     lines += ["| status | submissions |", "|---|---:|"]
-    lines += [f"| {s} | {stats['counts'][s]} |" for s in STATUS_ORDER if stats["counts"][s]]
-    lines.append("")
+    lines += [f"| {s} | {stats['counts'][s]} |" for s in STATUS_ORDER if stats["counts"][s]] + [""]
     if stats["totals"]:
-        lines += [
-            f"Points (out of {stats['max']}): mean {stats['mean']:.1f}, median {stats['median']:g}, "
-            f"min {min(stats['totals'])}, max {max(stats['totals'])}.",
-            "",
-            "![Histogram of totals](summary.png)",
-            "",
-        ]
-        lines += [
-            "## Per exercise",
-            "",
-            "| # | Exercise | points | passed | attempted | most common hint (failed) |",
-            "|---:|---|---:|---:|---:|---|",
-        ]
+        lines += [f"Points (out of {stats['max']}): mean {stats['mean']:.1f}, median {stats['median']:g}, "
+                  f"min {min(stats['totals'])}, max {max(stats['totals'])}.", "", "![Histogram of totals](summary.png)"]
+        lines += ["", "## Per exercise", "", "| # | Exercise | points | passed | attempted | most common hint "
+                  "(failed) |", "|---:|---|---:|---:|---:|---|"]
         for row in item_analysis(records):
             n = row["n"] or 1
-            hint = f"{row['hint_count']}x: {_clip(row['hint'], 160)}" if row["hint"] else ""
-            hint = hint.replace("|", "\\|").replace("\n", " ")
-            title = row["title"].replace("|", "\\|")
-            lines.append(
-                f"| {row['number']} | {title} | {row['max']} | {row['passed']} ({row['passed'] / n:.0%}) "
-                f"| {row['attempted']} ({row['attempted'] / n:.0%}) | {hint} |"
-            )
+            hint = f"{row['hint_count']}x: {short(row['hint'], 160)}" if row["hint"] else ""
+            hint, title = hint.replace("|", "\\|").replace("\n", " "), row["title"].replace("|", "\\|")
+            lines.append(f"| {row['number']} | {title} | {row['max']} | {row['passed']} ({row['passed'] / n:.0%}) "
+                         f"| {row['attempted']} ({row['attempted'] / n:.0%}) | {hint} |")
         lines.append("")
     if unmatched:
         lines += ["## Files in no roster row", "", *(f"- `{_inline(name)}`" for name in unmatched), ""]
     if skipped:
         lines += ["## Not graded", "", *(f"- {item}" for item in skipped), ""]
-    _atomic_write(md, "\n".join(lines))
-    return md, png
+    atomic_write(folder / "summary.md", "\n".join(lines))
+    return folder / "summary.md", folder / "summary.png"
 
 
 def write_answers(records: list[dict], path: Path) -> Path:
@@ -526,12 +374,10 @@ def write_answers(records: list[dict], path: Path) -> Path:
             titles[e["number"]] = e["title"]
             if e.get("answer"):
                 by_exercise.setdefault(e["number"], []).append((record["submission"], e["answer"]))
-    lines = ["# Written answers", ""]
-    if not by_exercise:
-        lines += ["No written answers were found.", ""]
+    lines = ["# Written answers", "", *(["No written answers were found.", ""] if not by_exercise else [])]
     for number in sorted(by_exercise):
         lines += [f"## Exercise {number}: {titles[number]}", ""]
         for name, answer in by_exercise[number]:
             lines += [f"**{_inline(name)}**", "", *_quoted(answer), ""]
-    _atomic_write(path, "\n".join(lines))
+    atomic_write(path, "\n".join(lines))
     return path

@@ -1,15 +1,9 @@
 """Each submission's kernel as its own unprivileged user (when the grader runs as root).
 
-With ``--kernel-user auto`` (the default) and a grader running as root, every
-submission gets a fresh uid (and gid of the same number) drawn from a high
-range that no account and no running process uses, with no supplementary
-groups; its kernel, and so every process the kernel starts, runs as that uid
-(``subprocess.Popen``'s ``user``/``group``/``extra_groups``/``umask``, applied
-in the child between fork and exec). No ``/etc/passwd`` entry is needed: the
-kernel's ``HOME`` is a folder of its scratch folder and ``USER``/``LOGNAME``
-name it, so ``getpass.getuser()`` works.
-
-Layout of one submission's scratch folder (``grader.py``), with kernel users::
+With ``--kernel-user auto`` (the default) and a root grader, every submission gets a fresh uid (= gid) from a
+high range that no account and no process uses, without groups; its kernel, and every process it starts, runs
+as that uid (``subprocess.Popen``'s ``user``/``group``/``extra_groups``/``umask``). No ``/etc/passwd`` entry:
+``HOME`` is in the scratch folder and ``USER``/``LOGNAME`` name it. One submission's scratch folder::
 
     grading-XXXX/          root, 0711: other users may pass through, not list
         owner.pid          root, 0644
@@ -18,15 +12,10 @@ Layout of one submission's scratch folder (``grader.py``), with kernel users::
         probes.npz         root, 0600 (the evaluator's copy of the fresh inputs)
         submission/ home/ tmp/ ipython/ results/   the uid, 0700
 
-So one kernel can't list or open another's folder, nor signal another's
-processes (different uids), and the grader's output, the repository and the
-environment are writable only by their owners. Before the batch ``probe``
-runs a small Python program as such a uid, in a scratch folder laid out like a
-submission's, with the kernels' environment: it must import ipykernel and
-read the repository's ``helper_functions.py``. If it can't (e.g. the Python
-installation or the repository sits under a folder of mode 0700, or the user
-namespace maps only uid 0, as in ``unshare -r``), or the grader is not root,
-kernels run as the grader's user, as before, and the grader says so.
+So a kernel can't list or open another's folder, nor signal another's processes, and can't write to the
+output, the repository or the environment. Before the batch, ``probe`` runs a small program as such a uid in a
+folder laid out like that; if it fails (a folder of mode 0700 on the way, a user namespace that maps only
+uid 0), or the grader is not root, kernels run as the grader's user and the grader says so.
 """
 
 from __future__ import annotations
@@ -81,26 +70,20 @@ class KernelUser:
 def _id_ranges(path: str) -> list[tuple[int, int]]:
     """The ids mapped in this user namespace (``/proc/self/uid_map``): [(first, last)]."""
     try:
-        lines = Path(path).read_text().split("\n")
+        rows = [line.split() for line in Path(path).read_text().split("\n")]
     except OSError:
         return [(0, 2**32 - 2)]
-    ranges = []
-    for line in lines:
-        parts = line.split()
-        if len(parts) == 3:
-            first, count = int(parts[0]), int(parts[2])
-            ranges.append((first, first + count - 1))
-    return ranges
+    return [(int(row[0]), int(row[0]) + int(row[2]) - 1) for row in rows if len(row) == 3]
 
 
 def _window() -> tuple[int, int] | None:
     """The range fresh ids are drawn from: mapped as both uid and gid, above every normal account."""
-    uids, gids = _id_ranges("/proc/self/uid_map"), _id_ranges("/proc/self/gid_map")
 
     def mapped(lo, hi, ranges):
         return [(max(lo, a), min(hi, b)) for a, b in ranges if max(lo, a) <= min(hi, b)]
 
-    both = [(a, b) for ua, ub in uids for a, b in mapped(ua, ub, gids)]
+    gids = _id_ranges("/proc/self/gid_map")
+    both = [(a, b) for ua, ub in _id_ranges("/proc/self/uid_map") for a, b in mapped(ua, ub, gids)]
     high = [r for a, b in both for r in mapped(UID_LOW, UID_HIGH, [(a, b)])]
     if high:
         return max(high, key=lambda r: r[1] - r[0])
@@ -113,35 +96,25 @@ def _window() -> tuple[int, int] | None:
     return (lo, hi) if lo < hi else None
 
 
-def _ids_in_use() -> set[int]:
-    used = set()
-    for status in glob.glob("/proc/[0-9]*/status"):
-        try:
-            text = Path(status).read_text()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            if line.startswith(("Uid:", "Gid:")):
-                used.update(int(v) for v in line.split()[1:])
-    return used
-
-
 def new_user() -> KernelUser | None:
     """A fresh uid (= gid) no account and no running process uses; None if the user namespace has none."""
     window = _window()
     if window is None:
         return None
-    used = _ids_in_use()
+    used = set()
+    for status in glob.glob("/proc/[0-9]*/status"):
+        try:
+            lines = Path(status).read_text().splitlines()
+        except OSError:
+            continue
+        used.update(int(v) for line in lines if line.startswith(("Uid:", "Gid:")) for v in line.split()[1:])
     for _ in range(100):
         uid = window[0] + secrets.randbelow(window[1] - window[0] + 1)
-        if uid in used:
-            continue
         try:
-            pwd.getpwuid(uid)
-            continue
+            if uid not in used:
+                pwd.getpwuid(uid)
         except KeyError:
-            pass
-        return KernelUser(uid, uid)
+            return KernelUser(uid, uid)
     return None
 
 
@@ -155,12 +128,18 @@ def make_private(folder: Path, user: KernelUser | None) -> None:
             path.chmod(0o700)
 
 
+def make_private_all(root: Path, user: KernelUser) -> None:
+    """The private folders of a scratch folder (``PRIVATE_DIRS``), handed to ``user``."""
+    for name in PRIVATE_DIRS:
+        (root / name).mkdir(exist_ok=True)
+        make_private(root / name, user)
+
+
 def give(path: Path, user: KernelUser | None, mode: int = 0o600) -> None:
     """One file the grader wrote, handed to ``user`` (e.g. the connection file, a probes file)."""
-    if user is None:
-        return
-    os.chown(path, user.uid, user.gid)
-    path.chmod(mode)
+    if user is not None:
+        os.chown(path, user.uid, user.gid)
+        path.chmod(mode)
 
 
 def seed_matplotlib_cache(config_dir: Path, user: KernelUser) -> None:
@@ -198,36 +177,17 @@ def remove_files_of(user: KernelUser, folders=SHARED_TMP) -> list[str]:
     return removed
 
 
-def blocking_folder(path: Path) -> str:
-    """The first folder on ``path``'s way that other users can't pass (no x bit for others), as a phrase; ''."""
-    path = Path(os.path.abspath(path))
-    for folder in [*reversed(path.parents), path]:
-        try:
-            info = os.stat(folder)
-        except OSError:
-            continue
-        if stat.S_ISDIR(info.st_mode) and not info.st_mode & stat.S_IXOTH:
-            return f"{folder} (mode {stat.S_IMODE(info.st_mode):o}) can't be entered by other users"
-    return ""
-
-
-def _needed_paths(repo_root: Path, scratch_parent: Path) -> list[Path]:
-    return [
-        Path(sys.executable),
-        Path(os.path.realpath(sys.executable)),
-        Path(sys.prefix),
-        Path(sys.base_prefix),
-        Path(repo_root),
-        Path(scratch_parent),
-    ]
-
-
-def why_blocked(repo_root: Path, scratch_parent: Path) -> str:
-    """Which folder keeps a kernel user from the Python, the repository or the scratch folders, as a phrase."""
-    for path in _needed_paths(repo_root, scratch_parent):
-        reason = blocking_folder(path)
-        if reason:
-            return reason
+def blocking_folder(*paths: Path) -> str:
+    """The first folder on the way to ``paths`` that other users can't pass (no x bit for others), as a phrase."""
+    for path in paths:
+        path = Path(os.path.abspath(path))
+        for folder in [*reversed(path.parents), path]:
+            try:
+                info = os.stat(folder)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode) and not info.st_mode & stat.S_IXOTH:
+                return f"{folder} (mode {stat.S_IMODE(info.st_mode):o}) can't be entered by other users"
     return ""
 
 
@@ -240,22 +200,15 @@ class Isolation:
 
     def describe(self) -> str:
         if self.enabled:
-            return (
-                "each submission's kernel runs as its own unprivileged user (a fresh uid, no groups): "
-                "submissions graded at the same time can't signal each other's processes or read each other's "
-                "folders, and can't write to the output, the repository or the environment"
-            )
-        return (
-            f"kernels run as the grader's user ({_me()}), not isolated from each other or from the grader's "
-            f"files: {self.reason}"
-        )
-
-
-def _me() -> str:
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return f"uid {os.getuid()}"
+            return ("each submission's kernel runs as its own unprivileged user (a fresh uid, no groups): "
+                    "submissions graded at the same time can't signal each other's processes or read each other's "
+                    "folders, and can't write to the output, the repository or the environment")
+        try:
+            me = pwd.getpwuid(os.getuid()).pw_name
+        except KeyError:
+            me = f"uid {os.getuid()}"
+        return f"kernels run as the grader's user ({me}), not isolated from each other or from the grader's files: " + (
+            self.reason)
 
 
 async def probe(mode: str, repo_root: Path, scratch_parent: Path, env_for) -> Isolation:
@@ -271,52 +224,29 @@ async def probe(mode: str, repo_root: Path, scratch_parent: Path, env_for) -> Is
     try:
         (root / "owner.pid").write_text(str(os.getpid()))  # so that a killed grader's probe folder is cleaned up
         root.chmod(0o711)
-        for name in PRIVATE_DIRS:
-            (root / name).mkdir()
         make_private_all(root, user)
-        env = env_for(root, user)
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                PROBE_CODE,
-                str(repo_root),
-                cwd=str(root / "submission"),
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                **user.popen_kwargs(),
-            )
+                sys.executable, "-c", PROBE_CODE, str(repo_root), cwd=str(root / "submission"),
+                env=env_for(root, user), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, **user.popen_kwargs())
             try:
                 out, err = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT)
             except TimeoutError:
                 process.kill()
                 await process.wait()
                 raise
+            if process.returncode == 0 and out.decode(errors="replace").split()[:2] == ["ok", str(user.uid)]:
+                return Isolation(True)
+            lines = err.decode(errors="replace").strip().splitlines()
+            error = lines[-1] if lines else f"exit status {process.returncode}"
         except (OSError, TimeoutError) as exc:
-            return Isolation(False, _failure(f"{type(exc).__name__}: {exc}", repo_root, scratch_parent))
+            error = f"{type(exc).__name__}: {exc}"
         finally:
             remove_files_of(user)
-        text = out.decode(errors="replace").split()
-        if process.returncode == 0 and text[:2] == ["ok", str(user.uid)]:
-            return Isolation(True)
-        lines = err.decode(errors="replace").strip().splitlines()
-        return Isolation(
-            False, _failure(lines[-1] if lines else f"exit status {process.returncode}", repo_root, scratch_parent)
-        )
+        where = blocking_folder(Path(sys.executable), Path(os.path.realpath(sys.executable)), Path(sys.prefix),
+                                Path(sys.base_prefix), Path(repo_root), Path(scratch_parent))
+        where = f": {where}" if where else ""
+        return Isolation(False, f"a test process running as a fresh uid failed ({error}){where}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-def make_private_all(root: Path, user: KernelUser) -> None:
-    """The private folders of a scratch folder (``PRIVATE_DIRS``), handed to ``user``."""
-    for name in PRIVATE_DIRS:
-        folder = root / name
-        folder.mkdir(exist_ok=True)
-        make_private(folder, user)
-
-
-def _failure(error: str, repo_root: Path, scratch_parent: Path) -> str:
-    where = why_blocked(repo_root, scratch_parent)
-    return f"a test process running as a fresh uid failed ({error})" + (f": {where}" if where else "")
