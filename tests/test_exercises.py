@@ -610,7 +610,8 @@ RIGHT = [
 
 @pytest.mark.parametrize(("number", "change", "fragments", "absent"), RIGHT)
 def test_a_right_answer_passes(number, change, fragments, absent):
-    assert_passes(number, change(copy.deepcopy(_good(number))), *fragments)
+    result = assert_passes(number, change(copy.deepcopy(_good(number))), *fragments)
+    assert not [word for word in absent if word in result.message], result.message
 
 
 def _leak(g):
@@ -1259,12 +1260,20 @@ def test_real_parity_with_one_hidden_unit_is_told_why():
     assert "nn.ReLU()" not in assert_fails(8, values, "one flat plane").message
 
 
-def test_criteria_load_as_a_fresh_copy_under_another_name():
-    """The grader loads the package by path under a new name (in the kernel, in its evaluator): it still works."""
+def test_criteria_load_as_a_fresh_copy_under_another_name(monkeypatch):
+    """The grader loads the package by path under a new name (in the kernel, in its evaluator): it still works,
+    and loading calls no ``importlib`` function that a student's cell could have replaced."""
+    import importlib
+
     from tests.grading.in_kernel import load_criteria
 
+    replaced = []
+    real = importlib.import_module
+    monkeypatch.setattr(importlib, "import_module", lambda *args, **kw: replaced.append(args) or real(*args, **kw))
     copy = load_criteria(str(ROOT / "tests" / "exercises"), "exercises_copy")
+    monkeypatch.undo()
     try:
+        assert replaced == []
         assert copy is not ec and copy.common is not common
         values = copy.extract(6, _backprop_namespace())
         assert copy.evaluate(6, values).status == ec.PASSED

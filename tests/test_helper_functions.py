@@ -371,8 +371,10 @@ def test_plot_data_and_plot_loss_curves_label_their_axes_and_use_given_axes():
 @pytest.mark.parametrize("shade", ["class", "probability"])
 @pytest.mark.parametrize("make_model", [binary_model, multiclass_model])
 @pytest.mark.parametrize("training", [True, False])
-def test_plot_decision_boundary_leaves_model_untouched(make_model, training, shade):
-    """Mode flags, device (no .to()/.cpu() call, nor in predict), weights and gradients stay as they were."""
+@pytest.mark.parametrize("as_tensors", [True, False])
+def test_plot_decision_boundary_leaves_model_untouched(make_model, training, shade, as_tensors):
+    """Mode flags, device (no .to()/.cpu() call, nor in predict; NumPy or tensor inputs), weights and gradients
+    stay as they were."""
     model = make_model()
     model.train(training)
     calls = []
@@ -382,8 +384,9 @@ def test_plot_decision_boundary_leaves_model_untouched(make_model, training, sha
     device_before = hf._model_device(model)
     state_before = {k: v.clone() for k, v in model.state_dict().items()}
     X, y = separable_data(30)
-    ax = hf.plot_decision_boundary(model, torch.as_tensor(X, device=DEVICE), torch.as_tensor(y, device=DEVICE),
-                                   resolution=20, title="boundary", shade=shade)
+    if as_tensors:
+        X, y = torch.as_tensor(X, device=DEVICE), torch.as_tensor(y, device=DEVICE)
+    ax = hf.plot_decision_boundary(model, X, y, resolution=20, title="boundary", shade=shade)
     assert hf._model_device(model) == device_before
     assert model.training == training and all(m.training == training for m in model.modules())
     assert all(torch.equal(state_before[k], v) for k, v in model.state_dict().items())

@@ -14,18 +14,31 @@ Imports inside this package are relative, so the grader can load a fresh copy of
 student's kernel (``tests/grading/in_kernel.py``).
 """
 
-import importlib
-
 from tests.grading.outcome import FAILED, NOT_ATTEMPTED, PASSED, Outcome
 
-from . import common
+from . import (
+    common,
+    ex01_moons_split,
+    ex02_moons_model,
+    ex03_loss_optimizer,
+    ex04_training_loop,
+    ex05_predictions,
+    ex06_backprop,
+    ex07_spirals,
+    ex08_parity,
+    ex09_activations,
+    ex10_iris_digits,
+    ex11_optimizers,
+    ex12_regularization,
+    ex13_cross_validation,
+)
 from .common import DATASETS, NotAttempted, default_probes, make_probes, probe_inputs, reference_data
 
-# The exercise files, in order (each is imported here, relative to this package, and becomes its attribute).
-_FILES = tuple(importlib.import_module(f".{name}", __name__) for name in (
-    "ex01_moons_split", "ex02_moons_model", "ex03_loss_optimizer", "ex04_training_loop", "ex05_predictions",
-    "ex06_backprop", "ex07_spirals", "ex08_parity", "ex09_activations", "ex10_iris_digits", "ex11_optimizers",
-    "ex12_regularization", "ex13_cross_validation"))
+# The exercise files, in order. Plain import statements, not importlib: in a student's kernel the grader's copy of
+# this package must not call anything the student's cells could have replaced.
+_FILES = (ex01_moons_split, ex02_moons_model, ex03_loss_optimizer, ex04_training_loop, ex05_predictions, ex06_backprop,
+          ex07_spirals, ex08_parity, ex09_activations, ex10_iris_digits, ex11_optimizers, ex12_regularization,
+          ex13_cross_validation)
 EXERCISES = {file.EXERCISE.number: file.EXERCISE for file in _FILES}
 MADE_IN = {name: n for n, exercise in EXERCISES.items() for name in exercise.own}
 
