@@ -36,3 +36,13 @@ def test_committed_figures_exist_are_small_and_are_the_ones_the_theory_notebook_
     shown = set(re.findall(r"images/([a-z_]+\.png)", notebook))
     assert shown, "the theory notebook shows no diagram from images/"
     assert shown <= set(FIGURES), f"shown but not drawn by images/make_figures.py: {sorted(shown - set(FIGURES))}"
+
+
+def test_committed_gif_is_the_one_notebook_02_shows(tmp_path):
+    """images/circles_training.gif is byte for byte the animation stored in notebook 02 (it once drifted)."""
+    result = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--gif", "--stored"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    stored = (tmp_path / "circles_training.gif").read_bytes()
+    assert stored == (ROOT / "images" / "circles_training.gif").read_bytes(), (
+        "images/circles_training.gif differs from notebook 02's stored GIF: run python images/make_figures.py --gif")
