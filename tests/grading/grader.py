@@ -69,20 +69,17 @@ class Options:
 
 @dataclass
 class CellReport:
-    """How one code cell ran (the last run, if the kernel was restarted): ok, error, timeout, hung, dead, not run."""
+    """One code cell and its last run (if the kernel was restarted); ``run.state`` "not run" past the time limit."""
 
     index: int  # position among all cells
     code_number: int  # 1-based position among the code cells
     exercise: int | None
-    state: str
-    seconds: float = 0.0
-    ename: str = ""
-    evalue: str = ""
-    traceback: str = ""
-    output: str = ""
-    output_chars: int = 0
-    output_truncated: bool = False
+    run: CellRun
     timeout_used: float = 0.0
+
+    @property
+    def state(self) -> str:
+        return self.run.state
 
 
 @dataclass
@@ -223,9 +220,8 @@ def extraction_cell(reader: Path, number: int, base: Path, probes_path: Path | N
 
 
 # --- Grading one submission ---
-def _where(cell: CellReport) -> str:
-    place = f"code cell {cell.code_number}"
-    return f"{place} (exercise {cell.exercise})" if cell.exercise is not None else place
+def _where(code_number: int, exercise: int | None) -> str:
+    return f"code cell {code_number}" + (f" (exercise {exercise})" if exercise is not None else "")
 
 
 def _all_failed(criteria: Criteria, message: str) -> list[Outcome]:
@@ -322,12 +318,6 @@ class _Run:
         self.exercise_grades: dict[int, Outcome] = {}
         self.extract_seconds = 0.0
 
-    def _report(self, index, code_number, exercise, run: CellRun | None, timeout_used: float = 0.0) -> CellReport:
-        if run is None:
-            return CellReport(index, code_number, exercise, "not run")
-        return CellReport(index, code_number, exercise, run.state, run.seconds, run.ename, run.evalue, run.traceback,
-                          run.output.render(), run.output.total, run.output.truncated, timeout_used)
-
     def _kernel(self) -> Kernel:
         env = grading_env(self.options.repo_root, self.root, f"{self.batch}-{uuid.uuid4().hex[:8]}", self.user)
         return Kernel(self.work, env, self.log, self.options.startup_timeout, self.user)
@@ -409,8 +399,8 @@ class _Run:
                     break
                 timeout = min(options.cell_timeout, remaining)
                 run = await kernel.run(source, timeout, options.interrupt_grace)
-                report = self.records[index] = self._report(index, code_number, exercise, run, timeout)
-                where = _where(report)
+                self.records[index] = CellReport(index, code_number, exercise, run, timeout)
+                where = _where(code_number, exercise)
                 if run.asked_exit:
                     self.notes.append(f"{where} called exit() or quit(); ignored while grading")
                 if run.disconnected:
@@ -429,9 +419,9 @@ class _Run:
                 if run.state == "dead":
                     self.crashed = True
                     log = kernel.log_tail()
-                    report.traceback = "The kernel died while running this cell" + (
+                    run.traceback = "The kernel died while running this cell" + (
                         f"; its last words:\n{log}" if log else ".")
-                    await self._blame(position, report)
+                    await self._blame(position, where)
                     return True
             else:
                 self.ran_to_end = True
@@ -441,8 +431,8 @@ class _Run:
             finally:
                 self.extract_seconds += monotonic() - begin
 
-    async def _blame(self, position: int, report: CellReport) -> None:
-        """Decide which cell to leave out of the next run after the kernel died at ``position``."""
+    async def _blame(self, position: int, where: str) -> None:
+        """Decide which cell to leave out of the next run after the kernel died at ``position`` (``where``)."""
         self.deaths.append(position)
         index = self.code_cells[position][0]
         fatal = None
@@ -453,14 +443,14 @@ class _Run:
             fatal = await self._find_fatal_cell(previous, position)
         if fatal is None:
             self.skip.add(index)
-            self.notes.append(f"kernel died in {_where(report)}; re-ran the notebook without it")
+            self.notes.append(f"kernel died in {where}; re-ran the notebook without it")
             return
         self.deaths.append(fatal)  # so that a death there again confirms it
         self.skip.add(self.code_cells[fatal][0])
-        culprit = self.records.get(self.code_cells[fatal][0]) or self._report(*self.code_cells[fatal][:3], None)
         self.notes = [n for n in self.notes if not n.startswith("kernel died in")]
-        self.notes.append(f"the kernel died a while after {_where(culprit)} ran (found by re-running parts of the "
-                          "notebook); re-ran the notebook without it")
+        culprit = _where(*self.code_cells[fatal][1:3])
+        self.notes.append(f"the kernel died a while after {culprit} ran (found by re-running parts of the notebook); "
+                          "re-ran the notebook without it")
 
     async def _extract(self, kernel: Kernel) -> bool:
         """Extract every exercise not yet extracted, each in its own cell and file; True if the kernel was lost."""
@@ -508,7 +498,7 @@ class _Run:
         self.notes.append(f"{len(left)} code cells not run (notebook time limit of {limit:.0f} s)")
         self.timed_out = True
         for index, code_number, exercise, _ in left:
-            self.records[index] = self._report(index, code_number, exercise, None)
+            self.records[index] = CellReport(index, code_number, exercise, CellRun("not run", 0.0))
 
     async def evaluate(self) -> None:
         """Evaluate each extracted exercise in the evaluation process (its own time and memory limit)."""

@@ -144,7 +144,7 @@ class Kernel:
     """A fresh kernel in folder ``cwd`` with environment ``env``, as ``user`` if given (no groups, umask 077);
     use as ``async with``. The kernel's own stdout/stderr go to ``log_path`` (0600)."""
 
-    def __init__(self, cwd: Path, env: dict[str, str], log_path: Path | None = None, startup_timeout: float = 60.0,
+    def __init__(self, cwd: Path, env: dict[str, str], log_path: Path, startup_timeout: float,
                  user: users.KernelUser | None = None):
         self.km = _KernelManager(kernel_name=CURRENT_ENV_KERNEL, kernel_spec_manager=_CurrentEnvKernelSpecs())
         self.km.grader_user = self.user = user
@@ -158,10 +158,8 @@ class Kernel:
         self.disconnects = self._reconnected = 0
 
     async def __aenter__(self) -> Kernel:
-        if self._log_path is None:
-            self._log = open(os.devnull, "ab")  # noqa: SIM115 - closed in shutdown()
-        else:  # the grader's file: the kernel writes to the descriptor it inherits
-            self._log = os.fdopen(os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+        # The grader's file: the kernel writes to the descriptor it inherits.
+        self._log = os.fdopen(os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
         launch = self.user.popen_kwargs() if self.user is not None else {}
         try:
             await self._client.async_start_new_kernel(env=self._env, stdout=self._log, stderr=self._log, **launch)
@@ -200,13 +198,13 @@ class Kernel:
             self._log.close()
             self._log = None
 
-    def log_tail(self, chars: int = 1500) -> str:
-        """The end of the kernel process's own stderr/stdout (minus its startup warnings)."""
+    def log_tail(self) -> str:
+        """The last 1,500 characters of the kernel process's own stderr/stdout (minus its startup warnings)."""
         try:
-            text = self._log_path.read_text(encoding="utf-8", errors="replace") if self._log_path else ""
+            text = self._log_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""
-        return "\n".join(line for line in text.splitlines() if "without encryption" not in line)[-chars:].strip()
+        return "\n".join(line for line in text.splitlines() if "without encryption" not in line)[-1500:].strip()
 
     async def run(self, code: str, timeout: float, grace: float = INTERRUPT_GRACE, history: bool = True) -> CellRun:
         """Execute ``code``; interrupt it after ``timeout`` seconds, give up ``grace`` seconds later.

@@ -231,28 +231,27 @@ def _icon(status: str) -> str:
 def _cell_problems(cells: list[CellReport]) -> list[str]:
     lines: list[str] = []
     for cell in cells:
-        name = f"Code cell {cell.code_number}"
-        if cell.state == "error":
-            lines += [f"**{name} raised `{_inline(cell.ename)}`**", ""]
-        elif cell.state == "dead":
+        name, run = f"Code cell {cell.code_number}", cell.run
+        if run.state == "error":
+            lines += [f"**{name} raised `{_inline(run.ename)}`**", ""]
+        elif run.state == "dead":
             lines += [f"**{name} crashed the kernel**; the notebook was run again without it.", ""]
-        elif cell.state in ("timeout", "hung"):
-            hung = "; it ignored the interrupt, so the notebook was run again without it"
-            hung = hung if cell.state == "hung" else ""
+        elif run.state in ("timeout", "hung"):
+            hung = "; it ignored the interrupt, so the notebook was run again without it" if run.state == "hung" else ""
             lines += [f"**{name} was interrupted after {cell.timeout_used:.0f} s** (time limit){hung}", ""]
-        elif cell.state == "not run":
+        elif run.state == "not run":
             lines += [f"{name} was not run: the notebook time limit was reached.", ""]
-        if cell.state in ("error", "timeout", "hung", "dead"):
-            body = cell.traceback or (f"{cell.ename}: {cell.evalue}" if cell.state == "error" else "")
+        if run.state in ("error", "timeout", "hung", "dead"):
+            body = run.traceback or (f"{run.ename}: {run.evalue}" if run.state == "error" else "")
             if body:
                 lines += [*_fenced(_clip_middle(body, TRACEBACK_HEAD_CHARS, TRACEBACK_TAIL_CHARS)), ""]
             # Carriage returns applied as a terminal would (progress bars redraw one line).
-            output = "\n".join(line.rsplit("\r", 1)[-1] for line in cell.output.split("\n"))
+            output = "\n".join(line.rsplit("\r", 1)[-1] for line in run.output.render().split("\n"))
             if output.strip():
                 lines += [f"Its output (the last {OUTPUT_TAIL_CHARS:,} characters at most):", "",
                           *_fenced(output[-OUTPUT_TAIL_CHARS:]), ""]
-        if cell.output_truncated:
-            lines += [f"{name} printed {cell.output_chars:,} characters; the grader kept only the first and last few "
+        if run.output.truncated:
+            lines += [f"{name} printed {run.output.total:,} characters; the grader kept only the first and last few "
                       "KB.", ""]
     return lines
 

@@ -118,10 +118,8 @@ def new_user() -> KernelUser | None:
     return None
 
 
-def make_private(folder: Path, user: KernelUser | None) -> None:
-    """``folder`` and everything in it owned by ``user`` (mode 0700 for folders); nothing without a user."""
-    if user is None:
-        return
+def make_private(folder: Path, user: KernelUser) -> None:
+    """``folder`` and everything in it owned by ``user`` (mode 0700 for folders)."""
     for path in [folder, *folder.rglob("*")]:
         os.lchown(path, user.uid, user.gid)
         if path.is_dir() and not path.is_symlink():
@@ -135,11 +133,11 @@ def make_private_all(root: Path, user: KernelUser) -> None:
         make_private(root / name, user)
 
 
-def give(path: Path, user: KernelUser | None, mode: int = 0o600) -> None:
-    """One file the grader wrote, handed to ``user`` (e.g. the connection file, a probes file)."""
+def give(path: Path, user: KernelUser | None) -> None:
+    """One file the grader wrote (the connection file, a probes file), handed to ``user`` (mode 0600)."""
     if user is not None:
         os.chown(path, user.uid, user.gid)
-        path.chmod(mode)
+        path.chmod(0o600)
 
 
 def seed_matplotlib_cache(config_dir: Path, user: KernelUser) -> None:
@@ -155,10 +153,9 @@ def seed_matplotlib_cache(config_dir: Path, user: KernelUser) -> None:
     make_private(config_dir, user)
 
 
-def remove_files_of(user: KernelUser, folders=SHARED_TMP) -> list[str]:
+def remove_files_of(user: KernelUser) -> None:
     """Delete what ``user`` left directly in the shared temporary folders (its ids are fresh: all of it is its)."""
-    removed = []
-    for folder in dict.fromkeys([*folders, tempfile.gettempdir()]):
+    for folder in dict.fromkeys([*SHARED_TMP, tempfile.gettempdir()]):
         try:
             entries = list(os.scandir(folder))
         except OSError:
@@ -171,10 +168,8 @@ def remove_files_of(user: KernelUser, folders=SHARED_TMP) -> list[str]:
                     shutil.rmtree(entry.path, ignore_errors=True)
                 else:
                     os.unlink(entry.path)
-                removed.append(entry.path)
             except OSError:
                 pass
-    return removed
 
 
 def blocking_folder(*paths: Path) -> str:
