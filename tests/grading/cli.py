@@ -177,8 +177,7 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
     print(f"criteria loaded in {criteria.load_seconds:.1f} s, before any submission's first cell ran "
           f"(a started kernel waited {criteria.kernel_wait:.1f} s for them)")
     if options.isolation is not None:
-        level = "" if options.isolation.enabled or options.kernel_user == "off" else "WARNING: "
-        print(f"isolation: {level}{options.isolation.describe()}")
+        print(f"isolation: {options.isolation.describe()}")
     if changed := criteria.changed_since_start():
         print(f"WARNING: {', '.join(map(str, changed))} changed on disk during the batch (the grades used the copy "
               "read at the start); a submission may have tried to tamper with the grader", file=sys.stderr)

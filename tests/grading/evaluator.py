@@ -124,7 +124,8 @@ def load(folder: str, repo_root: str):
     if repo_root not in sys.path:
         sys.path.insert(1, repo_root)
     module = load_criteria(folder, MODULE_NAME)
-    missing = [name for name in ("EXERCISES", "extract", "evaluate") if not hasattr(module, name)]
+    missing = [name for name in ("EXERCISES", "extract", "evaluate", "make_probes", "probe_inputs")
+               if not hasattr(module, name)]
     if missing:
         raise ValueError(f"it lacks {', '.join(missing)}")
     for name in imported_modules(folder):
@@ -145,10 +146,7 @@ def load(folder: str, repo_root: str):
 _PROBES: dict = {}  # seed -> make_probes(seed), made in the server (inherited by the forks)
 
 
-def _probes(module, seed):
-    if seed is None or not callable(getattr(module, "make_probes", None)):
-        return None
-    seed = int(seed)
+def _probes(module, seed: int):
     if seed not in _PROBES:
         while len(_PROBES) >= MAX_CACHED_PROBES:
             _PROBES.pop(next(iter(_PROBES)))
@@ -159,14 +157,12 @@ def _probes(module, seed):
 def _handle_probes(module, request) -> dict:
     import numpy as np
 
-    probes = _probes(module, request.get("seed"))
-    if probes is None:
-        return {"ok": False}
+    probes = _probes(module, int(request["seed"]))
     arrays = {str(name): np.asarray(x) for name, x in module.probe_inputs(probes).items()}  # inputs, never labels
     with open(request["path"] + ".part", "wb") as f:
         np.savez(f, **arrays)
     os.replace(request["path"] + ".part", request["path"])
-    return {"ok": True, "names": sorted(arrays)}
+    return {"ok": True}
 
 
 def _handle_evaluate(module, request) -> dict:
@@ -187,10 +183,9 @@ def _handle_evaluate(module, request) -> dict:
         return {**reply, "message": f"your code failed when the grader read this exercise: {values}", "details": tb}
     if isinstance(values, dict) and isinstance(values.get("answer"), str):
         reply["answer"] = short(values["answer"], MAX_ANSWER_CHARS)
-    probes = _probes(module, request.get("seed"))
+    probes = _probes(module, int(request["seed"]))
     try:
-        number = int(request["number"])
-        result = module.evaluate(number, values) if probes is None else module.evaluate(number, values, probes=probes)
+        result = module.evaluate(int(request["number"]), values, probes=probes)
         status = str(getattr(result, "status", FAILED))
         reply.update(status=status if status in STATUSES else FAILED, message=str(getattr(result, "message", "")),
                      points=int(getattr(result, "points", 0)) if status == PASSED else 0)

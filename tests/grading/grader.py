@@ -237,16 +237,12 @@ def clean_stale_scratch(parent: Path) -> None:
     for folder in candidates:
         try:
             owner = int((folder / "owner.pid").read_text().split()[0])
-            if owner == os.getpid():
-                continue
-            os.kill(owner, 0)
-            continue  # alive
-        except PermissionError:
-            continue  # alive, another user's
+            if owner != os.getpid():
+                os.kill(owner, 0)  # raises ProcessLookupError when the owner no longer runs
         except ProcessLookupError:
             shutil.rmtree(folder, ignore_errors=True)
         except (OSError, ValueError, IndexError):
-            continue  # not ours (no owner file)
+            pass  # alive (PermissionError: another user's), or not ours (no owner file)
 
 
 async def grade_submission(path: Path, criteria: Criteria, options: Options) -> SubmissionGrade:
@@ -559,11 +555,10 @@ async def grade_all(
     scratch_parent = Path(options.scratch_root or tempfile.gettempdir())
     clean_stale_scratch(scratch_parent)
     if options.isolation is None:
-        options.isolation = await users.probe(options.kernel_user, options.repo_root, scratch_parent,
-                                              lambda scratch, user: grading_env(options.repo_root, scratch, "probe",
-                                                                                user))
-        level = "" if options.isolation.enabled or options.kernel_user == "off" else "WARNING: "
-        print(f"grader: {level}{options.isolation.describe()}", file=sys.stderr)
+        options.isolation = await users.probe(
+            options.kernel_user, options.repo_root, scratch_parent,
+            lambda scratch, user: grading_env(options.repo_root, scratch, "probe", user))
+        print(f"grader: {options.isolation.describe()}", file=sys.stderr)
     await criteria.begin(evaluator_env(options.repo_root))
     semaphore = asyncio.Semaphore(max(1, options.jobs))
 

@@ -121,8 +121,7 @@ def run_one(student_ns, criteria_folder, base, number, probes_path=None):
             except OSError:
                 pass
     try:
-        values = module.extract(number, student_ns) if probes is None else module.extract(number, student_ns, probes)
-        write_values(base, values)
+        write_values(base, module.extract(number, student_ns, probes))
     except module.NotAttempted as exc:
         _write(base, {"kind": "not attempted", "message": short(exc, MAX_MESSAGE_CHARS)})
     except BaseException as exc:  # an interrupt must cost only this exercise

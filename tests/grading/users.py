@@ -192,8 +192,10 @@ class Isolation:
 
     enabled: bool
     reason: str = ""
+    asked: bool = True  # False with --kernel-user off: no warning
 
     def describe(self) -> str:
+        """One line for the grader's output; "WARNING: " first when isolation was asked for and is not possible."""
         if self.enabled:
             return ("each submission's kernel runs as its own unprivileged user (a fresh uid, no groups): "
                     "submissions graded at the same time can't signal each other's processes or read each other's "
@@ -202,14 +204,15 @@ class Isolation:
             me = pwd.getpwuid(os.getuid()).pw_name
         except KeyError:
             me = f"uid {os.getuid()}"
-        return f"kernels run as the grader's user ({me}), not isolated from each other or from the grader's files: " + (
-            self.reason)
+        warning = "WARNING: " if self.asked else ""
+        return (f"{warning}kernels run as the grader's user ({me}), not isolated from each other or from the grader's "
+                f"files: {self.reason}")
 
 
 async def probe(mode: str, repo_root: Path, scratch_parent: Path, env_for) -> Isolation:
     """Can kernels run as users of their own here? ``env_for(scratch, user)`` gives the kernels' environment."""
     if mode == "off":
-        return Isolation(False, "--kernel-user off")
+        return Isolation(False, "--kernel-user off", asked=False)
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return Isolation(False, "the grader is not running as root (only root can start processes as other users)")
     user = new_user()
