@@ -1,11 +1,5 @@
-"""The exercise criteria, read and verified once, loaded before any kernel starts.
-
-``Criteria`` reads the criteria package (``tests/exercises/``, or a single-file stand-in) once per batch,
-refusing it (``CriteriaError``) if it or ``helper_functions.py`` differs from git, unless ``allow_modified``.
-That one copy goes, with ``in_kernel.py``, into every submission's scratch folder (where only ``extract`` runs),
-and into the evaluation process (``evaluator.py``), which loads it and all ``evaluate`` needs before the first
-kernel starts: nothing a submission does to the files or modules reaches the criteria.
-"""
+"""The exercise criteria, read and verified against git once per batch, loaded in the evaluation process before
+any kernel starts (README, parts 1 and 2); the same copy goes into each scratch folder for the kernel's reader."""
 
 from __future__ import annotations
 
@@ -104,9 +98,9 @@ class Criteria:
             path.chmod(0o644)
         return folder
 
-    async def begin(self, env: dict[str, str] | None = None) -> None:
+    async def begin(self) -> None:
         """Spawn the evaluation process now and let it load the criteria; ``ready`` waits for that."""
-        self._starting = asyncio.get_running_loop().create_task(self.start(env))
+        self._starting = asyncio.get_running_loop().create_task(self.start())
         await asyncio.sleep(0)  # let it spawn the process before anything else starts
 
     async def ready(self) -> Criteria:
@@ -115,7 +109,7 @@ class Criteria:
             await asyncio.shield(self._starting)
         return self
 
-    async def start(self, env: dict[str, str] | None = None) -> Criteria:
+    async def start(self) -> Criteria:
         """Start the evaluation process and wait until the criteria are loaded in it (else ``CriteriaError``)."""
         started = time.monotonic()
         copy = Path(tempfile.mkdtemp(prefix="grading-criteria-"))
@@ -123,7 +117,7 @@ class Criteria:
             self.write_reader(copy / "reader")
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "tests.grading.evaluator", stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=None, cwd=str(ROOT), env=env, limit=1 << 26,
+                stdout=asyncio.subprocess.PIPE, cwd=str(ROOT), env=evaluator_env(self.repo_root), limit=1 << 26,
             )
             procs.PROTECTED.add(self._process.pid)
             setup = {"criteria": str(copy / "reader" / "criteria"), "repo_root": str(self.repo_root)}

@@ -1,10 +1,7 @@
-"""The grader's evaluation process: the criteria, loaded before any kernel starts, judge the kernels' values.
-
-It loads the verified copy of the criteria, every module they import and their ``preload()``, then imports
-nothing more. Each ``evaluate`` request runs in a *fork* with a time limit (SIGKILL), a memory limit
-(``RLIMIT_AS``) and imports refused, so a slow, huge or forged answer costs only its exercise. Requests are JSON
-lines on stdin (``op``: ``probes`` writes ``make_probes(seed)``'s inputs, never the labels, as ``.npz``;
-``evaluate`` judges the values at ``path``; ``forget`` drops a seed's probes); replies carry the same ``id``.
+"""The grader's evaluation process (README, parts 1 and 2): loads the criteria and all they import, then forks
+per ``evaluate`` request (time limit, ``RLIMIT_AS``, imports refused). Requests are JSON lines on stdin, replies
+carry the same ``id``: ``probes`` writes ``make_probes(seed)``'s inputs, never the labels, as ``.npz``;
+``evaluate`` judges the values at ``path``; ``forget`` drops a seed's probes.
 """
 
 from __future__ import annotations

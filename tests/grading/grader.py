@@ -1,10 +1,7 @@
 """Grade submissions: re-execute each one in a fresh kernel, extract, evaluate (README, part 1).
 
-Per submission: read the file (regular, size-capped; else ``invalid notebook``, no kernel); copy it without
-outputs into a fresh scratch folder; run its code cells after the grader's silent ``prepare_cell``, each with
-``cell_timeout`` and all within ``notebook_timeout``; when the kernel dies or ignores the interrupt, re-run in a
-new kernel without that cell (a delayed death is bisected); extract each exercise in its own cell, on secret
-probe inputs; evaluate each in the evaluation process. Every process of the kernel ends with it (``procs``).
+Each cell runs with ``cell_timeout``, all within ``notebook_timeout``; when the kernel dies or ignores the
+interrupt, the notebook is re-run in a new kernel without that cell (a delayed death is bisected).
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ import nbformat
 from tests.lesson import ROOT
 
 from . import procs, users
-from .criteria import DEFAULT_CRITERIA, Criteria, CriteriaError, evaluator_env
+from .criteria import DEFAULT_CRITERIA, Criteria, CriteriaError, ExerciseInfo
 from .evaluator import read_regular_file
 from .kernel import INTERRUPT_GRACE, MAX_MESSAGE_BYTES, CellRun, Kernel, KernelStartError, grading_env
 from .outcome import FAILED, PASSED, Outcome, short
@@ -277,8 +274,7 @@ async def _grade(path: Path, criteria: Criteria, options: Options, start: float)
         run = _Run(nb, criteria, options, root, start, user)
         await run.execute()
         begin = monotonic()
-        await run.evaluate()
-        grade = run.result(path)
+        grade = run.result(path, await run.evaluate())
         grade.timings = {"extract": round(run.extract_seconds, 2), "evaluate": round(monotonic() - begin, 2)}
         return grade
     finally:
@@ -295,7 +291,6 @@ class _Run:
         self.work = root / "submission"
         self.reader = criteria.write_reader(root / "reader")  # the verified copy the kernel reads values with
         self.results = root / "results" if user is not None else root  # the kernel's own folder with a user
-        self.log = root / "kernel.log"
         exercise_of = cell_exercises(nb)
         self.code_cells = []  # (index, code number, exercise, source)
         for index, cell in enumerate(nb.cells):
@@ -311,12 +306,11 @@ class _Run:
         self.extracted: dict[int, str] = {}  # exercise -> results file
         self.extraction_notes: dict[int, str] = {}
         self.deaths: list[int] = []  # code positions where the kernel was found dead, per attempt
-        self.exercise_grades: dict[int, Outcome] = {}
         self.extract_seconds = 0.0
 
     def _kernel(self) -> Kernel:
         env = grading_env(self.options.repo_root, self.root, f"{self.batch}-{uuid.uuid4().hex[:8]}", self.user)
-        return Kernel(self.work, env, self.log, self.options.startup_timeout, self.user)
+        return Kernel(self.work, env, self.root / "kernel.log", self.options.startup_timeout, self.user)
 
     async def _start(self, kernel: Kernel) -> None:
         """No cell runs before the criteria are loaded; waiting for them is not the notebook's time."""
@@ -496,45 +490,41 @@ class _Run:
         for index, code_number, exercise, _ in left:
             self.records[index] = CellReport(index, code_number, exercise, CellRun("not run", 0.0))
 
-    async def evaluate(self) -> None:
-        """Evaluate each extracted exercise in the evaluation process (its own time and memory limit)."""
-        options = self.options
-        errors = {"timeout": f"evaluating your values took longer than {options.evaluate_timeout:.0f} s (the "
-                  "grader's limit)", "memory": f"evaluating your values needed more than "
-                  f"{options.evaluate_memory / 1e9:.1f} GB (the grader's limit)"}
-        for ex in self.criteria.exercises:
-
-            def grade(status, message, points=0, details="", answer=None, ex=ex):
-                return Outcome(ex.number, status, short(message, MAX_MESSAGE_CHARS), points, ex.title, ex.points,
-                               details, answer)
-
-            if ex.number not in self.extracted or ex.number in self.extraction_notes:
-                why = "the notebook could not be run to the end" if not self.ran_to_end else "no results came back"
-                why = self.extraction_notes.get(ex.number, f"{why} (see the notes above)")
-                self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {why}")
-                continue
-            reply = await self.criteria.request({"op": "evaluate", "number": ex.number, "seed": self.seed,
-                                                 "path": self.extracted[ex.number], **self._limits()})
-            if error := reply.get("error"):
-                why = errors.get(error, f"the evaluation failed ({error})")
-                self.notes.append(f"exercise {ex.number}: {why}")
-                self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {why}")
-                continue
-            if reply.get("note"):
-                self.notes.append(f"exercise {ex.number}: {reply['note']}")
-            points = max(0, min(int(reply.get("points", 0)), ex.points)) if reply.get("status") == PASSED else 0
-            self.exercise_grades[ex.number] = grade(reply.get("status", FAILED), str(reply.get("message", "")), points,
-                                                    str(reply.get("details", "")), reply.get("answer"))
+    async def evaluate(self) -> list[Outcome]:
+        """Each exercise's outcome, evaluated in the evaluation process (its own time and memory limit)."""
+        outcomes = [await self._evaluate(ex) for ex in self.criteria.exercises]
         if self.seed is not None:
             await self.criteria.request({"op": "forget", "seed": self.seed})
+        return outcomes
+
+    async def _evaluate(self, ex: ExerciseInfo) -> Outcome:
+        def grade(status, message, points=0, details="", answer=None):
+            return Outcome(ex.number, status, short(message, MAX_MESSAGE_CHARS), points, ex.title, ex.points,
+                           details, answer)
+
+        if ex.number not in self.extracted or ex.number in self.extraction_notes:
+            why = "the notebook could not be run to the end" if not self.ran_to_end else "no results came back"
+            return grade(FAILED, "not graded: " + self.extraction_notes.get(ex.number, f"{why} (see the notes above)"))
+        reply = await self.criteria.request({"op": "evaluate", "number": ex.number, "seed": self.seed,
+                                             "path": self.extracted[ex.number], **self._limits()})
+        if error := reply.get("error"):
+            over = {"timeout": f"took longer than {self.options.evaluate_timeout:.0f} s",
+                    "memory": f"needed more than {self.options.evaluate_memory / 1e9:.1f} GB"}.get(error)
+            why = f"evaluating your values {over} (the grader's limit)" if over else f"the evaluation failed ({error})"
+            self.notes.append(f"exercise {ex.number}: {why}")
+            return grade(FAILED, f"not graded: {why}")
+        if reply.get("note"):
+            self.notes.append(f"exercise {ex.number}: {reply['note']}")
+        points = max(0, min(int(reply.get("points", 0)), ex.points)) if reply.get("status") == PASSED else 0
+        return grade(reply.get("status", FAILED), str(reply.get("message", "")), points, str(reply.get("details", "")),
+                     reply.get("answer"))
 
     def _limits(self) -> dict:
         """Time and memory limit of one request to the evaluation process."""
         return {"timeout": self.options.evaluate_timeout, "memory": self.options.evaluate_memory}
 
-    def result(self, path: Path) -> SubmissionGrade:
+    def result(self, path: Path, exercises: list[Outcome]) -> SubmissionGrade:
         status = CRASHED if self.crashed else TIMEOUT if self.timed_out else GRADED
-        exercises = [self.exercise_grades[ex.number] for ex in self.criteria.exercises]
         cells = [self.records[index] for index, *_ in self.code_cells if index in self.records]
         notes = list(dict.fromkeys(self.notes))  # a re-run repeats the notes of the cells before the crash
         return SubmissionGrade(path=path, status=status, exercises=exercises, notes=notes, cells=cells)
@@ -559,7 +549,7 @@ async def grade_all(
             options.kernel_user, options.repo_root, scratch_parent,
             lambda scratch, user: grading_env(options.repo_root, scratch, "probe", user))
         print(f"grader: {options.isolation.describe()}", file=sys.stderr)
-    await criteria.begin(evaluator_env(options.repo_root))
+    await criteria.begin()
     semaphore = asyncio.Semaphore(max(1, options.jobs))
 
     async def one(path: Path) -> SubmissionGrade:

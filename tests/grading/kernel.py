@@ -1,9 +1,5 @@
-"""One fresh Jupyter kernel per submission, driven one cell at a time.
-
-nbclient starts the kernel; the cell loop is the grader's own: a kernel that ignores the interrupt is declared
-hung ``grace`` seconds after it (the batch goes on), only the first and last few KB of a cell's output are kept,
-a dead kernel is reported (not raised), and a message part over ``MAX_MESSAGE_BYTES`` is refused by zmq.
-"""
+"""One fresh Jupyter kernel, driven one cell at a time: nbclient starts it, the cell loop is the grader's own
+(a kernel that ignores the interrupt is hung, output is bounded, a dead kernel is reported, not raised)."""
 
 from __future__ import annotations
 

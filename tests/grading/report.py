@@ -123,49 +123,23 @@ def csv_row(record: dict, numbers: list[int], student: dict | None = None, roste
             str(record["max"]), record["status"], csv_safe(note)]
 
 
-class CsvStream:
-    """The CSV written while grading, each row flushed and synced as soon as its submission is graded (a grader
-    killed mid-batch leaves every finished row); ``write_csv`` rewrites it sorted at the end."""
-
-    def __init__(self, path: Path, numbers: list[int], roster: bool = False):
-        self.numbers, self.roster = numbers, roster
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file)
-        self._write(csv_header(numbers, roster))
-
-    def _write(self, row: list[str]) -> None:
-        self._writer.writerow(row)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def add(self, record: dict, student: dict | None = None) -> None:
-        self._write(csv_row(record, self.numbers, student, self.roster))
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def write_csv(records: dict[str, dict], path: Path, *, roster: list[dict] | None = None,
-              extra_rows: dict[str, list[str]] | None = None, missing_rows: bool = True) -> list[str]:
-    """The whole CSV in natural order of the file names, then ``extra_rows`` (kept from an earlier run), then
-    roster students without a file (``missing``). Returns the submissions in no roster row."""
-    numbers = sorted({e["number"] for r in records.values() for e in r["exercises"]})
-    max_points = next((r["max"] for r in records.values()), 0)
-    students, missing, unmatched = match_roster(roster, list(records)) if roster else ({}, [], [])
-    rows = [csv_header(numbers, roster is not None)]
-    rows += [csv_row(records[name], numbers, students.get(name), roster is not None)
-             for name in sorted(records, key=natural_key)]
-    missing_files = {student["file"] for student in missing}
+def write_csv(path: Path, graded: list[tuple[dict, dict | None]], missing: list[tuple[dict, dict]],
+              extra_rows: dict[str, list[str]] | None, roster: bool) -> None:
+    """The whole CSV: the ``graded`` (record, roster row) pairs, then ``extra_rows`` (kept from an earlier run),
+    then the ``missing`` roster students."""
+    numbers = sorted({e["number"] for record, _ in graded for e in record["exercises"]})
+    rows = [csv_header(numbers, roster), *(csv_row(record, numbers, student, roster) for record, student in graded)]
+    listed = {record["submission"] for record, _ in graded + missing}
     rows += [row for name, row in sorted((extra_rows or {}).items(), key=lambda item: natural_key(item[0]))
-             if name not in records and name not in missing_files and row[-2:-1] != [MISSING]]
-    rows += [csv_row(missing_record(s, max_points), numbers, s, True) for s in (missing if missing_rows else [])]
+             if name not in listed and row[-2:-1] != [MISSING]]
+    rows += [csv_row(record, numbers, student, True) for record, student in missing]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     with tmp.open("w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(rows)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
-    return unmatched if roster and missing_rows else []
 
 
 def read_csv_rows(path: Path) -> dict[str, list[str]]:
