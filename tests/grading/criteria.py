@@ -4,6 +4,7 @@ any kernel starts (README, parts 1 and 2); the same copy goes into each scratch 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
@@ -167,10 +168,8 @@ class Criteria:
         process, self._process = self._process, None
         if process is None:
             return
-        try:
+        with contextlib.suppress(Exception):
             process.stdin.close()
-        except Exception:
-            pass
         try:
             await asyncio.wait_for(process.wait(), 10)
         except TimeoutError:

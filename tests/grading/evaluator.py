@@ -6,6 +6,7 @@ carry the same ``id``: ``probes`` writes ``make_probes(seed)``'s inputs, never t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -53,15 +54,9 @@ def read_regular_file(path: str, limit: int, follow_symlinks: bool = False) -> b
 
 
 def read_values(base: str):
-    """What the kernel wrote for one exercise (``in_kernel.write_values``): ``(kind, values or message, traceback)``.
-
-    Only plain data comes back: JSON with each ``{"__array__": key}`` replaced by that array of the ``.npz``,
-    which must hold numbers or booleans (no pickles, no objects).
-
-    Raises:
-        OSError: a file is missing, not a regular file or too large.
-        ValueError: the files are not what ``write_values`` writes.
-    """
+    """What the kernel wrote for one exercise (``in_kernel.write_values``): ``(kind, values or message, traceback)``,
+    plain data only: each ``{"__array__": key}`` of the JSON becomes that numeric array of the ``.npz``. Raises
+    ``OSError`` (a file missing, not regular or too large) or ``ValueError`` (not what ``write_values`` writes)."""
     import numpy as np
 
     entry = json.loads(read_regular_file(base + ".json", MAX_JSON_BYTES + 1000).decode("utf-8"))
@@ -262,12 +257,10 @@ def serve() -> None:
     except BaseException as exc:
         send({"ready": False, "error": short(f"{type(exc).__name__}: {exc}", 2000)})
         return
-    try:
+    with contextlib.suppress(Exception):
         import torch
 
         torch.set_num_threads(1)
-    except Exception:
-        pass
     children: dict[int, dict] = {}  # pid -> {id, fd, deadline, chunks, eof}
     buffer, stdin_fd, open_stdin = b"", stdin.fileno(), True
     os.set_blocking(stdin_fd, False)

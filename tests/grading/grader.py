@@ -42,10 +42,7 @@ SCRATCH_PREFIX = "grading-"
 
 @dataclass
 class Options:
-    """How submissions are run. Times in seconds; ``evaluate_*`` limit one exercise's evaluation (grader side);
-    ``extract_timeout_s`` one exercise's reading in the kernel (default ``max(cell_timeout, 30)``);
-    ``kernel_user`` "auto" runs each kernel as a fresh user when root (``users.py``), "off" never;
-    ``isolation`` is what ``grade_all``'s probe found."""
+    """How submissions are run (times in seconds; the CLI's options). ``isolation``: what ``grade_all`` found."""
 
     cell_timeout: float = 120.0
     notebook_timeout: float = 600.0
@@ -535,12 +532,8 @@ async def grade_all(
     paths: Iterable[Path], criteria: Criteria, options: Options,
     on_result: Callable[[SubmissionGrade], None] | None = None,
 ) -> list[SubmissionGrade]:
-    """Grade ``paths`` with ``options.jobs`` kernels at a time; results in the order of ``paths``.
-
-    Before the first kernel: become the subreaper of the kernels' processes, remove a killed grader's scratch
-    folders, probe for kernel users, start loading the criteria in the evaluation process (no cell of a
-    submission runs before they are loaded). Raises ``CriteriaError`` when they fail to load.
-    """
+    """Grade ``paths`` with ``options.jobs`` kernels at a time; results in the order of ``paths``. First: become
+    the kernels' subreaper, clean up, probe for kernel users, load the criteria (else ``CriteriaError``)."""
     procs.become_subreaper()
     scratch_parent = Path(options.scratch_root or tempfile.gettempdir())
     clean_stale_scratch(scratch_parent)

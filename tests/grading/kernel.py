@@ -203,12 +203,9 @@ class Kernel:
         return "\n".join(line for line in text.splitlines() if "without encryption" not in line)[-1500:].strip()
 
     async def run(self, code: str, timeout: float, grace: float = INTERRUPT_GRACE, history: bool = True) -> CellRun:
-        """Execute ``code``; interrupt it after ``timeout`` seconds, give up ``grace`` seconds later.
-
-        The cell ends with its ``idle`` status. Should that never come (zmq dropped the connection for a part over
-        ``MAX_MESSAGE_BYTES``, with what was queued behind it), it ends ``REPLY_QUIET`` s after its
-        ``execute_reply`` once none of its output arrives any more (``lost_output``, ``disconnected``).
-        """
+        """Execute ``code``; interrupt it after ``timeout`` seconds, give up ``grace`` seconds later. It ends with its
+        ``idle`` status or, should zmq have dropped that (a part over ``MAX_MESSAGE_BYTES``), ``REPLY_QUIET`` s after
+        its ``execute_reply`` once none of its output arrives any more (``lost_output``, ``disconnected``)."""
         kc, km = self.kc, self.km
         await self._keep_iopub()
         disconnects = self.disconnects
