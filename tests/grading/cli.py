@@ -111,7 +111,8 @@ def finish(args: argparse.Namespace, keep_rows: dict | None = None, skipped: lis
     if shard:
         missing, unmatched = [], []
     max_points = next((r["max"] for r in ordered), 0)
-    missing = [(report.missing_record(student, max_points), student) for student in missing]
+    missing = [({"submission": student["file"], "status": report.MISSING, "total": 0, "max": max_points,
+                 "note": "no submission", "exercises": []}, student) for student in missing]
     graded = [(record, students.get(record["submission"])) for record in ordered]
     report.write_csv(args.csv, graded, missing, keep_rows, roster is not None)
     ordered += [record for record, _ in missing]

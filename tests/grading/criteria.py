@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.kernel_env import kernel_env
 from tests.lesson import ROOT, git
 
 from . import procs
@@ -104,21 +105,23 @@ class Criteria:
         self._starting = asyncio.get_running_loop().create_task(self.start())
         await asyncio.sleep(0)  # let it spawn the process before anything else starts
 
-    async def ready(self) -> Criteria:
+    async def ready(self) -> None:
         """Wait until the criteria are loaded (no submission code may run before). Raises ``CriteriaError``."""
         if not self.exercises:
             await asyncio.shield(self._starting)
-        return self
 
-    async def start(self) -> Criteria:
+    async def start(self) -> None:
         """Start the evaluation process and wait until the criteria are loaded in it (else ``CriteriaError``)."""
         started = time.monotonic()
+        env = kernel_env(root=self.repo_root)  # one thread, no bytecode written, no kernel token
+        env.update(PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
+        env.pop(procs.TOKEN_VAR, None)
         copy = Path(tempfile.mkdtemp(prefix="grading-criteria-"))
         try:
             self.write_reader(copy / "reader")
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "tests.grading.evaluator", stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, cwd=str(ROOT), env=evaluator_env(self.repo_root), limit=1 << 26,
+                stdout=asyncio.subprocess.PIPE, cwd=str(ROOT), env=env, limit=1 << 26,
             )
             procs.PROTECTED.add(self._process.pid)
             setup = {"criteria": str(copy / "reader" / "criteria"), "repo_root": str(self.repo_root)}
@@ -137,7 +140,6 @@ class Criteria:
         self.exercises = tuple(ExerciseInfo(int(n), str(t), int(p)) for n, t, p in ready["exercises"])
         self._reader = asyncio.get_running_loop().create_task(self._read_replies())
         self.load_seconds = time.monotonic() - started
-        return self
 
     async def _read_replies(self) -> None:
         while line := await self._process.stdout.readline():
@@ -190,13 +192,3 @@ class Criteria:
     def changed_since_start(self) -> list[Path]:
         """The guarded files (criteria, helper_functions.py) whose content changed since the batch began."""
         return [p for p, digest in self.hashes.items() if _sha(p) != digest]
-
-
-def evaluator_env(repo_root: Path) -> dict[str, str]:
-    """Environment of the evaluation process (one thread, no bytecode written)."""
-    from tests.kernel_env import kernel_env
-
-    env = kernel_env(root=repo_root)
-    env.update(PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
-    env.pop("GRADER_KERNEL", None)
-    return env

@@ -381,8 +381,12 @@ class _Run:
                 if index in self.skip:
                     continue
                 remaining = self.deadline - monotonic()
-                if remaining <= 0:
-                    self._notebook_limit_reached(position)
+                if remaining <= 0:  # the notebook time limit: the cells left are not run
+                    left = [cell for cell in self.code_cells[position:] if cell[0] not in self.skip]
+                    self.notes.append(f"{len(left)} code cells not run (notebook time limit of "
+                                      f"{options.notebook_timeout:.0f} s)")
+                    self.timed_out = True
+                    self.records.update({cell[0]: CellReport(*cell[:3], CellRun("not run", 0.0)) for cell in left})
                     break
                 timeout = min(options.cell_timeout, remaining)
                 run = await kernel.run(source, timeout, options.interrupt_grace)
@@ -478,14 +482,6 @@ class _Run:
         if master is not None:
             master.unlink(missing_ok=True)
         return False
-
-    def _notebook_limit_reached(self, position: int) -> None:
-        left = [cell for cell in self.code_cells[position:] if cell[0] not in self.skip]
-        limit = self.options.notebook_timeout
-        self.notes.append(f"{len(left)} code cells not run (notebook time limit of {limit:.0f} s)")
-        self.timed_out = True
-        for index, code_number, exercise, _ in left:
-            self.records[index] = CellReport(index, code_number, exercise, CellRun("not run", 0.0))
 
     async def evaluate(self) -> list[Outcome]:
         """Each exercise's outcome, evaluated in the evaluation process (its own time and memory limit)."""

@@ -41,9 +41,7 @@ class KernelStartError(Exception):
 class _CurrentEnvKernelSpecs(KernelSpecManager):
     """Kernel specs plus one that runs ipykernel with this very Python (like nbval's --current-env)."""
 
-    def get_kernel_spec(self, kernel_name):
-        if kernel_name != CURRENT_ENV_KERNEL:
-            return super().get_kernel_spec(kernel_name)
+    def get_kernel_spec(self, kernel_name):  # only CURRENT_ENV_KERNEL is ever asked for
         from ipykernel.kernelspec import RESOURCES, get_kernel_dict
 
         spec = get_kernel_dict()  # with an in-memory history: nothing appended to ~/.ipython's history.sqlite

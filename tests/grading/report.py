@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -35,17 +36,9 @@ def record_of(grade: SubmissionGrade, feedback_file: str) -> dict:
             "exercises": exercises}
 
 
-def missing_record(student: dict, max_points: int) -> dict:
-    """The record of a roster student without a file."""
-    return {"submission": student["file"], "status": MISSING, "total": 0, "max": max_points, "note": "no submission",
-            "exercises": []}
-
-
-def write_record(feedback_dir: Path, record: dict) -> Path:
+def write_record(feedback_dir: Path, record: dict) -> None:
     path = feedback_dir / RECORDS_DIR / (quote(record["submission"], safe=" ()[]-_.,+=@") + ".json")
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1))
-    return path
 
 
 def read_records(feedback_dir: Path) -> dict[str, dict]:
@@ -61,10 +54,13 @@ def read_records(feedback_dir: Path) -> dict[str, dict]:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all (a killed grader leaves no half file)."""
+    """Write ``path`` whole, synced, or not at all (a killed grader leaves no half file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -110,11 +106,6 @@ def csv_safe(value) -> str:
     return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
-def csv_header(numbers: list[int], roster: bool = False) -> list[str]:
-    ids = ["student_id", "name"] if roster else []
-    return ["submission", *ids, *(f"ex{n}" for n in numbers), "total", "max", "status", "note"]
-
-
 def csv_row(record: dict, numbers: list[int], student: dict | None = None, roster: bool = False) -> list[str]:
     points = {e["number"]: e["points"] for e in record["exercises"]}
     ids = [csv_safe((student or {}).get(key, "")) for key in ("student_id", "name")] if roster else []
@@ -128,18 +119,16 @@ def write_csv(path: Path, graded: list[tuple[dict, dict | None]], missing: list[
     """The whole CSV: the ``graded`` (record, roster row) pairs, then ``extra_rows`` (kept from an earlier run),
     then the ``missing`` roster students."""
     numbers = sorted({e["number"] for record, _ in graded for e in record["exercises"]})
-    rows = [csv_header(numbers, roster), *(csv_row(record, numbers, student, roster) for record, student in graded)]
+    ids = ["student_id", "name"] if roster else []
+    rows = [["submission", *ids, *(f"ex{n}" for n in numbers), "total", "max", "status", "note"]]
+    rows += [csv_row(record, numbers, student, roster) for record, student in graded]
     listed = {record["submission"] for record, _ in graded + missing}
     rows += [row for name, row in sorted((extra_rows or {}).items(), key=lambda item: natural_key(item[0]))
              if name not in listed and row[-2:-1] != [MISSING]]
     rows += [csv_row(record, numbers, student, True) for record, student in missing]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(rows)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    atomic_write(path, text.getvalue())
 
 
 def read_csv_rows(path: Path) -> dict[str, list[str]]:

@@ -1,9 +1,8 @@
-"""Each submission's kernel as its own unprivileged user (when the grader runs as root).
+"""Each submission's kernel as its own unprivileged user (when the grader runs as root; README, part 2).
 
 With ``--kernel-user auto`` (the default) and a root grader, every submission gets a fresh uid (= gid) from a
-high range that no account and no process uses, without groups; its kernel, and every process it starts, runs
-as that uid (``subprocess.Popen``'s ``user``/``group``/``extra_groups``/``umask``). No ``/etc/passwd`` entry:
-``HOME`` is in the scratch folder and ``USER``/``LOGNAME`` name it. One submission's scratch folder::
+high range that no account or process uses, without groups or ``/etc/passwd`` entry; its kernel and every
+process it starts run as that uid. One submission's scratch folder::
 
     grading-XXXX/          root, 0711: other users may pass through, not list
         owner.pid          root, 0644
@@ -12,10 +11,9 @@ as that uid (``subprocess.Popen``'s ``user``/``group``/``extra_groups``/``umask`
         probes.npz         root, 0600 (the evaluator's copy of the fresh inputs)
         submission/ home/ tmp/ ipython/ results/   the uid, 0700
 
-So a kernel can't list or open another's folder, nor signal another's processes, and can't write to the
-output, the repository or the environment. Before the batch, ``probe`` runs a small program as such a uid in a
-folder laid out like that; if it fails (a folder of mode 0700 on the way, a user namespace that maps only
-uid 0), or the grader is not root, kernels run as the grader's user and the grader says so.
+So a kernel can't list or open another's folder, signal another's processes, or write to the output, the
+repository or the environment. ``probe`` first runs a small program as such a uid in a folder laid out like that;
+if it fails, or the grader is not root, kernels run as the grader's user and the grader says so.
 """
 
 from __future__ import annotations
