@@ -122,9 +122,9 @@ def finish(args: argparse.Namespace, keep_rows: dict | None = None, skipped: lis
     return ordered, unmatched
 
 
-def grade_to_files(args: argparse.Namespace, options: Options) -> list[SubmissionGrade]:
+def grade_to_files(args: argparse.Namespace, options: Options) -> None:
     """Grade the folder (or the ``--only``/``--shard`` part of it) and write every output."""
-    criteria = Criteria(options.criteria_path, options.repo_root, allow_modified=options.allow_modified)
+    criteria = Criteria(args.criteria, args.repo_root, allow_modified=args.allow_modified)
     import matplotlib  # the summary's plotting, loaded before any kernel runs
 
     matplotlib.use("Agg")
@@ -171,7 +171,7 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
 
             return await grade_all(paths, criteria, options, on_result=done)
 
-    grades = asyncio.run(run())
+    asyncio.run(run())
     ordered, unmatched = finish(args, keep_rows, skipped, shard=bool(args.shard))
     print(report.summary_text(ordered, monotonic() - start, options.jobs, unmatched))
     print(f"criteria loaded in {criteria.load_seconds:.1f} s, before any submission's first cell ran "
@@ -181,9 +181,8 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
     if changed := criteria.changed_since_start():
         print(f"WARNING: {', '.join(map(str, changed))} changed on disk during the batch (the grades used the copy "
               "read at the start); a submission may have tried to tamper with the grader", file=sys.stderr)
-    print(f"wrote {args.csv}, {len(grades)} feedback files in {args.feedback}, summary.md, summary.png and "
+    print(f"wrote {args.csv}, {len(paths)} feedback files in {args.feedback}, summary.md, summary.png and "
           f"answers.md in {args.out}")
-    return grades
 
 
 def merge(argv: list[str]) -> int:
@@ -221,9 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     options = Options(
         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout, jobs=args.jobs,
-        criteria_path=args.criteria, repo_root=args.repo_root, extract_timeout_s=args.extract_timeout,
-        evaluate_timeout=args.evaluate_timeout, evaluate_memory=int(args.evaluate_memory * 1e9),
-        allow_modified=args.allow_modified, kernel_user=args.kernel_user,
+        repo_root=args.repo_root, extract_timeout_s=args.extract_timeout, evaluate_timeout=args.evaluate_timeout,
+        evaluate_memory=int(args.evaluate_memory * 1e9), kernel_user=args.kernel_user,
     )
     try:
         grade_to_files(args, options)

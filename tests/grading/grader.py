@@ -27,7 +27,7 @@ import nbformat
 from tests.lesson import ROOT
 
 from . import procs, users
-from .criteria import DEFAULT_CRITERIA, Criteria, CriteriaError, ExerciseInfo
+from .criteria import Criteria, CriteriaError, ExerciseInfo
 from .evaluator import read_regular_file
 from .kernel import INTERRUPT_GRACE, MAX_MESSAGE_BYTES, CellRun, Kernel, KernelStartError, grading_env
 from .outcome import FAILED, PASSED, Outcome, short
@@ -47,7 +47,6 @@ class Options:
     cell_timeout: float = 120.0
     notebook_timeout: float = 600.0
     jobs: int = 1
-    criteria_path: Path = DEFAULT_CRITERIA
     repo_root: Path = ROOT
     scratch_root: Path | None = None
     interrupt_grace: float = INTERRUPT_GRACE
@@ -56,7 +55,6 @@ class Options:
     extract_timeout_s: float | None = None
     evaluate_timeout: float = 60.0
     evaluate_memory: int = 4_000_000_000
-    allow_modified: bool = False
     kernel_user: str = "auto"
     isolation: users.Isolation | None = None
 

@@ -147,7 +147,7 @@ class Kernel:
                                       resources={"metadata": {"path": str(cwd)}}, startup_timeout=int(startup_timeout))
         # The connection file in the scratch folder, not in $TMPDIR: after a SIGKILL the next run cleans it up.
         self.km.connection_file = str(Path(cwd).parent / f"kernel-{os.getpid()}-{id(self)}.json")
-        self._env, self.token, self._log_path = env, env.get(procs.TOKEN_VAR, ""), log_path
+        self._env, self.token, self._log_path = env, env[procs.TOKEN_VAR], log_path  # grading_env's token
         self.pid = self._log = self.kc = self._monitor = None
         self.disconnects = self._reconnected = 0
 
@@ -179,15 +179,13 @@ class Kernel:
             self.kc.stop_channels()
             self.kc = None
         uid = self.user.uid if self.user is not None else None
-        if self.token:
-            procs.kill_tree(self.token, self.pid, uid=uid)
+        procs.kill_tree(self.token, self.pid, uid=uid)
         try:
             if self.km.has_kernel:
                 await self.km.shutdown_kernel(now=True)
         except Exception as exc:  # already gone; never let cleanup hide the grade
             print(f"grader: kernel shutdown: {exc!r}", file=sys.stderr)
-        if self.token:
-            procs.kill_tree(self.token, None, uid=uid)
+        procs.kill_tree(self.token, None, uid=uid)
         if self._log is not None:
             self._log.close()
             self._log = None
