@@ -63,7 +63,6 @@ class Options:
 class CellReport:
     """One code cell and its last run (if the kernel was restarted); ``run.state`` "not run" past the time limit."""
 
-    index: int  # position among all cells
     code_number: int  # 1-based position among the code cells
     exercise: int | None
     run: CellRun
@@ -384,11 +383,11 @@ class _Run:
                     self.notes.append(f"{len(left)} code cells not run (notebook time limit of "
                                       f"{options.notebook_timeout:.0f} s)")
                     self.timed_out = True
-                    self.records.update({cell[0]: CellReport(*cell[:3], CellRun("not run", 0.0)) for cell in left})
+                    self.records.update({cell[0]: CellReport(*cell[1:3], CellRun("not run")) for cell in left})
                     break
                 timeout = min(options.cell_timeout, remaining)
                 run = await kernel.run(source, timeout, options.interrupt_grace)
-                self.records[index] = CellReport(index, code_number, exercise, run, timeout)
+                self.records[index] = CellReport(code_number, exercise, run, timeout)
                 where = _where(code_number, exercise)
                 if run.asked_exit:
                     self.notes.append(f"{where} called exit() or quit(); ignored while grading")

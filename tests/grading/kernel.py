@@ -104,7 +104,6 @@ class CellRun:
     or "dead" (the kernel died)."""
 
     state: str
-    seconds: float
     ename: str = ""
     evalue: str = ""
     traceback: str = ""
@@ -209,7 +208,7 @@ class Kernel:
         start = last_heard = monotonic()
         deadline = start + max(timeout, 0.0)
         interrupted = False
-        run = CellRun(state="ok", seconds=0.0)
+        run = CellRun("ok")
         reply: dict | None = None
         while True:
             now = monotonic()
@@ -217,7 +216,7 @@ class Kernel:
                 reply = await self._reply(msg_id, 0)
             if now >= deadline and reply is None:
                 if interrupted:
-                    run.state, run.seconds = "hung", now - start
+                    run.state = "hung"
                     return run
                 interrupted = True
                 await km.interrupt_kernel()
@@ -230,7 +229,7 @@ class Kernel:
                 msg = await kc.iopub_channel.get_msg(timeout=max(0.05, min(1.0, deadline - now)))
             except queue.Empty:
                 if not await km.is_alive():
-                    run.state, run.seconds = "dead", monotonic() - start
+                    run.state = "dead"
                     return run
                 await self._keep_iopub()
                 if reply is None and (reply := await self._reply(msg_id, 0)) is not None:
@@ -246,7 +245,6 @@ class Kernel:
                 run.output.add(str(content.get("text", "")))
             elif kind == "error":
                 run.set_error(content)
-        run.seconds = monotonic() - start
         if reply is None:
             reply = await self._reply(msg_id, 2.0) or {}  # consumed, so that replies don't pile up
         if run.lost_output and not run.ename and isinstance(reply, dict) and reply.get("status") == "error":
