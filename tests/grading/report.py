@@ -238,9 +238,10 @@ def _clip_middle(text: str, head: int, tail: int) -> str:
 def _stats(records: list[dict]) -> dict:
     graded = [r for r in records if r["status"] != MISSING]
     totals, counts = [r["total"] for r in graded], Counter(r["status"] for r in records)
+    points = (f"mean {statistics.mean(totals):.1f}, median {statistics.median(totals):g}, min {min(totals)}, "
+              f"max {max(totals)}") if totals else ""
     return {"n": len(records), "counts": counts, "totals": totals, "max": next((r["max"] for r in graded), 0),
-            "mean": statistics.mean(totals) if totals else 0.0, "median": statistics.median(totals) if totals else 0.0,
-            "counted": ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if counts[s])}
+            "points": points, "counted": ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if counts[s])}
 
 
 def item_analysis(records: list[dict]) -> list[dict]:
@@ -256,11 +257,9 @@ def item_analysis(records: list[dict]) -> list[dict]:
         row["attempted"] += e["status"] != NOT_ATTEMPTED and not not_graded
         if e["status"] not in (PASSED, NOT_ATTEMPTED) and e["message"] and not not_graded:
             row["hints"][e["message"]] += 1
-    out = []
-    for number in sorted(rows):
-        hint, count = rows[number]["hints"].most_common(1)[0] if rows[number]["hints"] else ("", 0)
-        out.append({**rows[number], "n": len(graded), "hint": hint, "hint_count": count})
-    return out
+    for row in rows.values():
+        row["hint"], row["hint_count"] = row["hints"].most_common(1)[0] if row["hints"] else ("", 0)
+    return [rows[number] for number in sorted(rows)]
 
 
 def summary_text(records: list[dict], seconds: float | None = None, jobs: int | None = None,
@@ -277,8 +276,7 @@ def summary_text(records: list[dict], seconds: float | None = None, jobs: int | 
     timing = f" in {seconds:.1f} s (-j {jobs})" if seconds is not None else ""
     lines += ["", f"{stats['n']} submissions{timing}: {stats['counted']}"]
     if stats["totals"]:
-        lines.append(f"points: mean {stats['mean']:.1f}, median {stats['median']:g}, min {min(stats['totals'])}, "
-                     f"max {max(stats['totals'])} (out of {stats['max']})")
+        lines.append(f"points: {stats['points']} (out of {stats['max']})")
         passed = "  ".join(f"ex{row['number']} {row['passed']}" for row in item_analysis(records))
         lines.append(f"passed per exercise: {passed}")
     if unmatched:
@@ -287,7 +285,7 @@ def summary_text(records: list[dict], seconds: float | None = None, jobs: int | 
 
 
 def write_summary(records: list[dict], folder: Path, unmatched: list[str] | None = None,
-                  skipped: list[str] | None = None) -> tuple[Path, Path]:
+                  skipped: list[str] | None = None) -> None:
     """``summary.md`` (counts, points, item analysis) and ``summary.png`` (histogram of totals) in ``folder``."""
     import matplotlib
 
@@ -308,12 +306,11 @@ def write_summary(records: list[dict], folder: Path, unmatched: list[str] | None
     lines += ["| status | submissions |", "|---|---:|"]
     lines += [f"| {s} | {stats['counts'][s]} |" for s in STATUS_ORDER if stats["counts"][s]] + [""]
     if stats["totals"]:
-        lines += [f"Points (out of {stats['max']}): mean {stats['mean']:.1f}, median {stats['median']:g}, "
-                  f"min {min(stats['totals'])}, max {max(stats['totals'])}.", "", "![Histogram of totals](summary.png)"]
+        lines += [f"Points (out of {stats['max']}): {stats['points']}.", "", "![Histogram of totals](summary.png)"]
         lines += ["", "## Per exercise", "", "| # | Exercise | points | passed | attempted | most common hint "
                   "(failed) |", "|---:|---|---:|---:|---:|---|"]
+        n = len(stats["totals"]) or 1
         for row in item_analysis(records):
-            n = row["n"] or 1
             hint = f"{row['hint_count']}x: {short(row['hint'], 160)}" if row["hint"] else ""
             hint, title = hint.replace("|", "\\|").replace("\n", " "), row["title"].replace("|", "\\|")
             lines.append(f"| {row['number']} | {title} | {row['max']} | {row['passed']} ({row['passed'] / n:.0%}) "
@@ -324,10 +321,9 @@ def write_summary(records: list[dict], folder: Path, unmatched: list[str] | None
     if skipped:
         lines += ["## Not graded", "", *(f"- {item}" for item in skipped), ""]
     atomic_write(folder / "summary.md", "\n".join(lines))
-    return folder / "summary.md", folder / "summary.png"
 
 
-def write_answers(records: list[dict], path: Path) -> Path:
+def write_answers(records: list[dict], path: Path) -> None:
     """``answers.md``: every student's written answer, grouped by exercise."""
     by_exercise: dict[int, list[tuple[str, str]]] = {}
     titles = {}
@@ -342,4 +338,3 @@ def write_answers(records: list[dict], path: Path) -> Path:
         for name, answer in by_exercise[number]:
             lines += [f"**{_inline(name)}**", "", *_quoted(answer), ""]
     atomic_write(path, "\n".join(lines))
-    return path
