@@ -286,10 +286,9 @@ class _Run:
         self.reader = criteria.write_reader(root / "reader")  # the verified copy the kernel reads values with
         self.results = root / "results" if user is not None else root  # the kernel's own folder with a user
         exercise_of = cell_exercises(nb)
-        self.code_cells = []  # (index, code number, exercise, source)
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type == "code" and cell.source.strip():
-                self.code_cells.append((index, len(self.code_cells) + 1, exercise_of[index], cell.source))
+        code = [(i, cell) for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and cell.source.strip()]
+        # (index among all cells, 1-based number among the code cells, exercise, source)
+        self.code_cells = [(index, n, exercise_of[index], cell.source) for n, (index, cell) in enumerate(code, 1)]
         self.deadline = start + options.notebook_timeout
         self.records: dict[int, CellReport] = {}
         self.skip: set[int] = set()
