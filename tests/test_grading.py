@@ -539,7 +539,7 @@ def test_hung_cell_and_notebook_time_limit(tmp_path):
     nbformat.write(new_notebook([GOOD[0], stubborn, GOOD[1], GOOD[2]]), tmp_path / "stubborn.ipynb")
     slow = "import time\ntime.sleep(3)"
     nbformat.write(new_notebook([GOOD[0], slow, slow, GOOD[1], GOOD[2]]), tmp_path / "slow.ipynb")
-    common = {"criteria_path": checks, "scratch_root": tmp_path}
+    common = {"scratch_root": tmp_path}
 
     async def both():
         first = await grade_all([tmp_path / "stubborn.ipynb"], Criteria(checks),
@@ -771,7 +771,7 @@ def test_kernel_that_does_not_start(tmp_path):
     (broken,) = folders(tmp_path, "broken_root")
     (broken / "ipykernel_launcher.py").write_text("raise SystemExit('no kernel today')\n", encoding="utf-8")
     nbformat.write(new_notebook(GOOD), tmp_path / "a.ipynb")
-    options = Options(criteria_path=checks, repo_root=broken, scratch_root=tmp_path)  # first on PYTHONPATH
+    options = Options(repo_root=broken, scratch_root=tmp_path)  # first on PYTHONPATH
     (grade,) = asyncio.run(grade_all([tmp_path / "a.ipynb"], Criteria(checks), options))
     assert (grade.status, grade.total) == ("crashed", 0)
     assert "the kernel did not start" in grade.note

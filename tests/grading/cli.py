@@ -106,20 +106,25 @@ def finish(args: argparse.Namespace, keep_rows: dict | None = None, skipped: lis
     student as missing (they may be in another shard): ``merge`` does."""
     records = report.read_records(args.feedback)
     roster = report.read_roster(args.roster) if args.roster else None
-    unmatched = report.write_csv(records, args.csv, roster=roster, extra_rows=keep_rows, missing_rows=not shard)
     ordered = [records[name] for name in sorted(records, key=natural_key)]
-    if roster is not None and not shard:
-        max_points = next((r["max"] for r in records.values()), 0)
-        ordered += [report.missing_record(s, max_points) for s in report.match_roster(roster, list(records))[1]]
+    students, missing, unmatched = report.match_roster(roster, list(records)) if roster else ({}, [], [])
+    if shard:
+        missing, unmatched = [], []
+    max_points = next((r["max"] for r in ordered), 0)
+    missing = [({"submission": student["file"], "status": report.MISSING, "total": 0, "max": max_points,
+                 "note": "no submission", "exercises": []}, student) for student in missing]
+    graded = [(record, students.get(record["submission"])) for record in ordered]
+    report.write_csv(args.csv, graded, missing, keep_rows, roster is not None)
+    ordered += [record for record, _ in missing]
     args.out.mkdir(parents=True, exist_ok=True)
     report.write_summary(ordered, args.out, unmatched, skipped)
     report.write_answers(list(records.values()), args.out / "answers.md")
     return ordered, unmatched
 
 
-def grade_to_files(args: argparse.Namespace, options: Options) -> list[SubmissionGrade]:
+def grade_to_files(args: argparse.Namespace, options: Options) -> None:
     """Grade the folder (or the ``--only``/``--shard`` part of it) and write every output."""
-    criteria = Criteria(options.criteria_path, options.repo_root, allow_modified=options.allow_modified)
+    criteria = Criteria(args.criteria, args.repo_root, allow_modified=args.allow_modified)
     import matplotlib  # the summary's plotting, loaded before any kernel runs
 
     matplotlib.use("Agg")
@@ -144,7 +149,7 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
         paths = [p for k, p in enumerate(every) if k % n == i - 1]
         shutil.rmtree(args.feedback / ".records", ignore_errors=True)
     students = report.match_roster(roster, [display_name(p.name) for p in every])[0] if roster is not None else {}
-    stream: report.CsvStream | None = None
+    graded: list[tuple[dict, dict | None]] = []  # (record, roster row) of this run, for the CSV
     start = monotonic()
 
     async def run() -> list[SubmissionGrade]:
@@ -154,37 +159,30 @@ def grade_to_files(args: argparse.Namespace, options: Options) -> list[Submissio
         with tqdm(total=len(paths), desc="grading", unit="nb", file=sys.stderr, disable=args.no_progress) as bar:
 
             def done(grade: SubmissionGrade) -> None:
-                nonlocal stream
-                file_name = names.get(grade.path, display_name(grade.path.stem) + ".md")
-                report.atomic_write(args.feedback / file_name, report.feedback_markdown(grade, options))
-                record = report.record_of(grade, file_name)
+                report.atomic_write(args.feedback / names[grade.path], report.feedback_markdown(grade, options))
+                record = report.record_of(grade, names[grade.path])
                 report.write_record(args.feedback, record)
-                if not args.only:
-                    stream = stream or report.CsvStream(args.csv, criteria.numbers, roster is not None)
-                    stream.add(record, students.get(grade.name))
+                if not args.only:  # rewritten whole after each submission: a killed grader leaves every finished row
+                    graded.append((record, students.get(grade.name)))
+                    graded.sort(key=lambda pair: natural_key(pair[0]["submission"]))
+                    report.write_csv(args.csv, graded, [], None, roster is not None)
                 bar.update(1)
                 bar.set_postfix_str(f"{grade.name}: {grade.total}/{grade.max_points} {grade.status}", refresh=True)
 
             return await grade_all(paths, criteria, options, on_result=done)
 
-    try:
-        grades = asyncio.run(run())
-    finally:
-        if stream is not None:
-            stream.close()
+    asyncio.run(run())
     ordered, unmatched = finish(args, keep_rows, skipped, shard=bool(args.shard))
     print(report.summary_text(ordered, monotonic() - start, options.jobs, unmatched))
     print(f"criteria loaded in {criteria.load_seconds:.1f} s, before any submission's first cell ran "
           f"(a started kernel waited {criteria.kernel_wait:.1f} s for them)")
     if options.isolation is not None:
-        level = "" if options.isolation.enabled or options.kernel_user == "off" else "WARNING: "
-        print(f"isolation: {level}{options.isolation.describe()}")
+        print(f"isolation: {options.isolation.describe()}")
     if changed := criteria.changed_since_start():
         print(f"WARNING: {', '.join(map(str, changed))} changed on disk during the batch (the grades used the copy "
               "read at the start); a submission may have tried to tamper with the grader", file=sys.stderr)
-    print(f"wrote {args.csv}, {len(grades)} feedback files in {args.feedback}, summary.md, summary.png and "
+    print(f"wrote {args.csv}, {len(paths)} feedback files in {args.feedback}, summary.md, summary.png and "
           f"answers.md in {args.out}")
-    return grades
 
 
 def merge(argv: list[str]) -> int:
@@ -222,9 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     options = Options(
         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout, jobs=args.jobs,
-        criteria_path=args.criteria, repo_root=args.repo_root, extract_timeout_s=args.extract_timeout,
-        evaluate_timeout=args.evaluate_timeout, evaluate_memory=int(args.evaluate_memory * 1e9),
-        allow_modified=args.allow_modified, kernel_user=args.kernel_user,
+        repo_root=args.repo_root, extract_timeout_s=args.extract_timeout, evaluate_timeout=args.evaluate_timeout,
+        evaluate_memory=int(args.evaluate_memory * 1e9), kernel_user=args.kernel_user,
     )
     try:
         grade_to_files(args, options)

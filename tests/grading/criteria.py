@@ -1,15 +1,10 @@
-"""The exercise criteria, read and verified once, loaded before any kernel starts.
-
-``Criteria`` reads the criteria package (``tests/exercises/``, or a single-file stand-in) once per batch,
-refusing it (``CriteriaError``) if it or ``helper_functions.py`` differs from git, unless ``allow_modified``.
-That one copy goes, with ``in_kernel.py``, into every submission's scratch folder (where only ``extract`` runs),
-and into the evaluation process (``evaluator.py``), which loads it and all ``evaluate`` needs before the first
-kernel starts: nothing a submission does to the files or modules reaches the criteria.
-"""
+"""The exercise criteria, read and verified against git once per batch, loaded in the evaluation process before
+any kernel starts (README, parts 1 and 2); the same copy goes into each scratch folder for the kernel's reader."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
@@ -20,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.kernel_env import kernel_env
 from tests.lesson import ROOT, git
 
 from . import procs
@@ -104,26 +100,28 @@ class Criteria:
             path.chmod(0o644)
         return folder
 
-    async def begin(self, env: dict[str, str] | None = None) -> None:
+    async def begin(self) -> None:
         """Spawn the evaluation process now and let it load the criteria; ``ready`` waits for that."""
-        self._starting = asyncio.get_running_loop().create_task(self.start(env))
+        self._starting = asyncio.get_running_loop().create_task(self.start())
         await asyncio.sleep(0)  # let it spawn the process before anything else starts
 
-    async def ready(self) -> Criteria:
+    async def ready(self) -> None:
         """Wait until the criteria are loaded (no submission code may run before). Raises ``CriteriaError``."""
         if not self.exercises:
             await asyncio.shield(self._starting)
-        return self
 
-    async def start(self, env: dict[str, str] | None = None) -> Criteria:
+    async def start(self) -> None:
         """Start the evaluation process and wait until the criteria are loaded in it (else ``CriteriaError``)."""
         started = time.monotonic()
+        env = kernel_env(root=self.repo_root)  # one thread, no bytecode written, no kernel token
+        env.update(PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
+        env.pop(procs.TOKEN_VAR, None)
         copy = Path(tempfile.mkdtemp(prefix="grading-criteria-"))
         try:
             self.write_reader(copy / "reader")
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "tests.grading.evaluator", stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=None, cwd=str(ROOT), env=env, limit=1 << 26,
+                stdout=asyncio.subprocess.PIPE, cwd=str(ROOT), env=env, limit=1 << 26,
             )
             procs.PROTECTED.add(self._process.pid)
             setup = {"criteria": str(copy / "reader" / "criteria"), "repo_root": str(self.repo_root)}
@@ -142,7 +140,6 @@ class Criteria:
         self.exercises = tuple(ExerciseInfo(int(n), str(t), int(p)) for n, t, p in ready["exercises"])
         self._reader = asyncio.get_running_loop().create_task(self._read_replies())
         self.load_seconds = time.monotonic() - started
-        return self
 
     async def _read_replies(self) -> None:
         while line := await self._process.stdout.readline():
@@ -173,10 +170,8 @@ class Criteria:
         process, self._process = self._process, None
         if process is None:
             return
-        try:
+        with contextlib.suppress(Exception):
             process.stdin.close()
-        except Exception:
-            pass
         try:
             await asyncio.wait_for(process.wait(), 10)
         except TimeoutError:
@@ -197,13 +192,3 @@ class Criteria:
     def changed_since_start(self) -> list[Path]:
         """The guarded files (criteria, helper_functions.py) whose content changed since the batch began."""
         return [p for p, digest in self.hashes.items() if _sha(p) != digest]
-
-
-def evaluator_env(repo_root: Path) -> dict[str, str]:
-    """Environment of the evaluation process (one thread, no bytecode written)."""
-    from tests.kernel_env import kernel_env
-
-    env = kernel_env(root=repo_root)
-    env.update(PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
-    env.pop("GRADER_KERNEL", None)
-    return env

@@ -1,14 +1,12 @@
-"""The grader's evaluation process: the criteria, loaded before any kernel starts, judge the kernels' values.
-
-It loads the verified copy of the criteria, every module they import and their ``preload()``, then imports
-nothing more. Each ``evaluate`` request runs in a *fork* with a time limit (SIGKILL), a memory limit
-(``RLIMIT_AS``) and imports refused, so a slow, huge or forged answer costs only its exercise. Requests are JSON
-lines on stdin (``op``: ``probes`` writes ``make_probes(seed)``'s inputs, never the labels, as ``.npz``;
-``evaluate`` judges the values at ``path``; ``forget`` drops a seed's probes); replies carry the same ``id``.
+"""The grader's evaluation process (README, parts 1 and 2): loads the criteria and all they import, then forks
+per ``evaluate`` request (time limit, ``RLIMIT_AS``, imports refused). Requests are JSON lines on stdin, replies
+carry the same ``id``: ``probes`` writes ``make_probes(seed)``'s inputs, never the labels, as ``.npz``;
+``evaluate`` judges the values at ``path``; ``forget`` drops a seed's probes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -56,15 +54,9 @@ def read_regular_file(path: str, limit: int, follow_symlinks: bool = False) -> b
 
 
 def read_values(base: str):
-    """What the kernel wrote for one exercise (``in_kernel.write_values``): ``(kind, values or message, traceback)``.
-
-    Only plain data comes back: JSON with each ``{"__array__": key}`` replaced by that array of the ``.npz``,
-    which must hold numbers or booleans (no pickles, no objects).
-
-    Raises:
-        OSError: a file is missing, not a regular file or too large.
-        ValueError: the files are not what ``write_values`` writes.
-    """
+    """What the kernel wrote for one exercise (``in_kernel.write_values``): ``(kind, values or message, traceback)``,
+    plain data only: each ``{"__array__": key}`` of the JSON becomes that numeric array of the ``.npz``. Raises
+    ``OSError`` (a file missing, not regular or too large) or ``ValueError`` (not what ``write_values`` writes)."""
     import numpy as np
 
     entry = json.loads(read_regular_file(base + ".json", MAX_JSON_BYTES + 1000).decode("utf-8"))
@@ -124,7 +116,8 @@ def load(folder: str, repo_root: str):
     if repo_root not in sys.path:
         sys.path.insert(1, repo_root)
     module = load_criteria(folder, MODULE_NAME)
-    missing = [name for name in ("EXERCISES", "extract", "evaluate") if not hasattr(module, name)]
+    missing = [name for name in ("EXERCISES", "extract", "evaluate", "make_probes", "probe_inputs")
+               if not hasattr(module, name)]
     if missing:
         raise ValueError(f"it lacks {', '.join(missing)}")
     for name in imported_modules(folder):
@@ -145,10 +138,7 @@ def load(folder: str, repo_root: str):
 _PROBES: dict = {}  # seed -> make_probes(seed), made in the server (inherited by the forks)
 
 
-def _probes(module, seed):
-    if seed is None or not callable(getattr(module, "make_probes", None)):
-        return None
-    seed = int(seed)
+def _probes(module, seed: int):
     if seed not in _PROBES:
         while len(_PROBES) >= MAX_CACHED_PROBES:
             _PROBES.pop(next(iter(_PROBES)))
@@ -159,14 +149,12 @@ def _probes(module, seed):
 def _handle_probes(module, request) -> dict:
     import numpy as np
 
-    probes = _probes(module, request.get("seed"))
-    if probes is None:
-        return {"ok": False}
+    probes = _probes(module, int(request["seed"]))
     arrays = {str(name): np.asarray(x) for name, x in module.probe_inputs(probes).items()}  # inputs, never labels
     with open(request["path"] + ".part", "wb") as f:
         np.savez(f, **arrays)
     os.replace(request["path"] + ".part", request["path"])
-    return {"ok": True, "names": sorted(arrays)}
+    return {"ok": True}
 
 
 def _handle_evaluate(module, request) -> dict:
@@ -187,10 +175,9 @@ def _handle_evaluate(module, request) -> dict:
         return {**reply, "message": f"your code failed when the grader read this exercise: {values}", "details": tb}
     if isinstance(values, dict) and isinstance(values.get("answer"), str):
         reply["answer"] = short(values["answer"], MAX_ANSWER_CHARS)
-    probes = _probes(module, request.get("seed"))
+    probes = _probes(module, int(request["seed"]))
     try:
-        number = int(request["number"])
-        result = module.evaluate(number, values) if probes is None else module.evaluate(number, values, probes=probes)
+        result = module.evaluate(int(request["number"]), values, probes=probes)
         status = str(getattr(result, "status", FAILED))
         reply.update(status=status if status in STATUSES else FAILED, message=str(getattr(result, "message", "")),
                      points=int(getattr(result, "points", 0)) if status == PASSED else 0)
@@ -270,12 +257,10 @@ def serve() -> None:
     except BaseException as exc:
         send({"ready": False, "error": short(f"{type(exc).__name__}: {exc}", 2000)})
         return
-    try:
+    with contextlib.suppress(Exception):
         import torch
 
         torch.set_num_threads(1)
-    except Exception:
-        pass
     children: dict[int, dict] = {}  # pid -> {id, fd, deadline, chunks, eof}
     buffer, stdin_fd, open_stdin = b"", stdin.fileno(), True
     os.set_blocking(stdin_fd, False)

@@ -1,10 +1,7 @@
 """Grade submissions: re-execute each one in a fresh kernel, extract, evaluate (README, part 1).
 
-Per submission: read the file (regular, size-capped; else ``invalid notebook``, no kernel); copy it without
-outputs into a fresh scratch folder; run its code cells after the grader's silent ``prepare_cell``, each with
-``cell_timeout`` and all within ``notebook_timeout``; when the kernel dies or ignores the interrupt, re-run in a
-new kernel without that cell (a delayed death is bisected); extract each exercise in its own cell, on secret
-probe inputs; evaluate each in the evaluation process. Every process of the kernel ends with it (``procs``).
+Each cell runs with ``cell_timeout``, all within ``notebook_timeout``; when the kernel dies or ignores the
+interrupt, the notebook is re-run in a new kernel without that cell (a delayed death is bisected).
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ import nbformat
 from tests.lesson import ROOT
 
 from . import procs, users
-from .criteria import DEFAULT_CRITERIA, Criteria, CriteriaError, evaluator_env
+from .criteria import Criteria, CriteriaError, ExerciseInfo
 from .evaluator import read_regular_file
 from .kernel import INTERRUPT_GRACE, MAX_MESSAGE_BYTES, CellRun, Kernel, KernelStartError, grading_env
 from .outcome import FAILED, PASSED, Outcome, short
@@ -45,15 +42,11 @@ SCRATCH_PREFIX = "grading-"
 
 @dataclass
 class Options:
-    """How submissions are run. Times in seconds; ``evaluate_*`` limit one exercise's evaluation (grader side);
-    ``extract_timeout_s`` one exercise's reading in the kernel (default ``max(cell_timeout, 30)``);
-    ``kernel_user`` "auto" runs each kernel as a fresh user when root (``users.py``), "off" never;
-    ``isolation`` is what ``grade_all``'s probe found."""
+    """How submissions are run (times in seconds; the CLI's options). ``isolation``: what ``grade_all`` found."""
 
     cell_timeout: float = 120.0
     notebook_timeout: float = 600.0
     jobs: int = 1
-    criteria_path: Path = DEFAULT_CRITERIA
     repo_root: Path = ROOT
     scratch_root: Path | None = None
     interrupt_grace: float = INTERRUPT_GRACE
@@ -62,27 +55,22 @@ class Options:
     extract_timeout_s: float | None = None
     evaluate_timeout: float = 60.0
     evaluate_memory: int = 4_000_000_000
-    allow_modified: bool = False
     kernel_user: str = "auto"
     isolation: users.Isolation | None = None
 
 
 @dataclass
 class CellReport:
-    """How one code cell ran (the last run, if the kernel was restarted): ok, error, timeout, hung, dead, not run."""
+    """One code cell and its last run (if the kernel was restarted); ``run.state`` "not run" past the time limit."""
 
-    index: int  # position among all cells
     code_number: int  # 1-based position among the code cells
     exercise: int | None
-    state: str
-    seconds: float = 0.0
-    ename: str = ""
-    evalue: str = ""
-    traceback: str = ""
-    output: str = ""
-    output_chars: int = 0
-    output_truncated: bool = False
+    run: CellRun
     timeout_used: float = 0.0
+
+    @property
+    def state(self) -> str:
+        return self.run.state
 
 
 @dataclass
@@ -223,9 +211,8 @@ def extraction_cell(reader: Path, number: int, base: Path, probes_path: Path | N
 
 
 # --- Grading one submission ---
-def _where(cell: CellReport) -> str:
-    place = f"code cell {cell.code_number}"
-    return f"{place} (exercise {cell.exercise})" if cell.exercise is not None else place
+def _where(code_number: int, exercise: int | None) -> str:
+    return f"code cell {code_number}" + (f" (exercise {exercise})" if exercise is not None else "")
 
 
 def _all_failed(criteria: Criteria, message: str) -> list[Outcome]:
@@ -241,16 +228,12 @@ def clean_stale_scratch(parent: Path) -> None:
     for folder in candidates:
         try:
             owner = int((folder / "owner.pid").read_text().split()[0])
-            if owner == os.getpid():
-                continue
-            os.kill(owner, 0)
-            continue  # alive
-        except PermissionError:
-            continue  # alive, another user's
+            if owner != os.getpid():
+                os.kill(owner, 0)  # raises ProcessLookupError when the owner no longer runs
         except ProcessLookupError:
             shutil.rmtree(folder, ignore_errors=True)
         except (OSError, ValueError, IndexError):
-            continue  # not ours (no owner file)
+            pass  # alive (PermissionError: another user's), or not ours (no owner file)
 
 
 async def grade_submission(path: Path, criteria: Criteria, options: Options) -> SubmissionGrade:
@@ -285,8 +268,7 @@ async def _grade(path: Path, criteria: Criteria, options: Options, start: float)
         run = _Run(nb, criteria, options, root, start, user)
         await run.execute()
         begin = monotonic()
-        await run.evaluate()
-        grade = run.result(path)
+        grade = run.result(path, await run.evaluate())
         grade.timings = {"extract": round(run.extract_seconds, 2), "evaluate": round(monotonic() - begin, 2)}
         return grade
     finally:
@@ -303,12 +285,10 @@ class _Run:
         self.work = root / "submission"
         self.reader = criteria.write_reader(root / "reader")  # the verified copy the kernel reads values with
         self.results = root / "results" if user is not None else root  # the kernel's own folder with a user
-        self.log = root / "kernel.log"
         exercise_of = cell_exercises(nb)
-        self.code_cells = []  # (index, code number, exercise, source)
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type == "code" and cell.source.strip():
-                self.code_cells.append((index, len(self.code_cells) + 1, exercise_of[index], cell.source))
+        code = [(i, cell) for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and cell.source.strip()]
+        # (index among all cells, 1-based number among the code cells, exercise, source)
+        self.code_cells = [(index, n, exercise_of[index], cell.source) for n, (index, cell) in enumerate(code, 1)]
         self.deadline = start + options.notebook_timeout
         self.records: dict[int, CellReport] = {}
         self.skip: set[int] = set()
@@ -319,18 +299,11 @@ class _Run:
         self.extracted: dict[int, str] = {}  # exercise -> results file
         self.extraction_notes: dict[int, str] = {}
         self.deaths: list[int] = []  # code positions where the kernel was found dead, per attempt
-        self.exercise_grades: dict[int, Outcome] = {}
         self.extract_seconds = 0.0
-
-    def _report(self, index, code_number, exercise, run: CellRun | None, timeout_used: float = 0.0) -> CellReport:
-        if run is None:
-            return CellReport(index, code_number, exercise, "not run")
-        return CellReport(index, code_number, exercise, run.state, run.seconds, run.ename, run.evalue, run.traceback,
-                          run.output.render(), run.output.total, run.output.truncated, timeout_used)
 
     def _kernel(self) -> Kernel:
         env = grading_env(self.options.repo_root, self.root, f"{self.batch}-{uuid.uuid4().hex[:8]}", self.user)
-        return Kernel(self.work, env, self.log, self.options.startup_timeout, self.user)
+        return Kernel(self.work, env, self.root / "kernel.log", self.options.startup_timeout, self.user)
 
     async def _start(self, kernel: Kernel) -> None:
         """No cell runs before the criteria are loaded; waiting for them is not the notebook's time."""
@@ -404,13 +377,17 @@ class _Run:
                 if index in self.skip:
                     continue
                 remaining = self.deadline - monotonic()
-                if remaining <= 0:
-                    self._notebook_limit_reached(position)
+                if remaining <= 0:  # the notebook time limit: the cells left are not run
+                    left = [cell for cell in self.code_cells[position:] if cell[0] not in self.skip]
+                    self.notes.append(f"{len(left)} code cells not run (notebook time limit of "
+                                      f"{options.notebook_timeout:.0f} s)")
+                    self.timed_out = True
+                    self.records.update({cell[0]: CellReport(*cell[1:3], CellRun("not run")) for cell in left})
                     break
                 timeout = min(options.cell_timeout, remaining)
                 run = await kernel.run(source, timeout, options.interrupt_grace)
-                report = self.records[index] = self._report(index, code_number, exercise, run, timeout)
-                where = _where(report)
+                self.records[index] = CellReport(code_number, exercise, run, timeout)
+                where = _where(code_number, exercise)
                 if run.asked_exit:
                     self.notes.append(f"{where} called exit() or quit(); ignored while grading")
                 if run.disconnected:
@@ -429,9 +406,9 @@ class _Run:
                 if run.state == "dead":
                     self.crashed = True
                     log = kernel.log_tail()
-                    report.traceback = "The kernel died while running this cell" + (
+                    run.traceback = "The kernel died while running this cell" + (
                         f"; its last words:\n{log}" if log else ".")
-                    await self._blame(position, report)
+                    await self._blame(position, where)
                     return True
             else:
                 self.ran_to_end = True
@@ -441,8 +418,8 @@ class _Run:
             finally:
                 self.extract_seconds += monotonic() - begin
 
-    async def _blame(self, position: int, report: CellReport) -> None:
-        """Decide which cell to leave out of the next run after the kernel died at ``position``."""
+    async def _blame(self, position: int, where: str) -> None:
+        """Decide which cell to leave out of the next run after the kernel died at ``position`` (``where``)."""
         self.deaths.append(position)
         index = self.code_cells[position][0]
         fatal = None
@@ -453,14 +430,14 @@ class _Run:
             fatal = await self._find_fatal_cell(previous, position)
         if fatal is None:
             self.skip.add(index)
-            self.notes.append(f"kernel died in {_where(report)}; re-ran the notebook without it")
+            self.notes.append(f"kernel died in {where}; re-ran the notebook without it")
             return
         self.deaths.append(fatal)  # so that a death there again confirms it
         self.skip.add(self.code_cells[fatal][0])
-        culprit = self.records.get(self.code_cells[fatal][0]) or self._report(*self.code_cells[fatal][:3], None)
         self.notes = [n for n in self.notes if not n.startswith("kernel died in")]
-        self.notes.append(f"the kernel died a while after {_where(culprit)} ran (found by re-running parts of the "
-                          "notebook); re-ran the notebook without it")
+        culprit = _where(*self.code_cells[fatal][1:3])
+        self.notes.append(f"the kernel died a while after {culprit} ran (found by re-running parts of the notebook); "
+                          "re-ran the notebook without it")
 
     async def _extract(self, kernel: Kernel) -> bool:
         """Extract every exercise not yet extracted, each in its own cell and file; True if the kernel was lost."""
@@ -502,53 +479,41 @@ class _Run:
             master.unlink(missing_ok=True)
         return False
 
-    def _notebook_limit_reached(self, position: int) -> None:
-        left = [cell for cell in self.code_cells[position:] if cell[0] not in self.skip]
-        limit = self.options.notebook_timeout
-        self.notes.append(f"{len(left)} code cells not run (notebook time limit of {limit:.0f} s)")
-        self.timed_out = True
-        for index, code_number, exercise, _ in left:
-            self.records[index] = self._report(index, code_number, exercise, None)
-
-    async def evaluate(self) -> None:
-        """Evaluate each extracted exercise in the evaluation process (its own time and memory limit)."""
-        options = self.options
-        errors = {"timeout": f"evaluating your values took longer than {options.evaluate_timeout:.0f} s (the "
-                  "grader's limit)", "memory": f"evaluating your values needed more than "
-                  f"{options.evaluate_memory / 1e9:.1f} GB (the grader's limit)"}
-        for ex in self.criteria.exercises:
-
-            def grade(status, message, points=0, details="", answer=None, ex=ex):
-                return Outcome(ex.number, status, short(message, MAX_MESSAGE_CHARS), points, ex.title, ex.points,
-                               details, answer)
-
-            if ex.number not in self.extracted or ex.number in self.extraction_notes:
-                why = "the notebook could not be run to the end" if not self.ran_to_end else "no results came back"
-                why = self.extraction_notes.get(ex.number, f"{why} (see the notes above)")
-                self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {why}")
-                continue
-            reply = await self.criteria.request({"op": "evaluate", "number": ex.number, "seed": self.seed,
-                                                 "path": self.extracted[ex.number], **self._limits()})
-            if error := reply.get("error"):
-                why = errors.get(error, f"the evaluation failed ({error})")
-                self.notes.append(f"exercise {ex.number}: {why}")
-                self.exercise_grades[ex.number] = grade(FAILED, f"not graded: {why}")
-                continue
-            if reply.get("note"):
-                self.notes.append(f"exercise {ex.number}: {reply['note']}")
-            points = max(0, min(int(reply.get("points", 0)), ex.points)) if reply.get("status") == PASSED else 0
-            self.exercise_grades[ex.number] = grade(reply.get("status", FAILED), str(reply.get("message", "")), points,
-                                                    str(reply.get("details", "")), reply.get("answer"))
+    async def evaluate(self) -> list[Outcome]:
+        """Each exercise's outcome, evaluated in the evaluation process (its own time and memory limit)."""
+        outcomes = [await self._evaluate(ex) for ex in self.criteria.exercises]
         if self.seed is not None:
             await self.criteria.request({"op": "forget", "seed": self.seed})
+        return outcomes
+
+    async def _evaluate(self, ex: ExerciseInfo) -> Outcome:
+        def grade(status, message, points=0, details="", answer=None):
+            return Outcome(ex.number, status, short(message, MAX_MESSAGE_CHARS), points, ex.title, ex.points,
+                           details, answer)
+
+        if ex.number not in self.extracted or ex.number in self.extraction_notes:
+            why = "the notebook could not be run to the end" if not self.ran_to_end else "no results came back"
+            return grade(FAILED, "not graded: " + self.extraction_notes.get(ex.number, f"{why} (see the notes above)"))
+        reply = await self.criteria.request({"op": "evaluate", "number": ex.number, "seed": self.seed,
+                                             "path": self.extracted[ex.number], **self._limits()})
+        if error := reply.get("error"):
+            over = {"timeout": f"took longer than {self.options.evaluate_timeout:.0f} s",
+                    "memory": f"needed more than {self.options.evaluate_memory / 1e9:.1f} GB"}.get(error)
+            why = f"evaluating your values {over} (the grader's limit)" if over else f"the evaluation failed ({error})"
+            self.notes.append(f"exercise {ex.number}: {why}")
+            return grade(FAILED, f"not graded: {why}")
+        if reply.get("note"):
+            self.notes.append(f"exercise {ex.number}: {reply['note']}")
+        points = max(0, min(int(reply.get("points", 0)), ex.points)) if reply.get("status") == PASSED else 0
+        return grade(reply.get("status", FAILED), str(reply.get("message", "")), points, str(reply.get("details", "")),
+                     reply.get("answer"))
 
     def _limits(self) -> dict:
         """Time and memory limit of one request to the evaluation process."""
         return {"timeout": self.options.evaluate_timeout, "memory": self.options.evaluate_memory}
 
-    def result(self, path: Path) -> SubmissionGrade:
+    def result(self, path: Path, exercises: list[Outcome]) -> SubmissionGrade:
         status = CRASHED if self.crashed else TIMEOUT if self.timed_out else GRADED
-        exercises = [self.exercise_grades[ex.number] for ex in self.criteria.exercises]
         cells = [self.records[index] for index, *_ in self.code_cells if index in self.records]
         notes = list(dict.fromkeys(self.notes))  # a re-run repeats the notes of the cells before the crash
         return SubmissionGrade(path=path, status=status, exercises=exercises, notes=notes, cells=cells)
@@ -559,22 +524,17 @@ async def grade_all(
     paths: Iterable[Path], criteria: Criteria, options: Options,
     on_result: Callable[[SubmissionGrade], None] | None = None,
 ) -> list[SubmissionGrade]:
-    """Grade ``paths`` with ``options.jobs`` kernels at a time; results in the order of ``paths``.
-
-    Before the first kernel: become the subreaper of the kernels' processes, remove a killed grader's scratch
-    folders, probe for kernel users, start loading the criteria in the evaluation process (no cell of a
-    submission runs before they are loaded). Raises ``CriteriaError`` when they fail to load.
-    """
+    """Grade ``paths`` with ``options.jobs`` kernels at a time; results in the order of ``paths``. First: become
+    the kernels' subreaper, clean up, probe for kernel users, load the criteria (else ``CriteriaError``)."""
     procs.become_subreaper()
     scratch_parent = Path(options.scratch_root or tempfile.gettempdir())
     clean_stale_scratch(scratch_parent)
     if options.isolation is None:
-        options.isolation = await users.probe(options.kernel_user, options.repo_root, scratch_parent,
-                                              lambda scratch, user: grading_env(options.repo_root, scratch, "probe",
-                                                                                user))
-        level = "" if options.isolation.enabled or options.kernel_user == "off" else "WARNING: "
-        print(f"grader: {level}{options.isolation.describe()}", file=sys.stderr)
-    await criteria.begin(evaluator_env(options.repo_root))
+        options.isolation = await users.probe(
+            options.kernel_user, options.repo_root, scratch_parent,
+            lambda scratch, user: grading_env(options.repo_root, scratch, "probe", user))
+        print(f"grader: {options.isolation.describe()}", file=sys.stderr)
+    await criteria.begin()
     semaphore = asyncio.Semaphore(max(1, options.jobs))
 
     async def one(path: Path) -> SubmissionGrade:

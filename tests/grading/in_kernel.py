@@ -1,12 +1,8 @@
-"""What the grader runs INSIDE a student's kernel (the grader process never imports it; the evaluation process
-takes its limits and ``load_criteria``).
+"""What the grader runs INSIDE a student's kernel, loaded by path from the scratch folder (README, part 2).
 
-Each scratch folder gets a copy of this file and of the criteria, as verified at the start of the batch; the
-grader's cells load them by path under new names, so nothing the student did to ``sys.modules`` or the files on
-disk changes what reads the values. Standard library and NumPy only. ``run_one`` writes one exercise's values as
-plain data (``write_values``: JSON with ``{"__array__": key}`` for each array, and an ``.npz`` without pickles),
-which only the evaluation process reads (``evaluator.read_values``); it catches everything, KeyboardInterrupt
-included, so that the grader's interrupt at the time limit costs only that exercise.
+Standard library and NumPy only. ``run_one`` writes one exercise's values as plain data (``write_values``),
+which only ``evaluator.read_values`` reads; it catches everything, KeyboardInterrupt included, so that the
+grader's interrupt at the time limit costs only that exercise.
 """
 
 import importlib.util
@@ -121,8 +117,7 @@ def run_one(student_ns, criteria_folder, base, number, probes_path=None):
             except OSError:
                 pass
     try:
-        values = module.extract(number, student_ns) if probes is None else module.extract(number, student_ns, probes)
-        write_values(base, values)
+        write_values(base, module.extract(number, student_ns, probes))
     except module.NotAttempted as exc:
         _write(base, {"kind": "not attempted", "message": short(exc, MAX_MESSAGE_CHARS)})
     except BaseException as exc:  # an interrupt must cost only this exercise

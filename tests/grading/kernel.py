@@ -1,9 +1,5 @@
-"""One fresh Jupyter kernel per submission, driven one cell at a time.
-
-nbclient starts the kernel; the cell loop is the grader's own: a kernel that ignores the interrupt is declared
-hung ``grace`` seconds after it (the batch goes on), only the first and last few KB of a cell's output are kept,
-a dead kernel is reported (not raised), and a message part over ``MAX_MESSAGE_BYTES`` is refused by zmq.
-"""
+"""One fresh Jupyter kernel, driven one cell at a time: nbclient starts it, the cell loop is the grader's own
+(a kernel that ignores the interrupt is hung, output is bounded, a dead kernel is reported, not raised)."""
 
 from __future__ import annotations
 
@@ -45,9 +41,7 @@ class KernelStartError(Exception):
 class _CurrentEnvKernelSpecs(KernelSpecManager):
     """Kernel specs plus one that runs ipykernel with this very Python (like nbval's --current-env)."""
 
-    def get_kernel_spec(self, kernel_name):
-        if kernel_name != CURRENT_ENV_KERNEL:
-            return super().get_kernel_spec(kernel_name)
+    def get_kernel_spec(self, kernel_name):  # only CURRENT_ENV_KERNEL is ever asked for
         from ipykernel.kernelspec import RESOURCES, get_kernel_dict
 
         spec = get_kernel_dict()  # with an in-memory history: nothing appended to ~/.ipython's history.sqlite
@@ -110,7 +104,6 @@ class CellRun:
     or "dead" (the kernel died)."""
 
     state: str
-    seconds: float
     ename: str = ""
     evalue: str = ""
     traceback: str = ""
@@ -144,7 +137,7 @@ class Kernel:
     """A fresh kernel in folder ``cwd`` with environment ``env``, as ``user`` if given (no groups, umask 077);
     use as ``async with``. The kernel's own stdout/stderr go to ``log_path`` (0600)."""
 
-    def __init__(self, cwd: Path, env: dict[str, str], log_path: Path | None = None, startup_timeout: float = 60.0,
+    def __init__(self, cwd: Path, env: dict[str, str], log_path: Path, startup_timeout: float,
                  user: users.KernelUser | None = None):
         self.km = _KernelManager(kernel_name=CURRENT_ENV_KERNEL, kernel_spec_manager=_CurrentEnvKernelSpecs())
         self.km.grader_user = self.user = user
@@ -153,15 +146,13 @@ class Kernel:
                                       resources={"metadata": {"path": str(cwd)}}, startup_timeout=int(startup_timeout))
         # The connection file in the scratch folder, not in $TMPDIR: after a SIGKILL the next run cleans it up.
         self.km.connection_file = str(Path(cwd).parent / f"kernel-{os.getpid()}-{id(self)}.json")
-        self._env, self.token, self._log_path = env, env.get(procs.TOKEN_VAR, ""), log_path
+        self._env, self.token, self._log_path = env, env[procs.TOKEN_VAR], log_path  # grading_env's token
         self.pid = self._log = self.kc = self._monitor = None
         self.disconnects = self._reconnected = 0
 
     async def __aenter__(self) -> Kernel:
-        if self._log_path is None:
-            self._log = open(os.devnull, "ab")  # noqa: SIM115 - closed in shutdown()
-        else:  # the grader's file: the kernel writes to the descriptor it inherits
-            self._log = os.fdopen(os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+        # The grader's file: the kernel writes to the descriptor it inherits.
+        self._log = os.fdopen(os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
         launch = self.user.popen_kwargs() if self.user is not None else {}
         try:
             await self._client.async_start_new_kernel(env=self._env, stdout=self._log, stderr=self._log, **launch)
@@ -187,34 +178,29 @@ class Kernel:
             self.kc.stop_channels()
             self.kc = None
         uid = self.user.uid if self.user is not None else None
-        if self.token:
-            procs.kill_tree(self.token, self.pid, uid=uid)
+        procs.kill_tree(self.token, self.pid, uid=uid)
         try:
             if self.km.has_kernel:
                 await self.km.shutdown_kernel(now=True)
         except Exception as exc:  # already gone; never let cleanup hide the grade
             print(f"grader: kernel shutdown: {exc!r}", file=sys.stderr)
-        if self.token:
-            procs.kill_tree(self.token, None, uid=uid)
+        procs.kill_tree(self.token, None, uid=uid)
         if self._log is not None:
             self._log.close()
             self._log = None
 
-    def log_tail(self, chars: int = 1500) -> str:
-        """The end of the kernel process's own stderr/stdout (minus its startup warnings)."""
+    def log_tail(self) -> str:
+        """The last 1,500 characters of the kernel process's own stderr/stdout (minus its startup warnings)."""
         try:
-            text = self._log_path.read_text(encoding="utf-8", errors="replace") if self._log_path else ""
+            text = self._log_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""
-        return "\n".join(line for line in text.splitlines() if "without encryption" not in line)[-chars:].strip()
+        return "\n".join(line for line in text.splitlines() if "without encryption" not in line)[-1500:].strip()
 
     async def run(self, code: str, timeout: float, grace: float = INTERRUPT_GRACE, history: bool = True) -> CellRun:
-        """Execute ``code``; interrupt it after ``timeout`` seconds, give up ``grace`` seconds later.
-
-        The cell ends with its ``idle`` status. Should that never come (zmq dropped the connection for a part over
-        ``MAX_MESSAGE_BYTES``, with what was queued behind it), it ends ``REPLY_QUIET`` s after its
-        ``execute_reply`` once none of its output arrives any more (``lost_output``, ``disconnected``).
-        """
+        """Execute ``code``; interrupt it after ``timeout`` seconds, give up ``grace`` seconds later. It ends with its
+        ``idle`` status or, should zmq have dropped that (a part over ``MAX_MESSAGE_BYTES``), ``REPLY_QUIET`` s after
+        its ``execute_reply`` once none of its output arrives any more (``lost_output``, ``disconnected``)."""
         kc, km = self.kc, self.km
         await self._keep_iopub()
         disconnects = self.disconnects
@@ -222,7 +208,7 @@ class Kernel:
         start = last_heard = monotonic()
         deadline = start + max(timeout, 0.0)
         interrupted = False
-        run = CellRun(state="ok", seconds=0.0)
+        run = CellRun("ok")
         reply: dict | None = None
         while True:
             now = monotonic()
@@ -230,7 +216,7 @@ class Kernel:
                 reply = await self._reply(msg_id, 0)
             if now >= deadline and reply is None:
                 if interrupted:
-                    run.state, run.seconds = "hung", now - start
+                    run.state = "hung"
                     return run
                 interrupted = True
                 await km.interrupt_kernel()
@@ -243,7 +229,7 @@ class Kernel:
                 msg = await kc.iopub_channel.get_msg(timeout=max(0.05, min(1.0, deadline - now)))
             except queue.Empty:
                 if not await km.is_alive():
-                    run.state, run.seconds = "dead", monotonic() - start
+                    run.state = "dead"
                     return run
                 await self._keep_iopub()
                 if reply is None and (reply := await self._reply(msg_id, 0)) is not None:
@@ -259,7 +245,6 @@ class Kernel:
                 run.output.add(str(content.get("text", "")))
             elif kind == "error":
                 run.set_error(content)
-        run.seconds = monotonic() - start
         if reply is None:
             reply = await self._reply(msg_id, 2.0) or {}  # consumed, so that replies don't pile up
         if run.lost_output and not run.ename and isinstance(reply, dict) and reply.get("status") == "error":

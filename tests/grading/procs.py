@@ -1,12 +1,9 @@
-"""Every process a kernel starts ends with its submission.
+"""Every process a kernel starts ends with its submission (README, part 2).
 
-A kernel's processes can leave its process group and session (a double fork), so the grader makes itself a
-*child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``, Linux): orphans are re-parented to it, not to init. Each
-kernel carries a token (``GRADER_KERNEL``) in its environment; ``kill_tree`` kills the kernel's descendants and
-every orphan of ours with that token, or with none or an unreadable environment (one that cleared it), reaps them,
-and repeats until none is left. With a kernel user (``users.py``) every descendant of ours running as that uid is
-the kernel's too, and an unreadable orphan of another uid belongs to another kernel. Without ``/proc`` and prctl,
-only the descendants still linked to the kernel are found.
+The grader is a *child subreaper* (Linux ``prctl``): a kernel's double-forked orphans are re-parented to it.
+``kill_tree`` kills the kernel's descendants and our orphans that carry its token (``GRADER_KERNEL``), none, or
+an unreadable environment, reaps them, and repeats until none is left. With a kernel user (``users.py``) every
+descendant running as that uid is the kernel's too, and an unreadable orphan of another uid is another kernel's.
 """
 
 from __future__ import annotations
@@ -77,14 +74,13 @@ def descendants(root: int) -> set[int]:
     return found
 
 
-def belonging_to(token: str, kernel_pid: int | None, keep: set[int] = frozenset(), uid: int | None = None) -> set[int]:
+def belonging_to(token: str, kernel_pid: int | None, uid: int | None = None) -> set[int]:
     """Processes of one kernel: its descendants, orphans re-parented to us with its token (or none), and, with
     ``uid`` (the kernel's own user), every descendant of ours running as that uid."""
     me, my_uid = os.getpid(), os.getuid()
-    keep = set(keep) | PROTECTED
     found = descendants(kernel_pid) if kernel_pid else set()
     for pid in descendants(me):
-        if pid in keep or pid == kernel_pid or _stat(pid)[:1] == ["Z"]:
+        if pid in PROTECTED or pid == kernel_pid or _stat(pid)[:1] == ["Z"]:
             continue
         owners = _uids(pid) if uid is not None else set()
         if uid is not None and uid in owners:
@@ -97,15 +93,14 @@ def belonging_to(token: str, kernel_pid: int | None, keep: set[int] = frozenset(
                 found |= {pid} | descendants(pid)
         elif _token(pid) == token:
             found.add(pid)
-    return {pid for pid in found if pid not in keep and pid != me}
+    return found - PROTECTED - {me}
 
 
-def kill_tree(token: str, kernel_pid: int | None, keep: set[int] = frozenset(), rounds: int = 20,
-              uid: int | None = None) -> int:
-    """SIGKILL every process of the kernel with ``token`` (see ``belonging_to``); reap ours. Returns how many."""
+def kill_tree(token: str, kernel_pid: int | None, uid: int | None = None) -> None:
+    """SIGKILL every process of the kernel with ``token`` (see ``belonging_to``), up to 20 rounds; reap ours."""
     killed: set[int] = set()
-    for _ in range(rounds):
-        pids = belonging_to(token, kernel_pid, keep, uid)
+    for _ in range(20):
+        pids = belonging_to(token, kernel_pid, uid)
         if not pids:
             break
         for pid in pids:
@@ -117,7 +112,6 @@ def kill_tree(token: str, kernel_pid: int | None, keep: set[int] = frozenset(), 
         time.sleep(0.05)
         reap(killed)
     reap(killed)
-    return len(killed)
 
 
 def reap(pids) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -35,17 +36,9 @@ def record_of(grade: SubmissionGrade, feedback_file: str) -> dict:
             "exercises": exercises}
 
 
-def missing_record(student: dict, max_points: int) -> dict:
-    """The record of a roster student without a file."""
-    return {"submission": student["file"], "status": MISSING, "total": 0, "max": max_points, "note": "no submission",
-            "exercises": []}
-
-
-def write_record(feedback_dir: Path, record: dict) -> Path:
+def write_record(feedback_dir: Path, record: dict) -> None:
     path = feedback_dir / RECORDS_DIR / (quote(record["submission"], safe=" ()[]-_.,+=@") + ".json")
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1))
-    return path
 
 
 def read_records(feedback_dir: Path) -> dict[str, dict]:
@@ -61,10 +54,13 @@ def read_records(feedback_dir: Path) -> dict[str, dict]:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all (a killed grader leaves no half file)."""
+    """Write ``path`` whole, synced, or not at all (a killed grader leaves no half file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -110,11 +106,6 @@ def csv_safe(value) -> str:
     return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
-def csv_header(numbers: list[int], roster: bool = False) -> list[str]:
-    ids = ["student_id", "name"] if roster else []
-    return ["submission", *ids, *(f"ex{n}" for n in numbers), "total", "max", "status", "note"]
-
-
 def csv_row(record: dict, numbers: list[int], student: dict | None = None, roster: bool = False) -> list[str]:
     points = {e["number"]: e["points"] for e in record["exercises"]}
     ids = [csv_safe((student or {}).get(key, "")) for key in ("student_id", "name")] if roster else []
@@ -123,49 +114,21 @@ def csv_row(record: dict, numbers: list[int], student: dict | None = None, roste
             str(record["max"]), record["status"], csv_safe(note)]
 
 
-class CsvStream:
-    """The CSV written while grading, each row flushed and synced as soon as its submission is graded (a grader
-    killed mid-batch leaves every finished row); ``write_csv`` rewrites it sorted at the end."""
-
-    def __init__(self, path: Path, numbers: list[int], roster: bool = False):
-        self.numbers, self.roster = numbers, roster
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file)
-        self._write(csv_header(numbers, roster))
-
-    def _write(self, row: list[str]) -> None:
-        self._writer.writerow(row)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def add(self, record: dict, student: dict | None = None) -> None:
-        self._write(csv_row(record, self.numbers, student, self.roster))
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def write_csv(records: dict[str, dict], path: Path, *, roster: list[dict] | None = None,
-              extra_rows: dict[str, list[str]] | None = None, missing_rows: bool = True) -> list[str]:
-    """The whole CSV in natural order of the file names, then ``extra_rows`` (kept from an earlier run), then
-    roster students without a file (``missing``). Returns the submissions in no roster row."""
-    numbers = sorted({e["number"] for r in records.values() for e in r["exercises"]})
-    max_points = next((r["max"] for r in records.values()), 0)
-    students, missing, unmatched = match_roster(roster, list(records)) if roster else ({}, [], [])
-    rows = [csv_header(numbers, roster is not None)]
-    rows += [csv_row(records[name], numbers, students.get(name), roster is not None)
-             for name in sorted(records, key=natural_key)]
-    missing_files = {student["file"] for student in missing}
+def write_csv(path: Path, graded: list[tuple[dict, dict | None]], missing: list[tuple[dict, dict]],
+              extra_rows: dict[str, list[str]] | None, roster: bool) -> None:
+    """The whole CSV: the ``graded`` (record, roster row) pairs, then ``extra_rows`` (kept from an earlier run),
+    then the ``missing`` roster students."""
+    numbers = sorted({e["number"] for record, _ in graded for e in record["exercises"]})
+    ids = ["student_id", "name"] if roster else []
+    rows = [["submission", *ids, *(f"ex{n}" for n in numbers), "total", "max", "status", "note"]]
+    rows += [csv_row(record, numbers, student, roster) for record, student in graded]
+    listed = {record["submission"] for record, _ in graded + missing}
     rows += [row for name, row in sorted((extra_rows or {}).items(), key=lambda item: natural_key(item[0]))
-             if name not in records and name not in missing_files and row[-2:-1] != [MISSING]]
-    rows += [csv_row(missing_record(s, max_points), numbers, s, True) for s in (missing if missing_rows else [])]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(rows)
-    os.replace(tmp, path)
-    return unmatched if roster and missing_rows else []
+             if name not in listed and row[-2:-1] != [MISSING]]
+    rows += [csv_row(record, numbers, student, True) for record, student in missing]
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    atomic_write(path, text.getvalue())
 
 
 def read_csv_rows(path: Path) -> dict[str, list[str]]:
@@ -231,28 +194,27 @@ def _icon(status: str) -> str:
 def _cell_problems(cells: list[CellReport]) -> list[str]:
     lines: list[str] = []
     for cell in cells:
-        name = f"Code cell {cell.code_number}"
-        if cell.state == "error":
-            lines += [f"**{name} raised `{_inline(cell.ename)}`**", ""]
-        elif cell.state == "dead":
+        name, run = f"Code cell {cell.code_number}", cell.run
+        if run.state == "error":
+            lines += [f"**{name} raised `{_inline(run.ename)}`**", ""]
+        elif run.state == "dead":
             lines += [f"**{name} crashed the kernel**; the notebook was run again without it.", ""]
-        elif cell.state in ("timeout", "hung"):
-            hung = "; it ignored the interrupt, so the notebook was run again without it"
-            hung = hung if cell.state == "hung" else ""
+        elif run.state in ("timeout", "hung"):
+            hung = "; it ignored the interrupt, so the notebook was run again without it" if run.state == "hung" else ""
             lines += [f"**{name} was interrupted after {cell.timeout_used:.0f} s** (time limit){hung}", ""]
-        elif cell.state == "not run":
+        elif run.state == "not run":
             lines += [f"{name} was not run: the notebook time limit was reached.", ""]
-        if cell.state in ("error", "timeout", "hung", "dead"):
-            body = cell.traceback or (f"{cell.ename}: {cell.evalue}" if cell.state == "error" else "")
+        if run.state in ("error", "timeout", "hung", "dead"):
+            body = run.traceback or (f"{run.ename}: {run.evalue}" if run.state == "error" else "")
             if body:
                 lines += [*_fenced(_clip_middle(body, TRACEBACK_HEAD_CHARS, TRACEBACK_TAIL_CHARS)), ""]
             # Carriage returns applied as a terminal would (progress bars redraw one line).
-            output = "\n".join(line.rsplit("\r", 1)[-1] for line in cell.output.split("\n"))
+            output = "\n".join(line.rsplit("\r", 1)[-1] for line in run.output.render().split("\n"))
             if output.strip():
                 lines += [f"Its output (the last {OUTPUT_TAIL_CHARS:,} characters at most):", "",
                           *_fenced(output[-OUTPUT_TAIL_CHARS:]), ""]
-        if cell.output_truncated:
-            lines += [f"{name} printed {cell.output_chars:,} characters; the grader kept only the first and last few "
+        if run.output.truncated:
+            lines += [f"{name} printed {run.output.total:,} characters; the grader kept only the first and last few "
                       "KB.", ""]
     return lines
 
@@ -276,9 +238,10 @@ def _clip_middle(text: str, head: int, tail: int) -> str:
 def _stats(records: list[dict]) -> dict:
     graded = [r for r in records if r["status"] != MISSING]
     totals, counts = [r["total"] for r in graded], Counter(r["status"] for r in records)
+    points = (f"mean {statistics.mean(totals):.1f}, median {statistics.median(totals):g}, min {min(totals)}, "
+              f"max {max(totals)}") if totals else ""
     return {"n": len(records), "counts": counts, "totals": totals, "max": next((r["max"] for r in graded), 0),
-            "mean": statistics.mean(totals) if totals else 0.0, "median": statistics.median(totals) if totals else 0.0,
-            "counted": ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if counts[s])}
+            "points": points, "counted": ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if counts[s])}
 
 
 def item_analysis(records: list[dict]) -> list[dict]:
@@ -294,11 +257,9 @@ def item_analysis(records: list[dict]) -> list[dict]:
         row["attempted"] += e["status"] != NOT_ATTEMPTED and not not_graded
         if e["status"] not in (PASSED, NOT_ATTEMPTED) and e["message"] and not not_graded:
             row["hints"][e["message"]] += 1
-    out = []
-    for number in sorted(rows):
-        hint, count = rows[number]["hints"].most_common(1)[0] if rows[number]["hints"] else ("", 0)
-        out.append({**rows[number], "n": len(graded), "hint": hint, "hint_count": count})
-    return out
+    for row in rows.values():
+        row["hint"], row["hint_count"] = row["hints"].most_common(1)[0] if row["hints"] else ("", 0)
+    return [rows[number] for number in sorted(rows)]
 
 
 def summary_text(records: list[dict], seconds: float | None = None, jobs: int | None = None,
@@ -315,8 +276,7 @@ def summary_text(records: list[dict], seconds: float | None = None, jobs: int | 
     timing = f" in {seconds:.1f} s (-j {jobs})" if seconds is not None else ""
     lines += ["", f"{stats['n']} submissions{timing}: {stats['counted']}"]
     if stats["totals"]:
-        lines.append(f"points: mean {stats['mean']:.1f}, median {stats['median']:g}, min {min(stats['totals'])}, "
-                     f"max {max(stats['totals'])} (out of {stats['max']})")
+        lines.append(f"points: {stats['points']} (out of {stats['max']})")
         passed = "  ".join(f"ex{row['number']} {row['passed']}" for row in item_analysis(records))
         lines.append(f"passed per exercise: {passed}")
     if unmatched:
@@ -325,7 +285,7 @@ def summary_text(records: list[dict], seconds: float | None = None, jobs: int | 
 
 
 def write_summary(records: list[dict], folder: Path, unmatched: list[str] | None = None,
-                  skipped: list[str] | None = None) -> tuple[Path, Path]:
+                  skipped: list[str] | None = None) -> None:
     """``summary.md`` (counts, points, item analysis) and ``summary.png`` (histogram of totals) in ``folder``."""
     import matplotlib
 
@@ -346,12 +306,11 @@ def write_summary(records: list[dict], folder: Path, unmatched: list[str] | None
     lines += ["| status | submissions |", "|---|---:|"]
     lines += [f"| {s} | {stats['counts'][s]} |" for s in STATUS_ORDER if stats["counts"][s]] + [""]
     if stats["totals"]:
-        lines += [f"Points (out of {stats['max']}): mean {stats['mean']:.1f}, median {stats['median']:g}, "
-                  f"min {min(stats['totals'])}, max {max(stats['totals'])}.", "", "![Histogram of totals](summary.png)"]
+        lines += [f"Points (out of {stats['max']}): {stats['points']}.", "", "![Histogram of totals](summary.png)"]
         lines += ["", "## Per exercise", "", "| # | Exercise | points | passed | attempted | most common hint "
                   "(failed) |", "|---:|---|---:|---:|---:|---|"]
+        n = len(stats["totals"]) or 1
         for row in item_analysis(records):
-            n = row["n"] or 1
             hint = f"{row['hint_count']}x: {short(row['hint'], 160)}" if row["hint"] else ""
             hint, title = hint.replace("|", "\\|").replace("\n", " "), row["title"].replace("|", "\\|")
             lines.append(f"| {row['number']} | {title} | {row['max']} | {row['passed']} ({row['passed'] / n:.0%}) "
@@ -362,10 +321,9 @@ def write_summary(records: list[dict], folder: Path, unmatched: list[str] | None
     if skipped:
         lines += ["## Not graded", "", *(f"- {item}" for item in skipped), ""]
     atomic_write(folder / "summary.md", "\n".join(lines))
-    return folder / "summary.md", folder / "summary.png"
 
 
-def write_answers(records: list[dict], path: Path) -> Path:
+def write_answers(records: list[dict], path: Path) -> None:
     """``answers.md``: every student's written answer, grouped by exercise."""
     by_exercise: dict[int, list[tuple[str, str]]] = {}
     titles = {}
@@ -380,4 +338,3 @@ def write_answers(records: list[dict], path: Path) -> Path:
         for name, answer in by_exercise[number]:
             lines += [f"**{_inline(name)}**", "", *_quoted(answer), ""]
     atomic_write(path, "\n".join(lines))
-    return path

@@ -1,9 +1,8 @@
-"""Each submission's kernel as its own unprivileged user (when the grader runs as root).
+"""Each submission's kernel as its own unprivileged user (when the grader runs as root; README, part 2).
 
 With ``--kernel-user auto`` (the default) and a root grader, every submission gets a fresh uid (= gid) from a
-high range that no account and no process uses, without groups; its kernel, and every process it starts, runs
-as that uid (``subprocess.Popen``'s ``user``/``group``/``extra_groups``/``umask``). No ``/etc/passwd`` entry:
-``HOME`` is in the scratch folder and ``USER``/``LOGNAME`` name it. One submission's scratch folder::
+high range that no account or process uses, without groups or ``/etc/passwd`` entry; its kernel and every
+process it starts run as that uid. One submission's scratch folder::
 
     grading-XXXX/          root, 0711: other users may pass through, not list
         owner.pid          root, 0644
@@ -12,10 +11,9 @@ as that uid (``subprocess.Popen``'s ``user``/``group``/``extra_groups``/``umask`
         probes.npz         root, 0600 (the evaluator's copy of the fresh inputs)
         submission/ home/ tmp/ ipython/ results/   the uid, 0700
 
-So a kernel can't list or open another's folder, nor signal another's processes, and can't write to the
-output, the repository or the environment. Before the batch, ``probe`` runs a small program as such a uid in a
-folder laid out like that; if it fails (a folder of mode 0700 on the way, a user namespace that maps only
-uid 0), or the grader is not root, kernels run as the grader's user and the grader says so.
+So a kernel can't list or open another's folder, signal another's processes, or write to the output, the
+repository or the environment. ``probe`` first runs a small program as such a uid in a folder laid out like that;
+if it fails, or the grader is not root, kernels run as the grader's user and the grader says so.
 """
 
 from __future__ import annotations
@@ -118,10 +116,8 @@ def new_user() -> KernelUser | None:
     return None
 
 
-def make_private(folder: Path, user: KernelUser | None) -> None:
-    """``folder`` and everything in it owned by ``user`` (mode 0700 for folders); nothing without a user."""
-    if user is None:
-        return
+def make_private(folder: Path, user: KernelUser) -> None:
+    """``folder`` and everything in it owned by ``user`` (mode 0700 for folders)."""
     for path in [folder, *folder.rglob("*")]:
         os.lchown(path, user.uid, user.gid)
         if path.is_dir() and not path.is_symlink():
@@ -135,11 +131,11 @@ def make_private_all(root: Path, user: KernelUser) -> None:
         make_private(root / name, user)
 
 
-def give(path: Path, user: KernelUser | None, mode: int = 0o600) -> None:
-    """One file the grader wrote, handed to ``user`` (e.g. the connection file, a probes file)."""
+def give(path: Path, user: KernelUser | None) -> None:
+    """One file the grader wrote (the connection file, a probes file), handed to ``user`` (mode 0600)."""
     if user is not None:
         os.chown(path, user.uid, user.gid)
-        path.chmod(mode)
+        path.chmod(0o600)
 
 
 def seed_matplotlib_cache(config_dir: Path, user: KernelUser) -> None:
@@ -155,10 +151,9 @@ def seed_matplotlib_cache(config_dir: Path, user: KernelUser) -> None:
     make_private(config_dir, user)
 
 
-def remove_files_of(user: KernelUser, folders=SHARED_TMP) -> list[str]:
+def remove_files_of(user: KernelUser) -> None:
     """Delete what ``user`` left directly in the shared temporary folders (its ids are fresh: all of it is its)."""
-    removed = []
-    for folder in dict.fromkeys([*folders, tempfile.gettempdir()]):
+    for folder in dict.fromkeys([*SHARED_TMP, tempfile.gettempdir()]):
         try:
             entries = list(os.scandir(folder))
         except OSError:
@@ -171,10 +166,8 @@ def remove_files_of(user: KernelUser, folders=SHARED_TMP) -> list[str]:
                     shutil.rmtree(entry.path, ignore_errors=True)
                 else:
                     os.unlink(entry.path)
-                removed.append(entry.path)
             except OSError:
                 pass
-    return removed
 
 
 def blocking_folder(*paths: Path) -> str:
@@ -197,8 +190,10 @@ class Isolation:
 
     enabled: bool
     reason: str = ""
+    asked: bool = True  # False with --kernel-user off: no warning
 
     def describe(self) -> str:
+        """One line for the grader's output; "WARNING: " first when isolation was asked for and is not possible."""
         if self.enabled:
             return ("each submission's kernel runs as its own unprivileged user (a fresh uid, no groups): "
                     "submissions graded at the same time can't signal each other's processes or read each other's "
@@ -207,14 +202,15 @@ class Isolation:
             me = pwd.getpwuid(os.getuid()).pw_name
         except KeyError:
             me = f"uid {os.getuid()}"
-        return f"kernels run as the grader's user ({me}), not isolated from each other or from the grader's files: " + (
-            self.reason)
+        warning = "WARNING: " if self.asked else ""
+        return (f"{warning}kernels run as the grader's user ({me}), not isolated from each other or from the grader's "
+                f"files: {self.reason}")
 
 
 async def probe(mode: str, repo_root: Path, scratch_parent: Path, env_for) -> Isolation:
     """Can kernels run as users of their own here? ``env_for(scratch, user)`` gives the kernels' environment."""
     if mode == "off":
-        return Isolation(False, "--kernel-user off")
+        return Isolation(False, "--kernel-user off", asked=False)
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return Isolation(False, "the grader is not running as root (only root can start processes as other users)")
     user = new_user()
