@@ -46,7 +46,7 @@ class Fail(Exception):
 
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise, as its file defines it (``__init__.py`` holds the registry)."""
+    """One exercise, from its file's names (``__init__.py`` holds the registry)."""
 
     number: int
     title: str

@@ -7,7 +7,7 @@ layers without an activation).
 """
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 2, 1
 TITLE = "A non-linear model for the moons"
@@ -28,6 +28,3 @@ def judge(v: dict, probes: dict) -> str:
                    "stay linear; put a non-linear activation such as nn.ReLU() between them")
     layers = v["model"].get("leaves", [])
     return f"a non-linear model with {v['model'].get('n_params', '?')} parameters ({', '.join(layers[:8])})"
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 3, 1
 TITLE = "Loss function and optimizer for binary classification"
@@ -70,6 +70,3 @@ def judge(v: dict, probes: dict) -> str:
     if not 0 < lr <= 10:
         raise Fail(f"learning rate {lr} is not a sensible step size: try lr=0.01 for Adam or 0.1 for SGD")
     return f"{loss} with {v.get('optimizer_type')} (lr={lr:g}) over all of model_moons's parameters"
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

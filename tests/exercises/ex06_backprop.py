@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 6, 2
 TITLE = "Backpropagation by hand for a ReLU network, with a gradient check"
@@ -175,6 +175,3 @@ def _judge_check(v: dict) -> str:
 
 def judge(v: dict, probes: dict) -> str:
     return f"{_judge_gradients(v)}; {_judge_check(v)}"
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

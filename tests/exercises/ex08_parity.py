@@ -11,7 +11,7 @@ its weights); the table includes one hidden unit; and ``fewest_hidden_units`` is
 import numpy as np
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 8, 2
 LEVEL = 0.97  # every seed of the fewest width must reach this test accuracy
@@ -120,6 +120,3 @@ def judge(v: dict, probes: dict) -> str:
     return (f"{len(table)} widths x {N_SEEDS} seeds, each accuracy that of its kept model; 1 hidden unit: {one}; "
             f"the fewest with all seeds >= {LEVEL}: {enough[0]} (answer_8 is checked only for being there: your "
             "instructor reads it)")
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

@@ -11,7 +11,7 @@ The student trains the same network three times, once per activation, and keeps 
 import numpy as np
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 9, 2
 TITLE = "Sigmoid vs ReLU vs tanh on the spirals"
@@ -79,6 +79,3 @@ def judge(v: dict, probes: dict) -> str:
     C.check_answer(v["answer"], 9)
     return (f"table, curves and the trained models are consistent; {winner} reached {C.pct(LEVEL)} first "
             f"({epochs[winner]} epochs) (answer_9 is checked only for being there: your instructor reads it)")
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 11, 2
 TITLE = "Optimizers on digits: SGD, momentum, RMSprop, Adam"
@@ -160,6 +160,3 @@ def judge(v: dict, probes: dict) -> str:
     return (f"validation set of {n_val} training rows; four different optimizers; step times, accuracies, curves "
             f"and the trained models are consistent; {winner} reached {C.pct(LEVEL)} first (answer_11 is checked only "
             "for being there: your instructor reads it)")
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

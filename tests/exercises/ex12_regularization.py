@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 12, 2
 TITLE = "Regularization against over-fitting"
@@ -151,6 +151,3 @@ def judge(v: dict, probes: dict) -> str:
             f"of the unregularised model's); {SPELLING[best]} is within one standard error "
             f"({se:.3f}) of the best validation accuracy ({top:.3f}) (answer_12 is checked only for being there: "
             "your instructor reads it)")
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)
