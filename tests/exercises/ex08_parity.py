@@ -28,14 +28,9 @@ def read(ns: dict, probes: dict) -> dict:
     """In the kernel: the split, the table, and every kept model run on X_test_parity."""
     values = {**C.split_info(ns, PARITY_SPLIT), "results": C.plain(ns["parity_results"]),
               "fewest": C.plain(ns["fewest_hidden_units"]), "answer": C.plain(ns["answer_8"])}
-    models = ns["models_parity"]
     inputs = {"test": C.to_numpy(ns["X_test_parity"])}
-    if not isinstance(models, dict):
-        values["models"] = {"not_a_dict": C.type_name(models)}
-    else:
-        values["models"] = {str(width): [C.model_info(m, inputs) for m in list(runs)[:10]]
-                            if isinstance(runs, list | tuple) else {"not_a_list": C.type_name(runs)}
-                            for width, runs in list(models.items())[:20]}
+    values["models"] = C.each(ns["models_parity"], lambda runs: [C.model_info(m, inputs) for m in list(runs)[:10]]
+                              if isinstance(runs, list | tuple) else {"not_a_list": C.type_name(runs)}, limit=20)
     return values
 
 

@@ -28,7 +28,7 @@ ACTIVATION_LAYERS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiL
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: the spirals split, the tables, the models run on X_test_spirals, the plot, the answer."""
     return {**C.split_info(ns, C.SPIRALS_SPLIT),
-            "models": C.models_info(ns["models_activations"], {"eval": C.to_numpy(ns["X_test_spirals"])}),
+            "models": C.each(ns["models_activations"], C.model_info, {"eval": C.to_numpy(ns["X_test_spirals"])}),
             "results": C.plain(ns["results_activations"]), "histories": C.plain(ns["histories_activations"]),
             "fastest": C.plain(ns["fastest_activation"]), "ax": C.axes_info(ns["ax_activations"]),
             "answer": C.plain(ns["answer_9"])}

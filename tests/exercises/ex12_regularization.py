@@ -50,9 +50,8 @@ def read(ns: dict, probes: dict) -> dict:
     return {"X_fit": C.array_info(ns["X_train_regularization"]), "y_fit": C.array_info(ns["y_train_regularization"]),
             "X_val": C.array_info(ns["X_val_regularization"]), "y_val": C.array_info(ns["y_val_regularization"]),
             "X_train": C.array_info(ns["X_train_digits"]), "y_train": C.array_info(ns["y_train_digits"]),
-            "models": C.models_info(ns["models_regularization"], inputs),
-            "weight_sums": ({str(k): weight_sums(m) for k, m in list(ns["models_regularization"].items())[:10]}
-                            if isinstance(ns["models_regularization"], dict) else {}),
+            "models": C.each(ns["models_regularization"], C.model_info, inputs),
+            "weight_sums": C.each(ns["models_regularization"], weight_sums),
             "results": C.plain(ns["results_regularization"]), "histories": C.plain(ns["histories_regularization"]),
             "best": C.plain(ns["best_regularizer"]), "answer": C.plain(ns["answer_12"])}
 
