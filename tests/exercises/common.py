@@ -20,6 +20,7 @@ DEFAULT_SEED = 42  # the template's SEED; used when a namespace has no integer S
 MAX_ROWS = 100_000  # a probe or a student's array longer than this is cut (bounded results)
 MIN_ANSWER_CHARS = 40
 MOONS_MIN_TEST_ACC = 0.96  # exercises 4 and 5
+ACTIVATION_LAYERS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU")  # exercises 8 and 9
 
 MOONS_SPLIT = ("X_train_moons", "X_test_moons", "y_train_moons", "y_test_moons")
 SPIRALS_SPLIT = ("X_train_spirals", "X_test_spirals", "y_train_spirals", "y_test_spirals")
@@ -449,13 +450,9 @@ def chain_outputs(layers: list, X: np.ndarray) -> np.ndarray:
 
 
 def rebuild(info, name: str, inputs: dict) -> None:
-    """Replace a model's outputs by those its layers compute here, on the grader's own copy of the inputs.
-
-    ``inputs``: key -> (N, D) array, the inputs the kernel side evaluated the model on under that key (fresh
-    probes, a fixed grid, the student's test split) or new ones (e.g. the training split, to check a history).
-    Where the kernel also sent outputs for a key, they must agree with the rebuilt ones; a model that isn't a
-    chain of standard layers keeps the outputs its own forward() computed, and the outcome says so.
-    """
+    """Replace a model's outputs by those its layers compute here on ``inputs`` (key -> (N, D) array: the kernel's
+    inputs under that key, whose outputs sent must agree, or new ones). A model that isn't a chain of standard layers
+    keeps the outputs its own forward() computed, and the outcome says so."""
     if not isinstance(info, dict) or not info.get("is_module"):
         return
     layers = info.get("layers")

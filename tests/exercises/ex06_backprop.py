@@ -42,11 +42,10 @@ REL_ERROR_PAIRS = {"equal": (_A, _A), "0.1% apart": (_A, 1.001 * _A), "opposite"
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: forward_backward on BATCHES, rel_error on fixed pairs, and grad_check_errors."""
-    values = {"grad_check_errors": C.plain(ns["grad_check_errors"])}
-    f, rel = ns["forward_backward"], ns["rel_error"]
-    values["fb_callable"], values["fb_type"] = callable(f), C.type_name(f)
-    values["rel_callable"], values["rel_type"] = callable(rel), C.type_name(rel)
-    runs = {}
+    f, rel, runs, rels = ns["forward_backward"], ns["rel_error"], {}, {}
+    values = {"grad_check_errors": C.plain(ns["grad_check_errors"]), "fb_callable": callable(f),
+              "fb_type": C.type_name(f), "rel_callable": callable(rel), "rel_type": C.type_name(rel), "runs": runs,
+              "rel_errors": rels}
     if callable(f):
         for key, batch in BATCHES.items():
             params = {k: torch.tensor(batch[k], dtype=torch.float64) for k in KEYS}
@@ -58,15 +57,12 @@ def read(ns: dict, probes: dict) -> dict:
                              "grads": {k: C.to_numpy(g).astype(np.float64) for k, g in dict(grads).items()}}
             except Exception as error:  # the student's function failed on the check's batch
                 runs[key] = {"error": f"{type(error).__name__}: {error}"[:300]}
-    values["runs"] = runs
-    rels = {}
     if callable(rel):
         for key, (a, b) in REL_ERROR_PAIRS.items():
             try:
                 rels[key] = float(rel(torch.tensor(a), torch.tensor(b)))
             except Exception as error:
                 rels[key] = f"{type(error).__name__}: {error}"[:300]
-    values["rel_errors"] = rels
     return values
 
 

@@ -21,7 +21,6 @@ TITLE = "Three-bit parity: how many hidden units does it take?"
 TABLES = ("parity_results", "models_parity", "fewest_hidden_units", "answer_8")
 OWN, BORROWED = PARITY_SPLIT + TABLES, ()
 TODO = f"make the parity split, train every width at 3 seeds and fill {C.listed(TABLES)}"
-ACTIVATIONS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU")
 
 
 def read(ns: dict, probes: dict) -> dict:
@@ -51,7 +50,7 @@ def _check_model(info, name: str, width: int) -> None:
     if len(shapes) != 2 or shapes[0] != (3, width) or shapes[1] != (width, 1):
         raise Fail(f"{name} should be 3 -> {width} -> ReLU -> 1 (nn.Linear(3, {width}), nn.ReLU(), "
                    f"nn.Linear({width}, 1)); its linear layers are {shapes}")
-    if not any(t in ACTIVATIONS for t in C.layer_types(info)):
+    if not any(t in C.ACTIVATION_LAYERS for t in C.layer_types(info)):
         raise Fail(f"{name} has no activation between its two nn.Linear layers, so it is linear, and no linear "
                    "model separates parity: put nn.ReLU() between them")
 

@@ -22,7 +22,6 @@ TODO = f"fill {C.listed(OWN)}"
 LEVEL = 0.9  # epochs are counted until the test accuracy first reaches this
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
 LAYER_OF = {"sigmoid": "Sigmoid", "relu": "ReLU", "tanh": "Tanh"}
-ACTIVATION_LAYERS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU")
 
 
 def read(ns: dict, probes: dict) -> dict:
@@ -57,7 +56,7 @@ def judge(v: dict, probes: dict) -> str:
         if abs(final - test_acc[-1]) > 1e-6:
             raise Fail(f"results_activations['{name}']['test_acc'] is {final:.4f} but the last epoch of its history "
                        f"says {test_acc[-1]:.4f}: report the final test accuracy")
-        used = sorted({t for t in C.layer_types(models[name]) if t in ACTIVATION_LAYERS})
+        used = sorted({t for t in C.layer_types(models[name]) if t in C.ACTIVATION_LAYERS})
         if used != [LAYER_OF[name]]:
             raise Fail(f"models_activations['{name}'] uses {', '.join(used) or 'no activation'}; it should use "
                        f"nn.{LAYER_OF[name]}() after each hidden layer, and no other activation")

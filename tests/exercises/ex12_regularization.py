@@ -72,19 +72,19 @@ def check_penalties(sums: dict) -> str:
     sums = {C.norm_key(k): s for k, s in sums.items()}
     none = sums.get("none") or {}
     texts = []
-    for name, kind, formula, fix in (
-            ("l1", "l1", "sum |w|", "add l1 * sum(w.abs().sum() for each weight matrix w) to the loss before "
-                                    "loss.backward(), or raise l1"),
-            ("l2", "l2", "sum w**2", "train it with torch.optim.AdamW(..., weight_decay=...) on the weight matrices, "
-                                     "or raise weight_decay")):
-        own = (sums.get(name) or {}).get(kind)
-        if own is None or not none.get(kind):
+    for name, formula, fix in (
+            ("l1", "sum |w|", "add l1 * sum(w.abs().sum() for each weight matrix w) to the loss before "
+                              "loss.backward(), or raise l1"),
+            ("l2", "sum w**2", "train it with torch.optim.AdamW(..., weight_decay=...) on the weight matrices, "
+                               "or raise weight_decay")):
+        own = (sums.get(name) or {}).get(name)
+        if own is None or not none.get(name):
             raise Fail(f"models_regularization['{SPELLING[name]}'] and ['none'] should be nn.Modules whose weights the "
                        "check can read")
-        ratio = own / none[kind]
+        ratio = own / none[name]
         if not ratio <= PENALTY_RATIO:
             raise Fail(f"models_regularization['{SPELLING[name]}'] has {formula} = {own:.4g} over its weight "
-                       f"matrices, {ratio:.2f} of the unregularised model's {none[kind]:.4g} (the check needs at most "
+                       f"matrices, {ratio:.2f} of the unregularised model's {none[name]:.4g} (the check needs at most "
                        f"{PENALTY_RATIO}): its penalty was not applied, or is too weak to matter; {fix}")
         texts.append(f"{SPELLING[name]} {formula} {ratio:.2f}")
     return ", ".join(texts)

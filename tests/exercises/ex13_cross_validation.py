@@ -37,10 +37,8 @@ def main_effects(rows: list) -> dict:
     """For each hyperparameter: max - min over its values of the mean CV accuracy of the rows with that value."""
     effects = {}
     for key in KEYS:
-        means = {}
-        for row in rows:
-            means.setdefault(repr(row[key]), []).append(float(row["mean"]))
-        averages = [float(np.mean(m)) for m in means.values()]
+        averages = [float(np.mean([float(row["mean"]) for row in rows if repr(row[key]) == level]))
+                    for level in dict.fromkeys(repr(row[key]) for row in rows)]
         effects[key] = max(averages) - min(averages)
     return effects
 
