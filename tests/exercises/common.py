@@ -450,8 +450,8 @@ def chain_outputs(layers: list, X: np.ndarray) -> np.ndarray:
 
 
 def rebuild(info, name: str, inputs: dict) -> None:
-    """Replace a model's outputs by those its layers compute here on ``inputs`` (key -> (N, D) array: the kernel's
-    inputs under that key, whose outputs sent must agree, or new ones). A model that isn't a chain of standard layers
+    """Replace a model's outputs by those its layers compute here on ``inputs`` (key -> (N, D) array: inputs the kernel
+    ran it on under that key, whose outputs must agree, or new ones). A model that isn't a chain of standard layers
     keeps the outputs its own forward() computed, and the outcome says so."""
     if not isinstance(info, dict) or not info.get("is_module"):
         return
