@@ -1,17 +1,8 @@
-"""The 13 exercises of ``02_neural_networks_exercises.ipynb``: one file each, this registry, ``common.py``.
+"""The 13 exercises of ``02_neural_networks_exercises.ipynb`` (one file each; see tests/grading/README.md §3).
 
-Each ``exNN_*.py`` is the specification of one exercise, top to bottom: what the student must define, its
-points, how the data are rebuilt, what is read from the kernel (``read``) and how it is judged, with its hints
-(``judge``).
-
-* :func:`extract` (in the kernel: the check cell's, or the grader's): the exercise's ``read`` on the notebook's
-  namespace -> plain data (builtins and NumPy arrays). Models are run on ``probes``, fresh inputs chosen by the
-  caller (only the inputs: the labels stay with the caller).
-* :func:`evaluate` (in the check cell, or the grader's evaluation process): its ``judge`` -> one :class:`Outcome`.
-* :func:`check` for the notebook's check cells: ``check(4, globals())``.
-
-Imports inside this package are relative, so the grader can load a fresh copy of it under another name in a
-student's kernel (``tests/grading/in_kernel.py``).
+:func:`extract` runs an exercise's ``read`` in the kernel, :func:`evaluate` its ``judge``; :func:`check` is the
+notebook's check cell (``check(4, globals())``). Imports inside this package are relative, so the grader can load a
+fresh copy of it under another name in a student's kernel (``tests/grading/in_kernel.py``).
 """
 
 from tests.grading.outcome import FAILED, NOT_ATTEMPTED, PASSED, Outcome
@@ -39,7 +30,8 @@ from .common import DATASETS, NotAttempted, default_probes, make_probes, probe_i
 _FILES = (ex01_moons_split, ex02_moons_model, ex03_loss_optimizer, ex04_training_loop, ex05_predictions, ex06_backprop,
           ex07_spirals, ex08_parity, ex09_activations, ex10_iris_digits, ex11_optimizers, ex12_regularization,
           ex13_cross_validation)
-EXERCISES = {file.EXERCISE.number: file.EXERCISE for file in _FILES}
+EXERCISES = {file.NUMBER: common.Exercise(file.NUMBER, file.TITLE, file.POINTS, file.OWN, file.BORROWED, file.TODO,
+                                          file.read, file.judge) for file in _FILES}
 MADE_IN = {name: n for n, exercise in EXERCISES.items() for name in exercise.own}
 
 

@@ -1,14 +1,7 @@
-"""What several exercises share: data sets and probes, reading objects in the kernel, judging them here.
+"""What several exercises share (tests/grading/README.md §3): data sets and probes, readers that turn the kernel's
+objects into plain data, models rebuilt with torch from their weights, and the checks several exercises use.
 
-* **read** (in the student's kernel): objects -> builtins and NumPy arrays (:func:`plain`, :func:`array_info`,
-  :func:`model_info`, :func:`axes_info`). A model becomes its outputs on the inputs given and, when it is a
-  chain of standard layers, those layers with their weights (:func:`layer_chain`).
-* **judge** (in the grader's evaluation process, or the check cell): the data rebuilt with the student's
-  ``SEED`` (:func:`reference_data`), fresh probes whose labels never enter the kernel (:func:`make_probes`),
-  models rebuilt with torch from their weights (:func:`rebuild`), and the checks several exercises use.
-
-Module-level imports: stdlib, NumPy and torch only (the kernel imports this file); scikit-learn and
-``helper_functions`` are imported inside the functions that rebuild data sets.
+scikit-learn and ``helper_functions`` are imported inside the functions that rebuild data sets.
 """
 
 from __future__ import annotations
@@ -27,6 +20,7 @@ DEFAULT_SEED = 42  # the template's SEED; used when a namespace has no integer S
 MAX_ROWS = 100_000  # a probe or a student's array longer than this is cut (bounded results)
 MIN_ANSWER_CHARS = 40
 MOONS_MIN_TEST_ACC = 0.96  # exercises 4 and 5
+ACTIVATION_LAYERS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU")  # exercises 8 and 9
 
 MOONS_SPLIT = ("X_train_moons", "X_test_moons", "y_train_moons", "y_test_moons")
 SPIRALS_SPLIT = ("X_train_spirals", "X_test_spirals", "y_train_spirals", "y_test_spirals")
@@ -46,7 +40,7 @@ class Fail(Exception):
 
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise, as its file defines it (``__init__.py`` holds the registry)."""
+    """One exercise, from its file's names (``__init__.py`` holds the registry)."""
 
     number: int
     title: str
@@ -371,11 +365,11 @@ def model_info(model, inputs: dict) -> dict:
     return info
 
 
-def models_info(value, inputs: dict) -> dict:
-    """A dict of models (one per run of a comparison) -> key -> model_info; anything else -> its type name."""
+def each(value, read: Callable, *args, limit: int = 10) -> dict:
+    """A dict (one entry per run of a comparison) -> key -> ``read(entry, *args)``; anything else -> its type name."""
     if not isinstance(value, dict):
         return {"not_a_dict": type_name(value)}
-    return {str(key): model_info(model, inputs) for key, model in list(value.items())[:10]}
+    return {str(key): read(entry, *args) for key, entry in list(value.items())[:limit]}
 
 
 def axes_info(ax) -> dict:
@@ -385,13 +379,11 @@ def axes_info(ax) -> dict:
         return {"is_axes": False, "type": type_name(ax)}
     return {
         "is_axes": True,
-        "n_axes": len(axes),
         "n_lines": sum(len(a.get_lines()) for a in axes),
         "n_collections": sum(len(a.collections) for a in axes),
         "has_legend": any(a.get_legend() is not None for a in axes),
         "xlabel": " ".join(a.get_xlabel() for a in axes).strip(),
         "ylabel": " ".join(a.get_ylabel() for a in axes).strip(),
-        "title": " ".join(a.get_title() for a in axes).strip(),
     }
 
 
@@ -458,13 +450,9 @@ def chain_outputs(layers: list, X: np.ndarray) -> np.ndarray:
 
 
 def rebuild(info, name: str, inputs: dict) -> None:
-    """Replace a model's outputs by those its layers compute here, on the grader's own copy of the inputs.
-
-    ``inputs``: key -> (N, D) array, the inputs the kernel side evaluated the model on under that key (fresh
-    probes, a fixed grid, the student's test split) or new ones (e.g. the training split, to check a history).
-    Where the kernel also sent outputs for a key, they must agree with the rebuilt ones; a model that isn't a
-    chain of standard layers keeps the outputs its own forward() computed, and the outcome says so.
-    """
+    """Replace a model's outputs by those its layers compute here on ``inputs`` (key -> (N, D) array: inputs the kernel
+    ran it on under that key, whose outputs must agree, or new ones). A model that isn't a chain of standard layers
+    keeps the outputs its own forward() computed, and the outcome says so."""
     if not isinstance(info, dict) or not info.get("is_module"):
         return
     layers = info.get("layers")
@@ -518,18 +506,6 @@ def model_outputs(info: dict, name: str, n_rows: int, key: str) -> np.ndarray:
                    f"{np.shape(raw)}")
     if not np.all(np.isfinite(outputs)):
         raise Fail(f"{name} outputs NaN or inf: lower the learning rate and retrain")
-    return outputs
-
-
-def logit_model(info: dict, name: str, n_rows: int, key: str) -> np.ndarray:
-    """A binary model's outputs, failing unless it returns one raw logit per point."""
-    outputs = model_outputs(info, name, n_rows, key)
-    if outputs.shape[1] != 1:
-        raise Fail(f"{name} outputs {outputs.shape[1]} numbers per point; the task asks for one logit: end it with "
-                   "nn.Linear(..., 1)")
-    if (info.get("leaves") or [""])[-1] in ("Sigmoid", "Softmax"):
-        raise Fail(f"{name} ends in nn.{info['leaves'][-1]}(): return logits and use BCEWithLogitsLoss (a sigmoid "
-                   "in the model and another in the loss squash twice); drop the final activation")
     return outputs
 
 
@@ -657,18 +633,31 @@ def check_split(values: dict, names: tuple[str, ...], data: str, n_test: int | N
     return X_train, X_test, y_train, y_test
 
 
-def rows_of(v: dict, X_key: str, y_key: str, X_name: str, y_name: str) -> tuple:
-    """A subset of the digits training split (X_train_digits rows, labels paired): (X, y, row indices)."""
+def rows_of(v: dict, X_key: str, y_key: str, X_name: str, y_name: str, *, share: tuple | None = None,
+            why: str = "index it with the row numbers you chose") -> tuple:
+    """A subset of the digits training split (X_train_digits rows, labels paired): (X, y, row indices).
+
+    ``share=(low, high)``: a validation set held out from the training split (20%), which must hold that share of
+    its rows (an empty one too) and is told so when it is the test split ``v["X_test"]`` instead."""
     X_train = np.asarray(v["X_train"]["array"], dtype=np.float64)
+    X_test = np.asarray(v["X_test"]["array"], dtype=np.float64) if share else None
     y_train = np.asarray(v["y_train"]["array"]).reshape(-1)
     X = np.asarray(v[X_key]["array"], dtype=np.float64)
-    if v[X_key].get("type") != "torch.Tensor" or X.ndim != 2 or X.shape[1:] != X_train.shape[1:] or not len(X):
+    if (v[X_key].get("type") != "torch.Tensor" or X.ndim != 2 or X.shape[1:] != X_train.shape[1:]
+            or not (len(X) or share)):
         raise Fail(f"{X_name} should be a (N, {X_train.shape[1]}) tensor of rows of X_train_digits; yours is a "
                    f"{v[X_key].get('type')} of shape {X.shape}")
     y = as_labels(v[y_key], y_name, len(X))
     rows, distance = nearest_rows(X, X_train)
+    if share:
+        _, test_distance = nearest_rows(X, X_test) if len(X_test) else (None, np.full(len(X), np.inf))
+        if len(X) and np.all(test_distance < 1e-6) and not np.all(distance < 1e-6):
+            raise Fail(f"{X_name} is the test split: hold out 20% of X_train_digits as the validation set and keep "
+                       "X_test_digits untouched")
     if not np.all(distance < 1e-6):
-        raise Fail(f"{X_name} should consist of rows of X_train_digits (index it with the row numbers you chose)")
+        raise Fail(f"{X_name} should consist of rows of X_train_digits ({why})")
+    if share and not share[0] * len(X_train) <= len(X) <= share[1] * len(X_train):
+        raise Fail(f"{X_name} holds {len(X)} of the {len(X_train)} training rows: hold out 20% (test_size=0.2)")
     if len(y_train) == len(X_train) and not np.all(y_train[rows] == y):
         raise Fail(f"{y_name} doesn't match {X_name}: index features and labels with the same indices")
     return X, y, rows

@@ -7,7 +7,7 @@ still paired, and the labels float32 too (``nn.BCEWithLogitsLoss`` in exercises 
 """
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 1, 1
 TITLE = "Moons data: tensors and an 80/20 split"
@@ -29,6 +29,3 @@ def judge(v: dict, probes: dict) -> str:
                        "nn.BCEWithLogitsLoss, the loss of exercises 3 and 4, needs float targets and stops with "
                        "\"result type Float can't be cast to the desired output type Long\" on int64 labels")
     return "800 training and 200 test points of the moons, float32 tensors (labels too), labels paired correctly"
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

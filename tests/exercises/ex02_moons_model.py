@@ -7,7 +7,7 @@ layers without an activation).
 """
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 2, 1
 TITLE = "A non-linear model for the moons"
@@ -21,13 +21,17 @@ def read(ns: dict, probes: dict) -> dict:
 
 
 def judge(v: dict, probes: dict) -> str:
-    C.rebuild(v["model"], "model_moons", {"grid": C.GRID_2D})
-    outputs = C.logit_model(v["model"], "model_moons", len(C.GRID_2D), "grid")
+    model = v["model"]
+    C.rebuild(model, "model_moons", {"grid": C.GRID_2D})
+    outputs = C.model_outputs(model, "model_moons", len(C.GRID_2D), "grid")
+    if outputs.shape[1] != 1:
+        raise Fail(f"model_moons outputs {outputs.shape[1]} numbers per point; the task asks for one logit: end it "
+                   "with nn.Linear(..., 1)")
+    if (model.get("leaves") or [""])[-1] in ("Sigmoid", "Softmax"):
+        raise Fail(f"model_moons ends in nn.{model['leaves'][-1]}(): return logits and use BCEWithLogitsLoss (a "
+                   "sigmoid in the model and another in the loss squash twice); drop the final activation")
     if C.is_affine(outputs, C.GRID_2D):
         raise Fail("model_moons computes a straight-line (affine) function of its input: stacked nn.Linear layers "
                    "stay linear; put a non-linear activation such as nn.ReLU() between them")
-    layers = v["model"].get("leaves", [])
-    return f"a non-linear model with {v['model'].get('n_params', '?')} parameters ({', '.join(layers[:8])})"
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)
+    layers = model.get("leaves", [])
+    return f"a non-linear model with {model.get('n_params', '?')} parameters ({', '.join(layers[:8])})"

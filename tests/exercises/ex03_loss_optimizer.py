@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 3, 1
 TITLE = "Loss function and optimizer for binary classification"
@@ -23,13 +23,12 @@ PROBE_LOGITS, PROBE_TARGETS = [[2.0], [-1.0], [0.5]], [[1.0], [0.0], [0.0]]  # t
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: the loss's type and value on fixed logits; the optimizer's type, parameters and lr."""
     model, loss_fn, optimizer = ns["model_moons"], ns["loss_fn_moons"], ns["optimizer_moons"]
-    values = {"model": C.model_info(model, {"grid": C.GRID_2D[:5]}), "loss_type": type(loss_fn).__name__}
+    values = {"model": C.model_info(model, {"grid": C.GRID_2D[:5]}), "loss_type": type(loss_fn).__name__,
+              "optimizer_type": type(optimizer).__name__, "is_optimizer": isinstance(optimizer, torch.optim.Optimizer)}
     try:
         values["loss_on_probe"] = float(loss_fn(torch.tensor(PROBE_LOGITS), torch.tensor(PROBE_TARGETS)))
     except Exception:
         values["loss_on_probe"] = None
-    values["optimizer_type"] = type(optimizer).__name__
-    values["is_optimizer"] = isinstance(optimizer, torch.optim.Optimizer)
     if values["is_optimizer"]:
         values["optimizer_param_ids"] = sorted(id(p) for g in optimizer.param_groups for p in g["params"])
         values["lr"] = float(optimizer.param_groups[0].get("lr", float("nan")))
@@ -70,6 +69,3 @@ def judge(v: dict, probes: dict) -> str:
     if not 0 < lr <= 10:
         raise Fail(f"learning rate {lr} is not a sensible step size: try lr=0.01 for Adam or 0.1 for SGD")
     return f"{loss} with {v.get('optimizer_type')} (lr={lr:g}) over all of model_moons's parameters"
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

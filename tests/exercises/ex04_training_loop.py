@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 4, 2
 MIN_TEST_ACC = C.MOONS_MIN_TEST_ACC  # exercise 5's too
@@ -113,6 +113,3 @@ def judge(v: dict, probes: dict) -> str:
                    "learning rate or add hidden units/a hidden layer")
     return (f"accuracy {acc:.3f} (>= {MIN_TEST_ACC}) on {len(probes['moons']['y'])} fresh moons points after "
             f"{len(losses)} epochs")
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

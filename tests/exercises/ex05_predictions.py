@@ -8,7 +8,7 @@ The student defines ``y_pred_moons`` (labels 0/1 for ``X_test_moons``) and ``ax_
 import numpy as np
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 5, 2
 TITLE = "Predictions and the decision boundary"
@@ -57,6 +57,3 @@ def judge(v: dict, probes: dict) -> str:
                    "(exercise 4)")
     C.check_axes(v["ax"], "ax_moons", min_collections=2)
     return f"labels match the model ({acc:.3f} test accuracy) and ax_moons shows the decision boundary"
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 6, 2
 TITLE = "Backpropagation by hand for a ReLU network, with a gradient check"
@@ -23,30 +23,27 @@ TOLERANCE = 1e-6  # relative error of a gradient (float64)
 KEYS = ("W1", "b1", "W2", "b2")
 
 
-def _batch(seed: int, N: int, D: int, H: int, K: int, scale: float = 1.0) -> dict:
-    """N points, D features, H hidden units, K classes (the notebook's C)."""
+def _batch(seed: int, N: int, D: int, H: int, K: int, scale: float = 1.0, note: str = "") -> dict:
+    """N points, D features, H hidden units, K classes (the notebook's C), and how the hints name the batch."""
     rng = np.random.default_rng(seed)
     return {"X": rng.normal(size=(N, D)), "y": rng.integers(0, K, size=N), "W1": rng.normal(size=(D, H)),
-            "b1": rng.normal(size=H), "W2": scale * rng.normal(size=(H, K)), "b2": rng.normal(size=K)}
+            "b1": rng.normal(size=H), "W2": scale * rng.normal(size=(H, K)), "b2": rng.normal(size=K),
+            "about": f"batch of {N} points, {D} features, {H} hidden units, {K} classes{note}"}
 
 
 # The check's own batches: (N, D, H, K) differ from the notebook's, and one has logits in the hundreds.
 BATCHES = {"ordinary": _batch(1, 7, 3, 6, 4), "another shape": _batch(2, 5, 4, 3, 5),
-           "large logits": _batch(3, 6, 3, 5, 4, scale=400.0)}
-DESCRIBED = {key: f"batch of {len(b['y'])} points, {b['W1'].shape[0]} features, {b['W1'].shape[1]} hidden units, "
-                  f"{b['W2'].shape[1]} classes" for key, b in BATCHES.items()}
-DESCRIBED["large logits"] += " with logits in the hundreds"
+           "large logits": _batch(3, 6, 3, 5, 4, scale=400.0, note=" with logits in the hundreds")}
 _A = np.arange(1.0, 7.0).reshape(2, 3)
 REL_ERROR_PAIRS = {"equal": (_A, _A), "0.1% apart": (_A, 1.001 * _A), "opposite": (_A, -_A)}
 
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: forward_backward on BATCHES, rel_error on fixed pairs, and grad_check_errors."""
-    values = {"grad_check_errors": C.plain(ns["grad_check_errors"])}
-    f, rel = ns["forward_backward"], ns["rel_error"]
-    values["fb_callable"], values["fb_type"] = callable(f), C.type_name(f)
-    values["rel_callable"], values["rel_type"] = callable(rel), C.type_name(rel)
-    runs = {}
+    f, rel, runs, rels = ns["forward_backward"], ns["rel_error"], {}, {}
+    values = {"grad_check_errors": C.plain(ns["grad_check_errors"]), "fb_callable": callable(f),
+              "fb_type": C.type_name(f), "rel_callable": callable(rel), "rel_type": C.type_name(rel), "runs": runs,
+              "rel_errors": rels}
     if callable(f):
         for key, batch in BATCHES.items():
             params = {k: torch.tensor(batch[k], dtype=torch.float64) for k in KEYS}
@@ -58,15 +55,12 @@ def read(ns: dict, probes: dict) -> dict:
                              "grads": {k: C.to_numpy(g).astype(np.float64) for k, g in dict(grads).items()}}
             except Exception as error:  # the student's function failed on the check's batch
                 runs[key] = {"error": f"{type(error).__name__}: {error}"[:300]}
-    values["runs"] = runs
-    rels = {}
     if callable(rel):
         for key, (a, b) in REL_ERROR_PAIRS.items():
             try:
                 rels[key] = float(rel(torch.tensor(a), torch.tensor(b)))
             except Exception as error:
                 rels[key] = f"{type(error).__name__}: {error}"[:300]
-    values["rel_errors"] = rels
     return values
 
 
@@ -99,7 +93,7 @@ def _judge_gradients(v: dict) -> str:
     worst = 0.0
     for key, batch in BATCHES.items():
         run = v["runs"].get(key) or {}
-        where = f"on the check's own {DESCRIBED[key]}"
+        where = f"on the check's own {batch['about']}"
         if "error" in run:
             autograd = " (it must not call .backward(): write the gradients by hand)" if "grad" in run["error"] else ""
             raise Fail(f"forward_backward raised {run['error']} {where}{autograd}; it should work for any N, D, H "
@@ -175,6 +169,3 @@ def _judge_check(v: dict) -> str:
 
 def judge(v: dict, probes: dict) -> str:
     return f"{_judge_gradients(v)}; {_judge_check(v)}"
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 7, 2
 MIN_TEST_ACC = 0.95
@@ -126,6 +126,3 @@ def judge(v: dict, probes: dict) -> str:
     C.check_axes(v["ax"], "ax_spirals", min_collections=2)
     return (f"adamw_step matches torch.optim.AdamW over 5 steps (largest relative difference {worst:.1e} ≤ "
             f"1e-6); accuracy {acc:.3f} (>= {MIN_TEST_ACC}) on fresh spirals points; a decision boundary in ax_spirals")
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

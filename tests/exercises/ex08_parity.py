@@ -11,7 +11,7 @@ its weights); the table includes one hidden unit; and ``fewest_hidden_units`` is
 import numpy as np
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 8, 2
 LEVEL = 0.97  # every seed of the fewest width must reach this test accuracy
@@ -21,21 +21,15 @@ TITLE = "Three-bit parity: how many hidden units does it take?"
 TABLES = ("parity_results", "models_parity", "fewest_hidden_units", "answer_8")
 OWN, BORROWED = PARITY_SPLIT + TABLES, ()
 TODO = f"make the parity split, train every width at 3 seeds and fill {C.listed(TABLES)}"
-ACTIVATIONS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU")
 
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: the split, the table, and every kept model run on X_test_parity."""
     values = {**C.split_info(ns, PARITY_SPLIT), "results": C.plain(ns["parity_results"]),
               "fewest": C.plain(ns["fewest_hidden_units"]), "answer": C.plain(ns["answer_8"])}
-    models = ns["models_parity"]
     inputs = {"test": C.to_numpy(ns["X_test_parity"])}
-    if not isinstance(models, dict):
-        values["models"] = {"not_a_dict": C.type_name(models)}
-    else:
-        values["models"] = {str(width): [C.model_info(m, inputs) for m in list(runs)[:10]]
-                            if isinstance(runs, list | tuple) else {"not_a_list": C.type_name(runs)}
-                            for width, runs in list(models.items())[:20]}
+    values["models"] = C.each(ns["models_parity"], lambda runs: [C.model_info(m, inputs) for m in list(runs)[:10]]
+                              if isinstance(runs, list | tuple) else {"not_a_list": C.type_name(runs)}, limit=20)
     return values
 
 
@@ -56,7 +50,7 @@ def _check_model(info, name: str, width: int) -> None:
     if len(shapes) != 2 or shapes[0] != (3, width) or shapes[1] != (width, 1):
         raise Fail(f"{name} should be 3 -> {width} -> ReLU -> 1 (nn.Linear(3, {width}), nn.ReLU(), "
                    f"nn.Linear({width}, 1)); its linear layers are {shapes}")
-    if not any(t in ACTIVATIONS for t in C.layer_types(info)):
+    if not any(t in C.ACTIVATION_LAYERS for t in C.layer_types(info)):
         raise Fail(f"{name} has no activation between its two nn.Linear layers, so it is linear, and no linear "
                    "model separates parity: put nn.ReLU() between them")
 
@@ -120,6 +114,3 @@ def judge(v: dict, probes: dict) -> str:
     return (f"{len(table)} widths x {N_SEEDS} seeds, each accuracy that of its kept model; 1 hidden unit: {one}; "
             f"the fewest with all seeds >= {LEVEL}: {enough[0]} (answer_8 is checked only for being there: your "
             "instructor reads it)")
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

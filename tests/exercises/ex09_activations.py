@@ -11,7 +11,7 @@ The student trains the same network three times, once per activation, and keeps 
 import numpy as np
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 9, 2
 TITLE = "Sigmoid vs ReLU vs tanh on the spirals"
@@ -22,13 +22,12 @@ TODO = f"fill {C.listed(OWN)}"
 LEVEL = 0.9  # epochs are counted until the test accuracy first reaches this
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
 LAYER_OF = {"sigmoid": "Sigmoid", "relu": "ReLU", "tanh": "Tanh"}
-ACTIVATION_LAYERS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU")
 
 
 def read(ns: dict, probes: dict) -> dict:
     """In the kernel: the spirals split, the tables, the models run on X_test_spirals, the plot, the answer."""
     return {**C.split_info(ns, C.SPIRALS_SPLIT),
-            "models": C.models_info(ns["models_activations"], {"eval": C.to_numpy(ns["X_test_spirals"])}),
+            "models": C.each(ns["models_activations"], C.model_info, {"eval": C.to_numpy(ns["X_test_spirals"])}),
             "results": C.plain(ns["results_activations"]), "histories": C.plain(ns["histories_activations"]),
             "fastest": C.plain(ns["fastest_activation"]), "ax": C.axes_info(ns["ax_activations"]),
             "answer": C.plain(ns["answer_9"])}
@@ -57,7 +56,7 @@ def judge(v: dict, probes: dict) -> str:
         if abs(final - test_acc[-1]) > 1e-6:
             raise Fail(f"results_activations['{name}']['test_acc'] is {final:.4f} but the last epoch of its history "
                        f"says {test_acc[-1]:.4f}: report the final test accuracy")
-        used = sorted({t for t in C.layer_types(models[name]) if t in ACTIVATION_LAYERS})
+        used = sorted({t for t in C.layer_types(models[name]) if t in C.ACTIVATION_LAYERS})
         if used != [LAYER_OF[name]]:
             raise Fail(f"models_activations['{name}'] uses {', '.join(used) or 'no activation'}; it should use "
                        f"nn.{LAYER_OF[name]}() after each hidden layer, and no other activation")
@@ -79,6 +78,3 @@ def judge(v: dict, probes: dict) -> str:
     C.check_answer(v["answer"], 9)
     return (f"table, curves and the trained models are consistent; {winner} reached {C.pct(LEVEL)} first "
             f"({epochs[winner]} epochs) (answer_9 is checked only for being there: your instructor reads it)")
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

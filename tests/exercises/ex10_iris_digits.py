@@ -10,7 +10,7 @@ only, the number of outputs, and accuracy on the probe rows of the student's tes
 import numpy as np
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 10, 2
 IRIS = ("X_train_iris", "X_test_iris", "y_train_iris", "y_test_iris", "scaler_iris", "model_iris")
@@ -66,6 +66,3 @@ def judge(v: dict, probes: dict) -> str:
             raise Fail(f"{data} test accuracy {acc:.3f} < {minimum}: train longer or add hidden units")
         messages.append(f"{data} test accuracy {acc:.3f} (>= {minimum})")
     return ", ".join(messages) + ", scalers fitted on the training splits"
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 11, 2
 TITLE = "Optimizers on digits: SGD, momentum, RMSprop, Adam"
@@ -25,6 +25,7 @@ BORROWED = ("X_train_digits", "y_train_digits", "X_test_digits")
 TODO = f"fill {C.listed(OWN)}"
 LEVEL = 0.93  # epochs are counted until the validation accuracy first reaches this
 MIN_VAL_ACC = 0.93
+VAL_SHARE = (0.1, 0.3)  # of the training rows, held out for validation (the task asks for 20%)
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 ALIASES = {"sgdmomentum": "momentum", "sgdwithmomentum": "momentum", "sgdm": "momentum"}
 SPELLING = {"sgd": "SGD", "momentum": "Momentum", "rmsprop": "RMSprop", "adam": "Adam"}
@@ -48,38 +49,11 @@ def read(ns: dict, probes: dict) -> dict:
             "X_train": C.array_info(ns["X_train_digits"]), "y_train": C.array_info(ns["y_train_digits"]),
             "X_test": C.array_info(ns["X_test_digits"]),
             "results": C.plain(ns["results_optimizers"]), "histories": C.plain(ns["histories_optimizers"]),
-            "models": C.models_info(ns["models_optimizers"], {"eval": C.to_numpy(ns["X_val_optimizers"])}),
-            "optimizers": ({str(k): optimizer_info(o) for k, o in list(ns["optimizers_used"].items())[:10]}
-                           if isinstance(ns["optimizers_used"], dict) else {"not_a_dict": type(ns["optimizers_used"])
-                                                                            .__name__}),
+            "models": C.each(ns["models_optimizers"], C.model_info, {"eval": C.to_numpy(ns["X_val_optimizers"])}),
+            "optimizers": (C.each(ns["optimizers_used"], optimizer_info) if isinstance(ns["optimizers_used"], dict)
+                           else {"not_a_dict": type(ns["optimizers_used"]).__name__}),  # its hint: the bare name
             "fastest": C.plain(ns["fastest_optimizer"]), "ax": C.axes_info(ns["ax_optimizers"]),
             "answer": C.plain(ns["answer_11"])}
-
-
-def check_validation_split(v: dict) -> int:
-    """X_val_optimizers/y_val_optimizers: rows of the digits training split, labels paired; returns its size."""
-    X_train = np.asarray(v["X_train"]["array"], dtype=np.float64)
-    X_test = np.asarray(v["X_test"]["array"], dtype=np.float64)
-    y_train = np.asarray(v["y_train"]["array"]).reshape(-1)
-    X_val = np.asarray(v["X_val"]["array"], dtype=np.float64)
-    if v["X_val"].get("type") != "torch.Tensor" or X_val.ndim != 2 or X_val.shape[1:] != X_train.shape[1:]:
-        raise Fail(f"X_val_optimizers should be a (N, {X_train.shape[1]}) tensor of rows of X_train_digits; yours is "
-                   f"a {v['X_val'].get('type')} of shape {X_val.shape}")
-    y_val = C.as_labels(v["y_val"], "y_val_optimizers", len(X_val))
-    in_train, train_distance = C.nearest_rows(X_val, X_train)
-    _, test_distance = C.nearest_rows(X_val, X_test) if len(X_test) else (None, np.full(len(X_val), np.inf))
-    if len(X_val) and np.all(test_distance < 1e-6) and not np.all(train_distance < 1e-6):
-        raise Fail("X_val_optimizers is the test split: hold out 20% of X_train_digits as the validation set and "
-                   "keep X_test_digits untouched")
-    if not np.all(train_distance < 1e-6):
-        raise Fail("X_val_optimizers should consist of rows of X_train_digits (the validation set comes from the "
-                   "training split)")
-    if not 0.1 * len(X_train) <= len(X_val) <= 0.3 * len(X_train):
-        raise Fail(f"X_val_optimizers holds {len(X_val)} of the {len(X_train)} training rows: hold out 20% "
-                   "(test_size=0.2)")
-    if len(y_train) == len(X_train) and not np.all(y_train[in_train] == y_val):
-        raise Fail("y_val_optimizers doesn't match X_val_optimizers: index features and labels with the same indices")
-    return len(X_val)
 
 
 def check_optimizers(value: dict, models: dict) -> None:
@@ -114,9 +88,8 @@ def check_optimizers(value: dict, models: dict) -> None:
 
 
 def judge(v: dict, probes: dict) -> str:
-    n_val = check_validation_split(v)
-    X_val = np.asarray(v["X_val"]["array"], dtype=np.float64)
-    y_val = C.as_labels(v["y_val"], "y_val_optimizers", len(X_val))
+    X_val, y_val, _ = C.rows_of(v, "X_val", "y_val", "X_val_optimizers", "y_val_optimizers", share=VAL_SHARE,
+                                why="the validation set comes from the training split")
     results = C.keyed(v["results"], OPTIMIZERS, "results_optimizers", ALIASES)
     histories = C.keyed(v["histories"], OPTIMIZERS, "histories_optimizers", ALIASES)
     models = C.trained_models(v["models"], OPTIMIZERS, "models_optimizers", ALIASES)
@@ -157,9 +130,6 @@ def judge(v: dict, probes: dict) -> str:
     winner = C.fastest(v["fastest"], epochs, "fastest_optimizer", SPELLING, ALIASES)
     C.check_axes(v["ax"], "ax_optimizers", min_lines=4, legend=True)
     C.check_answer(v["answer"], 11)
-    return (f"validation set of {n_val} training rows; four different optimizers; step times, accuracies, curves "
+    return (f"validation set of {len(X_val)} training rows; four different optimizers; step times, accuracies, curves "
             f"and the trained models are consistent; {winner} reached {C.pct(LEVEL)} first (answer_11 is checked only "
             "for being there: your instructor reads it)")
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)

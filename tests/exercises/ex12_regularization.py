@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from . import common as C
-from .common import Exercise, Fail
+from .common import Fail
 
 NUMBER, POINTS = 12, 2
 TITLE = "Regularization against over-fitting"
@@ -50,9 +50,8 @@ def read(ns: dict, probes: dict) -> dict:
     return {"X_fit": C.array_info(ns["X_train_regularization"]), "y_fit": C.array_info(ns["y_train_regularization"]),
             "X_val": C.array_info(ns["X_val_regularization"]), "y_val": C.array_info(ns["y_val_regularization"]),
             "X_train": C.array_info(ns["X_train_digits"]), "y_train": C.array_info(ns["y_train_digits"]),
-            "models": C.models_info(ns["models_regularization"], inputs),
-            "weight_sums": ({str(k): weight_sums(m) for k, m in list(ns["models_regularization"].items())[:10]}
-                            if isinstance(ns["models_regularization"], dict) else {}),
+            "models": C.each(ns["models_regularization"], C.model_info, inputs),
+            "weight_sums": C.each(ns["models_regularization"], weight_sums),
             "results": C.plain(ns["results_regularization"]), "histories": C.plain(ns["histories_regularization"]),
             "best": C.plain(ns["best_regularizer"]), "answer": C.plain(ns["answer_12"])}
 
@@ -73,19 +72,19 @@ def check_penalties(sums: dict) -> str:
     sums = {C.norm_key(k): s for k, s in sums.items()}
     none = sums.get("none") or {}
     texts = []
-    for name, kind, formula, fix in (
-            ("l1", "l1", "sum |w|", "add l1 * sum(w.abs().sum() for each weight matrix w) to the loss before "
-                                    "loss.backward(), or raise l1"),
-            ("l2", "l2", "sum w**2", "train it with torch.optim.AdamW(..., weight_decay=...) on the weight matrices, "
-                                     "or raise weight_decay")):
-        own = (sums.get(name) or {}).get(kind)
-        if own is None or not none.get(kind):
+    for name, formula, fix in (
+            ("l1", "sum |w|", "add l1 * sum(w.abs().sum() for each weight matrix w) to the loss before "
+                              "loss.backward(), or raise l1"),
+            ("l2", "sum w**2", "train it with torch.optim.AdamW(..., weight_decay=...) on the weight matrices, "
+                               "or raise weight_decay")):
+        own = (sums.get(name) or {}).get(name)
+        if own is None or not none.get(name):
             raise Fail(f"models_regularization['{SPELLING[name]}'] and ['none'] should be nn.Modules whose weights the "
                        "check can read")
-        ratio = own / none[kind]
+        ratio = own / none[name]
         if not ratio <= PENALTY_RATIO:
             raise Fail(f"models_regularization['{SPELLING[name]}'] has {formula} = {own:.4g} over its weight "
-                       f"matrices, {ratio:.2f} of the unregularised model's {none[kind]:.4g} (the check needs at most "
+                       f"matrices, {ratio:.2f} of the unregularised model's {none[name]:.4g} (the check needs at most "
                        f"{PENALTY_RATIO}): its penalty was not applied, or is too weak to matter; {fix}")
         texts.append(f"{SPELLING[name]} {formula} {ratio:.2f}")
     return ", ".join(texts)
@@ -151,6 +150,3 @@ def judge(v: dict, probes: dict) -> str:
             f"of the unregularised model's); {SPELLING[best]} is within one standard error "
             f"({se:.3f}) of the best validation accuracy ({top:.3f}) (answer_12 is checked only for being there: "
             "your instructor reads it)")
-
-
-EXERCISE = Exercise(NUMBER, TITLE, POINTS, OWN, BORROWED, TODO, read, judge)
