@@ -1,14 +1,11 @@
 """Run the full default test suite K times and report every test that failed in any run.
 
-One command (from the repository root)::
+    python -m tests.benchmarks.repeat_runs --runs 10 [--offline] [-- PYTEST ARGS]
 
-    python -m tests.benchmarks.repeat_runs --runs 10
-
-Each run is a plain ``pytest`` (the README's test command) in a fresh process, plus ``--junitxml`` into a
-temporary folder so that every test's outcome can be read back. ``--offline`` runs each one as CI does, in a
-network namespace with only the loopback device (``unshare -rn``). Arguments after ``--`` go to pytest.
-Writes ``tests/benchmarks/results/repeat_runs.md`` (``--out``): the runs, and the tests that failed with how many
-runs they failed in. Exit status 1 when any run failed.
+Each run is a plain ``pytest`` (the README's test command) in a fresh process, with ``--junitxml`` so that every
+test's outcome can be read back; ``--offline`` runs it as CI does, in a network namespace with only the loopback
+device (``unshare -rn``). Writes ``tests/benchmarks/results/repeat_runs.md`` (``--out``): the runs, and the tests
+that failed with how many runs they failed in. Exit status 1 when any run failed.
 """
 
 from __future__ import annotations
@@ -25,19 +22,29 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from tests.benchmarks.common import RESULTS, ROOT, table, write
+from tests.benchmarks.common import RESULTS, ROOT, command, table, write
 
 OFFLINE = ["unshare", "-rn", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
 
 
 def outcomes(junit: pathlib.Path) -> dict[str, str]:
-    """Test id -> 'passed' / 'failed' / 'error' / 'skipped' from a JUnit XML report."""
+    """Test id -> 'passed' / 'failed' / 'error' / 'skipped' from a JUnit XML report ({} when there is none)."""
     result = {}
-    for case in ET.parse(junit).getroot().iter("testcase"):
+    for case in ET.parse(junit).getroot().iter("testcase") if junit.exists() else []:
         tags = {child.tag for child in case}
         kinds = [k for tag, k in [("failure", "failed"), ("error", "error"), ("skipped", "skipped")] if tag in tags]
         result[f"{case.get('classname', '')}::{case.get('name', '')}"] = (kinds or ["passed"])[0]
     return result
+
+
+def run_pytest(cwd: pathlib.Path, junit: pathlib.Path, args=(), prefix=(), unset=("PYTEST_ADDOPTS",)):
+    """``pytest ARGS`` in a fresh process in ``cwd`` (after ``prefix``, without the variables ``unset``), with
+    ``--junitxml=junit``: (the finished process, outcome per test id, wall seconds)."""
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    start = time.perf_counter()
+    proc = subprocess.run([*prefix, sys.executable, "-m", "pytest", f"--junitxml={junit}", *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=3600)
+    return proc, outcomes(junit), time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,20 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "repeat_runs.md", help="Markdown file to write")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
-    prefix = OFFLINE if args.offline else []
     if args.offline and not (shutil.which("unshare") and subprocess.run([*OFFLINE, "true"]).returncode == 0):
         parser.error("--offline: unprivileged network namespaces (unshare -rn) are unavailable here")
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
 
     rows, failures = [], collections.Counter()
     with tempfile.TemporaryDirectory(prefix="repeat_runs_") as tmp:
         for run in range(1, args.runs + 1):
-            junit = pathlib.Path(tmp) / f"run_{run}.xml"
-            start = time.perf_counter()
-            proc = subprocess.run([*prefix, sys.executable, "-m", "pytest", "-q", f"--junitxml={junit}",
-                                   *args.pytest_args], cwd=ROOT, env=env, capture_output=True, text=True)
-            wall = time.perf_counter() - start
-            results = outcomes(junit) if junit.exists() else {}
+            proc, results, wall = run_pytest(ROOT, pathlib.Path(tmp) / f"run_{run}.xml", ["-q", *args.pytest_args],
+                                             OFFLINE if args.offline else [])
             counts = collections.Counter(results.values())
             failures.update(test_id for test_id, outcome in results.items() if outcome in ("failed", "error"))
             if proc.returncode != 0 and not (counts["failed"] or counts["error"]):
@@ -74,10 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
     green = sum(row[1] == 0 for row in rows)
     walls = sorted(row[2] for row in rows)
-    command = f"python -m tests.benchmarks.repeat_runs --runs {args.runs}" + (" --offline" if args.offline else "")
-    command += (" -- " + " ".join(args.pytest_args)) if args.pytest_args else ""
     lines = [
-        "# Repeat runs of the default test suite", "", f"Command: `{command}`", "",
+        "# Repeat runs of the default test suite", "", f"Command: `{command('repeat_runs', argv)}`", "",
         f"- Date: {dt.date.today().isoformat()}; machine: {os.cpu_count()} cores; "
         f"{'offline (unshare -rn, loopback only)' if args.offline else 'network not blocked'}",
         f"- **{green} of {len(rows)} runs green**; wall time per run: median {walls[len(walls) // 2]} s, "

@@ -2,19 +2,15 @@
 
     python -m tests.tools.jupyterlab_save NOTEBOOK...     # rewrites each file as JupyterLab would
 
-Opening a notebook, JupyterLab (``NotebookPanel`` in ``@jupyterlab/notebook``) creates a session (``POST
-/api/sessions``, which starts the kernel), asks the kernel for ``kernel_info`` over its websocket and writes
-``kernelspec`` (of the spec the server lists) and ``language_info`` (the reply) into the metadata; if that
-changes anything, autosave writes the notebook through the contents API (``PUT /api/contents/PATH``, with
-nbformat). This module does these steps against ``jupyter server`` on 127.0.0.1 to compare the bytes.
-
-Emulated: the browser's JSON (whole floats such as the widget state's 0.0 come back as 0). Not
-emulated: the browser's own model of the cells (they go back as the server sent them).
+Opening, JupyterLab starts a session (and kernel), asks the kernel for ``kernel_info`` over its websocket and
+writes ``kernelspec`` and ``language_info`` into the metadata; saving sends the browser's JSON (0.0 becomes 0) to
+the contents API. Not emulated: the browser's model of the cells (they go back as the server sent them).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -32,21 +28,16 @@ HOST = "127.0.0.1"
 
 
 class JupyterServer:
-    """A context manager: ``jupyter server`` serving ``root`` on a loopback port, with fresh config/data/runtime
-    folders (JupyterLab at ``/lab`` with its default settings); ``request`` calls its REST API. ``env``: variables
-    for the server and its kernels (e.g. ``PYTHONPATH``)."""
+    """``jupyter server`` serving ``root`` on a loopback port with fresh config/data/runtime folders (JupyterLab's
+    default settings), as a context manager; ``env``: variables for the server and its kernels (e.g. PYTHONPATH)."""
 
     def __init__(self, root: pathlib.Path, startup_timeout: float = 120, env: dict[str, str] | None = None):
-        self.root = pathlib.Path(root)
-        self.env = env or {}
-        self.startup_timeout = startup_timeout
+        self.root, self.env, self.startup_timeout = pathlib.Path(root), env or {}, startup_timeout
         self.token = secrets.token_hex(16)
         with socket.socket() as sock:  # a free port
             sock.bind((HOST, 0))
             self.port = sock.getsockname()[1]
-        self.base = f"http://{HOST}:{self.port}"
         self._home = tempfile.TemporaryDirectory(prefix="jupyter-home-")
-        self.process = None
 
     def __enter__(self) -> JupyterServer:
         home = pathlib.Path(self._home.name)
@@ -56,13 +47,10 @@ class JupyterServer:
                    JUPYTER_PLATFORM_DIRS="1")
         env.update(self.env)
         self._log = open(home / "server.log", "wb")  # noqa: SIM115 (closed in __exit__)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", f"--ServerApp.ip={HOST}",
-             f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
-             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
-             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
+        self.process = subprocess.Popen(  # --allow-root only matters where it runs as root (a CI container)
+            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--ServerApp.ip={HOST}",
+             f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
+             f"--ServerApp.root_dir={self.root}"], env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout
         while True:
             try:
@@ -70,13 +58,13 @@ class JupyterServer:
                 return self
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    log = self.log()
+                    log = (home / "server.log").read_text(errors="replace")[-3000:]
                     self.__exit__(None, None, None)
                     raise RuntimeError("jupyter server did not start:\n" + log) from None
                 time.sleep(0.2)
 
     def __exit__(self, *exc) -> None:
-        if self.process is not None and self.process.poll() is None:
+        if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=20)
@@ -86,16 +74,12 @@ class JupyterServer:
         self._log.close()
         self._home.cleanup()
 
-    def log(self) -> str:
-        return (pathlib.Path(self._home.name) / "server.log").read_text(errors="replace")[-3000:]
-
     def request(self, method: str, path: str, body: dict | None = None, timeout: float = 60):
         """Call the REST API; return the decoded JSON reply (None when empty)."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            self.base + path, data=data, method=method,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
-        )
+        req = urllib.request.Request(f"http://{HOST}:{self.port}{path}", data=data, method=method,
+                                     headers={"Authorization": f"token {self.token}",
+                                              "Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=timeout) as reply:
             text = reply.read()
         return json.loads(text) if text else None
@@ -105,9 +89,8 @@ class JupyterServer:
         import websocket  # websocket-client, a dependency of jupyter_server
 
         url = f"ws://{HOST}:{self.port}/api/kernels/{kernel_id}/channels?token={self.token}"
-        ws = websocket.create_connection(url, timeout=timeout)
-        try:
-            msg_id = uuid.uuid4().hex
+        msg_id = uuid.uuid4().hex
+        with contextlib.closing(websocket.create_connection(url, timeout=timeout)) as ws:
             ws.send(json.dumps({
                 "header": {"msg_id": msg_id, "msg_type": "kernel_info_request", "username": "",
                            "session": uuid.uuid4().hex, "date": "", "version": "5.3"},
@@ -116,12 +99,9 @@ class JupyterServer:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 message = json.loads(ws.recv())
-                if message.get("parent_header", {}).get("msg_id") == msg_id and \
-                        message.get("msg_type") == "kernel_info_reply":
+                if message.get("msg_type") == "kernel_info_reply" and message["parent_header"].get("msg_id") == msg_id:
                     return message["content"]
-            raise TimeoutError("no kernel_info_reply")
-        finally:
-            ws.close()
+        raise TimeoutError("no kernel_info_reply")
 
 
 def as_browser_json(value):
@@ -135,13 +115,12 @@ def as_browser_json(value):
     return value
 
 
-def open_and_save(server: JupyterServer, name: str, *, always: bool = True) -> bool:
-    """Open ``name`` (relative to the server root) as JupyterLab does, then save it: ``always`` as *File -> Save
-    Notebook* does, otherwise only when opening made it dirty (as autosave does). True when opening made it dirty."""
+def open_and_save(server: JupyterServer, name: str) -> bool:
+    """Open ``name`` (relative to the server root) as JupyterLab does, then save it as *File -> Save Notebook* does.
+    True when opening made it dirty (changed its metadata)."""
     quoted = urllib.parse.quote(name)
-    session = server.request("POST", "/api/sessions", {
-        "path": name, "name": pathlib.PurePosixPath(name).name, "type": "notebook", "kernel": {"name": "python3"},
-    })
+    session = server.request("POST", "/api/sessions", {"path": name, "name": pathlib.PurePosixPath(name).name,
+                                                       "type": "notebook", "kernel": {"name": "python3"}})
     try:
         kernel = session["kernel"]
         spec = server.request("GET", "/api/kernelspecs")["kernelspecs"][kernel["name"]]["spec"]
@@ -152,15 +131,12 @@ def open_and_save(server: JupyterServer, name: str, *, always: bool = True) -> b
             server.request("POST", f"/api/contents/{quoted}/checkpoints")
         nb = model["content"]
         before = json.dumps(nb["metadata"], sort_keys=True)
-        nb["metadata"]["kernelspec"] = {
-            "display_name": spec["display_name"], "language": spec["language"], "name": kernel["name"],
-        }
+        nb["metadata"]["kernelspec"] = {"display_name": spec["display_name"], "language": spec["language"],
+                                        "name": kernel["name"]}
         nb["metadata"]["language_info"] = info["language_info"]
-        dirty = json.dumps(nb["metadata"], sort_keys=True) != before
-        if dirty or always:  # the browser sends its own JSON of the notebook back
-            nb = as_browser_json(nb)
-            server.request("PUT", f"/api/contents/{quoted}", {"type": "notebook", "format": "json", "content": nb})
-        return dirty
+        server.request("PUT", f"/api/contents/{quoted}",
+                       {"type": "notebook", "format": "json", "content": as_browser_json(nb)})
+        return json.dumps(nb["metadata"], sort_keys=True) != before
     finally:
         server.request("DELETE", "/api/sessions/" + session["id"])
 
@@ -168,8 +144,7 @@ def open_and_save(server: JupyterServer, name: str, *, always: bool = True) -> b
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=pathlib.Path)
-    args = parser.parse_args(argv)
-    paths = [p.resolve() for p in args.notebooks]
+    paths = [p.resolve() for p in parser.parse_args(argv).notebooks]
     root = pathlib.Path(os.path.commonpath([p.parent for p in paths]))
     with JupyterServer(root) as server:
         for path in paths:

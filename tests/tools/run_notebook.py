@@ -1,16 +1,11 @@
-"""The one way the tests' tools run a notebook, and the command that re-executes lesson notebooks in place.
+"""The one way the tests' tools run a notebook (nbclient), and the command that re-executes notebooks in place.
 
     python -m tests.tools.run_notebook 01_neural_networks_theory.ipynb [...]
 
-``execute`` (async) runs a notebook's cells in a fresh kernel with nbclient, for the benchmarks
-(``notebook_times``, ``seed_sweep``), the everyday check and this command. (The grader keeps its own
-cell loop in ``tests/grading/kernel.py``: it must survive kernels that ignore interrupts and cells
-that print gigabytes, which nbclient's ``execute_cell`` doesn't.)
-
-The command runs each notebook in a fresh kernel in its own folder, with the environment of
-``tests/kernel_env.py``, and writes it back with nbformat in ``normalise``'s committed form (what
-JupyterLab saves), so that opening and saving it in JupyterLab changes nothing. It stops at the first
-cell that raises and leaves the file unchanged then.
+The command runs each notebook in a fresh kernel in its own folder (the environment of ``tests/kernel_env.py``)
+and writes it back in ``normalise``'s committed form, so that opening and saving it in JupyterLab changes nothing;
+a cell that raises stops it and leaves the file unchanged. (The grader keeps its own cell loop in
+``tests/grading/kernel.py``: it must survive kernels that ignore interrupts and cells that print gigabytes.)
 """
 
 from __future__ import annotations
@@ -18,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import shutil
 import sys
 import tempfile
@@ -38,11 +32,10 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 
 async def execute(nb: nbformat.NotebookNode, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600,
                   allow_errors: bool = False, cells: Iterable[int] | None = None, then: Iterable[str] = ()) -> float:
-    """Run ``nb``'s cells (or those at the indexes ``cells``, in that order) in a fresh kernel in ``cwd``; outputs
-    go into ``nb``. ``env``: the kernel's environment (default: this process's, with ``tests/kernel_env.py``'s
-    rules). ``then``: code run afterwards in the same kernel, as cells appended to ``nb`` (e.g. a measurement).
-    Returns the seconds from the kernel's start to the end of the last of ``cells``. Raises nbclient's errors: a
-    cell that raises (unless ``allow_errors``), a cell timeout, a dead kernel."""
+    """Run ``nb``'s cells (or those at the indexes ``cells``, in that order) in a fresh kernel in ``cwd``, outputs
+    into ``nb``, then ``then``: code run as cells appended to ``nb`` (e.g. a measurement). ``env`` defaults to this
+    process's with the kernel rules. Returns the seconds from the kernel's start to the end of the last of ``cells``;
+    raises nbclient's errors (a cell that raises unless ``allow_errors``, a cell timeout, a dead kernel)."""
     client = NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}})
     start = time.perf_counter()
@@ -83,21 +76,13 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def run(path: Path, timeout: int = 600) -> float:
-    """Execute ``path`` in place; return the seconds it took."""
-    nb = nbformat.read(path, as_version=4)
-    seconds = asyncio.run(execute(nb, path.parent, kernel_env(dict(os.environ)), timeout))
-    nbformat.write(normalise(nb), path)
-    return seconds
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
-    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
-    args = parser.parse_args(argv)
-    for path in args.notebooks:
-        seconds = run(path.resolve(), args.timeout)
+    for path in parser.parse_args(argv).notebooks:
+        nb = nbformat.read(path, as_version=4)
+        seconds = asyncio.run(execute(nb, path.resolve().parent))
+        nbformat.write(normalise(nb), path)
         print(f"{path}: executed in {seconds:.1f} s")
     return 0
 
