@@ -1,16 +1,9 @@
 """The seed sweep (``python -m tests.benchmarks.seed_sweep``): how it instruments notebooks, and that it catches a
-broken claim.
-
-The default run checks the machinery on a tiny probe notebook (seconds). The real sweep over the lesson's
-notebooks is slow (minutes) and runs with::
-
-    pytest -m slow -k seed_sweep                         # seeds 0-19, every notebook
-    SEED_SWEEP_SEEDS=0-1 pytest -m slow -k seed_sweep    # a quicker look
-
-It writes its report to a temporary folder, never into the repository (the committed
-tests/benchmarks/results/seed_sweep.md comes from `python -m tests.benchmarks.seed_sweep`).
+broken claim, on a tiny probe notebook (seconds). The real sweep over the lesson's notebooks is slow, with its
+report in a temporary folder: ``pytest -m slow -k seed_sweep`` (seeds 0-19; ``SEED_SWEEP_SEEDS=0-1`` for fewer).
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -22,80 +15,56 @@ import pytest
 
 from tests.benchmarks import seed_sweep as sweep
 
-SCRIPT = pathlib.Path(sweep.__file__)
-
 
 def probe_notebook(path: pathlib.Path, lr: float = 0.5) -> pathlib.Path:
     """A notebook with a parameters cell, a 'training' cell and claims of every kind, no torch (fast)."""
-    nb = nbformat.v4.new_notebook()
+    code, markdown = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell
+    nb = nbformat.v4.new_notebook(cells=[
+        markdown("# Probe\n\n## 1. Training"),
+        code("SEED = 42", metadata={"tags": ["parameters"]}),
+        code(f"import random\nrandom.seed(SEED)\nlr = {lr}\nw = 0.0\nfor _ in range(20):\n"
+             "    w += lr * (1 - w) + random.uniform(-0.01, 0.01)  # a noisy step towards 1\nprint(w)"),
+        markdown("## 2. Claims"),
+        code("test_acc = min(w, 1.0)\nassert test_acc >= 0.9 and SEED >= 0\n"
+             "for name in ['a', 'b']:\n    assert len(name) < 2, name\n"
+             "assert all(v < 2 for v in [w, 1])\nassert isinstance(w, float)"),
+        code("import os\nopen('written_by_the_probe.txt', 'w').write(os.getcwd())"),
+        code("import tempfile\nassert os.environ['OMP_NUM_THREADS'] == '1'\n"  # the kernel rules, a private temp
+             "assert 'agg' not in os.environ.get('MPLBACKEND', '').lower()  # inline figures\n"
+             "assert tempfile.gettempdir().endswith('/tmp') and 'seed_sweep_' in tempfile.gettempdir()"),
+    ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    seed_cell = nbformat.v4.new_code_cell("SEED = 42")
-    seed_cell.metadata["tags"] = ["parameters"]
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Probe\n\n## 1. Training"),
-        seed_cell,
-        nbformat.v4.new_code_cell(
-            f"import random\nrandom.seed(SEED)\nlr = {lr}\nw = 0.0\nfor _ in range(20):\n"
-            "    w += lr * (1 - w) + random.uniform(-0.01, 0.01)  # a noisy step towards 1\nprint(w)"
-        ),
-        nbformat.v4.new_markdown_cell("## 2. Claims"),
-        nbformat.v4.new_code_cell(
-            "test_acc = min(w, 1.0)\nassert test_acc >= 0.9 and SEED >= 0\n"
-            "for name in ['a', 'b']:\n    assert len(name) < 2, name\n"
-            "assert all(v < 2 for v in [w, 1])\nassert isinstance(w, float)"
-        ),
-        nbformat.v4.new_code_cell("import os\nopen('written_by_the_probe.txt', 'w').write(os.getcwd())"),
-        nbformat.v4.new_code_cell(  # the kernel rules of tests/kernel_env.py, and a private temp folder
-            "import tempfile\nassert os.environ['OMP_NUM_THREADS'] == '1'\n"
-            "assert 'agg' not in os.environ.get('MPLBACKEND', '').lower()  # inline figures\n"
-            "assert tempfile.gettempdir().endswith('/tmp') and 'seed_sweep_' in tempfile.gettempdir()"
-        ),
-    ]
     nbformat.write(nb, path)
     return path
 
 
-# --------------------------------------------------------------------------
-# Pieces, no kernel
-# --------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "text, seeds",
-    [("0-19", list(range(20))), ("5", [0, 1, 2, 3, 4]), ("3,7,10-12", [3, 7, 10, 11, 12]), ("7-7", [7]),
-     ("1, 0-2", [0, 1, 2]), ("0", None), ("5-3", None), ("a", None), ("1-", None), ("", None)],
-)
+@pytest.mark.parametrize("text, seeds", [
+    ("0-19", list(range(20))), ("5", [0, 1, 2, 3, 4]), ("3,7,10-12", [3, 7, 10, 11, 12]), ("7-7", [7]),
+    ("1, 0-2", [0, 1, 2]), ("0", None), ("5-3", None), ("a", None), ("1-", None), ("", None)])
 def test_parse_seeds(text, seeds):
-    if seeds is None:
-        with pytest.raises(ValueError):
-            sweep.parse_seeds(text)
-    else:
+    with pytest.raises(ValueError) if seeds is None else contextlib.nullcontext():
         assert sweep.parse_seeds(text) == seeds
 
 
 SOLUTIONS = "solutions/02_neural_networks_exercises_solutions.ipynb"
 
 
-@pytest.mark.parametrize(
-    "only, expected",
-    [("theory", ["01_neural_networks_theory.ipynb"]),
-     ("exercises", ["02_neural_networks_exercises.ipynb"]),
-     ("solutions", [SOLUTIONS]),
-     ("02_neural_networks", ["02_neural_networks_classification.ipynb", "02_neural_networks_exercises.ipynb",
-                             SOLUTIONS]),
-     (SOLUTIONS, [SOLUTIONS]),
-     ("nonexistent", None)],
-)
+@pytest.mark.parametrize("only, expected", [
+    ("theory", ["01_neural_networks_theory.ipynb"]), ("exercises", ["02_neural_networks_exercises.ipynb"]),
+    ("solutions", [SOLUTIONS]), (SOLUTIONS, [SOLUTIONS]), ("nonexistent", None),
+    ("02_neural_networks", ["02_neural_networks_classification.ipynb", "02_neural_networks_exercises.ipynb",
+                            SOLUTIONS])])
 def test_only_selects_notebooks_by_name(only, expected):
-    if expected is None:
-        with pytest.raises(SystemExit, match="no such notebook"):
-            sweep.resolve_notebooks([only])
-    else:
+    with pytest.raises(SystemExit, match="no such notebook") if expected is None else contextlib.nullcontext():
         assert [name for _, name in sweep.resolve_notebooks([only])] == expected
 
 
-def test_the_parameters_cell_is_replaced_by_the_seed(tmp_path):
+def test_only_the_parameters_cell_and_cells_with_claims_change(tmp_path):
     nb = nbformat.read(probe_notebook(tmp_path / "p.ipynb"), as_version=4)
+    training = nb.cells[2].source
     sweep.set_seed(nb, 7)
-    assert nb.cells[1].source == "SEED = 7"
+    sweep.instrument(nb, "p")
+    assert nb.cells[1].source == "SEED = 7" and nb.cells[2].source == training
     nb.cells[1].metadata["tags"] = []
     with pytest.raises(ValueError, match="parameters"):
         sweep.set_seed(nb, 7)
@@ -150,33 +119,20 @@ def test_instrumented_cells_record_what_they_compare(tmp_path, source, namespace
     path = tmp_path / "records.jsonl"
     namespace = dict(namespace)
     exec(sweep.RECORDER.replace("__SWEEP_RECORDS__", repr(str(path))), namespace)
-    error = None
-    try:
+    with pytest.raises(AssertionError) if raised is not None else contextlib.nullcontext() as error:
         exec(nb.cells[0].source, namespace)
-    except AssertionError as exception:
-        error = exception.args
     assert [json.loads(line) for line in path.read_text().splitlines()] == records
-    assert error == raised
-
-
-def test_cells_without_claims_run_unchanged(tmp_path):
-    nb = nbformat.read(probe_notebook(tmp_path / "p.ipynb"), as_version=4)
-    before = nb.cells[2].source
-    sweep.instrument(nb, "p")
-    assert nb.cells[2].source == before
+    assert raised is None or error.value.args == raised
 
 
 def test_the_sweep_runs_notebooks_and_trains_nothing_itself():
     """No model definition or training loop of its own, and no recipe copied from a notebook."""
-    text = SCRIPT.read_text(encoding="utf-8")
+    text = pathlib.Path(sweep.__file__).read_text(encoding="utf-8")
     for forbidden in ["nn.Linear", "nn.Sequential", "optimizer.step", ".backward(", "torch.optim", "make_moons",
                       "make_circles", "train_test_split", "fit("]:
         assert forbidden not in text, forbidden
 
 
-# --------------------------------------------------------------------------
-# A real run on the probe: a broken claim makes the sweep fail and name it
-# --------------------------------------------------------------------------
 def test_a_broken_claim_fails_the_sweep_and_is_named(tmp_path, capsys):
     intact = probe_notebook(tmp_path / "intact.ipynb")
     broken = probe_notebook(tmp_path / "broken.ipynb", lr=0.0)  # the learning rate set to 0: nothing learns
@@ -211,9 +167,6 @@ def test_a_broken_claim_fails_the_sweep_and_is_named(tmp_path, capsys):
     assert {p.name for p in tmp_path.iterdir()} == before | {"report.md"}
 
 
-# --------------------------------------------------------------------------
-# The real sweep (slow)
-# --------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", sweep.NOTEBOOKS)
 def test_seed_sweep_every_claim_holds(notebook, tmp_path, capsys):

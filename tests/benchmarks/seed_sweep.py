@@ -1,24 +1,16 @@
 """Run the lesson's real notebooks with other seeds and report every claim they assert.
 
-One command (from the repository root) runs the whole sweep, seeds 0-19::
+    python -m tests.benchmarks.seed_sweep [--seeds 0-19] [--workers N] [--only NAME ...] [--out FILE]
 
-    python -m tests.benchmarks.seed_sweep
-
-For each notebook and seed ``k``, a copy of the notebook runs in a fresh kernel in a scratch folder with its
-``parameters`` cell replaced by ``SEED = k`` and nothing else changed; errors don't stop it, so every claim is
-tried. The copy is instrumented first: every ``assert`` records what it compared (a comparison: its left value,
-its bound and the verdict; each part of an ``and`` chain, later parts "not evaluated" after a failing one;
-``all(a < b for ...)``: the element closest to failing; anything else: pass/fail) and still raises as before;
-every exercise ``check(n, globals())`` records its status and points, expected to be the status the committed
-notebook printed; an assert run in a loop or function is one claim per message or loop variable. ``EXTRAS`` and
-``VARIANTS`` add named measurements for information.
-
-The Markdown report gives per claim (named by notebook, section, code cell and line, and source) the min / median
-/ max of the recorded value over the seeds, the bound, and every failing seed with its value. Exit status 1 when a
-claim fails for any seed or a cell raises where the committed notebook does not. Options: ``--seeds 0-19``
-(ranges, comma lists, or a count), ``--workers N`` (kernels at a time; default: the cores), ``--only NAME`` (a
-lesson notebook by path or part of its name, or any notebook's path; repeatable). Only the full default run writes
-``tests/benchmarks/results/seed_sweep.md``, other runs only with ``--out``. The sweep trains nothing itself.
+For each notebook and seed, a copy with its ``parameters`` cell replaced by ``SEED = <seed>`` and nothing else
+changed runs in a fresh kernel in a scratch folder, errors allowed so that every claim is tried. In the copy every
+``assert`` records what it compared (a comparison: value, bound, verdict; each part of an ``and`` chain, later parts
+"not evaluated" after a failing one; ``all(a < b for ...)``: the element closest to failing; anything else:
+pass/fail) and still raises; every exercise ``check(n, globals())`` records its status and points, expected to be
+what the committed notebook printed; an assert in a loop or function is one claim per message or loop variable.
+``EXTRAS`` and ``VARIANTS`` add measurements for information. Exit status 1 when a claim fails for any seed or a
+cell raises where the committed notebook does not. Only the full default run writes
+``tests/benchmarks/results/seed_sweep.md``. The sweep trains nothing itself.
 """
 
 from __future__ import annotations
@@ -47,12 +39,11 @@ from tests.tools.run_notebook import execute, scratch
 DEFAULT_OUT = RESULTS / "seed_sweep.md"
 DEFAULT_SEEDS = "0-19"
 NOTEBOOKS = list(lesson.NOTEBOOKS)
-SOLUTIONS = lesson.SOLUTIONS
 
 # Evaluated in the kernel after the notebook's last cell, for information: values that a check tests inside
 # `check` (its bound stays in tests/exercises/; its status and points are claims of the main table).
 EXTRAS = {
-    SOLUTIONS: [
+    lesson.SOLUTIONS: [
         ("ex. 11: best final validation accuracy (criterion of check(11))",
          'max(float(row["val_acc"]) for row in results_optimizers.values())'),
         ("ex. 12: training accuracy without regularization (criterion of check(12))",
@@ -73,7 +64,7 @@ class Variant:
     name: str
 
 
-VARIANTS = [Variant("Iris (ex. 10) with the split following the seed too", SOLUTIONS, "IRIS_SPLIT_SEED")]
+VARIANTS = [Variant("Iris (ex. 10) with the split following the seed too", lesson.SOLUTIONS, "IRIS_SPLIT_SEED")]
 
 COMPARE_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 STATUS_MARKERS = {"✅": "passed", "⏳": "not attempted", "❌": "failed"}
@@ -130,9 +121,6 @@ class _SweepRecorder:
         else:
             closest = ([lr for lr in numeric if not self.OPS[op](*lr)] or numeric or [None])[0]
         return self.compare(claim, part, label, *(closest or (None, None)), ok)
-
-    def verdict(self, claim, part, label, verdict):
-        return self.compare(claim, part, label, None, None, verdict)
 
     def skip(self, claim, part, label):
         self.write(claim=claim, part=part, label=label, skipped=True)
@@ -277,7 +265,8 @@ class _Instrument(ast.NodeTransformer):
                         f"{ast.unparse(pairs)})"]
             else:
                 claim.parts.append(Part(ast.unparse(test), "verdict"))
-                body = [f"_sweep_ok = _sweep_rec.verdict({key}, {index}, _sweep_label, ({ast.unparse(test)}))"]
+                body = [f"_sweep_ok = _sweep_rec.compare({key}, {index}, _sweep_label, None, None, "
+                        f"({ast.unparse(test)}))"]
             if index == 0:
                 lines += body
             else:
@@ -409,8 +398,7 @@ def prepare(path: pathlib.Path, notebook: str, seed: int, records_path: pathlib.
     return nb, claims, warnings, expected_errors
 
 
-async def run_copy(path: pathlib.Path, notebook: str, seed: int, env: dict, timeout: int,
-                   variant: Variant | None = None) -> Run:
+async def run_copy(path: pathlib.Path, notebook: str, seed: int, env: dict, variant: Variant | None = None) -> Run:
     """Execute one instrumented copy in a fresh kernel in a scratch folder; collect its records."""
     run = Run(notebook, seed, variant.title if variant else None)
     with scratch("seed_sweep_") as (cwd, tmp):
@@ -418,7 +406,7 @@ async def run_copy(path: pathlib.Path, notebook: str, seed: int, env: dict, time
         nb, _, _, _ = prepare(path, notebook, seed, records_path, variant)
         start = time.perf_counter()
         try:
-            await execute(nb, cwd, dict(env, TMPDIR=str(tmp)), timeout, allow_errors=True)
+            await execute(nb, cwd, dict(env, TMPDIR=str(tmp)), allow_errors=True)
         except Exception as error:  # kernel died, cell timeout: what was recorded so far still counts
             run.failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
         run.wall = time.perf_counter() - start
@@ -431,14 +419,14 @@ async def run_copy(path: pathlib.Path, notebook: str, seed: int, env: dict, time
     return run
 
 
-async def run_all(jobs, workers: int, env: dict, timeout: int) -> list[Run]:
+async def run_all(jobs, workers: int, env: dict) -> list[Run]:
     semaphore = asyncio.Semaphore(workers)
     done = 0
 
     async def one(path, notebook, seed, variant):
         nonlocal done
         async with semaphore:
-            run = await run_copy(path, notebook, seed, env, timeout, variant)
+            run = await run_copy(path, notebook, seed, env, variant)
         done += 1
         failed = sum(1 for r in run.records if r.get("ok") is False or r.get("status") == "failed")
         name = notebook + (f" [{variant.name} = SEED]" if variant else "")
@@ -582,18 +570,10 @@ def claims_table(rows: list[Row], seeds: list[int]) -> list[str]:
                   "Failing seeds (value)"], lines)
 
 
-def git_state() -> str:
-    head = lesson.git("rev-parse", "--short", "HEAD")
-    dirty = lesson.git("status", "--porcelain", "--", *NOTEBOOKS)
-    if head is None or head.returncode != 0:
-        return "unknown"
-    return head.stdout.decode().strip() + (" (notebooks modified)" if dirty and dirty.stdout.strip() else "")
-
-
-def tree_state() -> set[str]:
-    """``git status --porcelain`` lines of the repository (empty set outside git)."""
-    out = lesson.git("status", "--porcelain", "--untracked-files=all")
-    return set(out.stdout.decode().splitlines()) if out is not None and out.returncode == 0 else set()
+def git_lines(*args: str) -> list[str]:
+    """The output lines of ``git ARGS`` in the repository ([] outside git or when git fails)."""
+    out = lesson.git(*args)
+    return out.stdout.decode().splitlines() if out is not None and out.returncode == 0 else []
 
 
 def report(results, seeds, command_line, workers, wall, measured) -> tuple[str, list[str]]:
@@ -603,10 +583,13 @@ def report(results, seeds, command_line, workers, wall, measured) -> tuple[str, 
 
     total_claims = sum(len(rows) for _, rows, _, _ in results)
     holding = sum(1 for _, rows, _, _ in results for row in rows if not row.failing)
+    head = git_lines("rev-parse", "--short", "HEAD")
+    commit = head[0] if head else "unknown"
+    commit += " (notebooks modified)" if head and git_lines("status", "--porcelain", "--", *NOTEBOOKS) else ""
     lines = [
         "# Seed sweep", "", f"Command: `{command_line}`", "",
         f"- Seeds: {seed_text(seeds)} ({len(seeds)} per notebook); date {dt.date.today().isoformat()}; "
-        f"notebooks at commit {git_state()}",
+        f"notebooks at commit {commit}",
         f"- Machine: {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, device "
         f"{device()}; {workers} kernels at a time, one torch thread each",
         f"- Duration: {wall:.0f} s",
@@ -675,7 +658,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="kernels at the same time (default: the number of cores)")
     parser.add_argument("--only", action="append", metavar="NOTEBOOK",
                         help="only this notebook (path or part of its name, e.g. theory); repeatable")
-    parser.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds (default 600)")
     parser.add_argument("--out", type=pathlib.Path, default=None,
                         help="Markdown file to write (default: tests/benchmarks/results/seed_sweep.md for the full "
                              "default run, nothing otherwise)")
@@ -700,12 +682,12 @@ def main(argv: list[str] | None = None) -> int:
     jobs += [(path, variant.notebook, seed, variant) for variant, path in variants for seed in seeds]
     print(f"{len(jobs)} notebook runs ({len(plans)} notebooks x {len(seeds)} seeds"
           + (f" + {len(variants)} variant(s)" if variants else "") + f"), {args.workers} at a time", flush=True)
-    tree_before = tree_state()
+    tree_before = set(git_lines("status", "--porcelain", "--untracked-files=all"))
     start = time.perf_counter()
-    runs = asyncio.run(run_all(jobs, max(1, args.workers), env, args.timeout))
+    runs = asyncio.run(run_all(jobs, max(1, args.workers), env))
     wall = time.perf_counter() - start
     # The notebooks ran in scratch folders; one that writes into the repository anyway is a failure.
-    written = sorted(tree_state() - tree_before)
+    written = sorted(set(git_lines("status", "--porcelain", "--untracked-files=all")) - tree_before)
 
     measured = []
     for variant, path in variants:
