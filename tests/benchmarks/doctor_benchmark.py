@@ -1,21 +1,14 @@
 """Detection benchmark of the network doctor (``helper_functions.diagnose``).
 
-One command (from the repository root)::
+    python -m tests.benchmarks.doctor_benchmark [--seeds 42,0,1,2,3,4] [--out DIR] [--sweep SEEDS]
 
-    python -m tests.benchmarks.doctor_benchmark
-
-Planted bugs and healthy setups (``CASES``), each written the way a student writes it (a model, an optimizer,
-sometimes a training step of their own), on the lesson's data sets (circles, moons, XOR, blobs, spirals, the 8x8
-digits) with depth 0-3, ReLU / tanh / leaky ReLU, dropout, batch norm and ``nn.Module`` subclasses. A planted case
-is *found* when its code is among the findings; a healthy case is a *false alarm* when it gets any finding. Healthy
-cases (and the learning-rate and dead-unit bugs) are also trained, so that "healthy" is measured, not assumed. For
-every call the caller's ``state_dict`` and optimizer state are compared bit for bit before and after, and the
-call is timed (wall clock and CPU time, one torch thread).
-
-Targets: recall >= 90% overall and >= 2 of 3 planted cases per code, 0 false alarms, every call <= 5 s, every
-caller's model and optimizer unchanged; exit status 1 when one is missed. Writes ``doctor.json`` (every case) and
-``doctor.md`` to ``tests/benchmarks/results/`` (``--out DIR``); ``--sweep SEEDS`` instead trains bug-free small
-networks to look for false alarms (``doctor_sweep.md``).
+Planted bugs and healthy setups (``CASES``), written the way a student writes them, on the lesson's data sets. A
+planted case is *found* when its code is among the findings; a healthy case is a *false alarm* when it gets any.
+Healthy cases (and the learning-rate and dead-unit bugs) are also trained, so that "healthy" is measured. Every
+call is timed, and the caller's ``state_dict`` and optimizer state must be bit for bit unchanged. Targets: recall
+>= 90% overall and >= 2 of 3 planted cases per code, 0 false alarms, every call <= 5 s, every caller unchanged;
+exit status 1 when one is missed. Writes ``doctor.json`` and ``doctor.md`` to ``tests/benchmarks/results/``;
+``--sweep`` instead trains bug-free small networks to look for false alarms (``doctor_sweep.md``).
 """
 
 from __future__ import annotations
@@ -34,14 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from tests.benchmarks.common import RESULTS, cpu, header, load, table
+from tests.benchmarks.common import RESULTS, cpu, header, load, table, write
 
 SEED = 42
 TARGET_SECONDS = 5.0
-ISSUE_CODES = ("no-nonlinearity", "sigmoid-before-logits-loss", "softmax-before-cross-entropy",
-               "probabilities-expected", "relu-on-output", "wrong-output-width", "label-range", "shape-mismatch",
-               "no-zero-grad", "no-backward", "no-step", "step-order", "detached-loss", "optimizer-not-on-model",
-               "frozen-parameters", "lr-too-high", "lr-too-low", "unscaled-inputs", "dead-units", "constant-init")
+REQUIRED_CODES = ("no-nonlinearity", "sigmoid-before-logits-loss", "softmax-before-cross-entropy",
+                  "probabilities-expected", "relu-on-output", "wrong-output-width", "label-range", "shape-mismatch",
+                  "no-zero-grad", "no-backward", "no-step", "step-order", "detached-loss", "optimizer-not-on-model",
+                  "frozen-parameters", "lr-too-high", "lr-too-low", "unscaled-inputs", "dead-units", "constant-init")
 MULTICLASS = ("blobs", "spirals", "digits")
 
 
@@ -153,21 +146,7 @@ def student_step(*calls, item: bool = False):
 
 
 step_good = student_step("train", "loss", "zero", "backward", "step")
-step_good_multiclass = student_step("train", "loss as is", "zero", "backward", "step", item=True)
-step_zero_grad_last = student_step("loss", "backward", "step", "zero", item=True)
-step_model_zero_grad = student_step("model.zero", "loss", "backward", "step")
 step_no_squeeze = student_step("loss as is", "zero", "backward", "step")  # with (N, 1) targets too: the same code
-step_no_zero_grad = student_step("train", "loss", "backward", "step")
-step_no_zero_grad_multiclass = student_step("loss as is", "backward", "step", item=True)
-step_no_backward = student_step("loss", "zero", "step")
-step_no_backward_multiclass = student_step("zero", "loss as is", "step", item=True)
-step_no_step = student_step("loss", "zero", "backward")
-step_no_step_multiclass = student_step("train", "zero", "loss as is", "backward", item=True)
-step_no_step_model_zero = student_step("model.zero", "loss", "backward")
-step_step_first = student_step("zero", "step", "loss", "backward")
-step_step_before_backward = student_step("loss", "zero", "step", "backward")
-step_step_before_backward_multiclass = student_step("loss as is", "step", "zero", "backward")
-step_zero_between = student_step("loss", "backward", "zero", "step")
 step_no_backward_item = student_step("train", lambda model, X, y, loss_fn: loss_fn(model(X).squeeze(1), y).item(),
                                      "zero", "step")
 step_detached_item = student_step(
@@ -304,8 +283,10 @@ CASES = [
     case("circles, SGD momentum 0.9 lr 0.1", "circles", None, lambda: mlp(2, 1), opt=momentum, lr=0.1),
     case("circles, Adam default lr 1e-3", "circles", None, lambda: mlp(2, 1), lr=1e-3),
     case("circles, trained already", "circles", None, lambda: mlp(2, 1), train_epochs=200),
-    case("circles, own step, zero_grad last", "circles", None, lambda: mlp(2, 1), step=step_zero_grad_last, lr=0.01),
-    case("circles, own step, model.zero_grad", "circles", None, lambda: mlp(2, 1), step=step_model_zero_grad, lr=0.01),
+    case("circles, own step, zero_grad last", "circles", None, lambda: mlp(2, 1), lr=0.01,
+         step=student_step("loss", "backward", "step", "zero", item=True)),
+    case("circles, own step, model.zero_grad", "circles", None, lambda: mlp(2, 1), lr=0.01,
+         step=student_step("model.zero", "loss", "backward", "step")),
 
     case("circles, (N,1) targets and outputs", "circles", None, lambda: mlp(2, 1), step=step_no_squeeze,
          change=xy_columns, lr=0.01),
@@ -328,7 +309,7 @@ CASES = [
          lambda: mlp(2, 3, hidden=(32, 32, 32), act="leaky_relu"), opt=momentum, lr=0.1),
     case("digits, CrossEntropy on 10 classes", "digits", None, lambda: mlp(64, 10, hidden=(64,)), lr=0.01),
     case("digits, own step", "digits", None, lambda: mlp(64, 10, hidden=(64, 32), act="tanh"),
-         step=step_good_multiclass, lr=0.01),
+         step=student_step("train", "loss as is", "zero", "backward", "step", item=True), lr=0.01),
     case("digits, depth 0 (softmax regression), SGD", "digits", None, lambda: seeded(nn.Linear, 64, 10),
          opt="sgd", lr=0.5),
     case("digits, LogSoftmax + NLLLoss", "digits", None, lambda: mlp(64, 10, hidden=(64,), tail=(nn.LogSoftmax(1),)),
@@ -392,28 +373,31 @@ CASES = [
          change=xy_columns),
     case("first layer expects 3 features", "circles", "shape-mismatch", lambda: mlp(3, 1)),
 
-    case("no zero_grad, SGD", "circles", "no-zero-grad", lambda: mlp(2, 1), step=step_no_zero_grad, opt="sgd", lr=0.1),
+    case("no zero_grad, SGD", "circles", "no-zero-grad", lambda: mlp(2, 1), opt="sgd", lr=0.1,
+         step=student_step("train", "loss", "backward", "step")),
     case("no zero_grad, Adam, 3 classes", "spirals", "no-zero-grad", lambda: mlp(2, 3, hidden=(32, 32)),
-         step=step_no_zero_grad_multiclass, lr=0.01),
+         step=student_step("loss as is", "backward", "step", item=True), lr=0.01),
     case("no zero_grad, returns loss and accuracy", "moons", "no-zero-grad", lambda: mlp(2, 1, act="tanh"),
          step=step_no_zero_grad_printing),
 
-    case("no backward", "circles", "no-backward", lambda: mlp(2, 1), step=step_no_backward),
+    case("no backward", "circles", "no-backward", lambda: mlp(2, 1), step=student_step("loss", "zero", "step")),
     case("no backward, digits", "digits", "no-backward", lambda: mlp(64, 10, hidden=(32,)),
-         step=step_no_backward_multiclass, lr=0.01),
+         step=student_step("zero", "loss as is", "step", item=True), lr=0.01),
     case("loss.item() and no backward", "xor", "no-backward", lambda: mlp(2, 1, hidden=(8,)),
          step=step_no_backward_item, opt="sgd", lr=0.1),
 
-    case("no optimizer.step()", "circles", "no-step", lambda: mlp(2, 1), step=step_no_step),
-    case("no optimizer.step(), blobs", "blobs", "no-step", lambda: mlp(2, 4), step=step_no_step_multiclass),
-    case("model.zero_grad, no step", "moons", "no-step", lambda: mlp(2, 1, act="tanh"), step=step_no_step_model_zero,
-         opt="sgd", lr=0.1),
+    case("no optimizer.step()", "circles", "no-step", lambda: mlp(2, 1), step=student_step("loss", "zero", "backward")),
+    case("no optimizer.step(), blobs", "blobs", "no-step", lambda: mlp(2, 4),
+         step=student_step("train", "zero", "loss as is", "backward", item=True)),
+    case("model.zero_grad, no step", "moons", "no-step", lambda: mlp(2, 1, act="tanh"), opt="sgd", lr=0.1,
+         step=student_step("model.zero", "loss", "backward")),
 
-    case("step() before the forward pass", "circles", "step-order", lambda: mlp(2, 1), step=step_step_first),
+    case("step() before the forward pass", "circles", "step-order", lambda: mlp(2, 1),
+         step=student_step("zero", "step", "loss", "backward")),
     case("step() between zero_grad and backward", "moons", "step-order", lambda: mlp(2, 1), opt="sgd", lr=0.1,
-         step=step_step_before_backward),
+         step=student_step("loss", "zero", "step", "backward")),
     case("step() first, 3 classes", "spirals", "step-order", lambda: mlp(2, 3, hidden=(32, 32)), lr=0.01,
-         step=step_step_before_backward_multiclass),
+         step=student_step("loss as is", "step", "zero", "backward")),
 
     case("loss rebuilt from .item()", "circles", "detached-loss", lambda: mlp(2, 1), step=step_detached_item),
     case("logits detached, loss.requires_grad = True", "moons", "detached-loss", lambda: mlp(2, 1),
@@ -465,9 +449,9 @@ CASES = [
     case("zero first layer, tanh", "spirals", "constant-init", lambda: mlp(2, 3, act="tanh"),
          change=change_model(zero_first_layer)),
 
-    # ---- causes beyond the issue's list ----
+    # ---- causes beyond the required codes ----
     case("zero_grad between backward and step", "circles", "zero-grad-after-backward", lambda: mlp(2, 1),
-         step=step_zero_between),
+         step=student_step("loss", "backward", "zero", "step")),
     case("float64 features", "moons", "dtype-mismatch", lambda: mlp(2, 1), change=change_inputs(lambda X: X.double())),
     case("int64 targets into BCE", "xor", "dtype-mismatch", lambda: mlp(2, 1, hidden=(8,)), step=step_long_targets),
 ]
@@ -493,12 +477,11 @@ def _healthy_accuracy(model, X, y, loss_fn, optimizer, step) -> float:
     return accuracy(y.reshape(-1), predict(model, X))
 
 
-def run(seeds=(42,), verify_healthy: bool = True) -> dict:
+def run(seeds) -> dict:
     """Diagnose every case for every seed (it changes the data and initial weights); the results for the JSON."""
     from helper_functions import _same_state, diagnose
 
     global SEED
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     rows = []
     for seed, c in [(seed, c) for seed in seeds for c in CASES]:
         SEED = seed
@@ -507,12 +490,12 @@ def run(seeds=(42,), verify_healthy: bool = True) -> dict:
         wall, cpu_time = time.perf_counter(), time.process_time()
         diagnosis = diagnose(model, X, y, loss_fn, optimizer, step)
         wall, cpu_time = time.perf_counter() - wall, time.process_time() - cpu_time
-        after = (model.state_dict(), optimizer.state_dict())
         row = {"seed": seed, "name": c["name"], "data": c["data"], "expect": c["expect"], "codes": diagnosis.codes,
                "seconds": round(wall, 3), "cpu_seconds": round(cpu_time, 3),
-               "unchanged": _same_state(before[0], after[0]) and _same_state(before[1], after[1])}
+               "unchanged": _same_state(before[0], model.state_dict())
+               and _same_state(before[1], optimizer.state_dict())}
         row["found"] = c["expect"] in diagnosis.codes if c["expect"] else not diagnosis.codes
-        if verify_healthy and c["expect"] in (None, "lr-too-high", "lr-too-low", "dead-units"):
+        if c["expect"] in (None, "lr-too-high", "lr-too-low", "dead-units"):
             row["train_acc_after_300_epochs"] = round(_healthy_accuracy(model, X, y, loss_fn, optimizer, step), 3)
         rows.append(row)
         mark = "ok " if row["found"] else "MISS" if c["expect"] else "FALSE ALARM"
@@ -538,13 +521,13 @@ def summarise(rows: list[dict]) -> dict:
          "changed_callers": sum(not r["unchanged"] for r in rows), "per_code": per_code}
     s["targets_met"] = bool(
         s["recall"] >= 0.9 and s["false_alarms"] == 0 and s["slowest_seconds"] <= TARGET_SECONDS
-        and s["changed_callers"] == 0 and all(code in per_code for code in ISSUE_CODES)
+        and s["changed_callers"] == 0 and all(code in per_code for code in REQUIRED_CODES)
         and all(v["found"] >= min(2, v["planted"]) and v["found"] / v["planted"] >= 2 / 3 for v in per_code.values()))
     return {"summary": s, "cases": rows}
 
 
-def markdown(results: dict, meta: dict) -> str:
-    s, cases = results["summary"], results["cases"]
+def markdown(results: dict) -> str:
+    s, cases, meta = results["summary"], results["cases"], results["meta"]
     seeds = sorted({r["seed"] for r in cases})
     lines = [
         *header("Network doctor: detection benchmark", "python -m tests.benchmarks.doctor_benchmark",
@@ -604,7 +587,6 @@ def sweep(seeds, out: pathlib.Path) -> None:
     from helper_functions import diagnose, fit
 
     global SEED
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     total, named = 0, []
     for seed in seeds:
         SEED = seed
@@ -614,9 +596,8 @@ def sweep(seeds, out: pathlib.Path) -> None:
             loss_fn = nn.CrossEntropyLoss() if d_out > 1 else nn.BCEWithLogitsLoss()
             for (hidden, act), (opt_name, lr) in [(n, o) for n in SWEEP_NETS for o in SWEEP_OPTIMIZERS]:
                 model = mlp(2, d_out, hidden=hidden, act=act)
-                momentum_ = 0.9 if "momentum" in opt_name else 0.0
-                optimizer = (torch.optim.Adam(model.parameters(), lr=lr) if opt_name == "Adam" else
-                             torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum_))
+                make = {"Adam": torch.optim.Adam, "SGD": torch.optim.SGD, "SGD momentum 0.9": momentum}[opt_name]
+                optimizer = make(model.parameters(), lr=lr)
                 codes = diagnose(model, X, y, loss_fn, optimizer).codes
                 total += 1
                 if codes:
@@ -631,38 +612,28 @@ def sweep(seeds, out: pathlib.Path) -> None:
              "full-batch epochs (for comparison: the healthy setups of `doctor.md` reach 0.95-1.00 in as many "
              "epochs):", "",
              *table(["Seed:", "Data", "Hidden", "Activation", "Optimizer", "lr:", "Codes", "Train accuracy:"], named)]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "doctor_sweep.md").write_text("\n".join(lines) + "\n")
-    print(f"{len(named)} of {total} setups named")
+    write(out / "doctor_sweep.md", "\n".join(lines) + "\n")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS, help="folder for doctor.json and doctor.md")
-    parser.add_argument("--no-verify", action="store_true", help="skip training the healthy setups")
     parser.add_argument("--seeds", default="42,0,1,2,3,4", help="comma-separated seeds (default: 42,0,1,2,3,4)")
     parser.add_argument("--sweep", default="", help="instead: the sweep of small networks for these seeds, e.g. 0,1,2")
     args = parser.parse_args(argv)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     if args.sweep:
         sweep(tuple(int(v) for v in args.sweep.split(",")), args.out)
         return 0
     load_start = load()
-    results = run(seeds=tuple(int(v) for v in args.seeds.split(",")), verify_healthy=not args.no_verify)
-    meta = {"date": dt.date.today().isoformat(), "machine": cpu(), "python": platform.python_version(),
-            "torch": torch.__version__, "threads": os.environ.get("OMP_NUM_THREADS", "unset"),
-            "load_start": load_start, "load_end": load()}
-    results["meta"] = meta
+    results = run(tuple(int(v) for v in args.seeds.split(",")))
+    results["meta"] = {"date": dt.date.today().isoformat(), "machine": cpu(), "python": platform.python_version(),
+                       "torch": torch.__version__, "threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+                       "load_start": load_start, "load_end": load()}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "doctor.json").write_text(to_json(results))
-    (args.out / "doctor.md").write_text(markdown(results, meta))
-    s = results["summary"]
-    print()
-    for code, v in s["per_code"].items():
-        print(f"{code:<30} {v['found']}/{v['planted']}")
-    print(f"recall {s['found']}/{s['planted']} = {100 * s['recall']:.1f}%, false alarms {s['false_alarms']}/"
-          f"{s['healthy']}, slowest call {s['slowest_seconds']:.2f} s ({s['slowest_case']}), "
-          f"callers changed {s['changed_callers']}; targets {'met' if s['targets_met'] else 'MISSED'}")
-    return 0 if s["targets_met"] else 1
+    write(args.out / "doctor.md", markdown(results))
+    return 0 if results["summary"]["targets_met"] else 1
 
 
 if __name__ == "__main__":

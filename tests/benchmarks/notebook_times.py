@@ -1,20 +1,13 @@
 """Wall time and peak memory of every notebook, as a ratio to an imports-only notebook.
 
-One command (from the repository root)::
+    python -m tests.benchmarks.notebook_times --repeats 3 [--threads 1] [NOTEBOOK ...]
 
-    python -m tests.benchmarks.notebook_times --repeats 3
-
-Every lesson notebook (``tests/lesson.py``) runs ``--repeats`` times with a reference notebook whose one cell
-imports torch, numpy, scikit-learn and matplotlib.pyplot, interleaved round-robin (reference, notebook 1, ...,
-reference, ...) so that other work on the machine hits them alike; after one untimed run of the reference, which
-warms the disk cache. Each run: a fresh kernel in the environment of ``tests/kernel_env.py`` (``--threads`` torch
-threads, default one), working folder and ``TMPDIR`` in a scratch folder, so nothing is written into the
-repository. Wall time runs from asking for the kernel to the end of the last cell; peak memory is the kernel's
-``VmHWM`` (Linux only, else "n/a"), printed by one extra cell after the clock stops. The README reports the ratio
-of medians, which carries over between machines far better than seconds.
-
-Writes ``tests/benchmarks/results/notebook_times.md`` (``--out``). Exit status 1 when a notebook fails to execute
-or misses its time or memory budget.
+The notebooks and a reference notebook that only imports torch, numpy, scikit-learn and matplotlib run
+interleaved round-robin, so that other work on the machine hits them alike (after one untimed run of the
+reference, which warms the disk cache); each run in a fresh kernel in a scratch folder. Wall time runs from asking
+for the kernel to the end of the last cell; peak memory is the kernel's ``VmHWM`` (Linux only), read after the
+clock stops. Writes ``tests/benchmarks/results/notebook_times.md``; exit status 1 when a notebook fails or misses
+its budget.
 """
 
 from __future__ import annotations
@@ -47,15 +40,12 @@ PEAK_CELL = ("import re as _re\n"
              "print('VmHWM', _re.search(r'VmHWM:\\s*(\\d+)\\s*kB', open('/proc/self/status').read()).group(1))")
 
 
-async def run_once(nb, timeout: int) -> tuple[float, float | None]:
+async def run_once(nb) -> tuple[float, float | None]:
     """Run a copy of ``nb`` in a fresh kernel in a scratch folder: (wall seconds, peak RSS in MiB or None)."""
-    nb = nbformat.from_dict(nb)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
+    nb = nbformat.from_dict(nb)  # a copy: execute() appends the measurement cell
     measure = [PEAK_CELL] if pathlib.Path("/proc/self/status").exists() else []
     with scratch("notebook_times_") as (cwd, tmp):
-        wall = await execute(nb, cwd, dict(os.environ, TMPDIR=str(tmp)), timeout, then=measure)
+        wall = await execute(nb, cwd, dict(os.environ, TMPDIR=str(tmp)), then=measure)
     match = re.search(r"VmHWM (\d+)", "".join(out.get("text", "") for out in nb.cells[-1].outputs) if measure else "")
     return wall, int(match.group(1)) / 1024 if match else None
 
@@ -73,14 +63,12 @@ def report(names, walls, peaks, errors, repeats, threads, command_line) -> tuple
             continue
         median = statistics.median(times)
         ratio = median / ref_median if ref_median else None
-        budget, ok = "", True
-        if name != REFERENCE:
-            total += median
-            budget, ok = "–", True
-            if name in BUDGETS:
-                max_ratio, max_mib = BUDGETS[name]
-                ok = ratio is not None and ratio <= max_ratio and (peak is None or peak <= max_mib)
-                budget = f"≤ {max_ratio:g}x, ≤ {max_mib} MiB {'✅' if ok else '❌'}"
+        budget, ok = "" if name == REFERENCE else "–", True
+        total += median if name != REFERENCE else 0.0
+        if name in BUDGETS:
+            max_ratio, max_mib = BUDGETS[name]
+            ok = ratio is not None and ratio <= max_ratio and (peak is None or peak <= max_mib)
+            budget = f"≤ {max_ratio:g}x, ≤ {max_mib} MiB {'✅' if ok else '❌'}"
         all_ok &= ok
         rows.append([label, f"{median:.1f}", f"{min(times):.1f}–{max(times):.1f}",
                      "1.0x" if name == REFERENCE else (f"{ratio:.1f}x" if ratio else "n/a"),
@@ -103,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per notebook (default 3)")
     parser.add_argument("--threads", type=int, default=1, help="OMP/MKL threads per kernel (default 1)")
-    parser.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "notebook_times.md", help="Markdown file")
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path, help="only these notebooks (default: all)")
     args = parser.parse_args(argv)
@@ -111,21 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     apply_kernel_env(os.environ)
     reference = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(REFERENCE_SOURCE)])
-    reference.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     paths = [p.resolve() for p in args.notebooks] or [ROOT / name for name in NOTEBOOKS]
     items = [(REFERENCE, reference)]
     items += [(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p), nbformat.read(p, as_version=4))
               for p in paths]
-    walls = {name: [] for name, _ in items}
-    peaks = {name: [] for name, _ in items}
-    errors: dict[str, str] = {}
-    asyncio.run(run_once(reference, args.timeout))  # untimed: warms the disk cache for the first timed run
+    walls, peaks, errors = {name: [] for name, _ in items}, {name: [] for name, _ in items}, {}
+    asyncio.run(run_once(reference))  # untimed: warms the disk cache for the first timed run
     for repeat in range(1, args.repeats + 1):
         for name, nb in items:
             if name in errors:
                 continue
             try:
-                wall, peak = asyncio.run(run_once(nb, args.timeout))
+                wall, peak = asyncio.run(run_once(nb))
             except Exception as exc:  # a failing notebook is reported, the others still run
                 errors[name] = type(exc).__name__
                 print(f"[{repeat}/{args.repeats}] {name}: FAILED ({type(exc).__name__})\n{exc}"[:3000], flush=True)
