@@ -113,9 +113,7 @@ def seeded(factory, *args, **kwargs):
     return factory(*args, **kwargs)
 
 
-# --------------------------------------------------------------------------
-# Training steps as students write them
-# --------------------------------------------------------------------------
+# ---- training steps as students write them
 def student_step(*calls, item: bool = False):
     """A step that makes these ``calls`` in this order: "train" (``model.train()``), "zero"
     (``optimizer.zero_grad()``), "model.zero" (``model.zero_grad()``), "loss" (``loss =
@@ -201,9 +199,7 @@ def step_forward_in_inference_mode(model, X, y, loss_fn, optimizer):
     return loss
 
 
-# --------------------------------------------------------------------------
-# The cases
-# --------------------------------------------------------------------------
+# ---- the cases
 def case(name, data, expect, model, loss="auto", opt="adam", lr=0.02, step=None, change=None, opt_over=None,
          train_epochs=0, train_lr=None):
     """One setup. ``expect``: the planted code, or None for a healthy one.
@@ -457,9 +453,7 @@ CASES = [
 ]
 
 
-# --------------------------------------------------------------------------
-# Running them
-# --------------------------------------------------------------------------
+# ---- running them
 def _healthy_accuracy(model, X, y, loss_fn, optimizer, step) -> float:
     """Train a copy of a setup for 300 full-batch epochs (with its own step when it has one)."""
     from helper_functions import accuracy, fit, predict

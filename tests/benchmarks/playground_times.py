@@ -1,19 +1,13 @@
 """Milliseconds per live frame and per training epoch of the lesson's playground.
 
-One command (from the repository root)::
-
     python -m tests.benchmarks.playground_times --frames 40
 
-For three networks (``NETWORKS``, default settings otherwise) the widget's own ``frame()`` is timed, as the
-play thread runs it: up to ``PLAYGROUND_FRAME_EPOCHS`` epochs (fewer when they are slow), then the redraw (grid
-predictions, hidden-unit maps, blitted figure, JPEG encoding, the ``Image`` widget's new value; not the transfer
-to the browser). One epoch is timed separately with ``Playground.step()``. The networks take turns frame by frame
-so that other work on the machine hits them alike; the medians are reported, on two clocks: this process's CPU
-time (one torch thread, the kernel rules of ``tests/kernel_env.py``: what a frame costs a free core) and the wall
-clock (which includes waiting for a core on a busy machine). The 100 ms target is judged on CPU time.
-
-Writes ``tests/benchmarks/results/playground_times.md`` (``--out``), from which ``write_readme`` renders the
-README's ``playground-times`` block. Exit status 1 when a median frame misses the target.
+For each network of ``NETWORKS`` the widget's own ``frame()`` is timed as the play thread runs it (up to
+``PLAYGROUND_FRAME_EPOCHS`` epochs, then the redraw up to the ``Image`` widget's new value), and one epoch alone
+(``Playground.step()``); the networks take turns so that other work on the machine hits them alike. Medians on two
+clocks: this process's CPU time (one torch thread: what a frame costs a free core; the 100 ms target is judged on
+it) and the wall clock. Writes ``tests/benchmarks/results/playground_times.md``; exit status 1 when a median frame
+misses the target.
 """
 
 from __future__ import annotations
@@ -25,11 +19,8 @@ import statistics
 import sys
 import time
 
-if not __package__:  # run by its path, as the results file says: python tests/benchmarks/playground_times.py
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-
-from tests.benchmarks.common import RESULTS, header, load, table, write  # noqa: E402
-from tests.kernel_env import apply_kernel_env  # noqa: E402
+from tests.benchmarks.common import RESULTS, header, load, table, write
+from tests.kernel_env import apply_kernel_env
 
 TARGET_MS = 100.0
 NETWORKS = {  # README label -> Playground settings

@@ -54,16 +54,9 @@ EXTRAS = {
 }
 
 
-@dataclass(frozen=True)
-class Variant:
-    """A second run of ``notebook`` with ``name = SEED`` instead of ``name = <number>``, up to the first cell from
-    there on that asserts something; that cell's claims are reported for information."""
-
-    title: str
-    notebook: str
-    name: str
-
-
+# A second run of ``notebook`` with ``name = SEED`` instead of ``name = <number>``, up to the first cell from there
+# on that asserts something; that cell's claims are reported for information.
+Variant = collections.namedtuple("Variant", "title notebook name")
 VARIANTS = [Variant("Iris (ex. 10) with the split following the seed too", lesson.SOLUTIONS, "IRIS_SPLIT_SEED")]
 
 COMPARE_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
@@ -141,9 +134,7 @@ _sweep_rec = _SweepRecorder(__SWEEP_RECORDS__)
 '''
 
 
-# --------------------------------------------------------------------------
-# Claims and instrumentation
-# --------------------------------------------------------------------------
+# ---- claims and instrumentation
 @dataclass
 class Part:
     """One recorded part of an assert: its source, and how its verdict is recorded."""
@@ -241,8 +232,8 @@ class _Instrument(ast.NodeTransformer):
     def visit_Assert(self, node):
         claim = self.new_claim(node, "assert")
         claim.in_loop = bool(self.loops) or self.functions > 0
-        tests = node.test.values if isinstance(node.test, ast.BoolOp) and isinstance(node.test.op, ast.And) else [
-            node.test]
+        is_and = isinstance(node.test, ast.BoolOp) and isinstance(node.test.op, ast.And)
+        tests = node.test.values if is_and else [node.test]
         label_source = None
         if self.loops:
             label_source = ast.unparse(node.msg) if node.msg is not None else _loop_label(self.loops)
@@ -327,9 +318,7 @@ def instrument(nb, notebook: str) -> tuple[list[Claim], list[str]]:
         expected = next((status for marker, status in STATUS_MARKERS.items() if marker in printed), None)
 
         def new_claim(node, kind, _number=code_number, _section=section, _lines=lines, _expected=expected):
-            text = "\n".join(_lines[node.lineno - 1:node.end_lineno]).strip()
-            if kind == "check":
-                text = ast.unparse(node)
+            text = ast.unparse(node) if kind == "check" else "\n".join(_lines[node.lineno - 1:node.end_lineno]).strip()
             claim = Claim(f"c{_number}:{node.lineno}", notebook, _section, _number, node.lineno, text)
             if kind == "check":
                 claim.expected_status = _expected if _expected in ("passed", "not attempted") else "passed"
@@ -342,9 +331,7 @@ def instrument(nb, notebook: str) -> tuple[list[Claim], list[str]]:
     return claims, warnings
 
 
-# --------------------------------------------------------------------------
-# Running
-# --------------------------------------------------------------------------
+# ---- running
 @dataclass
 class Run:
     """The outcome of one notebook copy with one seed."""
@@ -437,9 +424,7 @@ async def run_all(jobs, workers: int, env: dict) -> list[Run]:
     return await asyncio.gather(*(one(*job) for job in jobs))
 
 
-# --------------------------------------------------------------------------
-# Report
-# --------------------------------------------------------------------------
+# ---- report
 def parse_seeds(text: str) -> list[int]:
     """``"0-19"`` -> 0..19, ``"3,7,10-12"`` -> [3, 7, 10, 11, 12], ``"5"`` (a count) -> 0..4."""
     if re.fullmatch(r"\s*\d+\s*", text):

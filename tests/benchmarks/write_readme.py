@@ -1,15 +1,12 @@
 """Write the measured figures of the README and the guides from the committed benchmark results.
 
-One command (from the repository root)::
-
     python -m tests.benchmarks.write_readme            # rewrite the generated blocks of every file in DOCUMENTS
     python -m tests.benchmarks.write_readme --check    # exit 1 (and show the diff) if one of them is stale
 
-Every generated block sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in one of ``DOCUMENTS``; the
-text between the markers is replaced by what the writer registered for NAME (``@block("NAME")``, a function
-``f(results: Results, current: str) -> str``) makes of the files in ``tests/benchmarks/results/``. Nothing outside
-the markers is touched. tests/test_readme_figures.py fails when a document and the results disagree; the website's
-results page (docs/results.md) calls the same writers. Stdlib only: the site loads this file by its path.
+Every generated block sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in one of ``DOCUMENTS``; it
+is replaced by what ``BLOCKS[NAME](results, current_block_text)`` makes of ``tests/benchmarks/results/``, nothing
+outside the markers is touched. tests/test_readme_figures.py fails when a document and the results disagree; the
+website's results page calls the same writers. Stdlib only: the site loads this file by its path.
 """
 
 from __future__ import annotations
@@ -22,30 +19,15 @@ import pathlib
 import re
 import sys
 import textwrap
-from collections.abc import Callable
-from dataclasses import dataclass
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCUMENTS = [README, ROOT / "docs" / "instructors.md", ROOT / "docs" / "contributing.md"]
 RESULTS = ROOT / "tests" / "benchmarks" / "results"
 MARKER = re.compile(r"<!-- (?P<name>[a-z0-9-]+):start -->\n(?P<body>.*?)<!-- (?P=name):end -->", flags=re.S)
-BLOCKS: dict[str, Callable[[Results, str], str]] = {}
 
 
-def block(name: str):
-    """Register ``function(results, current_block_text) -> Markdown`` as the writer of block ``name``."""
-
-    def register(function):
-        BLOCKS[name] = function
-        return function
-
-    return register
-
-
-# --------------------------------------------------------------------------
-# Reading the results files
-# --------------------------------------------------------------------------
+# ---- reading the results files
 def parse_tables(text: str) -> list[list[dict[str, str]]]:
     """Every Markdown table in ``text`` as a list of rows (header -> cell text)."""
     tables, lines, i = [], text.splitlines(), 0
@@ -70,61 +52,41 @@ def _find(pattern: str, text: str, group: int = 1) -> str:
     return re.search(pattern, text).group(group)
 
 
-@dataclass
 class NotebookTimes:
-    """tests/benchmarks/results/notebook_times.md; ``rows``: notebook path (or "reference") -> row."""
+    """notebook_times.md: its command, date, machine, repeats, and ``rows``: notebook path (or "reference") -> row."""
 
-    command: str
-    date: str
-    machine: str
-    repeats: int
-    rows: dict[str, dict[str, str]]
-
-    @classmethod
-    def parse(cls, text: str) -> NotebookTimes:
-        rows = {}
-        for row in parse_tables(text)[0]:
-            name = row["Notebook"].strip("`")
-            rows["reference" if name.startswith("imports only") else name] = row
-        return cls(_find(r"Command: `([^`]+)`", text), _find(r"- Date: (\S+)", text),
-                   _find(r"- Machine: (.+)", text).strip(), int(_find(r"executed (\d+) time", text)), rows)
+    def __init__(self, text: str):
+        self.command, self.date = _find(r"Command: `([^`]+)`", text), _find(r"- Date: (\S+)", text)
+        self.machine, self.repeats = _find(r"- Machine: (.+)", text).strip(), int(_find(r"executed (\d+) time", text))
+        self.rows = {"reference" if row["Notebook"].startswith("imports only") else row["Notebook"].strip("`"): row
+                     for row in parse_tables(text)[0]}
 
     def seconds(self, notebook: str) -> str:
         return self.rows[notebook]["Median wall (s)"]  # "reference": the imports-only notebook
 
 
-@dataclass
 class SeedSweep:
-    """tests/benchmarks/results/seed_sweep.md; ``rows``: the claims' table rows, with their notebook."""
+    """seed_sweep.md: its seeds, date, machine, workers, duration, ``rows`` (the claims, with their notebook),
+    ``run_times`` (notebook -> median seconds per seed) and ``extras`` (the measurements for information)."""
 
-    seeds: str
-    n_seeds: int
-    date: str
-    machine: str
-    workers: int
-    duration: float
-    rows: list[dict[str, str]]
-    run_times: dict[str, float]  # notebook -> median seconds per seed
-    extras: list[dict[str, str]]
-
-    @classmethod
-    def parse(cls, text: str) -> SeedSweep:
+    def __init__(self, text: str):
         seeds = re.search(r"- Seeds: (.+?) \((\d+) per notebook\); date (\S+);", text)
         machine = re.search(r"- Machine: (.+?); (\d+) kernels at a time", text)
-        rows, run_times, extras = [], {}, []
+        self.seeds, self.n_seeds, self.date = seeds.group(1), int(seeds.group(2)), seeds.group(3)
+        self.machine, self.workers = machine.group(1), int(machine.group(2))
+        self.duration = float(_find(r"- Duration: ([\d.]+) s", text))
+        self.rows, self.run_times, self.extras = [], {}, []
         for part in re.split(r"^## ", text, flags=re.M)[1:]:
             title, tables = part.splitlines()[0].strip(), parse_tables(part)
             if title.startswith("`"):
                 notebook = title.strip("`")
                 match = re.search(r"run time per seed: median ([\d.]+) s", part)
                 if match:
-                    run_times[notebook] = float(match.group(1))
-                rows += [dict(row, notebook=notebook, Claim=row["Claim"].strip("`"), Bound=row["Bound"].strip("`"))
-                         for row in (tables[0] if tables else [])]
+                    self.run_times[notebook] = float(match.group(1))
+                self.rows += [dict(row, notebook=notebook, Claim=row["Claim"].strip("`"), Bound=row["Bound"].strip("`"))
+                              for row in (tables[0] if tables else [])]
             elif tables:
-                extras = tables[0]
-        return cls(seeds.group(1), int(seeds.group(2)), seeds.group(3), machine.group(1), int(machine.group(2)),
-                   float(_find(r"- Duration: ([\d.]+) s", text)), rows, run_times, extras)
+                self.extras = tables[0]
 
 
 def holds(row: dict[str, str]) -> bool:
@@ -142,16 +104,14 @@ class Results:
 
     @functools.cached_property
     def times(self) -> NotebookTimes:
-        return NotebookTimes.parse(self.text("notebook_times.md"))
+        return NotebookTimes(self.text("notebook_times.md"))
 
     @functools.cached_property
     def sweep(self) -> SeedSweep:
-        return SeedSweep.parse(self.text("seed_sweep.md"))
+        return SeedSweep(self.text("seed_sweep.md"))
 
 
-# --------------------------------------------------------------------------
-# The blocks
-# --------------------------------------------------------------------------
+# ---- the blocks
 def _solutions_of(notebook: str, names) -> str | None:
     stem = pathlib.PurePath(notebook).stem
     return next((n for n in names if n.startswith("solutions/") and pathlib.PurePath(n).stem == f"{stem}_solutions"),
@@ -164,7 +124,6 @@ def _machine_words(machine: str) -> str:
     return f"{match.group(1)}-core {match.group(2)}" if match else machine
 
 
-@block("notebook-table")
 def notebook_table(results: Results, current: str) -> str:
     """The students' table of notebooks as it stands, with its last column (run time, "about 9 s") generated, and
     a footnote that says where the seconds come from."""
@@ -193,7 +152,6 @@ def notebook_table(results: Results, current: str) -> str:
     return "\n".join(out) + "\n"
 
 
-@block("run-times")
 def run_times(results: Results, current: str) -> str:
     times = results.times
     reference = times.rows["reference"]
@@ -239,7 +197,6 @@ def _seed_words(sweep: SeedSweep) -> str:
     return f"{sweep.n_seeds} seeds, {sweep.seeds}" if sweep.n_seeds > 1 else f"seed {sweep.seeds}"
 
 
-@block("seed-table")
 def seed_table(results: Results, current: str) -> str:
     sweep = results.sweep
     commit = re.search(r"notebooks at commit (\S+)", results.text("seed_sweep.md"))
@@ -283,7 +240,6 @@ def seed_table(results: Results, current: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-@block("seed-sweep-duration")
 def seed_sweep_duration(results: Results, current: str) -> str:
     """How long the committed sweep took, how loaded the machine was, and the time for seeds 0-19.
 
@@ -308,7 +264,6 @@ def seed_sweep_duration(results: Results, current: str) -> str:
     return text + ".\n"
 
 
-@block("repeat-runs")
 def repeat_runs(results: Results, current: str) -> str:
     text = results.text("repeat_runs.md")
     green, runs, median = re.search(r"\*\*(\d+) of (\d+) runs green\*\*; wall time per run: median (\d+) s",
@@ -320,7 +275,6 @@ def repeat_runs(results: Results, current: str) -> str:
             + (": nothing in the lesson downloads anything" if offline else "") + ".\n")
 
 
-@block("playground-times")
 def playground_times(results: Results, current: str) -> str:
     """tests/benchmarks/results/playground_times.md: how it was measured, then the CPU figures of its table."""
     text = results.text("playground_times.md")
@@ -337,7 +291,6 @@ def playground_times(results: Results, current: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-@block("doctor-benchmark")
 def doctor_benchmark(results: Results, current: str) -> str:
     """The network doctor's benchmark, from ``doctor.json``: one paragraph and a compact table."""
     data = json.loads(results.text("doctor.json"))
@@ -354,9 +307,12 @@ def doctor_benchmark(results: Results, current: str) -> str:
     return text + "\n".join(rows) + "\n"
 
 
-# --------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------
+BLOCKS = {"notebook-table": notebook_table, "run-times": run_times, "seed-table": seed_table,
+          "seed-sweep-duration": seed_sweep_duration, "repeat-runs": repeat_runs, "playground-times": playground_times,
+          "doctor-benchmark": doctor_benchmark}
+
+
+# ---- writing
 def wrap(markdown: str, width: int = 100) -> str:
     """Wrap the prose paragraphs of ``markdown`` at ``width``; tables, lists and blank lines stay as they are."""
     return "\n\n".join(
@@ -387,12 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 with a diff if a file is stale")
     parser.add_argument("--file", type=pathlib.Path, action="append", help="a document to write (default: DOCUMENTS)")
-    parser.add_argument("--results", type=pathlib.Path, default=RESULTS)
     args = parser.parse_args(argv)
     stale = []
     for path in args.file or DOCUMENTS:
         current = path.read_text(encoding="utf-8")
-        new = render(current, Results(args.results))
+        new = render(current)
         names = ", ".join(block_names(current)) or "no blocks"
         if new == current:
             print(f"{path.name} agrees with the results ({names}).")
