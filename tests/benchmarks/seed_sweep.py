@@ -30,6 +30,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import nbformat
+
 from tests import lesson
 from tests.benchmarks.common import RESULTS, command, device, table, write
 from tests.kernel_env import kernel_env
@@ -352,8 +354,6 @@ def code_cells(cells, start: int = 1):
 
 def prepare(path: pathlib.Path, notebook: str, seed: int, records_path: pathlib.Path, variant: Variant | None = None):
     """The instrumented copy of a notebook for one seed: (notebook node, claims, warnings, expected errors)."""
-    import nbformat
-
     nb = nbformat.read(path, as_version=4)
     expected_errors = {number for number, cell in code_cells(nb.cells) if "raises-exception" in cell.metadata.get(
         "tags", []) or any(o.get("output_type") == "error" for o in cell.outputs)}
@@ -449,8 +449,6 @@ def fmt(value) -> str:
         return "–"
     if not isinstance(value, float):
         return str(value)
-    if value != value:
-        return "nan"
     return f"{value:.3f}" if value == 0 or 1e-2 <= abs(value) < 1e4 else f"{value:.1e}"
 
 
@@ -499,7 +497,7 @@ class Row:
         return text
 
 
-def build_rows(claims: list[Claim], runs: list[Run], seeds: list[int]) -> list[Row]:
+def build_rows(claims: list[Claim], runs: list[Run]) -> list[Row]:
     """Rows per claim part (and label), with values and failing seeds from every run."""
     rows: dict[tuple, Row] = {}
 
@@ -679,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         _, claims, _, _ = prepare(path, variant.notebook, seeds[0], pathlib.Path("r"), variant)
         measured += [(variant.notebook, f"{variant.title}: `{row.name()}` ({len(row.failing)} of {len(seeds)} seeds "
                       f"miss `{row.bound_text()}`)", row.values)
-                     for row in build_rows(claims, [r for r in runs if r.variant == variant.title], seeds)]
+                     for row in build_rows(claims, [r for r in runs if r.variant == variant.title])]
     results = []
     for _path, name, claims, expected_errors in plans:
         run_list = [r for r in runs if r.notebook == name and r.variant is None]
@@ -688,7 +686,7 @@ def main(argv: list[str] | None = None) -> int:
         unexpected = {(run.seed, cell): error for run in run_list for cell, error in run.cell_errors.items()
                       if cell not in expected_errors
                       and not (cell in claim_cells and error.startswith("AssertionError"))}
-        results.append((name, build_rows(claims, run_list, seeds), run_list, unexpected))
+        results.append((name, build_rows(claims, run_list), run_list, unexpected))
         measured += [(name, extra, {run.seed: rec.get("value") for run in run_list for rec in run.records
                                     if rec.get("extra") == extra}) for extra, _ in EXTRAS.get(name, [])]
 
