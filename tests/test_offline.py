@@ -1,12 +1,10 @@
-"""Nothing in the lesson uses the network. Two cheap checks, in the default run:
+"""Nothing in the lesson uses the network:
 
-* a static scan of every notebook code cell and ``.py`` file for ways of reaching the network:
-  ``!pip``/``%pip`` installs, HTTP and socket libraries, shell downloaders, ``download=True``,
-  scikit-learn's ``fetch_*``, torchvision / Hugging Face datasets, and ``http(s)://`` URLs in code
-  (URLs in markdown, comments and docstrings are reading material and are fine);
-* where ``unshare -rn`` works (as in ``.ci/run``), that this Python cannot connect outwards in a
-  network namespace while loopback still works: CI's offline run is offline, and Jupyter kernels can
-  still talk to pytest.
+* a static scan of every notebook code cell and ``.py`` file for ways of reaching it: ``!pip``/``%pip`` installs,
+  HTTP and socket libraries, shell downloaders, ``download=True``, scikit-learn's ``fetch_*``, torchvision / Hugging
+  Face datasets, and ``http(s)://`` URLs in code (in markdown, comments and docstrings they are reading material);
+* where ``unshare -rn`` works (as in ``.ci/run``), this Python cannot connect outwards in a network namespace while
+  loopback still works: CI's offline run is offline, and Jupyter kernels can still talk to pytest.
 """
 
 from __future__ import annotations
