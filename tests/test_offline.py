@@ -22,6 +22,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 from tests import lesson
 from tests.lesson import ROOT
+from tests.tools.repo_copy import tracked_files
 
 # Modules whose only use here would be reaching the network.
 NETWORK_MODULES = {
@@ -106,21 +107,6 @@ def problems_in(label: str, source: str, notebook: bool = True) -> list[str]:
     return found
 
 
-def source_files() -> list[pathlib.Path]:
-    """The lesson's .py and .ipynb files: what git tracks (or stages), not untracked students' files beside them
-    (submissions/, copies, a corrupt download); outside a git checkout, every file below ROOT outside dot-folders."""
-    out = lesson.git("ls-files", "--cached", "--", "*.py", "*.ipynb")
-    if out is not None and out.returncode == 0:
-        paths = {ROOT / line for line in out.stdout.decode().splitlines() if line}
-    else:
-        paths = set(ROOT.rglob("*.py")) | set(ROOT.rglob("*.ipynb"))
-    return sorted(
-        p for p in paths
-        if p.resolve() != pathlib.Path(__file__).resolve() and (p.is_file() or lesson.relative(p))
-        and not any(part.startswith(".") for part in p.relative_to(ROOT).parts)
-    )
-
-
 # Tools that drive a local Jupyter server over 127.0.0.1 (and nothing else), with the reason.
 LOOPBACK_ONLY = {
     "tests/tools/jupyterlab_save.py": "opens notebooks through a Jupyter server on 127.0.0.1, as JupyterLab does",
@@ -143,7 +129,13 @@ def notebook_code(path: pathlib.Path) -> list[tuple[str, str]]:
     return cells
 
 
-FILES = source_files()
+# The lesson's .py and .ipynb files: what git tracks (or stages), not untracked students' files beside them
+# (submissions/, copies, a corrupt download); outside a git checkout, every file below ROOT outside dot-folders.
+FILES = [
+    ROOT / name for name in tracked_files()
+    if name.endswith((".py", ".ipynb")) and not any(part.startswith(".") for part in name.split("/"))
+    and name != "tests/test_offline.py" and ((ROOT / name).is_file() or lesson.relative(ROOT / name))
+]
 
 
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(ROOT)) for p in FILES])
