@@ -121,12 +121,8 @@ def notebook_code(path: pathlib.Path) -> list[tuple[str, str]]:
     transformer = TransformerManager()
     name = lesson.relative(path)
     nb = json.loads(lesson.notebook_text(name) if name else path.read_text(encoding="utf-8"))
-    cells = []
-    for index, cell in enumerate(nb.get("cells", [])):
-        if cell.get("cell_type") == "code":
-            source = "".join(cell.get("source", ""))
-            cells.append((f"cell {index}", transformer.transform_cell(source)))
-    return cells
+    return [(f"cell {index}", transformer.transform_cell("".join(cell.get("source", ""))))
+            for index, cell in enumerate(nb.get("cells", [])) if cell.get("cell_type") == "code"]
 
 
 # The lesson's .py and .ipynb files: what git tracks (or stages), not untracked students' files beside them
@@ -148,9 +144,9 @@ def test_source_reaches_no_network(path):
         assert 'HOST = "127.0.0.1"' in source and hosts and set(hosts) == {"{HOST}"}, (name, hosts)
         return
     if path.suffix == ".ipynb":
-        units = [(f"{path.relative_to(ROOT)} {label}", code, True) for label, code in notebook_code(path)]
+        units = [(f"{name} {label}", code, True) for label, code in notebook_code(path)]
     else:
-        units = [(str(path.relative_to(ROOT)), path.read_text(encoding="utf-8"), False)]
+        units = [(name, path.read_text(encoding="utf-8"), False)]
     problems = [p for label, code, notebook in units for p in problems_in(label, code, notebook)]
     assert not problems, "\n".join(problems)
 
