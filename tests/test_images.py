@@ -29,7 +29,6 @@ def test_make_figures_writes_every_figure_as_a_valid_png_and_the_gif_notebook_02
 
 
 def test_committed_figures_exist_are_small_and_are_the_ones_the_theory_notebook_shows():
-    """Every figure is committed as a small PNG, and the theory notebook shows only figures the script draws."""
     for name in FIGURES:
         path = ROOT / "images" / name
         assert path.is_file(), f"images/{name} is missing: run python images/make_figures.py"

@@ -284,7 +284,6 @@ def test_change_of_setting_stops_play_and_rebuilds(ui):
 
 
 def test_only_one_playground_plays_close_stops_it_and_own_data_disables_the_data_controls(ui):
-    """One playground plays at a time; close stops it; own data disables the data controls."""
     X = np.array([[0.0, 0.0], [1.0, 1.0]] * 10) + np.linspace(0, 0.1, 20)[:, None]
     other = playground(X=X, y=np.array([0, 1] * 10))
     try:

@@ -44,7 +44,6 @@ def test_readme_is_short_opens_the_guides_needs_only_jupyter_lab_first_and_state
 
 
 def test_ci_runs_the_guides_test_command_and_the_readmes_site_command_and_the_guide_states_the_cell_timeout():
-    """CI runs the guide's `pytest` and the README's site command; the guide's cell timeout is pyproject's."""
     ci = (ROOT / ".ci" / "run").read_text()
     assert commands(section("The test suite", CONTRIBUTING)) == ["pytest"] and "TEST_CMD=(pytest)" in ci
     site = commands(section("The lesson as a website"))
