@@ -27,8 +27,6 @@ from tests.kernel_env import apply_kernel_env
 
 apply_kernel_env(os.environ)
 
-ROOT = lesson.ROOT
-
 
 def pytest_addoption(parser):
     parser.addoption(
@@ -45,12 +43,8 @@ def pytest_configure(config):
         config.option.nbval_sanitize_with = str(config.rootpath / sanitize)
     if config.getoption("--lesson-working-copy"):
         os.environ[lesson.WORKING_COPY_ENV] = "1"
-    if _is_controller(config):
+    if not hasattr(config, "workerinput"):  # the controller, not an xdist worker
         config._lesson_git_status = _git_status()
-
-
-def _is_controller(config) -> bool:
-    return not hasattr(config, "workerinput")
 
 
 def _named_explicitly(file_path: pathlib.Path, config) -> bool:
@@ -60,7 +54,7 @@ def _named_explicitly(file_path: pathlib.Path, config) -> bool:
         return False
     base, file_path = pathlib.Path(config.invocation_params.dir), file_path.resolve()
     given = [(base / arg.split("::", 1)[0]).resolve() for arg in config.args]
-    return any(path == file_path or (path != ROOT and path in file_path.parents) for path in given)
+    return any(path == file_path or (path != lesson.ROOT and path in file_path.parents) for path in given)
 
 
 class LessonNotebook(IPyNbFile):
@@ -101,11 +95,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if text:
         terminalreporter.write_sep("-", "lesson notebooks")
         terminalreporter.write_line(text)
-    changed = getattr(config, "_lesson_changed", None)
+    changed, advice = getattr(config, "_lesson_changed", ([], ""))
     if changed:
         terminalreporter.write_sep("!", "the test run changed the repository")
         terminalreporter.write_line("\n".join(changed))
-        terminalreporter.write_line(getattr(config, "_lesson_changed_advice", ""))
+        terminalreporter.write_line(advice)
 
 
 def _git_status() -> dict[str, bytes] | None:
@@ -116,7 +110,7 @@ def _git_status() -> dict[str, bytes] | None:
     status = {}
     for entry in result.stdout.decode("utf-8", "replace").split("\0"):
         if len(entry) > 3:
-            file = ROOT / entry[3:]
+            file = lesson.ROOT / entry[3:]
             try:
                 status[entry] = file.read_bytes() if file.is_file() else b""
             except OSError:
@@ -126,22 +120,17 @@ def _git_status() -> dict[str, bytes] | None:
 
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
-    before = getattr(config, "_lesson_git_status", None)
-    if not _is_controller(config) or before is None:
+    before = getattr(config, "_lesson_git_status", None)  # set on the controller only, not on xdist workers
+    if before is None:
         return
     after = _git_status() or {}
     changed = sorted(entry for entry, content in after.items() if before.get(entry) != content)
-    if not changed:
-        return
-    config._lesson_changed = changed
-    if not before:
-        config._lesson_changed_advice = (
-            "The repository was clean before this run, so a test or a notebook wrote into it: tests must "
-            "write to a temporary folder. (If you saved a file yourself during the run, run pytest again.)"
-        )
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    else:
-        config._lesson_changed_advice = (
+    if changed and before:
+        config._lesson_changed = changed, (
             "Your working copy was not clean before this run, so this is only a warning: if you did not "
-            "save these files yourself during the run, a test or a notebook wrote into the repository."
-        )
+            "save these files yourself during the run, a test or a notebook wrote into the repository.")
+    elif changed:
+        config._lesson_changed = changed, (
+            "The repository was clean before this run, so a test or a notebook wrote into it: tests must "
+            "write to a temporary folder. (If you saved a file yourself during the run, run pytest again.)")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

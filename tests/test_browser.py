@@ -1,16 +1,13 @@
 """Every lesson notebook as a student runs it: JupyterLab in Debian's Chromium, driven by Playwright.
 
-One JupyterLab (pinned, default settings) serves a throwaway copy of the repository
-(tests/tools/repo_copy.py) on a loopback port. For each lesson notebook, in the system Chromium
-(Playwright's ``executable_path``: no browser is downloaded):
-
+One JupyterLab (pinned, default settings) serves a throwaway copy of the repository (tests/tools/repo_copy.py) on a
+loopback port. For each lesson notebook, in the system Chromium (Playwright's ``executable_path``: nothing downloaded):
 1. open and save it (File > Save Notebook): ``git status`` of the copy stays empty;
-2. *Kernel > Restart Kernel and Run All Cells*, wait until the kernel is idle with no cell queued, save,
-   and fail on any error output, naming the cell, with a screenshot in the test's temporary folder;
-   then ``git status`` shows only that notebook, with the same cells and metadata;
-3. where it shows the playground: screenshots at 1,000 px (file browser open) and 1,400 px, every part
-   inside the output area, then Play moves the epoch counter.
-
+2. *Kernel > Restart Kernel and Run All Cells*, wait until the kernel is idle with no cell queued, save, and fail on
+   any error output, naming the cell, with a screenshot in the test's temporary folder; then ``git status`` shows
+   only that notebook, with the same cells and metadata;
+3. where it shows the playground: screenshots at 1,000 px (file browser open) and 1,400 px, every part inside the
+   output area, then Play moves the epoch counter.
 Skipped, with the reason, without Chromium or Playwright. Deselect with ``-m "not browser"``.
 """
 
@@ -29,7 +26,6 @@ import pytest
 
 from tests import lesson
 from tests.kernel_env import kernel_env
-from tests.lesson import git
 from tests.tools.jupyterlab_save import JupyterServer
 from tests.tools.repo_copy import copy_repo, git_status
 
@@ -199,7 +195,7 @@ def test_run_all_in_jupyterlab(lab, name, tmp_path):
         assert git_status(repo) == "" or (other_python and _lesson_part(saved) == _lesson_part(committed)
                                           and saved["cells"] == committed["cells"]), (
             f"opening {name} in JupyterLab and saving it changes it (re-execute it with `python -m "
-            f"tests.tools.run_notebook {name}` and commit it):\n{git('diff', cwd=repo).stdout.decode()[:2000]}")
+            f"tests.tools.run_notebook {name}` and commit it):\n{lesson.git('diff', cwd=repo).stdout.decode()[:2000]}")
 
         seconds, prompts = _run_all(page)
         saved = _save(page, path)
@@ -223,6 +219,6 @@ def test_run_all_in_jupyterlab(lab, name, tmp_path):
         print(report)
     finally:
         page.close()
-        git("checkout", "-q", "--", name, cwd=repo, check=True)
+        lesson.git("checkout", "-q", "--", name, cwd=repo, check=True)
         for session in server.request("GET", "/api/sessions"):  # one kernel at a time
             server.request("DELETE", f"/api/sessions/{session['id']}")

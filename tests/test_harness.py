@@ -60,7 +60,6 @@ def run_pytest(cwd: pathlib.Path, *args, env_extra: dict | None = None, timeout:
 
 
 def test_kernel_environment_one_item_per_cell_and_a_failing_assert_fails_the_run(repo, probe_dir):
-    """Kernels get conftest's environment; one item per cell; a failing assert cell fails the run."""
     write_notebook(probe_dir / "sub" / "probe.ipynb", [
         "import os, matplotlib\n"
         "assert 'inline' in matplotlib.get_backend(), matplotlib.get_backend()\n"
@@ -174,7 +173,6 @@ SLOWEST_CELL_SECONDS = 17.5
 
 
 def test_configuration_keeps_the_flags_a_sane_cell_timeout_and_sanitize_rules_nbval_parses():
-    """pyproject's flags, a cell timeout with room for slow machines, sanitize rules nbval parses."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     addopts = pyproject["tool"]["pytest"]["ini_options"]["addopts"]
     options = " ".join(addopts)

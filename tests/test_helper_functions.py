@@ -1,9 +1,5 @@
-"""Unit tests of helper_functions: every promised behaviour has a test that
-fails when the behaviour breaks.
-
-Device-dependent tests take the device from ``get_device()``, so the same
-tests run on a CUDA machine; a few also check the CPU path explicitly.
-"""
+"""Unit tests of helper_functions: every promised behaviour has a test that fails when it breaks. Device-dependent
+tests take the device from ``get_device()``, so the same tests run on a CUDA machine."""
 
 import inspect
 import random
@@ -29,14 +25,14 @@ def _close_figures():
     plt.close("all")
 
 
-def binary_model(device=DEVICE):
+def binary_model():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 1)).to(device)
+    return nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 1)).to(DEVICE)
 
 
-def multiclass_model(n_classes=3, device=DEVICE):
+def multiclass_model(n_classes=3):
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, n_classes)).to(device)
+    return nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, n_classes)).to(DEVICE)
 
 
 def separable_data(n=200, seed=0):
@@ -45,6 +41,20 @@ def separable_data(n=200, seed=0):
     y = np.arange(n) % 2
     X = rng.normal(scale=0.3, size=(n, 2)) + np.where(y[:, None] == 1, 2.0, -2.0)
     return X.astype(np.float32), y.astype(np.int64)
+
+
+def linear(weight, bias=0.0):
+    """An nn.Linear holding ``weight`` (out_features, in_features) and ``bias`` (a number or a vector; None: none)."""
+    weight = torch.as_tensor(weight, dtype=torch.float32)
+    model = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    with torch.no_grad():
+        model.weight.copy_(weight)
+        if bias is not None:
+            model.bias.copy_(torch.as_tensor(bias))
+    return model
+
+
+STEP = [[10.0, 0.0]]  # one logit, 10 * x1: class 1 right of x1 = 0
 
 
 # ---------------------------------------------------------------- Seeds and devices
@@ -124,37 +134,22 @@ def test_make_spirals_classes_balanced_in_unit_disc_and_arms_rotated_copies():
 
 
 # ---------------------------------------------------------------- predict and accuracy
-def test_predict_binary_thresholds_sigmoid_at_half_and_predict_proba_gives_one_minus_p_and_p():
-    """One output unit: labels are sigmoid > 0.5 (int64, on the CPU); predict_proba's columns are 1 - p and p."""
-    model = nn.Linear(1, 1)
-    with torch.no_grad():
-        model.weight.fill_(1.0)
-        model.bias.fill_(0.0)
-    X = torch.tensor([[-2.0], [-0.01], [0.01], [3.0]])
-    labels = hf.predict(model, X)
+def test_predict_and_predict_proba_are_decided_by_the_output_width():
+    """One output unit: labels are sigmoid > 0.5 (int64, on the CPU), predict_proba's columns 1 - p and p;
+    several: argmax labels and softmax probabilities, whatever the labels, mode kept."""
+    labels = hf.predict(linear([[1.0]]), torch.tensor([[-2.0], [-0.01], [0.01], [3.0]]))
     assert labels.dtype == torch.int64 and labels.device.type == "cpu"
     assert labels.tolist() == [0, 0, 1, 1]
-    model = _step_model(1)
+    model = linear(STEP)
     X = np.array([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]], np.float32)
     probs = hf.predict_proba(model, X)
     p1 = torch.sigmoid(torch.tensor([-10.0, 0.0, 10.0]))
     assert probs.shape == (3, 2) and probs.dtype == torch.float32 and probs.device.type == "cpu"
     assert torch.allclose(probs[:, 1], p1) and torch.allclose(probs.sum(dim=1), torch.ones(3))
     assert (probs.argmax(dim=1) == hf.predict(model, X)).all()  # p = 0.5 is class 0 in both
-
-
-def test_predict_multiclass_is_argmax_decided_by_output_width():
-    """Several output units: argmax labels and softmax probabilities, whatever the labels, mode kept."""
-    model = nn.Linear(3, 3, bias=False)
-    with torch.no_grad():
-        model.weight.copy_(torch.eye(3))
     X = np.array([[0.1, 0.9, 0.0], [5.0, 1.0, 2.0], [0.0, 0.0, 0.3]], dtype=np.float32)
-    assert hf.predict(model, X).tolist() == [1, 0, 2]
-    model = nn.Linear(2, 2)
-    with torch.no_grad():
-        model.weight.zero_()
-        model.bias.copy_(torch.tensor([1.0, 0.0]))
-    assert hf.predict(model, np.zeros((5, 2), np.float32)).tolist() == [0] * 5
+    assert hf.predict(linear(torch.eye(3), bias=None), X).tolist() == [1, 0, 2]
+    assert hf.predict(linear(torch.zeros(2, 2), bias=[1.0, 0.0]), np.zeros((5, 2), np.float32)).tolist() == [0] * 5
     model = multiclass_model(n_classes=3).train()
     X = torch.randn(5, 2, device=DEVICE)
     probs = hf.predict_proba(model, X)
@@ -232,8 +227,9 @@ def test_accuracy_rejects_probabilities_and_logits(y_pred):
         hf.accuracy(torch.tensor([1, 0, 1, 0]), y_pred)
 
 
-def test_accuracy_and_fit_errors_name_the_argument_and_the_fix():
-    """Scores or probabilities where labels belong, or mismatched arguments, are ValueErrors naming the fix."""
+def test_accuracy_fit_and_plot_errors_name_the_argument_and_the_fix():
+    """Scores or probabilities where labels belong, mismatched arguments, a misspelt shade or inputs with other
+    than two features to plot are ValueErrors naming the fix."""
     with pytest.raises(ValueError) as info:
         hf.accuracy([0.2, 0.9], [0, 1])
     message = str(info.value)
@@ -248,6 +244,10 @@ def test_accuracy_and_fit_errors_name_the_argument_and_the_fix():
         hf.fit(model, nn.BCEWithLogitsLoss(), sgd, X, np.full(20, 0.5), epochs=1, log_every=None)
     with pytest.raises(ValueError):
         hf.fit(model, nn.BCEWithLogitsLoss(), sgd, X, y, X_test=X)
+    with pytest.raises(ValueError, match="shade"):
+        hf.plot_decision_boundary(linear(STEP), np.zeros((2, 2), np.float32), np.array([0, 1]), shade="alpha")
+    with pytest.raises(ValueError):
+        hf.plot_decision_boundary(nn.Linear(3, 1), np.zeros((4, 3), np.float32), np.zeros(4))
 
 
 # ---------------------------------------------------------------- The one-output-unit rule lives in one function
@@ -324,18 +324,9 @@ def test_fit_multiclass_minibatch_with_tensors_on_cpu_moves_data_to_model():
 def test_fit_trains_in_train_mode_tests_in_eval_mode_and_restores_mode_and_device():
     """Per epoch one train-mode and one eval-mode forward; a model given in eval mode stays so, on its device."""
     seen_modes = []
-
-    class Spy(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = nn.Linear(2, 1)
-
-        def forward(self, X):
-            seen_modes.append(self.training)
-            return self.linear(X)
-
+    model = nn.Linear(2, 1).to(DEVICE).eval()
+    model.register_forward_pre_hook(lambda module, args: seen_modes.append(module.training))
     X, y = separable_data(10)
-    model = Spy().to(DEVICE).eval()
     hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, X, y,
            epochs=2, log_every=None)
     assert seen_modes == [True, False, True, False]
@@ -373,8 +364,8 @@ def test_plot_data_and_plot_loss_curves_label_their_axes_and_use_given_axes():
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("as_tensors", [True, False])
 def test_plot_decision_boundary_leaves_model_untouched(make_model, training, shade, as_tensors):
-    """Mode flags, device (no .to()/.cpu() call, nor in predict; NumPy or tensor inputs), weights and gradients
-    stay as they were."""
+    """Mode flags, device (no .to()/.cpu() call, nor in predict; NumPy or tensor inputs; on a CUDA machine the
+    model is on CUDA), weights and gradients stay as they were."""
     model = make_model()
     model.train(training)
     calls = []
@@ -396,21 +387,9 @@ def test_plot_decision_boundary_leaves_model_untouched(make_model, training, sha
     assert calls == []
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_plot_decision_boundary_keeps_cuda_model_on_cuda():
-    model = binary_model(device="cuda")
-    X, y = separable_data(10)
-    hf.plot_decision_boundary(model, X, y, resolution=10)
-    assert next(model.parameters()).is_cuda
-
-
 def test_plot_decision_boundary_colours_regions_by_prediction():
     """Regions are filled by predicted class (binary and multi-class, with a legend entry per class), equal aspect."""
-    # A model that predicts class 1 right of x1 = 0: the filled contour has two levels.
-    model = nn.Linear(2, 1)
-    with torch.no_grad():
-        model.weight.copy_(torch.tensor([[10.0, 0.0]]))
-        model.bias.zero_()
+    model = linear(STEP)  # class 1 right of x1 = 0: the filled contour has two levels
     X = np.array([[-1.0, 0.0], [1.0, 0.0]], np.float32)
     ax = hf.plot_decision_boundary(model, X, np.array([0, 1]), resolution=30)
     contour = ax.collections[0]
@@ -425,21 +404,10 @@ def test_plot_decision_boundary_colours_regions_by_prediction():
     assert len(ax.get_legend().get_texts()) == 4
 
 
-def _step_model(n_out=1):
-    """Linear model whose logit is 10 * x1 (binary) or favours class k by x1 (multi-class)."""
-    model = nn.Linear(2, n_out)
-    with torch.no_grad():
-        model.weight.zero_()
-        model.weight[:, 0] = torch.linspace(-10.0, 10.0, n_out) if n_out > 1 else 10.0
-        model.bias.zero_()
-    return model
-
-
 def test_plot_decision_boundary_shade_probability_follows_the_probabilities():
     """Binary: the image follows sigmoid(logit), with the p = 0.5 contour; multi-class: it fades where unsure."""
-    model = _step_model(1)
     X = np.array([[-1.0, 0.0], [1.0, 0.0]], np.float32)
-    ax = hf.plot_decision_boundary(model, X, np.array([0, 1]), resolution=21, shade="probability")
+    ax = hf.plot_decision_boundary(linear(STEP), X, np.array([0, 1]), resolution=21, shade="probability")
     rgb = np.asarray(ax.get_images()[0].get_array())  # (21, 21, 3): p = sigmoid(10 * x1), rows = x2
     assert rgb.shape == (21, 21, 3)
     sure = [hf._probability_rgb(np.array([[1.0 - p, p]]), hf._colours(2))[0] for p in (0.0, 1.0)]
@@ -449,7 +417,7 @@ def test_plot_decision_boundary_shade_probability_follows_the_probabilities():
     assert np.all(np.diff(redness) >= 0)  # rises left to right
     # the p = 0.5 line is drawn as a contour
     assert any(isinstance(c, matplotlib.contour.QuadContourSet) for c in ax.collections)
-    model = _step_model(3)
+    model = linear([[-10.0, 0.0], [0.0, 0.0], [10.0, 0.0]])  # favours class 0, 1, 2 as x1 grows
     X = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.5]], np.float32)
     ax = hf.plot_decision_boundary(model, X, np.array([0, 2, 1]), resolution=31, shade="probability")
     rgb = np.asarray(ax.get_images()[0].get_array())  # (31, 31, 3)
@@ -459,27 +427,11 @@ def test_plot_decision_boundary_shade_probability_follows_the_probabilities():
     assert whiteness[15] > whiteness[0] and whiteness[15] > whiteness[-1]
 
 
-def test_plot_decision_boundary_rejects_unknown_shade_and_non_2d_inputs():
-    """A misspelt shade, or inputs with other than two features, are a ValueError."""
-    with pytest.raises(ValueError, match="shade"):
-        hf.plot_decision_boundary(_step_model(1), np.zeros((2, 2), np.float32), np.array([0, 1]), shade="alpha")
-    with pytest.raises(ValueError):
-        hf.plot_decision_boundary(nn.Linear(3, 1), np.zeros((4, 3), np.float32), np.zeros(4))
-
-
 def test_fit_and_predict_accept_a_model_returning_flat_logits_and_accuracy_takes_thresholded_logits():
     """A model returning (N,) logits trains and predicts; accuracy of logits > 0 (with gradients) equals predict's."""
-    class Flat(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = nn.Linear(2, 1)
-
-        def forward(self, X):
-            return self.linear(X).squeeze(1)  # (N,) instead of (N, 1)
-
     X, y = separable_data(40)
     torch.manual_seed(0)
-    model = Flat().to(DEVICE)
+    model = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0)).to(DEVICE)  # (N,) logits instead of (N, 1)
     history = hf.fit(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.5), X, y,
                      epochs=20, log_every=None)
     assert history["train_acc"][-1] == 1.0

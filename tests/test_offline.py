@@ -1,12 +1,10 @@
-"""Nothing in the lesson uses the network. Two cheap checks, in the default run:
+"""Nothing in the lesson uses the network:
 
-* a static scan of every notebook code cell and ``.py`` file for ways of reaching the network:
-  ``!pip``/``%pip`` installs, HTTP and socket libraries, shell downloaders, ``download=True``,
-  scikit-learn's ``fetch_*``, torchvision / Hugging Face datasets, and ``http(s)://`` URLs in code
-  (URLs in markdown, comments and docstrings are reading material and are fine);
-* where ``unshare -rn`` works (as in ``.ci/run``), that this Python cannot connect outwards in a
-  network namespace while loopback still works: CI's offline run is offline, and Jupyter kernels can
-  still talk to pytest.
+* a static scan of every notebook code cell and ``.py`` file for ways of reaching it: ``!pip``/``%pip`` installs,
+  HTTP and socket libraries, shell downloaders, ``download=True``, scikit-learn's ``fetch_*``, torchvision / Hugging
+  Face datasets, and ``http(s)://`` URLs in code (in markdown, comments and docstrings they are reading material);
+* where ``unshare -rn`` works (as in ``.ci/run``), this Python cannot connect outwards in a network namespace while
+  loopback still works: CI's offline run is offline, and Jupyter kernels can still talk to pytest.
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 from tests import lesson
 from tests.lesson import ROOT
+from tests.tools.repo_copy import tracked_files
 
 # Modules whose only use here would be reaching the network.
 NETWORK_MODULES = {
@@ -108,21 +107,6 @@ def problems_in(label: str, source: str, notebook: bool = True) -> list[str]:
     return found
 
 
-def source_files() -> list[pathlib.Path]:
-    """The lesson's .py and .ipynb files: what git tracks (or stages), not untracked students' files beside them
-    (submissions/, copies, a corrupt download); outside a git checkout, every file below ROOT outside dot-folders."""
-    out = lesson.git("ls-files", "--cached", "--", "*.py", "*.ipynb")
-    if out is not None and out.returncode == 0:
-        paths = {ROOT / line for line in out.stdout.decode().splitlines() if line}
-    else:
-        paths = set(ROOT.rglob("*.py")) | set(ROOT.rglob("*.ipynb"))
-    return sorted(
-        p for p in paths
-        if p.resolve() != pathlib.Path(__file__).resolve() and (p.is_file() or lesson.relative(p))
-        and not any(part.startswith(".") for part in p.relative_to(ROOT).parts)
-    )
-
-
 # Tools that drive a local Jupyter server over 127.0.0.1 (and nothing else), with the reason.
 LOOPBACK_ONLY = {
     "tests/tools/jupyterlab_save.py": "opens notebooks through a Jupyter server on 127.0.0.1, as JupyterLab does",
@@ -137,15 +121,17 @@ def notebook_code(path: pathlib.Path) -> list[tuple[str, str]]:
     transformer = TransformerManager()
     name = lesson.relative(path)
     nb = json.loads(lesson.notebook_text(name) if name else path.read_text(encoding="utf-8"))
-    cells = []
-    for index, cell in enumerate(nb.get("cells", [])):
-        if cell.get("cell_type") == "code":
-            source = "".join(cell.get("source", ""))
-            cells.append((f"cell {index}", transformer.transform_cell(source)))
-    return cells
+    return [(f"cell {index}", transformer.transform_cell("".join(cell.get("source", ""))))
+            for index, cell in enumerate(nb.get("cells", [])) if cell.get("cell_type") == "code"]
 
 
-FILES = source_files()
+# The lesson's .py and .ipynb files: what git tracks (or stages), not untracked students' files beside them
+# (submissions/, copies, a corrupt download); outside a git checkout, every file below ROOT outside dot-folders.
+FILES = [
+    ROOT / name for name in tracked_files()
+    if name.endswith((".py", ".ipynb")) and not any(part.startswith(".") for part in name.split("/"))
+    and name != "tests/test_offline.py" and ((ROOT / name).is_file() or lesson.relative(ROOT / name))
+]
 
 
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(ROOT)) for p in FILES])
@@ -158,9 +144,9 @@ def test_source_reaches_no_network(path):
         assert 'HOST = "127.0.0.1"' in source and hosts and set(hosts) == {"{HOST}"}, (name, hosts)
         return
     if path.suffix == ".ipynb":
-        units = [(f"{path.relative_to(ROOT)} {label}", code, True) for label, code in notebook_code(path)]
+        units = [(f"{name} {label}", code, True) for label, code in notebook_code(path)]
     else:
-        units = [(str(path.relative_to(ROOT)), path.read_text(encoding="utf-8"), False)]
+        units = [(name, path.read_text(encoding="utf-8"), False)]
     problems = [p for label, code, notebook in units for p in problems_in(label, code, notebook)]
     assert not problems, "\n".join(problems)
 

@@ -1,10 +1,6 @@
-"""Headless tests of the playground: the `Playground` core and the `playground` widget's callbacks.
+"""Headless tests of the playground: the `Playground` core and the `playground` widget's callbacks, without a
+browser or a kernel (torch runs one thread, as in the lesson's kernels)."""
 
-Everything here runs without a browser or a kernel and takes a few seconds
-of CPU (torch runs one thread, as in the lesson's kernels).
-"""
-
-import pathlib
 import subprocess
 import sys
 import threading
@@ -16,7 +12,7 @@ import pytest
 import torch
 
 from helper_functions import Playground, playground
-from tests.tools import load_script
+from tests.lesson import ROOT
 
 matplotlib.use("Agg")
 
@@ -28,11 +24,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _numpy(a):
-    """A tensor or an array -> an array (sharing memory where possible)."""
-    return a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
 # ---------------------------------------------------------------- learning
@@ -96,27 +87,18 @@ def test_history_reset_and_determinism():
         Playground().step(0)
 
 
-def test_callers_data_are_not_modified_and_to_code_reproduces_own_data():
-    """The caller's arrays or tensors stay as they were; to_code of own data (labels -1, 1) reproduces the loss."""
+def test_callers_data_are_not_modified():
+    """The caller's arrays or tensors stay as they were."""
     rng = np.random.default_rng(1)
     X = rng.standard_normal((60, 2)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
-    X_tensor, y_tensor = torch.tensor(X), torch.tensor(y)
-    for X_in, y_in in [(X, y), (X_tensor, y_tensor)]:
-        X_before, y_before = _numpy(X_in).copy(), _numpy(y_in).copy()
+    X_before, y_before = X.copy(), y.copy()
+    for X_in, y_in in [(X, y), (torch.tensor(X), torch.tensor(y))]:
         pg = Playground(X=X_in, y=y_in)
         pg.step(3)
         pg.figure()
         pg.X[:] = 0  # the playground's copy, not the caller's
-        assert np.array_equal(_numpy(X_in), X_before) and np.array_equal(_numpy(y_in), y_before)
-    X = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]]).repeat(10, 1) + 0.05 * torch.randn(40, 2)
-    y = torch.tensor([0, 0, 1, 1]).repeat(10) * 2 - 1  # labels -1 and 1
-    pg = Playground(X=X, y=y, hidden_layers=(6,))
-    record = pg.step(5)
-    namespace = {"X": X, "y": y}
-    exec(compile(pg.to_code(), "<to_code>", "exec"), namespace)
-    assert abs(namespace["train_loss"] - record["train_loss"]) <= 1e-6
-    assert list(namespace["classes"]) == [-1, 1]
+        assert np.array_equal(X_in, X_before) and np.array_equal(y_in, y_before)
 
 
 # ---------------------------------------------------------------- to_code
@@ -129,14 +111,20 @@ def test_callers_data_are_not_modified_and_to_code_reproduces_own_data():
         dict(dataset="moons", activation="leaky_relu", seed=7, test_size=0.3),
         dict(dataset="xor", activation="sigmoid", hidden_layers=(4,), noise=0.2, n_samples=200),
         dict(dataset="circles", hidden_layers=(), activation="linear"),
+        dict(X=torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]]).repeat(10, 1)
+             + 0.05 * torch.randn(40, 2, generator=torch.Generator().manual_seed(0)),
+             y=torch.tensor([-1, -1, 1, 1]).repeat(10), hidden_layers=(6,)),
     ],
-    ids=["default", "spirals-minibatch-dropout", "blobs-l2-sgd", "moons-leaky", "xor-sigmoid", "linear"],
+    ids=["default", "spirals-minibatch-dropout", "blobs-l2-sgd", "moons-leaky", "xor-sigmoid", "linear",
+         "own-tensors-labels-minus-1-and-1"],
 )
 def test_to_code_reproduces_the_losses(settings):
     pg = Playground(**settings)
     record = pg.step(7)
-    namespace = {}
+    namespace = {"X": settings.get("X"), "y": settings.get("y")}  # own data: to_code starts from the caller's X, y
     exec(compile(pg.to_code(), "<to_code>", "exec"), namespace)
+    if "y" in settings:
+        assert list(namespace["classes"]) == [-1, 1]
     assert namespace["epochs"] == 7
     assert abs(namespace["train_loss"] - record["train_loss"]) <= 1e-6
     assert abs(namespace["test_loss"] - record["test_loss"]) <= 1e-6
@@ -248,8 +236,7 @@ def test_widget_is_core_ipywidgets_with_every_setting_and_reads_on_any_screen(ui
     assert all(button.description.isascii() for button in app.buttons.values())  # no emoji font needed
     assert "wrap" in ui.children[1].layout.flex_flow  # the controls wrap on a narrow screen
     probe = "import sys, helper_functions; print('ipywidgets' in sys.modules)"  # imported for the widget only
-    root = pathlib.Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stdout + result.stderr
 
 
@@ -297,7 +284,6 @@ def test_change_of_setting_stops_play_and_rebuilds(ui):
 
 
 def test_only_one_playground_plays_close_stops_it_and_own_data_disables_the_data_controls(ui):
-    """One playground plays at a time; close stops it; own data disables the data controls."""
     X = np.array([[0.0, 0.0], [1.0, 1.0]] * 10) + np.linspace(0, 0.1, 20)[:, None]
     other = playground(X=X, y=np.array([0, 1] * 10))
     try:
@@ -333,16 +319,3 @@ def test_show_code_shows_to_code_and_a_diverging_run_says_what_to_change(ui):
     app.buttons["reset"].click()
     assert app.status.value == ""
 
-
-# ---------------------------------------------------------------- the README block of the benchmark
-def test_readme_block_renders_the_committed_results():
-    folder = pathlib.Path(__file__).resolve().parent / "benchmarks"
-    module = load_script(folder / "playground_times.py", "playground_times")
-    writer = load_script(folder / "write_readme.py", "write_readme")
-    results = (folder / "results" / "playground_times.md").read_text(encoding="utf-8")
-    block = writer.playground_times(writer.Results(folder / "results"), "")
-    for label in module.NETWORKS:
-        row = next(line for line in results.splitlines() if line.startswith(f"| {label} |"))
-        cpu_epoch, cpu_frame, epochs = [cell.strip() for cell in row.strip("|").split("|")][1:4]
-        assert f"| {label} | {cpu_epoch} | {cpu_frame} | {epochs} |" in block
-    assert "python tests/benchmarks/playground_times.py" in block

@@ -3,7 +3,6 @@ JupyterLab 4's, and the facts they state match the lesson."""
 
 from __future__ import annotations
 
-import json
 import pathlib
 import re
 import sys
@@ -12,8 +11,8 @@ import tomllib
 import pytest
 
 from tests import lesson
+from tests.lesson import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCUMENTS = {name: (ROOT / name).read_text(encoding="utf-8")
              for name in ["README.md", "docs/instructors.md", "docs/contributing.md"]}
 README, CONTRIBUTING = DOCUMENTS["README.md"], DOCUMENTS["docs/contributing.md"]
@@ -38,15 +37,13 @@ def test_readme_is_short_opens_the_guides_needs_only_jupyter_lab_first_and_state
     assert "`jupyter lab`" in first_hour and "check(N, globals())" in first_hour
     assert commands(first_hour) == [], "a student's first hour needs no terminal command but `jupyter lab`"
     assert "*File → Shut Down*" in first_hour and "Ctrl+C twice" in first_hour
-    versions = {json.loads(lesson.notebook_text(n))["metadata"].get("language_info", {}).get("version")
-                for n in lesson.NOTEBOOKS}
+    versions = {lesson.read_notebook(n).metadata.get("language_info", {}).get("version") for n in lesson.NOTEBOOKS}
     stated = re.search(r"record the\s+Python they ran on \(([\d.]+)\)", README)
     assert stated, "the README says which Python the notebooks were executed with"
     assert versions == {stated.group(1)}, versions
 
 
 def test_ci_runs_the_guides_test_command_and_the_readmes_site_command_and_the_guide_states_the_cell_timeout():
-    """CI runs the guide's `pytest` and the README's site command; the guide's cell timeout is pyproject's."""
     ci = (ROOT / ".ci" / "run").read_text()
     assert commands(section("The test suite", CONTRIBUTING)) == ["pytest"] and "TEST_CMD=(pytest)" in ci
     site = commands(section("The lesson as a website"))
@@ -103,8 +100,7 @@ def test_menu_names_are_jupyterlab_4s():
     """Every menu path in the guides and the notebooks' markdown is one of JupyterLab 4's items."""
     texts = dict(DOCUMENTS)
     for name in lesson.NOTEBOOKS:
-        nb = json.loads(lesson.notebook_text(name))
-        texts[name] = "\n".join("".join(c.get("source", "")) for c in nb["cells"] if c["cell_type"] == "markdown")
+        texts[name] = "\n".join(c.source for c in lesson.read_notebook(name).cells if c.cell_type == "markdown")
     allowed = {f"{menu} → {item}" for menu, items in MENU_ITEMS.items() for item in items}
     wrong = {f"{name}: {path!r}" for name, text in texts.items() for menu, item in MENU_PATH.findall(text)
              if (path := f"{menu} → {item.strip() if item.strip().endswith('…') else item.strip().rstrip('.,;:')}")

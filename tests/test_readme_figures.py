@@ -26,6 +26,17 @@ def test_figures_equal_the_committed_results(path):
         pytest.fail(f"{path.name} disagrees with the results; run python tests/benchmarks/write_readme.py\n{diff}")
 
 
+def test_the_playground_block_shows_each_networks_committed_times():
+    playground_times = load_script(writer.RESULTS.parent / "playground_times.py", "playground_times")
+    results = (writer.RESULTS / "playground_times.md").read_text(encoding="utf-8")
+    block = writer.playground_times(writer.Results(), "")
+    for label in playground_times.NETWORKS:
+        row = next(line for line in results.splitlines() if line.startswith(f"| {label} |"))
+        cpu_epoch, cpu_frame, epochs = [cell.strip() for cell in row.strip("|").split("|")][1:4]
+        assert f"| {label} | {cpu_epoch} | {cpu_frame} | {epochs} |" in block
+    assert "python tests/benchmarks/playground_times.py" in block
+
+
 def test_every_measured_figure_has_one_block():
     names = [name for text in TEXTS.values() for name in writer.block_names(text)]
     for name in ["notebook-table", "run-times", "seed-table", "seed-sweep-duration", "repeat-runs", "playground-times"]:

@@ -17,11 +17,11 @@ import threading
 import nbformat
 import pytest
 
+from tests.lesson import ROOT
 from tests.test_browser import system_chromium
+from tests.tools import load_script
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "docs" / "_ext"))
-import lesson_site  # noqa: E402
+lesson_site = load_script(ROOT / "docs" / "_ext" / "lesson_site.py", "lesson_site")
 
 HOST = "127.0.0.1"  # the site is served on loopback only; every other host is blocked
 OUTSIDE = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:|//)", re.I)  # a scheme or a protocol-relative URL
@@ -38,7 +38,7 @@ def site(tmp_path_factory) -> pathlib.Path:
 
 
 def pages(site: pathlib.Path) -> list[pathlib.Path]:
-    return sorted(p for p in site.glob("*.html"))
+    return sorted(site.glob("*.html"))
 
 
 class Assets(html.parser.HTMLParser):
