@@ -1,12 +1,9 @@
 """Exercise 4: the training and testing loop.
 
-The student trains ``model_moons`` and keeps the per-epoch losses in ``history_moons``. Judged: the split of
-exercise 1 again; the loss went down; the model, rebuilt from its weights, has a loss on ``X_train_moons``
-consistent with the end of the history (the history belongs to this model); a recorded ``test_acc`` equal to the
-model's own accuracy on X_test_moons; no gradients piling up in ``.grad`` (the loop calls ``zero_grad``: the
-gradient left in ``.grad`` may not be much larger than the gradient of the current loss); and its accuracy on fresh
-moons points, whose labels never entered the kernel. Int64 labels, which stop the loop at its first loss, are named
-as the cause.
+The history must belong to the kept model: its loss on ``X_train_moons`` (rebuilt from its weights) is consistent
+with the end of ``history_moons`` and a recorded ``test_acc`` is its own. The loop must call ``zero_grad`` (the
+gradient left in ``.grad`` is compared with the gradient of the current loss). Accuracy is measured on fresh moons
+points whose labels never enter the kernel.
 """
 
 import numpy as np

@@ -1,11 +1,8 @@
 """Exercise 9: sigmoid vs ReLU vs tanh on the spirals.
 
-The student trains the same network three times, once per activation, and keeps ``results_activations`` (final
-``test_acc``, ``epochs_to_90``), ``histories_activations`` (per-epoch ``train_loss``, ``test_acc``),
-``models_activations`` (the trained models), ``fastest_activation``, the plot ``ax_activations`` and a written
-``answer_9``. Judged against the student's own table: each model uses its activation only, its accuracy on
-``X_test_spirals`` (rebuilt from its weights) is the one reported, the curves agree with the table, and
-``fastest_activation`` is the table's fastest. The answer is only checked for being there.
+Judged against the student's own table: each model uses its activation only, its accuracy on ``X_test_spirals``
+(rebuilt from its weights) is the one reported, and ``fastest_activation`` is the table's fastest. The answer is only
+checked for being there.
 """
 
 import numpy as np

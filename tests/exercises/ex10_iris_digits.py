@@ -1,10 +1,8 @@
 """Exercise 10: Iris and digits with standardised features.
 
-For each of Iris and digits the student defines the split (``X_train_iris`` ...), a ``StandardScaler`` fitted on the
-training split (``scaler_iris``, ``scaler_digits``) and a trained model (``model_iris``, ``model_digits``). The
-kernel runs each model on the whole data set, raw features in a secret order, standardised with the student's
-scaler. Judged: the split against the data set (after undoing the scaler), the scaler fitted on the training split
-only, the number of outputs, and accuracy on the probe rows of the student's test split.
+The kernel runs each model on the whole data set, raw features in a secret order, standardised with the student's
+scaler; accuracy counts the rows of the student's test split. The split is compared with the data set after undoing
+the scaler, which must be fitted on the training split only.
 """
 
 import numpy as np

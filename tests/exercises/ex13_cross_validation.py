@@ -1,12 +1,8 @@
 """Exercise 13: k-fold cross-validation of hyperparameters.
 
-On the digits training split the student cross-validates the 8 configurations the task gives (half of a 2x2x2x2 grid
-over ``hidden_layers``, ``hidden_units``, ``lr``, ``batch_size``) and keeps ``cv_results`` (per configuration its
-fold accuracies, ``mean``, ``std``), ``best_config``, ``most_important_hyperparameter``, the retrained ``model_cv``
-and ``answer_13``. Judged: fold statistics consistent, the balanced design, ``best_config`` the table's best, the
-stated most important factor the one with the largest main effect in the student's own table, ``model_cv`` built
-from ``best_config`` and accurate on the digits test rows (rebuilt from its weights, secret order). The answer is
-only checked for being there.
+The 8 configurations are half of a 2x2x2x2 grid; the stated most important hyperparameter must be the one with the
+largest main effect in the student's own table, and ``model_cv`` built from ``best_config`` and accurate on the
+digits test rows (rebuilt from its weights, secret order). The answer is only checked for being there.
 """
 
 import numpy as np
