@@ -105,8 +105,6 @@ def judge(v: dict, probes: dict) -> str:
             why = f"{stated} is not a width in your table"
         raise Fail(f"fewest_hidden_units is {stated}, but {why}; the fewest with all {N_SEEDS} seeds >= {LEVEL} is "
                    f"{enough[0]}")
-    C.check_answer(v["answer"], 8)
     one = ", ".join(f"{a:.3f}" for a in table[1])
     return (f"{len(table)} widths x {N_SEEDS} seeds, each accuracy that of its kept model; 1 hidden unit: {one}; "
-            f"the fewest with all seeds >= {LEVEL}: {enough[0]} (answer_8 is checked only for being there: your "
-            "instructor reads it)")
+            f"the fewest with all seeds >= {LEVEL}: {enough[0]} {C.check_answer(v['answer'], 8)}")

@@ -72,6 +72,5 @@ def judge(v: dict, probes: dict) -> str:
                    "learning rate")
     winner = C.fastest(v["fastest"], epochs, "fastest_activation", {a: a for a in ACTIVATIONS})
     C.check_axes(v["ax"], "ax_activations", min_lines=3, legend=True)
-    C.check_answer(v["answer"], 9)
     return (f"table, curves and the trained models are consistent; {winner} reached {C.pct(LEVEL)} first "
-            f"({epochs[winner]} epochs) (answer_9 is checked only for being there: your instructor reads it)")
+            f"({epochs[winner]} epochs) {C.check_answer(v['answer'], 9)}")

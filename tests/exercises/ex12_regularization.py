@@ -140,8 +140,6 @@ def judge(v: dict, probes: dict) -> str:
     if SPELLING[best] not in tied:
         raise Fail(f"best_regularizer is '{SPELLING[best]}' (validation accuracy {vals[best]:.3f}), but "
                    f"{' and '.join(map(repr, tied))} reached {top:.3f}, more than one standard error ({se:.3f}) better")
-    C.check_answer(v["answer"], 12)
     return (f"the unregularised model over-fits (gap {gap_none:.3f}); the penalties were applied ({penalties} "
-            f"of the unregularised model's); {SPELLING[best]} is within one standard error "
-            f"({se:.3f}) of the best validation accuracy ({top:.3f}) (answer_12 is checked only for being there: "
-            "your instructor reads it)")
+            f"of the unregularised model's); {SPELLING[best]} is within one standard error ({se:.3f}) of the best "
+            f"validation accuracy ({top:.3f}) {C.check_answer(v['answer'], 12)}")

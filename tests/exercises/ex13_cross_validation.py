@@ -118,6 +118,5 @@ def judge(v: dict, probes: dict) -> str:
     if acc < MIN_TEST_ACC:
         raise Fail(f"model_cv's test accuracy is {acc:.3f} < {MIN_TEST_ACC}: retrain the best configuration on all "
                    "of X_train_digits (with its batch size and learning rate) before testing it")
-    C.check_answer(v["answer"], 13)
     return (f"{len(rows)} configurations x {k} folds; {stated} matters most in your table; best retrained: "
-            f"test accuracy {acc:.3f} (answer_13 is checked only for being there: your instructor reads it)")
+            f"test accuracy {acc:.3f} {C.check_answer(v['answer'], 13)}")
