@@ -1,7 +1,8 @@
 """Exercise 2: a non-linear model for the moons.
 
-The kernel runs ``model_moons`` on a fixed grid (no labels needed); rebuilt from its weights, it fails when its output
-is an affine function of the input (stacked ``nn.Linear`` layers without an activation).
+The kernel runs ``model_moons`` on a fixed grid (no labels needed); it fails when its outputs there (recomputed from
+its weights when it is a chain of standard layers) are an affine function of the input (stacked ``nn.Linear`` layers
+without an activation).
 """
 
 from . import common as C

@@ -1,7 +1,7 @@
 """Exercise 6: backpropagation by hand for a Linear-ReLU-Linear network, with a gradient check.
 
 The kernel runs ``forward_backward`` on the check's own float64 batches (one with logits in the hundreds) and
-``rel_error`` on fixed pairs; here they are compared with gradients computed in NumPy. The student's own gradient
+``rel_error`` on fixed pairs; here the losses and gradients are compared with NumPy's. The student's own gradient
 check must be finite and within the tolerance, and no finite-difference error may be exactly 0.
 """
 
