@@ -56,10 +56,6 @@ class Exercise:
         return self.own + self.borrowed
 
 
-def pct(x: float) -> str:
-    return f"{x:.0%}"
-
-
 def listed(names) -> str:
     """'a, b and c'."""
     *rest, last = names

@@ -14,7 +14,7 @@ from .common import Fail
 
 NUMBER, POINTS = 4, 2
 MIN_TEST_ACC = C.MOONS_MIN_TEST_ACC  # exercise 5's too
-TITLE = f"Training and testing loop (>= {C.pct(MIN_TEST_ACC)} test accuracy)"
+TITLE = f"Training and testing loop (>= {MIN_TEST_ACC:.0%} test accuracy)"
 OWN, BORROWED = ("history_moons",), ("model_moons", "loss_fn_moons", "optimizer_moons") + C.MOONS_SPLIT
 TODO = "train model_moons and keep the per-epoch losses in history_moons"
 HISTORY_LOSS_FACTOR, HISTORY_LOSS_SLACK = 3.0, 0.02  # the model's loss <= 3 x the history's last + 0.02

@@ -13,7 +13,7 @@ from .common import Fail
 NUMBER, POINTS = 7, 2
 MIN_TEST_ACC = 0.95
 N_CLASSES = 4
-TITLE = f"Four spiral arms, trained with your own AdamW step (>= {C.pct(MIN_TEST_ACC)} test accuracy)"
+TITLE = f"Four spiral arms, trained with your own AdamW step (>= {MIN_TEST_ACC:.0%} test accuracy)"
 OWN, BORROWED = C.SPIRALS_SPLIT + ("adamw_step", "model_spirals", "ax_spirals"), ()
 TODO = "make the four-arm spirals split, write adamw_step, train model_spirals with it and draw ax_spirals"
 TOLERANCE = 1e-6  # relative difference from torch.optim.AdamW's parameters, float64

@@ -68,9 +68,9 @@ def judge(v: dict, probes: dict) -> str:
         raise Fail("train every activation for the same number of epochs (same network, data and seed), so the "
                    "comparison is fair")
     if max(float(results[a]["test_acc"]) for a in ACTIVATIONS) < LEVEL:
-        raise Fail(f"no activation reached {C.pct(LEVEL)} test accuracy on the spirals: train longer or use a larger "
+        raise Fail(f"no activation reached {LEVEL:.0%} test accuracy on the spirals: train longer or use a larger "
                    "learning rate")
     winner = C.fastest(v["fastest"], epochs, "fastest_activation", {a: a for a in ACTIVATIONS})
     C.check_axes(v["ax"], "ax_activations", min_lines=3, legend=True)
-    return (f"table, curves and the trained models are consistent; {winner} reached {C.pct(LEVEL)} first "
+    return (f"table, curves and the trained models are consistent; {winner} reached {LEVEL:.0%} first "
             f"({epochs[winner]} epochs) {C.check_answer(v['answer'], 9)}")

@@ -14,7 +14,7 @@ NUMBER, POINTS = 10, 2
 IRIS = ("X_train_iris", "X_test_iris", "y_train_iris", "y_test_iris", "scaler_iris", "model_iris")
 DIGITS = ("X_train_digits", "X_test_digits", "y_train_digits", "y_test_digits", "scaler_digits", "model_digits")
 MIN_TEST_ACC = {"iris": 0.93, "digits": 0.95}
-TITLE = "Iris and digits with standardised features (>= {} and {})".format(*map(C.pct, MIN_TEST_ACC.values()))
+TITLE = f"Iris and digits with standardised features (>= {MIN_TEST_ACC['iris']:.0%} and {MIN_TEST_ACC['digits']:.0%})"
 OWN, BORROWED = IRIS + DIGITS, ()
 TODO = "fill the Iris and digits splits, scalers and models"
 PARTS = (("iris", IRIS), ("digits", DIGITS))

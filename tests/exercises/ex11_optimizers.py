@@ -125,5 +125,5 @@ def judge(v: dict, probes: dict) -> str:
     winner = C.fastest(v["fastest"], epochs, "fastest_optimizer", SPELLING, ALIASES)
     C.check_axes(v["ax"], "ax_optimizers", min_lines=4, legend=True)
     return (f"validation set of {len(X_val)} training rows; four different optimizers; step times, accuracies, curves "
-            f"and the trained models are consistent; {winner} reached {C.pct(LEVEL)} first "
+            f"and the trained models are consistent; {winner} reached {LEVEL:.0%} first "
             f"{C.check_answer(v['answer'], 11)}")

@@ -12,7 +12,7 @@ from .common import Fail
 
 NUMBER, POINTS = 13, 2
 MIN_TEST_ACC = 0.95
-TITLE = f"k-fold cross-validation of hyperparameters (>= {C.pct(MIN_TEST_ACC)} test accuracy)"
+TITLE = f"k-fold cross-validation of hyperparameters (>= {MIN_TEST_ACC:.0%} test accuracy)"
 OWN = ("cv_results", "best_config", "most_important_hyperparameter", "model_cv", "answer_13")
 BORROWED = ("X_train_digits", "y_train_digits", "X_test_digits", "y_test_digits", "scaler_digits")
 TODO = f"fill {C.listed(OWN)}"
