@@ -154,8 +154,7 @@ KEYS6 = ("W1", "b1", "W2", "b2")
 
 def info(array, kind="torch.Tensor"):
     array = np.asarray(array)
-    dtype = {"float32": "torch.float32", "float64": "torch.float64", "int64": "torch.int64"}.get(str(array.dtype))
-    return {"array": array, "type": kind, "dtype": dtype}
+    return {"array": array, "type": kind, "dtype": f"torch.{array.dtype}"}
 
 
 def model_info(leaves=("Linear", "ReLU", "Linear"), param_ids=(1, 2, 3, 4), linear_shapes=((2, 8), (8, 1)),
