@@ -152,11 +152,9 @@ MOONS, SPIRALS = common.MOONS_SPLIT, common.SPIRALS_SPLIT
 KEYS6 = ("W1", "b1", "W2", "b2")
 
 
-def info(array, kind="torch.Tensor", dtype=None):
+def info(array, kind="torch.Tensor"):
     array = np.asarray(array)
-    if dtype is None:
-        dtype = {"float32": "torch.float32", "float64": "torch.float64", "int64": "torch.int64"}.get(str(array.dtype))
-    return {"array": array, "type": kind, "dtype": dtype}
+    return {"array": array, "type": kind, "dtype": f"torch.{array.dtype}"}
 
 
 def model_info(leaves=("Linear", "ReLU", "Linear"), param_ids=(1, 2, 3, 4), linear_shapes=((2, 8), (8, 1)),
@@ -201,9 +199,9 @@ def axes_info(lines=3, collections=0, legend=True):
             "xlabel": "epoch", "ylabel": "loss", "title": "t"}
 
 
-def split(data, n_test, seed=0, data_seed=42):
+def split(data, n_test, data_seed=42):
     X, y = ec.reference_data(data, data_seed)
-    order = np.random.default_rng(seed).permutation(len(y))
+    order = np.random.default_rng(0).permutation(len(y))
     test, train = order[:n_test], order[n_test:]
     return X[train].astype(np.float32), X[test].astype(np.float32), y[train], y[test]
 
@@ -224,21 +222,17 @@ def put(values, *path, value):
     return values
 
 
-def assert_fails(number, values, *fragments):
+def assert_outcome(passed, number, values, *fragments, absent=()):
+    """``evaluate`` passes with full points (or fails with 0), its message holding ``fragments``, none of ``absent``."""
     result = ec.evaluate(number, values)
-    assert result.status == ec.FAILED and result.points == 0, result
-    for fragment in fragments:
-        assert fragment in result.message, (fragment, result.message)
+    expected = (ec.PASSED, ec.EXERCISES[number].points) if passed else (ec.FAILED, 0)
+    assert (result.status, result.points) == expected, result
+    assert [f for f in fragments if f not in result.message] == [], result.message
+    assert [word for word in absent if word in result.message] == [], result.message
     return result
 
 
-def assert_passes(number, values, *fragments):
-    result = ec.evaluate(number, values)
-    assert result.status == ec.PASSED, result.message
-    assert result.points == ec.EXERCISES[number].points
-    for fragment in fragments:
-        assert fragment in result.message, (fragment, result.message)
-    return result
+assert_passes, assert_fails = functools.partial(assert_outcome, True), functools.partial(assert_outcome, False)
 
 
 def test_points_table_and_records():
@@ -394,7 +388,7 @@ def _real_adamw(good, adamw_step):
     return {**good, **{k: values[k] for k in ("step_callable", "trajectory")}}
 
 
-def _parity_values(table=None, fewest=8, leaves=("Linear", "ReLU", "Linear")):
+def _parity_values(table=None, leaves=("Linear", "ReLU", "Linear")):
     """Exercise 8: a table of accuracies and model infos whose outputs on X_test_parity give exactly them."""
     values = split_values("parity", ex08_parity.PARITY_SPLIT, 200)
     y_test = values["y_test_parity"]["array"]
@@ -407,7 +401,7 @@ def _parity_values(table=None, fewest=8, leaves=("Linear", "ReLU", "Linear")):
             models[str(width)].append(model_info(leaves=leaves, param_ids=(2 * n, 2 * n + 1),
                                                  linear_shapes=((3, width), (width, 1)),
                                                  test=logits_for(y_test, 1, flip=round((1 - acc) * len(y_test)))))
-    return {**values, "results": {str(w): list(a) for w, a in table.items()}, "models": models, "fewest": fewest,
+    return {**values, "results": {str(w): list(a) for w, a in table.items()}, "models": models, "fewest": 8,
             "answer": "One hidden unit gives one plane; 8 units were needed at every seed, 4 at some seeds."}
 
 
@@ -468,7 +462,7 @@ def _digits_split():
     return _scaled_split("digits", 42)[:4]
 
 
-def _optimizer_values(fastest="Momentum", val_rows=None):
+def _optimizer_values(val_rows=None):
     X_train, X_test, y_train, _ = _digits_split()
     rows = np.arange(0, len(X_train), 5) if val_rows is None else val_rows
     curves = {name: list(np.linspace(0.5, top, 15)) for name, top in
@@ -484,7 +478,7 @@ def _optimizer_values(fastest="Momentum", val_rows=None):
         ("RMSprop", "RMSprop", {"lr": 0.001, "alpha": 0.99}), ("Adam", "Adam", {"lr": 0.001, "betas": [0.9, 0.999]}))}
     return {"X_val": info(X_train[rows]), "y_val": info(y_train[rows]), "X_train": info(X_train),
             "y_train": info(y_train), "X_test": info(X_test), "results": results, "histories": curves,
-            "models": models, "optimizers": optimizers, "fastest": fastest, "ax": axes_info(lines=4),
+            "models": models, "optimizers": optimizers, "fastest": "Momentum", "ax": axes_info(lines=4),
             "answer": "Momentum and Adam got to 95% in the fewest epochs; SGD was slowest; times were similar."}
 
 
@@ -500,7 +494,7 @@ def _optimizers_below_the_level(g):
     return {**g, "histories": low, "results": results, "models": models}
 
 
-def _regularization_values(finals=None, best="L2"):
+def _regularization_values(finals=None):
     finals = finals or {"none": (1.0, 0.84), "L1": (1.0, 0.887), "L2": (1.0, 0.89), "dropout": (1.0, 0.82)}
     finals = {k: (tr, round(va * 300) / 300) for k, (tr, va) in finals.items()}  # as 100 and 300 samples allow
     histories = {k: {"train_acc": [0.5, tr], "val_acc": [0.4, va]} for k, (tr, va) in finals.items()}
@@ -514,7 +508,7 @@ def _regularization_values(finals=None, best="L2"):
             "dropout": {"l1": 7550.0, "l2": 1045.1}}  # as measured in the solution (seed 42)
     return {"X_fit": info(X_train[fit_rows]), "y_fit": info(y_train[fit_rows]), "X_val": info(X_train[val_rows]),
             "y_val": info(y_train[val_rows]), "X_train": info(X_train), "y_train": info(y_train), "models": models,
-            "weight_sums": sums, "results": results, "histories": histories, "best": best,
+            "weight_sums": sums, "results": results, "histories": histories, "best": "L2",
             "answer": "Without regularization the gap is large; L2 closed it most, dropout least."}
 
 
@@ -568,50 +562,55 @@ def _good(number):
 
 
 def case(number, name, change, *fragments, absent=()):
-    """``change`` (a fresh copy of exercise ``number``'s right answer -> values) and what its message must say."""
+    """``change``: a fresh copy of exercise ``number``'s right answer -> values, or a dict of values to replace in it;
+    ``fragments``: what its message must say."""
     return pytest.param(number, change, fragments, absent, id=f"ex{number}-{name}")
+
+
+def changed(number, change):
+    good = copy.deepcopy(_good(number))
+    return change(good) if callable(change) else {**good, **copy.deepcopy(change)}
 
 
 SIGMOID_END = ("Linear", "ReLU", "Linear", "Sigmoid")
 RIGHT = [
-    case(1, "split", lambda g: g, "800 training"),
-    case(1, "another SEED", lambda g: {**split_values("moons", MOONS, 200, data_seed=7), "seed": 7}),
+    case(1, "split", {}, "800 training"),
+    case(1, "another SEED", {**split_values("moons", MOONS, 200, data_seed=7), "seed": 7}),
     case(2, "non-linear", lambda g: g),
-    case(3, "BCEWithLogitsLoss", lambda g: g, "BCEWithLogitsLoss with Adam"),
-    case(3, "hand-written loss", lambda g: {**g, "loss_type": "function", "loss_on_probe": float(
+    case(3, "BCEWithLogitsLoss", {}, "BCEWithLogitsLoss with Adam"),
+    case(3, "hand-written loss", {"loss_type": "function", "loss_on_probe": float(
         np.mean(np.logaddexp(0, -np.array([2.0, -1.0, 0.5]) * np.array([1, -1, -1]))))}),
-    case(4, "trained", lambda g: g, "accuracy 1.000", "fresh moons points"),
-    case(4, "a list of losses", lambda g: {**g, "history": [0.7, 0.1]}),
-    case(4, "probabilities thresholded at 0.5", lambda g: {**g, "model": model_info(
+    case(4, "trained", {}, "accuracy 1.000", "fresh moons points"),
+    case(4, "a list of losses", {"history": [0.7, 0.1]}),
+    case(4, "probabilities thresholded at 0.5", {"model": model_info(
         leaves=SIGMOID_END, probe=1 / (1 + np.exp(-probe_logits("moons"))))}),
-    case(4, "zero_grad called", lambda g: {**g, "gradients": {"stored": 0.0002, "now": 0.0002}}),
+    case(4, "zero_grad called", {"gradients": {"stored": 0.0002, "now": 0.0002}}),
     case(4, "recorded test_acc right", lambda g: _moons_4_rebuilt(test_acc=[0.5, 1.0])),
     case(5, "predictions", lambda g: g),
-    case(6, "backprop", lambda g: g, "≤ 1e-6", "relative error"),
-    case(7, "spirals", lambda g: g, "matches torch.optim.AdamW", "≤ 1e-6"),
+    case(6, "backprop", {}, "≤ 1e-6", "relative error"),
+    case(7, "spirals", {}, "matches torch.optim.AdamW", "≤ 1e-6"),
     case(7, "another SEED", lambda g: {**_spirals_7(data_seed=3), "seed": 3}),
-    case(8, "parity", lambda g: g, "the fewest with all seeds >= 0.97: 8"),
-    case(9, "activations", lambda g: g, "relu reached 90% first", "checked only for being there"),
+    case(8, "parity", {}, "the fewest with all seeds >= 0.97: 8"),
+    case(9, "activations", {}, "relu reached 90% first", "checked only for being there"),
     case(9, "keys capitalised", lambda g: {**g, "results": {k.capitalize(): v for k, v in g["results"].items()}}),
     case(9, "tanh first in their table", lambda g: _activation_values(
         starts=(("sigmoid", 50), ("relu", 20), ("tanh", 10)), fastest="tanh")),
     case(9, "any of a tie", lambda g: _activation_values(
         starts=(("sigmoid", 50), ("relu", 10), ("tanh", 10)), fastest="tanh")),
-    case(10, "iris and digits", lambda g: g, "iris test accuracy 1.000", "digits test accuracy 1.000"),
-    case(11, "optimizers", lambda g: g, "Momentum reached 93% first"),
+    case(10, "iris and digits", {}, "iris test accuracy 1.000", "digits test accuracy 1.000"),
+    case(11, "optimizers", {}, "Momentum reached 93% first"),
     case(11, "keys aliased", lambda g: {**g, **{key: {("SGD + momentum" if k == "Momentum" else k): v for k, v in
                                                        g[key].items()} for key in ("results", "optimizers")}}),
-    case(11, "fastest aliased", lambda g: {**g, "fastest": "sgd with momentum"}),
-    case(12, "regularization", lambda g: g, "L2 is within one standard error", "L1 sum |w| 0.13, L2 sum w**2 0.13"),
-    case(12, "within one standard error", lambda g: {**g, "best": "L1"}),  # 0.887 vs 0.890: 1 of 300 samples
-    case(13, "cross-validation", lambda g: g, "8 configurations x 3 folds"),
+    case(11, "fastest aliased", {"fastest": "sgd with momentum"}),
+    case(12, "regularization", {}, "L2 is within one standard error", "L1 sum |w| 0.13, L2 sum w**2 0.13"),
+    case(12, "within one standard error", {"best": "L1"}),  # 0.887 vs 0.890: 1 of 300 samples
+    case(13, "cross-validation", {}, "8 configurations x 3 folds"),
 ]
 
 
 @pytest.mark.parametrize(("number", "change", "fragments", "absent"), RIGHT)
 def test_a_right_answer_passes(number, change, fragments, absent):
-    result = assert_passes(number, change(copy.deepcopy(_good(number))), *fragments)
-    assert not [word for word in absent if word in result.message], result.message
+    assert_passes(number, changed(number, change), *fragments, absent=absent)
 
 
 def _leak(g):
@@ -639,32 +638,29 @@ WRONG = [
          "y_train_moons is torch.int64", "float32", "BCEWithLogitsLoss"),
     case(1, "another SEED not sent", lambda g: split_values("moons", MOONS, 200, data_seed=7),
          "is not a point of make_moons", "SEED = 42"),  # no SEED sent: the default 42
-    case(2, "linear", lambda g: {"model": model_info(grid=GRID @ [[1.0], [2.0]] + 3.0)}, "straight-line"),
-    case(2, "no module", lambda g: {"model": {"is_module": False, "type": "function"}}, "torch.nn.Module"),
-    case(2, "NaN", lambda g: {"model": model_info(grid=np.full((len(GRID), 1), np.nan))}, "NaN"),
-    case(2, "two outputs", lambda g: {"model": model_info(grid=np.column_stack(
+    case(2, "linear", {"model": model_info(grid=GRID @ [[1.0], [2.0]] + 3.0)}, "straight-line"),
+    case(2, "no module", {"model": {"is_module": False, "type": "function"}}, "torch.nn.Module"),
+    case(2, "NaN", {"model": model_info(grid=np.full((len(GRID), 1), np.nan))}, "NaN"),
+    case(2, "two outputs", {"model": model_info(grid=np.column_stack(
         [np.tanh(GRID[:, 0]), -np.tanh(GRID[:, 0])]))}, "one logit", "nn.Linear(..., 1)"),
-    case(2, "final sigmoid", lambda g: {"model": model_info(leaves=SIGMOID_END, grid=1 / (1 + np.exp(
+    case(2, "final sigmoid", {"model": model_info(leaves=SIGMOID_END, grid=1 / (1 + np.exp(
         -np.tanh(GRID @ [[1.5], [-2.0]]))))}, "return logits and use BCEWithLogitsLoss", "squash twice"),
-    case(3, "MSELoss", lambda g: {**g, "loss_type": "MSELoss"}, "regression loss"),
-    case(3, "BCELoss", lambda g: {**g, "loss_type": "BCELoss"}, "expects probabilities", "BCEWithLogitsLoss"),
-    case(3, "CrossEntropyLoss", lambda g: {**g, "loss_type": "CrossEntropyLoss"}, "one logit per class",
-         "1 output unit"),
+    case(3, "MSELoss", {"loss_type": "MSELoss"}, "regression loss"),
+    case(3, "BCELoss", {"loss_type": "BCELoss"}, "expects probabilities", "BCEWithLogitsLoss"),
+    case(3, "CrossEntropyLoss", {"loss_type": "CrossEntropyLoss"}, "one logit per class", "1 output unit"),
     case(3, "two outputs", lambda g: put(g, "model", "outputs", value={"grid": np.zeros((5, 2))}),
          "needs 1 output unit"),
-    case(3, "other parameters", lambda g: {**g, "optimizer_param_ids": [7]},
-         "doesn't hold exactly model_moons's parameters"),
-    case(3, "no optimizer", lambda g: {**g, "is_optimizer": False, "optimizer_type": "NoneType"},
-         "torch.optim optimizer"),
-    case(3, "lr 0", lambda g: {**g, "lr": 0.0}, "learning rate"),
-    case(3, "another function", lambda g: {**g, "loss_type": "function", "loss_on_probe": 0.1}, "BCEWithLogitsLoss"),
-    case(3, "BCELoss after a sigmoid", lambda g: {**g, "loss_type": "BCELoss", "model": model_info(
+    case(3, "other parameters", {"optimizer_param_ids": [7]}, "doesn't hold exactly model_moons's parameters"),
+    case(3, "no optimizer", {"is_optimizer": False, "optimizer_type": "NoneType"}, "torch.optim optimizer"),
+    case(3, "lr 0", {"lr": 0.0}, "learning rate"),
+    case(3, "another function", {"loss_type": "function", "loss_on_probe": 0.1}, "BCEWithLogitsLoss"),
+    case(3, "BCELoss after a sigmoid", {"loss_type": "BCELoss", "model": model_info(
         leaves=SIGMOID_END, param_ids=(7, 8), grid=np.full((5, 1), 0.5))},
          "return logits and use BCEWithLogitsLoss", "squash twice"),
     case(4, "inaccurate", lambda g: _moons_4(wrong=0.1), "accuracy 0.900 < 0.96", "train longer"),
-    case(4, "loss up", lambda g: {**g, "history": {"train_loss": [0.5, 0.6]}}, "did not go down", "zero_grad"),
-    case(4, "no train_loss", lambda g: {**g, "history": {"loss": [0.5, 0.1]}}, "'train_loss'"),
-    case(4, "no zero_grad", lambda g: {**g, "gradients": {"stored": 210.0, "now": 0.23}},
+    case(4, "loss up", {"history": {"train_loss": [0.5, 0.6]}}, "did not go down", "zero_grad"),
+    case(4, "no train_loss", {"history": {"loss": [0.5, 0.1]}}, "'train_loss'"),
+    case(4, "no zero_grad", {"gradients": {"stored": 210.0, "now": 0.23}},
          "adding up over the epochs", "zero_grad() before loss.backward()", "913 times"),
     case(4, "loss rising", lambda g: _moons_4(wrong=0.2, history={"train_loss": [0.7, 0.9, 0.5, 0.8, 0.4, 0.6]}),
          "went up in 3 of 5 epochs", "zero_grad()", absent=("train longer",)),
@@ -673,15 +669,14 @@ WRONG = [
          "y_train_moons is torch.int64", "float targets", "exercise 1"),
     case(4, "test_acc from logits", lambda g: _moons_4_rebuilt(test_acc=[0.5, 0.0]),
          "history_moons['test_acc'] ends at 0.000", "classifies 1.000 of X_test_moons", "not from raw logits"),
-    case(4, "a lookup table of the test split", lambda g: {**g, "model": model_info(  # guesses off its table
+    case(4, "a lookup table of the test split", {"model": model_info(  # guesses off its table
         probe=np.random.default_rng(0).normal(size=(len(PROBES["moons"]["y"]), 1)))}, "on fresh moons points"),
     case(5, "logits", lambda g: put(g, "y_pred", value=info(logits_for(g["y_test"]["array"])[:, 0])),
          "logits or probabilities", "torch.round"),
     case(5, "short", lambda g: put(g, "y_pred", value=info(g["y_test"]["array"][:150])), "should have shape (200,)"),
     case(5, "not the model's", lambda g: _moons_5(flip_model=40), "agrees with model_moons"),
-    case(5, "no axes", lambda g: {**g, "ax": {"is_axes": False, "type": "NoneType"}},
-         "ax_moons should be the matplotlib Axes"),
-    case(5, "empty plot", lambda g: {**g, "ax": axes_info(collections=0)}, "plot_decision_boundary"),
+    case(5, "no axes", {"ax": {"is_axes": False, "type": "NoneType"}}, "ax_moons should be the matplotlib Axes"),
+    case(5, "empty plot", {"ax": axes_info(collections=0)}, "plot_decision_boundary"),
     case(5, "not squeezed", lambda g: put(g, "y_pred", value=info(g["y_test"]["array"].astype(np.float32)[:, None])),
          "should have shape (200,)", "squeeze to (200,)"),
     case(5, "linear model", lambda g: _moons_5_wrong(grid=GRID @ [[1.0], [2.0]]), "model_moons (exercise 2) is linear",
@@ -705,8 +700,8 @@ WRONG = [
     case(7, "one output", lambda g: _spirals_7(n_classes=1), "outputs 1 logit(s) per point",
          "4 arms need 4 output units"),
     case(7, "inaccurate", lambda g: _spirals_7(wrong=0.06), "accuracy 0.940 < 0.95", "fresh spirals points"),
-    case(7, "no axes", lambda g: {**g, "ax": None}, "ax_spirals"),
-    case(7, "test split of 200", lambda g: {**g, **split_values("spirals", SPIRALS, 200)},
+    case(7, "no axes", {"ax": None}, "ax_spirals"),
+    case(7, "test split of 200", split_values("spirals", SPIRALS, 200),
          "X_train_spirals should have shape (960, 2)"),
     *(case(7, f"adamw {fragment}", lambda g, variant=variant: {**g, **_adamw_values(variant)}, "after step",
            "more than the tolerance 1e-6", fragment)
@@ -714,16 +709,16 @@ WRONG = [
                                 ({"decoupled": False}, "without any weight decay"),
                                 ({"bias_correction": False}, "without the bias correction"),
                                 ({"decay_after": True}, "decay applied after the Adam step"))),
-    case(7, "adamw_step not a function", lambda g: {**g, "step_callable": False, "step_type": "NoneType"},
+    case(7, "adamw_step not a function", {"step_callable": False, "step_type": "NoneType"},
          "adamw_step should be a function"),
     case(7, "real coupled step", lambda g: _real_adamw(g, lambda *a, **k: _adamw_step(*a, **k, coupled=True)),
          "L2, coupled"),
     case(7, "real step returns new tensors", lambda g: _real_adamw(g, lambda ps, state, **k: [p - 1 for p in ps]),
          "in place"),
-    case(8, "one unit claimed", lambda g: {**g, "fewest": 1}, "fewest_hidden_units is 1", "one flat plane",
+    case(8, "one unit claimed", {"fewest": 1}, "fewest_hidden_units is 1", "one flat plane",
          "the fewest with all 3 seeds >= 0.97 is 8", absent=("add", "nn.ReLU")),  # it has its ReLU
-    case(8, "four units claimed", lambda g: {**g, "fewest": 4}, "4 hidden unit(s) reached only 0.850, 0.985, 0.960"),
-    case(8, "twelve units claimed", lambda g: {**g, "fewest": 12}, "12 is not a width in your table"),
+    case(8, "four units claimed", {"fewest": 4}, "4 hidden unit(s) reached only 0.850, 0.985, 0.960"),
+    case(8, "twelve units claimed", {"fewest": 12}, "12 is not a width in your table"),
     case(8, "no activation", lambda g: _parity_values(leaves=("Linear", "Linear")),
          "no activation between its two nn.Linear layers", "nn.ReLU()"),
     case(8, "typed in", lambda g: put(g, "results", "1", value=[0.99, 0.625, 0.485]),
@@ -733,22 +728,20 @@ WRONG = [
          "starting with 1 hidden unit"),
     case(8, "never learnt", lambda g: _parity_values({1: [0.66, 0.6, 0.5], 2: [0.8, 0.6, 0.7], 4: [0.85, 0.9, 0.96],
                                                       8: [0.98, 0.96, 0.99]}), "no width reached 0.97 at all 3 seeds"),
-    case(8, "no answer", lambda g: {**g, "answer": ""}, "answer_8 is still empty"),
     case(9, "tanh missing", lambda g: {**g, "results": {k: v for k, v in g["results"].items() if k != "tanh"}},
          "missing ['tanh']"),
     case(9, "off by one", lambda g: put(g, "results", "relu", "epochs_to_90", value=g["results"]["relu"][
         "epochs_to_90"] - 1), "first reaches 0.9 at epoch", "count epochs from 1"),
     case(9, "epochs differ", _tanh_trained_shorter, "same number of epochs"),
-    case(9, "two curves", lambda g: {**g, "ax": axes_info(lines=2)}, "at least 3"),
-    case(9, "no legend", lambda g: {**g, "ax": axes_info(legend=False)}, "legend"),
-    case(9, "no answer", lambda g: {**g, "answer": None}, "answer_9 is still empty"),
-    case(9, "answer TODO", lambda g: {**g, "answer": "TODO"}, "answer_9 is still empty"),
+    case(9, "two curves", {"ax": axes_info(lines=2)}, "at least 3"),
+    case(9, "no legend", {"ax": axes_info(legend=False)}, "legend"),
+    *(case(n, f"no answer ({empty!r})", {"answer": empty}, f"answer_{n} is still empty")
+      for n, empty in ((8, ""), (9, None), (9, "TODO"), (11, "   "), (12, None), (13, None))),
     case(9, "not the final accuracy", lambda g: put(g, "results", "sigmoid", value={"test_acc": 0.5,
                                                                                      "epochs_to_90": 41}),
          "final test accuracy"),
-    case(9, "not the fastest", lambda g: {**g, "fastest": "sigmoid"}, "fastest_activation is 'sigmoid'",
-         "'relu' got there first"),
-    case(9, "unknown fastest", lambda g: {**g, "fastest": "swish"}, "should be one of"),
+    case(9, "not the fastest", {"fastest": "sigmoid"}, "fastest_activation is 'sigmoid'", "'relu' got there first"),
+    case(9, "unknown fastest", {"fastest": "swish"}, "should be one of"),
     case(9, "real, consistent but below the level", lambda g: ec.extract(9, _activation_namespace()),
          "no activation reached 90%", absent=("classifies", "uses")),
     case(9, "real, typed in", lambda g: ec.extract(9, _typed_in_tanh(_activation_namespace())),
@@ -761,15 +754,13 @@ WRONG = [
     case(9, "real, models not a dict", lambda g: ec.extract(9, {**_activation_namespace(),
                                                                "models_activations": [1, 2, 3]}),
          "should be a dict of the trained models"),
-    case(10, "scaler fitted on all", lambda g: {**g, "iris": _tabular_values("iris", 3, fit_on="all")},
+    case(10, "scaler fitted on all", {"iris": _tabular_values("iris", 3, fit_on="all")},
          "fit the scaler on the training split only"),
-    case(10, "test split scaled by itself", lambda g: {**g, "digits": _tabular_values("digits", 10,
+    case(10, "test split scaled by itself", {"digits": _tabular_values("digits", 10,
                                                                                        fit_on="test-separately")},
          "X_test_digits has column means of exactly 0"),
-    case(10, "iris inaccurate", lambda g: {**g, "iris": _tabular_values("iris", 3, wrong=0.1)},
-         "iris test accuracy 0.90"),
-    case(10, "digits inaccurate", lambda g: {**g, "digits": _tabular_values("digits", 10, wrong=0.06)},
-         "digits test accuracy"),
+    case(10, "iris inaccurate", {"iris": _tabular_values("iris", 3, wrong=0.1)}, "iris test accuracy 0.90"),
+    case(10, "digits inaccurate", {"digits": _tabular_values("digits", 10, wrong=0.06)}, "digits test accuracy"),
     case(10, "no scaler", lambda g: put(g, "iris", "scaler", value={"type": "NoneType", "mean": None, "scale": None}),
          "fitted sklearn StandardScaler"),
     case(10, "ten outputs for iris", lambda g: put(g, "iris", "model", value=model_info(probe=np.zeros((150, 10)))),
@@ -786,10 +777,8 @@ WRONG = [
     case(11, "val_acc in percent", lambda g: put(g, "results", "Adam", "val_acc", value=97.0), "between 0 and 1"),
     case(11, "epochs_to_93 wrong", lambda g: put(g, "results", "Adam", "epochs_to_93", value=3),
          "['epochs_to_93'] is 3 but its validation curve first reaches 0.93 at epoch 15"),
-    case(11, "three curves", lambda g: {**g, "ax": axes_info(lines=3)}, "at least 4"),
-    case(11, "no answer", lambda g: {**g, "answer": "   "}, "answer_11 is still empty"),
-    case(11, "not the fastest", lambda g: {**g, "fastest": "Adam"}, "fastest_optimizer is 'Adam'",
-         "'Momentum' got there first"),
+    case(11, "three curves", {"ax": axes_info(lines=3)}, "at least 4"),
+    case(11, "not the fastest", {"fastest": "Adam"}, "fastest_optimizer is 'Adam'", "'Momentum' got there first"),
     case(11, "one optimizer for all", lambda g: put(g, "optimizers", value={
         name: {**g["optimizers"]["Adam"], "param_ids": o["param_ids"]} for name, o in g["optimizers"].items()}),
          "all four rows were trained by the same optimizer", "Adam("),
@@ -799,8 +788,7 @@ WRONG = [
          "torch.optim.RMSprop"),
     case(11, "another model's optimizer", lambda g: put(g, "optimizers", "SGD", "param_ids", value=[999]),
          "optimizers_used['SGD'] doesn't hold the parameters"),
-    case(11, "optimizers not a dict", lambda g: {**g, "optimizers": {"not_a_dict": "NoneType"}},
-         "optimizers_used should be a dict"),
+    case(11, "optimizers not a dict", {"optimizers": {"not_a_dict": "NoneType"}}, "optimizers_used should be a dict"),
     case(11, "validation is the test split", lambda g: {**g, "X_val": g["X_test"], "y_val": info(_digits_split()[3])},
          "X_val_optimizers is the test split", "hold out 20% of X_train_digits"),
     case(11, "validation is noise", lambda g: put(g, "X_val", value=info(np.random.default_rng(0).normal(
@@ -813,17 +801,16 @@ WRONG = [
                                        value=0.99),
          "results_optimizers['Adam']['val_acc'] is 0.9900", "models_optimizers['Adam'] classifies"),
     case(11, "one model twice", lambda g: put(g, "models", "SGD", value=g["models"]["Adam"]), "are the same model"),
-    case(12, "best none", lambda g: {**g, "best": "none"}, "should be one of"),
+    case(12, "best none", {"best": "none"}, "should be one of"),
     case(12, "gap", lambda g: put(g, "results", "L1", "gap", value=0.5), "should be train_acc - val_acc"),
     case(12, "history without val_acc", lambda g: put(g, "histories", "L1", value={"train_acc": [1.0]}),
          "per-epoch 'train_acc' and 'val_acc'"),
-    case(12, "no answer", lambda g: {**g, "answer": None}, "answer_12 is still empty"),
     case(12, "no L1 penalty", lambda g: put(g, "weight_sums", "L1", value=dict(g["weight_sums"]["none"])),
          "models_regularization['L1'] has sum |w| = 6685", "1.00 of the unregularised model's",
          "add l1 * sum(w.abs().sum()"),
     case(12, "weak L2", lambda g: put(g, "weight_sums", "L2", value={"l1": 6500.0, "l2": 717.0}),
          "models_regularization['L2'] has sum w**2", "0.95", "torch.optim.AdamW(..., weight_decay=...)"),
-    case(12, "a clear loser", lambda g: {**g, "best": "dropout"}, "best_regularizer is 'dropout'", "one standard error",
+    case(12, "a clear loser", {"best": "dropout"}, "best_regularizer is 'dropout'", "one standard error",
          "'L2'", "'L1'"),
     case(12, "no over-fitting", lambda g: _regularization_values(
         {"none": (0.9, 0.87), "L1": (0.9, 0.88), "L2": (0.9, 0.89), "dropout": (0.9, 0.85)}),
@@ -850,7 +837,6 @@ WRONG = [
     case(13, "std", lambda g: _cv_rows(g, lambda i, r: {**r, "std": 0.5} if i == 0 else r), "standard deviation"),
     case(13, "two folds", lambda g: _cv_rows(g, lambda i, r: _folds(r, 2)), "k >= 3 folds"),
     case(13, "one row", lambda g: {**g, "cv_results": g["cv_results"][:1]}, "one dict per configuration"),
-    case(13, "no answer", lambda g: {**g, "answer": None}, "answer_13 is still empty"),
     case(13, "four rows", lambda g: {**g, "cv_results": g["cv_results"][:4]}, "8 configurations of the design"),
     case(13, "one batch size", lambda g: _cv_rows(g, lambda i, r: {**r, "batch_size": 64}),
          "8 configurations of the design"),
@@ -869,17 +855,14 @@ WRONG = [
 
 @pytest.mark.parametrize(("number", "change", "fragments", "absent"), WRONG)
 def test_a_typical_mistake_fails_with_its_hint(number, change, fragments, absent):
-    result = assert_fails(number, change(copy.deepcopy(_good(number))), *fragments)
-    assert not [word for word in absent if word in result.message], result.message
+    assert_fails(number, changed(number, change), *fragments, absent=absent)
 
 
 def test_spirals_split_and_kernel_side_readers():
     """The readers exercises 7, 11 and 12 define for the kernel side, on real objects."""
     good = _spirals_7()
     assert len(good["y_test_spirals"]["array"]) == 240
-    ns = {"SEED": 42, **{k: torch.from_numpy(good[k]["array"]) for k in SPIRALS}, "model_spirals": nn.Linear(2, 4),
-          "ax_spirals": plt.subplots()[1], "adamw_step": _adamw_step}
-    assert ec.ex07_spirals.judge_step(ec.extract(7, ns)) <= 1e-12
+    assert ec.ex07_spirals.judge_step(_real_adamw(good, _adamw_step)) <= 1e-12
     params = [nn.Parameter(torch.zeros(2))]
     assert ec.ex11_optimizers.optimizer_info(torch.optim.SGD(params, lr=0.1, momentum=0.9))["settings"][
         "momentum"] == 0.9
@@ -1044,12 +1027,10 @@ def solved_namespace():
 
     from helper_functions import make_spirals
 
-    ns = {"SEED": 42, **dict(zip(MOONS, _tensor_split("moons", 200, y_float=True), strict=True))}
     # Dense reference points (a fresh, large sample) so that nearest-neighbour labels generalise.
-    ns["model_moons"] = NearestNeighbour(*make_moons(n_samples=20000, noise=0.03, random_state=1), 1)
-    ns.update(loss_fn_moons=nn.BCEWithLogitsLoss(), history_moons={"train_loss": [0.7, 0.2, 0.05]},
-              optimizer_moons=torch.optim.Adam(ns["model_moons"].parameters(), lr=0.01),
-              y_pred_moons=torch.round(torch.sigmoid(ns["model_moons"](ns["X_test_moons"]).squeeze(1))))
+    ns = _moons_namespace(NearestNeighbour(*make_moons(n_samples=20000, noise=0.03, random_state=1), 1),
+                          {"train_loss": [0.7, 0.2, 0.05]})
+    ns["y_pred_moons"] = torch.round(torch.sigmoid(ns["model_moons"](ns["X_test_moons"]).squeeze(1)))
     ns["ax_moons"] = ax = plt.subplots()[1]
     ax.contourf(np.zeros((2, 2)))
     ax.scatter([0], [0])

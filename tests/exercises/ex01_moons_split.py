@@ -1,9 +1,7 @@
 """Exercise 1: the moons data as tensors, split 80/20.
 
-The student defines ``X_train_moons, X_test_moons, y_train_moons, y_test_moons`` from
-``make_moons(n_samples=1000, noise=0.03, random_state=SEED)``. The grader rebuilds that call with the
-student's own ``SEED`` and checks that the split holds every point exactly once, as float32 tensors, labels
-still paired, and the labels float32 too (``nn.BCEWithLogitsLoss`` in exercises 3 and 4 fails on int64 targets).
+The data set is rebuilt with the student's own ``SEED``; the labels must be float32 too, because
+``nn.BCEWithLogitsLoss`` (exercises 3 and 4) fails on int64 targets.
 """
 
 from . import common as C

@@ -1,9 +1,8 @@
 """Exercise 2: a non-linear model for the moons.
 
-The student defines ``model_moons``: 2 inputs -> hidden layers with a non-linear activation -> 1 logit. The kernel
-runs it on a fixed grid over the moons' range (no labels needed); the grader rebuilds it from its weights when it is
-a chain of standard layers and fails it when its output is an affine function of the input (stacked ``nn.Linear``
-layers without an activation).
+The kernel runs ``model_moons`` on a fixed grid (no labels needed); it fails when its outputs there (recomputed from
+its weights when it is a chain of standard layers) are an affine function of the input (stacked ``nn.Linear`` layers
+without an activation).
 """
 
 from . import common as C

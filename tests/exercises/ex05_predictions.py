@@ -1,8 +1,6 @@
 """Exercise 5: predictions and the decision boundary.
 
-The student defines ``y_pred_moons`` (labels 0/1 for ``X_test_moons``) and ``ax_moons`` (the Axes of
-``plot_decision_boundary``). Judged: one label per test point, labels rather than logits, the same labels the model
-(rebuilt from its weights) predicts, test accuracy at least exercise 4's, and a filled plot.
+``y_pred_moons`` must be labels (not logits) that the model, rebuilt from its weights, predicts on ``X_test_moons``.
 """
 
 import numpy as np

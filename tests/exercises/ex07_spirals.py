@@ -1,12 +1,7 @@
 """Exercise 7: four spiral arms, trained with the student's own AdamW step.
 
-The student splits ``make_spirals(n_samples=1200, n_classes=4, noise=0.2, random_state=SEED)`` 80/20 into
-``X_train_spirals, X_test_spirals, y_train_spirals, y_test_spirals``, writes ``adamw_step(params, state, lr, betas,
-eps, weight_decay)``, trains ``model_spirals`` (4 logits) with it and draws its decision boundary in ``ax_spirals``.
-The kernel runs ``adamw_step`` for a few steps on the check's own float64 tensors and gradients; here they are
-compared with AdamW computed in NumPy (and with its usual mistakes, to name the one made). Judged also: the split
-against the rebuilt data, 4 outputs, accuracy on 1,000 fresh spirals points (rebuilt from the weights) and a filled
-plot.
+The kernel runs ``adamw_step`` for a few steps on the check's own float64 tensors; here they are compared with AdamW
+computed in NumPy, and with its usual mistakes to name the one made. The model is judged on fresh spirals points.
 """
 
 import numpy as np
@@ -18,7 +13,7 @@ from .common import Fail
 NUMBER, POINTS = 7, 2
 MIN_TEST_ACC = 0.95
 N_CLASSES = 4
-TITLE = f"Four spiral arms, trained with your own AdamW step (>= {C.pct(MIN_TEST_ACC)} test accuracy)"
+TITLE = f"Four spiral arms, trained with your own AdamW step (>= {MIN_TEST_ACC:.0%} test accuracy)"
 OWN, BORROWED = C.SPIRALS_SPLIT + ("adamw_step", "model_spirals", "ax_spirals"), ()
 TODO = "make the four-arm spirals split, write adamw_step, train model_spirals with it and draw ax_spirals"
 TOLERANCE = 1e-6  # relative difference from torch.optim.AdamW's parameters, float64

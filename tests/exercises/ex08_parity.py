@@ -1,11 +1,7 @@
 """Exercise 8: three-bit parity, and how many hidden units it takes.
 
-The student splits ``make_parity(n_samples=1000, n_bits=3, noise=0.3, random_state=SEED)`` 80/20 into
-``X_train_parity, X_test_parity, y_train_parity, y_test_parity``, trains ``3 -> hidden_units -> ReLU -> 1`` for
-several widths at three seeds each, and reports ``parity_results`` (test accuracies), ``models_parity`` (the trained
-models), ``fewest_hidden_units`` and ``answer_8``. Judged: the split against the rebuilt data; every model is the
-stated width with a ReLU; every recorded accuracy is the kept model's own accuracy on X_test_parity (rebuilt from
-its weights); the table includes one hidden unit; and ``fewest_hidden_units`` is what the student's own table says.
+Every recorded accuracy must be its kept model's own on ``X_test_parity`` (rebuilt from its weights), and
+``fewest_hidden_units`` what the student's own table says.
 """
 
 import numpy as np
@@ -109,8 +105,6 @@ def judge(v: dict, probes: dict) -> str:
             why = f"{stated} is not a width in your table"
         raise Fail(f"fewest_hidden_units is {stated}, but {why}; the fewest with all {N_SEEDS} seeds >= {LEVEL} is "
                    f"{enough[0]}")
-    C.check_answer(v["answer"], 8)
     one = ", ".join(f"{a:.3f}" for a in table[1])
     return (f"{len(table)} widths x {N_SEEDS} seeds, each accuracy that of its kept model; 1 hidden unit: {one}; "
-            f"the fewest with all seeds >= {LEVEL}: {enough[0]} (answer_8 is checked only for being there: your "
-            "instructor reads it)")
+            f"the fewest with all seeds >= {LEVEL}: {enough[0]} {C.check_answer(v['answer'], 8)}")

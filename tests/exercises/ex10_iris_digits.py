@@ -1,10 +1,8 @@
 """Exercise 10: Iris and digits with standardised features.
 
-For each of Iris and digits the student defines the split (``X_train_iris`` ...), a ``StandardScaler`` fitted on the
-training split (``scaler_iris``, ``scaler_digits``) and a trained model (``model_iris``, ``model_digits``). The
-kernel runs each model on the whole data set, raw features in a secret order, standardised with the student's
-scaler. Judged: the split against the data set (after undoing the scaler), the scaler fitted on the training split
-only, the number of outputs, and accuracy on the probe rows of the student's test split.
+The kernel runs each model on the whole data set, raw features in a secret order, standardised with the student's
+scaler; accuracy counts the rows of the student's test split. The split is compared with the data set after undoing
+the scaler, which must be fitted on the training split only.
 """
 
 import numpy as np
@@ -16,7 +14,7 @@ NUMBER, POINTS = 10, 2
 IRIS = ("X_train_iris", "X_test_iris", "y_train_iris", "y_test_iris", "scaler_iris", "model_iris")
 DIGITS = ("X_train_digits", "X_test_digits", "y_train_digits", "y_test_digits", "scaler_digits", "model_digits")
 MIN_TEST_ACC = {"iris": 0.93, "digits": 0.95}
-TITLE = "Iris and digits with standardised features (>= {} and {})".format(*map(C.pct, MIN_TEST_ACC.values()))
+TITLE = f"Iris and digits with standardised features (>= {MIN_TEST_ACC['iris']:.0%} and {MIN_TEST_ACC['digits']:.0%})"
 OWN, BORROWED = IRIS + DIGITS, ()
 TODO = "fill the Iris and digits splits, scalers and models"
 PARTS = (("iris", IRIS), ("digits", DIGITS))

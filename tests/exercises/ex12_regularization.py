@@ -1,14 +1,9 @@
 """Exercise 12: regularization against over-fitting.
 
-From ``X_train_digits`` the student takes a small fitting set (``X_train_regularization``,
-``y_train_regularization``) and a disjoint validation set (``X_val_regularization``, ``y_val_regularization``),
-trains one network without regularization and with L1, L2 and dropout, and keeps ``results_regularization``
-(``train_acc``, ``val_acc``, ``gap``), ``histories_regularization``, ``models_regularization``, ``best_regularizer``
-and ``answer_12``. Judged: rows and labels taken from the training split, only the dropout model has dropout, each
-penalty was applied (the L1 model's sum of |w| and the L2 model's sum of w**2 over its weight matrices, computed
-from the kept models, at most ``PENALTY_RATIO`` of the unregularised model's), reported accuracies are the models'
-own (rebuilt from their weights, dropout off), the unregularised model over-fits, and ``best_regularizer`` is within
-one standard error of the best validation accuracy.
+Each penalty must have been applied: the L1 model's sum of |w| and the L2 model's sum of w**2 over its weight matrices,
+read from the kept models, are at most ``PENALTY_RATIO`` of the unregularised model's. Reported accuracies are the
+models' own (rebuilt from their weights, dropout off); ``best_regularizer`` must be within one standard error of the
+best validation accuracy. The answer is only checked for being there.
 """
 
 import math
@@ -145,8 +140,6 @@ def judge(v: dict, probes: dict) -> str:
     if SPELLING[best] not in tied:
         raise Fail(f"best_regularizer is '{SPELLING[best]}' (validation accuracy {vals[best]:.3f}), but "
                    f"{' and '.join(map(repr, tied))} reached {top:.3f}, more than one standard error ({se:.3f}) better")
-    C.check_answer(v["answer"], 12)
     return (f"the unregularised model over-fits (gap {gap_none:.3f}); the penalties were applied ({penalties} "
-            f"of the unregularised model's); {SPELLING[best]} is within one standard error "
-            f"({se:.3f}) of the best validation accuracy ({top:.3f}) (answer_12 is checked only for being there: "
-            "your instructor reads it)")
+            f"of the unregularised model's); {SPELLING[best]} is within one standard error ({se:.3f}) of the best "
+            f"validation accuracy ({top:.3f}) {C.check_answer(v['answer'], 12)}")
