@@ -551,10 +551,10 @@ def test_hung_cell_and_notebook_time_limit(tmp_path):
     stubborn_grade, slow_grade = asyncio.run(both())
     assert (stubborn_grade.status, [e.points for e in stubborn_grade.exercises]) == ("timeout", [1, 2, 2])
     assert "ignored the interrupt" in stubborn_grade.note
-    assert [c.state for c in stubborn_grade.cells] == ["ok", "hung", "ok", "ok"]
+    assert [c.run.state for c in stubborn_grade.cells] == ["ok", "hung", "ok", "ok"]
     assert (slow_grade.status, [e.points for e in slow_grade.exercises]) == ("timeout", [1, 0, 0])
     assert "notebook time limit" in slow_grade.note
-    assert [c.state for c in slow_grade.cells][-2:] == ["not run", "not run"]
+    assert [c.run.state for c in slow_grade.cells][-2:] == ["not run", "not run"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake_checks.py", "slow.ipynb", "stubborn.ipynb"]
 
 
@@ -830,10 +830,11 @@ def make_repo(base: Path) -> Path:
     """A throwaway git checkout with the stand-in criteria and a helper_functions.py."""
     repo = base / "repo"
     (repo / "tests").mkdir(parents=True)
-    # The stand-in, importing helper_functions lazily in evaluate, as the real criteria do.
+    # The stand-in, importing helper_functions lazily in evaluate (and in preload), as the real criteria do.
     lazy = FAKE_CHECKS + (
         "\n_evaluate = evaluate\n\n\ndef evaluate(number, values, probes=None):\n"
         "    import helper_functions  # noqa: F401\n\n    return _evaluate(number, values, probes)\n"
+        "\n\ndef preload():\n    import helper_functions  # noqa: F401\n"
     )
     (repo / "tests" / "exercise_checks.py").write_text(lazy, encoding="utf-8")
     (repo / "helper_functions.py").write_text("SEED = 42\n", encoding="utf-8")
@@ -1102,7 +1103,7 @@ def build_submission(
 
 @pytest.fixture(scope="module")
 def real_checks():
-    """The real criteria's points table (read by the evaluation process, as the grader does)."""
+    """The real criteria's points table {number: points} (read by the evaluation process, as the grader does)."""
     checks = Criteria(allow_modified=True)
 
     async def load():
@@ -1110,7 +1111,7 @@ def real_checks():
         await checks.close()
 
     asyncio.run(load())
-    return checks
+    return {e.number: e.points for e in checks.exercises}
 
 
 def timed(command: list, **kwargs) -> tuple[subprocess.CompletedProcess, float]:
@@ -1146,8 +1147,8 @@ def test_solutions_get_full_marks(solutions_run, real_checks):
     assert result.returncode == 0, result.stderr
     row = read_csv(solutions_run["base"] / "grades.csv")[SOLUTIONS.name]
     assert row["status"] == "graded", row
-    assert points(row, real_checks.numbers) == {e.number: e.points for e in real_checks.exercises}, row
-    assert int(row["total"]) == int(row["max"]) == real_checks.max_points == 23
+    assert points(row, real_checks) == real_checks, row
+    assert int(row["total"]) == int(row["max"]) == sum(real_checks.values()) == 23
     feedback = (solutions_run["base"] / "feedback" / f"{SOLUTIONS.stem}.md").read_text(encoding="utf-8")
     assert feedback.count("✅ passed") == 2 * 13 and "❌" not in feedback
     assert list(solutions_run["scratch"].iterdir()) == []
@@ -1235,7 +1236,7 @@ def test_matrix_exact_points_and_statuses(matrix, real_checks):
     assert set(rows) == set(matrix["cases"])
     wrong = {}
     for name, (_, expected, status) in matrix["cases"].items():
-        got = points(rows[name], real_checks.numbers)
+        got = points(rows[name], real_checks)
         if (got, rows[name]["status"]) != (expected, status):
             wrong[name] = {"expected": (expected, status), "got": (got, rows[name]["status"]), **rows[name]}
         assert int(rows[name]["total"]) == sum(got.values()) and int(rows[name]["max"]) == 23
