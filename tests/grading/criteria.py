@@ -12,7 +12,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 from tests.kernel_env import kernel_env
@@ -29,13 +29,7 @@ class CriteriaError(Exception):
     """The criteria could not be loaded or verified (nothing can be graded)."""
 
 
-@dataclass(frozen=True)
-class ExerciseInfo:
-    """One row of the points table, as read from ``EXERCISES``."""
-
-    number: int
-    title: str
-    points: int
+ExerciseInfo = namedtuple("ExerciseInfo", "number title points")  # one row of the points table (``EXERCISES``)
 
 
 def _sha(path: Path) -> str:

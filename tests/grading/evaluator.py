@@ -7,6 +7,7 @@ carry the same ``id``: ``probes`` writes ``make_probes(seed)``'s inputs, never t
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -108,15 +109,10 @@ def load(folder: str, repo_root: str):
     return module
 
 
-_PROBES: dict = {}  # seed -> make_probes(seed), made in the server (inherited by the forks)
-
-
+@functools.lru_cache(maxsize=MAX_CACHED_PROBES)
 def _probes(module, seed: int):
-    if seed not in _PROBES:
-        while len(_PROBES) >= MAX_CACHED_PROBES:
-            _PROBES.pop(next(iter(_PROBES)))
-        _PROBES[seed] = module.make_probes(seed)
-    return _PROBES[seed]
+    """``make_probes(seed)``, made in the server at the ``probes`` request (the forks inherit it)."""
+    return module.make_probes(seed)
 
 
 def _handle_probes(module, request) -> dict:
