@@ -451,11 +451,7 @@ def test_fake_batch_exact_points_statuses_and_notes(fake_batch):
     assert f"{len(FAKE_CASES)} submissions" in stdout and "(-j 2)" in stdout
     assert "skipped hidden file .hidden.ipynb" in stderr and "folder.ipynb is a folder" in stderr
     assert "Task exception was never retrieved" not in stderr
-
-
-def test_fake_batch_says_who_runs_the_kernels(fake_batch):
-    """The batch ran with a user per kernel exactly when the probe says that works here, and says which."""
-    stderr, stdout = fake_batch["result"].stderr, fake_batch["result"].stdout
+    # It ran with a user per kernel exactly when the probe says that works here, and says which.
     isolation = fake_batch["isolation"]
     if isolation.enabled:
         assert f"grader: {ISOLATED}" in stderr and f"isolation: {ISOLATED}" in stdout, stderr[-2000:]
@@ -1004,10 +1000,6 @@ def test_values_come_back_as_plain_data_only(tmp_path):
 
 
 # --- Part 2: the real criteria on submissions built from the template and solutions ---
-needs_exercises = pytest.mark.skipif(
-    not (TEMPLATE.exists() and SOLUTIONS.exists()),
-    reason="the exercise notebooks are not in the repository yet",
-)
 CHEAP = (1, 2, 3, 6)  # exercises whose solutions run in about a second
 ZERO = dict.fromkeys(range(1, 14), 0)
 
@@ -1027,12 +1019,8 @@ def role_of(cell) -> str:
 def build_submission(
     fill: tuple[int, ...], edit: dict[int, tuple[str, str]] | None = None, drop_checks: bool = False
 ) -> nbformat.NotebookNode:
-    """The template with the solution's answer cells of exercises ``fill`` copied in (same index).
-
-    ``edit`` maps an exercise to (prefix, suffix): the prefix goes before the
-    source of its first answer code cell, the suffix after its last one.
-    ``drop_checks`` deletes every check cell.
-    """
+    """The template with the solution's answer cells of exercises ``fill`` copied in (same index); ``edit`` maps an
+    exercise to (prefix, suffix) put around its answer code cells; ``drop_checks`` deletes every check cell."""
     # The published notebooks (git's version when a student filled in the template in place: tests/lesson.py).
     template = lesson.read_notebook(lesson.relative(TEMPLATE))
     solution = lesson.read_notebook(lesson.relative(SOLUTIONS))
@@ -1076,49 +1064,36 @@ def timed(command: list, **kwargs) -> tuple[subprocess.CompletedProcess, float]:
     return result, time.monotonic() - start
 
 
-@pytest.fixture(scope="module")
-def solutions_run(tmp_path_factory):
+def test_solutions_get_full_marks_at_most_5s_over_plain_execution(tmp_path, real_checks):
     """The real command on solutions/ (the only time the full solutions are graded), timed.
 
     At the same time, a plain nbclient run of the same notebook (``jupyter execute``, outputs discarded) is
     timed. Running the two side by side (one core each on a 2-core machine) exposes both to the same load from
     whatever else runs on the machine, which sequential runs would not.
     """
-    base = tmp_path_factory.mktemp("solutions")
-    scratch, plain_tmp = folders(base, "scratch", "plain_tmp")
-    grader = [sys.executable, "-m", "tests.grading", SOLUTIONS_DIR, "--out", base, "--no-progress", "--allow-modified"]
-    plain = [Path(sys.executable).parent / "jupyter-execute", "--timeout=600", "--kernel_name=python3", SOLUTIONS.name]
+    scratch, plain_tmp = folders(tmp_path, "scratch", "plain_tmp")
+    grader = [sys.executable, "-m", "tests.grading", SOLUTIONS_DIR, "--out", tmp_path, "--no-progress",
+              "--allow-modified"]
+    jupyter = [Path(sys.executable).parent / "jupyter-execute", "--timeout=600", "--kernel_name=python3",
+               SOLUTIONS.name]
     plain_env = {**cli_env(plain_tmp), "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
     with ThreadPoolExecutor(2) as pool:
-        graded = pool.submit(timed, grader, cwd=ROOT, env=cli_env(scratch))
-        plain = pool.submit(timed, plain, cwd=SOLUTIONS_DIR, env=plain_env)
-        (result, seconds), (plain_result, plain_seconds) = graded.result(), plain.result()
-    return {"result": result, "seconds": seconds, "plain": plain_result, "plain_seconds": plain_seconds,
-            "base": base, "scratch": scratch}
-
-
-@needs_exercises
-def test_solutions_get_full_marks(solutions_run, real_checks):
-    result = solutions_run["result"]
+        graded_run = pool.submit(timed, grader, cwd=ROOT, env=cli_env(scratch))
+        plain_run = pool.submit(timed, jupyter, cwd=SOLUTIONS_DIR, env=plain_env)
+        (result, graded), (plain, plain_seconds) = graded_run.result(), plain_run.result()
     assert result.returncode == 0, result.stderr
-    row = read_csv(solutions_run["base"] / "grades.csv")[SOLUTIONS.name]
+    row = read_csv(tmp_path / "grades.csv")[SOLUTIONS.name]
     assert row["status"] == "graded", row
     assert points(row, real_checks) == real_checks, row
     assert int(row["total"]) == int(row["max"]) == sum(real_checks.values()) == 23
-    feedback = (solutions_run["base"] / "feedback" / f"{SOLUTIONS.stem}.md").read_text(encoding="utf-8")
+    feedback = (tmp_path / "feedback" / f"{SOLUTIONS.stem}.md").read_text(encoding="utf-8")
     assert feedback.count("✅ passed") == 2 * 13 and "❌" not in feedback
-    assert list(solutions_run["scratch"].iterdir()) == []
-
-
-@needs_exercises
-def test_grading_costs_at_most_execution_plus_load_plus_5s(solutions_run):
-    plain = solutions_run["plain"]
+    assert list(scratch.iterdir()) == []
     assert plain.returncode == 0, plain.stderr[-2000:]
-    graded, plain_seconds = solutions_run["seconds"], solutions_run["plain_seconds"]
     # The grader first loads the criteria in its evaluation process, before any cell runs (code from a
     # submission never runs in the grader); it prints how long that took. Everything else must cost at
     # most 5 s over plain execution.
-    load = float(re.search(r"a started kernel waited ([\d.]+) s", solutions_run["result"].stdout).group(1))
+    load = float(re.search(r"a started kernel waited ([\d.]+) s", result.stdout).group(1))
     print(f"grader on solutions/: {graded:.1f} s (a kernel waited {load:.1f} s for the criteria); plain run: "
           f"{plain_seconds:.1f} s")
     assert graded - load <= plain_seconds + 5, (
@@ -1184,7 +1159,6 @@ def matrix(tmp_path_factory):
             "new_in_repo": set(listing(ROOT, skip=(".git", ".venv"), content=False)) - set(before_repo)}
 
 
-@needs_exercises
 @pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
 def test_matrix_exact_points_statuses_feedback_and_outputs(matrix, real_checks):
     """Exact points and status of each row, its feedback, and nothing written but the output paths."""
@@ -1316,7 +1290,6 @@ def criteria_attacks(tmp_path_factory):
     return {**graded_batch(tmp_path_factory.mktemp("criteria_attacks"), cases), "cases": cases}
 
 
-@needs_exercises
 @pytest.mark.parametrize("name", ["lookup.ipynb", "lying.ipynb", "own class.ipynb", "typed table.ipynb"])
 def test_attacks_on_the_criteria_earn_nothing(criteria_attacks, name):
     """A lookup table of the data set, layers that lie about their outputs, a typed-in table: exact points."""
