@@ -879,6 +879,18 @@ def test_roster_only_shards_and_merge(tmp_path):
     assert list(scratch.iterdir()) == []
 
 
+def test_only_keeps_each_earlier_row_once(tmp_path):
+    """--only rewrites the CSV from the records and keeps the earlier rows that have none: a row whose name the
+    CSV escapes (a formula) is the same submission, not a row without a record."""
+    from tests.grading import report
+
+    record = {"submission": "=x.ipynb", "status": "graded", "total": 1, "max": 1, "note": "",
+              "exercises": [{"number": 1, "points": 1}]}
+    report.write_csv(tmp_path / "g.csv", [(record, None)], [], None, False)
+    report.write_csv(tmp_path / "g.csv", [(record, None)], [], report.read_csv_rows(tmp_path / "g.csv"), False)
+    assert read_table(tmp_path / "g.csv")[1:] == [["'=x.ipynb", "1", "1", "1", "graded", ""]]
+
+
 def test_interrupted_batches_keep_their_rows(tmp_path):
     """SIGTERM: finished rows stay, kernels stop, no traceback. SIGKILL: rows stay; the next run cleans up."""
     checks = fake_checks(tmp_path)
