@@ -250,6 +250,8 @@ async def grade_submission(path: Path, criteria: Criteria, options: Options) -> 
         if user is not None:  # see users.py for the layout
             root.chmod(0o711)
             users.make_private_all(root, user)
+            # Once, before any of its code runs: later, HOME holds what the kernel put there (links included).
+            users.seed_matplotlib_cache(root / "home" / ".matplotlib", user)
         run = _Run(nb, criteria, options, root, start, user)
         await run.execute()
         begin = monotonic()
@@ -437,7 +439,7 @@ class _Run:
         limit = self.options.extract_timeout_s or max(self.options.cell_timeout, 30.0)
         if self.seed is None:
             self.seed = secrets.randbits(32)  # secret, fresh per submission; the labels stay in the evaluator
-        probes = self.results / f"probes-{uuid.uuid4().hex}.npz"
+        probes = self.root / f"probes-{uuid.uuid4().hex}.npz"  # in a folder the kernel's user can't write to
         reply = await self.criteria.request({"op": "probes", "seed": self.seed, "path": str(probes)})
         if reply.get("ok"):
             users.give(probes, self.user)
