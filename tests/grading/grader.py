@@ -289,7 +289,6 @@ class _Run:
         self.skip: set[int] = set()
         self.notes: list[str] = []
         self.crashed = self.timed_out = self.ran_to_end = False
-        self.batch = uuid.uuid4().hex[:12]
         self.seed: int | None = None  # drawn at the first extraction (the criteria are loaded by then)
         self.extracted: dict[int, str] = {}  # exercise -> results file
         self.extraction_notes: dict[int, str] = {}
@@ -297,7 +296,7 @@ class _Run:
         self.extract_seconds = 0.0
 
     def _kernel(self) -> Kernel:
-        env = grading_env(self.options.repo_root, self.root, f"{self.batch}-{uuid.uuid4().hex[:8]}", self.user)
+        env = grading_env(self.options.repo_root, self.root, uuid.uuid4().hex, self.user)
         return Kernel(self.work, env, self.root / "kernel.log", self.options.startup_timeout, self.user)
 
     async def _start(self, kernel: Kernel) -> None:
