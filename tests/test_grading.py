@@ -1126,9 +1126,10 @@ def graded_batch(base: Path, cases: dict, *options: str) -> dict:
             "subs_changed": listing(subs) != before_subs}
 
 
-@pytest.fixture(scope="module")
-def matrix(tmp_path_factory):
-    """The bad-input matrix, graded in one CLI run: {name: (submission, expected points, status)}."""
+@pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
+def test_matrix_exact_points_statuses_feedback_and_outputs(tmp_path, real_checks):
+    """The bad-input matrix ({name: (submission, expected points, status)}), graded in one CLI run: exact points and
+    status of each row, its feedback, and nothing written but the output paths."""
     cheap = {**ZERO, **{1: 1, 2: 1, 3: 1, 6: 2}}
     # Cheating: the criteria monkeypatched and redefined, passing outputs pasted into every
     # check cell. Only exercise 1 is really done, so 1 point.
@@ -1166,26 +1167,20 @@ def matrix(tmp_path_factory):
     protected = [TEMPLATE, SOLUTIONS, *(ROOT / "tests" / "exercises").glob("*.py"), ROOT / "helper_functions.py"]
     before_protected, before_repo = digests(protected), listing(ROOT, skip=(".git", ".venv"), content=False)
     # 30 s per cell: the template's import cell alone takes over 10 s on a loaded 2-core machine.
-    batch = graded_batch(tmp_path_factory.mktemp("matrix"), cases, "--cell-timeout", "30")
-    return {**batch, "cases": cases, "protected_changed": digests(protected) != before_protected,
-            "new_in_repo": set(listing(ROOT, skip=(".git", ".venv"), content=False)) - set(before_repo)}
-
-
-@pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
-def test_matrix_exact_points_statuses_feedback_and_outputs(matrix, real_checks):
-    """Exact points and status of each row, its feedback, and nothing written but the output paths."""
+    matrix = graded_batch(tmp_path, cases, "--cell-timeout", "30")
+    new = set(listing(ROOT, skip=(".git", ".venv"), content=False)) - set(before_repo)
     assert matrix["result"].returncode == 0, matrix["result"].stderr[-3000:]
     rows = matrix["rows"]
-    assert set(rows) == set(matrix["cases"])
+    assert set(rows) == set(cases)
     wrong = {}
-    for name, (_, expected, status) in matrix["cases"].items():
+    for name, (_, expected, status) in cases.items():
         got = points(rows[name], real_checks)
         if (got, rows[name]["status"]) != (expected, status):
             wrong[name] = {"expected": (expected, status), "got": (got, rows[name]["status"]), **rows[name]}
         assert int(rows[name]["total"]) == sum(got.values()) and int(rows[name]["max"]) == 23
     assert not wrong, json.dumps(wrong, indent=1)
     text = matrix["feedback"]
-    assert sorted(text) == sorted(Path(n).stem for n in matrix["cases"])
+    assert sorted(text) == sorted(Path(n).stem for n in cases)
     assert "RuntimeError" in text["exception in exercise 2"] and "student bug" in text["exception in exercise 2"]
     assert "interrupted after 30 s" in text["endless loop in exercise 6"]
     assert re.search(r"printed 5,0\d\d,\d\d\d characters", text["huge output"])
@@ -1193,11 +1188,11 @@ def test_matrix_exact_points_statuses_feedback_and_outputs(matrix, real_checks):
     assert "not graded: not valid JSON" in text["not json"]
     assert not matrix["subs_changed"], "the submissions folder must not change"
     assert list(matrix["scratch"].iterdir()) == [], "temporary folders must be removed"
-    assert not matrix["protected_changed"], "the notebooks, the criteria or helper_functions.py changed"
+    assert digests(protected) == before_protected, "the notebooks, the criteria or helper_functions.py changed"
     # Other tests (pytest -n auto) and sessions may add files to the checkout meanwhile: only
     # untracked newcomers count, and not hidden top-level folders (probes of other tests, tool
     # caches) or __pycache__ (the probe submission checks that kernels don't write bytecode).
-    new = matrix["new_in_repo"] - set(lesson.git("ls-files", check=True).stdout.decode().splitlines())
+    new -= set(lesson.git("ls-files", check=True).stdout.decode().splitlines())
     new = {p for p in new if not (p.startswith(".") or "__pycache__" in Path(p).parts)}
     assert not new, f"the grader wrote into the repository: {sorted(new)}"
 
