@@ -1,13 +1,10 @@
 """The instructor grader (``python -m tests.grading``), end to end.
 
 * The machinery, with a tiny stand-in for the criteria in ``tests/exercises/`` (three exercises on plain values,
-  with fresh probe inputs) and tiny notebooks, so kernels start fast: one table of attacks and accidents (exit(),
-  a delayed death, escaping processes that kill other kernels, a hang or a huge value in one exercise's
-  extraction, an evaluation bomb, a lookup table, files that are pipes or links to devices, names that aren't
-  UTF-8, formulas, case-only duplicates, timeouts, crashes, cheating, huge output) graded by ONE command with exact
-  points; that no process outlives a batch and nothing is written outside the output paths (``~/.ipython``
-  included); kernels as users of their own (as root); the cap on one message; an attack on the criteria files in
-  a throwaway git checkout; ``--roster``, ``--only``, ``--shard`` + ``merge``, SIGTERM/SIGKILL mid-batch.
+  with fresh probe inputs) and tiny notebooks, so kernels start fast: one table of attacks and accidents
+  (``FAKE_CASES``) graded by ONE command with exact points; that no process outlives a batch and nothing is written
+  outside the output paths; kernels as users of their own (as root); the cap on one message; an attack on the
+  criteria files in a throwaway git checkout; ``--roster``, ``--only``, ``--shard`` + ``merge``, SIGTERM/SIGKILL.
 * The real criteria: the full solutions (23/23, and the cost over plain execution), attacks on the criteria
   (one command), and (``slow``) submissions built from the template and its solutions, with exact points.
 """
@@ -156,38 +153,18 @@ FAKE_CHECKS = '''
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from collections import namedtuple
 
 import numpy as np
 
 PASSED, FAILED = "passed", "failed"
+Exercise = namedtuple("Exercise", "number title points")
+Result = namedtuple("Result", "number status message points")
+EXERCISES = {1: Exercise(1, "The answer", 1), 2: Exercise(2, "A sorted list", 2), 3: Exercise(3, "Squares", 2)}
 
 
 class NotAttempted(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class Exercise:
-    number: int
-    title: str
-    points: int
-    needs: tuple[str, ...]
-
-
-@dataclass
-class Result:
-    number: int
-    status: str
-    message: str
-    points: int
-
-
-EXERCISES = {
-    1: Exercise(1, "The answer", 1, ("a",)),
-    2: Exercise(2, "A sorted list", 2, ("b",)),
-    3: Exercise(3, "Squares", 2, ("f",)),
-}
 
 
 def make_probes(seed):
@@ -397,17 +374,17 @@ def fake_submissions(folder: Path) -> None:
     (folder / "notes.txt").write_text("not a notebook", encoding="utf-8")
 
 
-def grader_processes(marker: str = MARKER) -> list[str]:
-    """Command lines of live processes that carry ``marker`` (the escaping processes of ESCAPE)."""
-    found = []
-    for pid in os.listdir("/proc"):
+def processes_with(marker: str, where: str = "cmdline") -> dict[int, str]:
+    """{pid: command line} of live processes whose ``/proc/PID/<where>`` holds ``marker``."""
+    found = {}
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if marker.encode() in Path(f"/proc/{pid}/{where}").read_bytes() and state != "Z":
+                found[pid] = cmd.replace(b"\0", b" ").decode(errors="replace")
         except (OSError, IndexError):
             continue
-        if marker.encode() in cmd and state != "Z":
-            found.append(cmd.replace(b"\0", b" ").decode(errors="replace"))
     return found
 
 
@@ -448,7 +425,8 @@ def fake_batch(tmp_path_factory):
         time.sleep(0.5)
         yield {"isolation": kernel_users(scratch), "result": result, "scratch": scratch, "out": out,
                "rows": read_csv(out / "grades.csv"), "before": before, "after": listing(subs),
-               "home_before": home_before, "home_after": listing(home / ".ipython"), "left": grader_processes()}
+               "home_before": home_before, "home_after": listing(home / ".ipython"),
+               "left": list(processes_with(MARKER).values())}
     finally:
         if opened:
             shutil.rmtree(base, ignore_errors=True)
@@ -473,11 +451,7 @@ def test_fake_batch_exact_points_statuses_and_notes(fake_batch):
     assert f"{len(FAKE_CASES)} submissions" in stdout and "(-j 2)" in stdout
     assert "skipped hidden file .hidden.ipynb" in stderr and "folder.ipynb is a folder" in stderr
     assert "Task exception was never retrieved" not in stderr
-
-
-def test_fake_batch_says_who_runs_the_kernels(fake_batch):
-    """The batch ran with a user per kernel exactly when the probe says that works here, and says which."""
-    stderr, stdout = fake_batch["result"].stderr, fake_batch["result"].stdout
+    # It ran with a user per kernel exactly when the probe says that works here, and says which.
     isolation = fake_batch["isolation"]
     if isolation.enabled:
         assert f"grader: {ISOLATED}" in stderr and f"isolation: {ISOLATED}" in stdout, stderr[-2000:]
@@ -486,16 +460,13 @@ def test_fake_batch_says_who_runs_the_kernels(fake_batch):
         assert "isolation: WARNING: kernels run as the grader's user" in stdout
 
 
-def test_fake_batch_csv_is_safe(fake_batch):
-    raw = (fake_batch["out"] / "grades.csv").read_bytes()
-    raw.decode("utf-8")  # valid UTF-8 although one file name is not
-    cells = [cell for row in read_table(fake_batch["out"] / "grades.csv") for cell in row]
+def test_fake_batch_csv_feedback_summary_and_answers(fake_batch):
+    """The CSV is safe UTF-8, the feedback files are named apart and short, the summaries count every row."""
+    out, feedback = fake_batch["out"], fake_batch["out"] / "feedback"
+    (out / "grades.csv").read_bytes().decode("utf-8")  # valid UTF-8 although one file name is not
+    cells = [cell for row in read_table(out / "grades.csv") for cell in row]
     assert cells[:8] == ["submission", "ex1", "ex2", "ex3", "total", "max", "status", "note"]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")], "formula injection"
-
-
-def test_fake_batch_feedback(fake_batch):
-    feedback = fake_batch["out"] / "feedback"
     names = sorted(p.name for p in feedback.iterdir() if p.is_file())
     expected = [Path(shown(name)).stem + ".md" for name, *_ in FAKE_CASES if not name.startswith("dup.")]
     assert names == sorted([*expected, "dup.ipynb.md", "dup.IPYNB.md"])
@@ -507,10 +478,6 @@ def test_fake_batch_feedback(fake_batch):
     huge = (feedback / "huge.md").read_text(encoding="utf-8")
     assert "characters truncated" not in huge and len(huge.encode()) < 10_000, "huge output is cut in the feedback"
     assert max(len(p.read_bytes()) for p in feedback.iterdir() if p.is_file()) < 20_000
-
-
-def test_fake_batch_summary_and_answers(fake_batch):
-    out = fake_batch["out"]
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert f"{len(FAKE_CASES)} submissions:" in summary and "| invalid notebook | 9 |" in summary
     assert "| 1 | The answer | 1 |" in summary and "a should be 42" in summary
@@ -531,31 +498,38 @@ def test_fake_batch_leaves_nothing_behind(fake_batch):
     assert sorted(p.name for p in fake_batch["out"].iterdir()) == expected
 
 
-def test_hung_cell_and_notebook_time_limit(tmp_path):
-    """A cell that ignores the interrupt, and a notebook that runs out of time, still get graded."""
+def test_hung_cell_notebook_time_limit_and_kernel_that_does_not_start(tmp_path):
+    """A cell that ignores the interrupt, and a notebook that runs out of time, still get graded; a broken kernel
+    environment gets one retry, then status crashed with a note (no exception)."""
     checks = fake_checks(tmp_path)
     stubborn = "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n"
     stubborn += "        pass\n"
     nbformat.write(new_notebook([GOOD[0], stubborn, GOOD[1], GOOD[2]]), tmp_path / "stubborn.ipynb")
     slow = "import time\ntime.sleep(3)"
     nbformat.write(new_notebook([GOOD[0], slow, slow, GOOD[1], GOOD[2]]), tmp_path / "slow.ipynb")
-    common = {"scratch_root": tmp_path}
+    (broken,) = folders(tmp_path, "broken_root")
+    (broken / "ipykernel_launcher.py").write_text("raise SystemExit('no kernel today')\n", encoding="utf-8")
+    nbformat.write(new_notebook(GOOD), tmp_path / "a.ipynb")
 
-    async def both():
-        first = await grade_all([tmp_path / "stubborn.ipynb"], Criteria(checks),
-                                Options(cell_timeout=2, notebook_timeout=30, interrupt_grace=1, **common))
-        second = await grade_all([tmp_path / "slow.ipynb"], Criteria(checks),
-                                 Options(cell_timeout=30, notebook_timeout=5, **common))
-        return first[0], second[0]
+    async def grade(name: str, **options):
+        return (await grade_all([tmp_path / name], Criteria(checks), Options(scratch_root=tmp_path, **options)))[0]
 
-    stubborn_grade, slow_grade = asyncio.run(both())
+    async def all_three():
+        return (await grade("stubborn.ipynb", cell_timeout=2, notebook_timeout=30, interrupt_grace=1),
+                await grade("slow.ipynb", cell_timeout=30, notebook_timeout=5),
+                await grade("a.ipynb", repo_root=broken))  # first on PYTHONPATH
+
+    stubborn_grade, slow_grade, broken_grade = asyncio.run(all_three())
     assert (stubborn_grade.status, [e.points for e in stubborn_grade.exercises]) == ("timeout", [1, 2, 2])
     assert "ignored the interrupt" in stubborn_grade.note
-    assert [c.state for c in stubborn_grade.cells] == ["ok", "hung", "ok", "ok"]
+    assert [c.run.state for c in stubborn_grade.cells] == ["ok", "hung", "ok", "ok"]
     assert (slow_grade.status, [e.points for e in slow_grade.exercises]) == ("timeout", [1, 0, 0])
     assert "notebook time limit" in slow_grade.note
-    assert [c.state for c in slow_grade.cells][-2:] == ["not run", "not run"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake_checks.py", "slow.ipynb", "stubborn.ipynb"]
+    assert [c.run.state for c in slow_grade.cells][-2:] == ["not run", "not run"]
+    assert (broken_grade.status, broken_grade.total) == ("crashed", 0)
+    assert "the kernel did not start" in broken_grade.note
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ipynb", "broken_root", "fake_checks.py", "slow.ipynb",
+                                                          "stubborn.ipynb"]
 
 
 # --- Kernels with users of their own (as root), and the cap on one message ---
@@ -765,19 +739,6 @@ def test_a_huge_message_on_the_sockets_is_refused(tmp_path):
     assert "Code cell 2 printed 100,000,008 characters" in honest_feedback, honest_feedback[-3000:]
 
 
-def test_kernel_that_does_not_start(tmp_path):
-    """A broken kernel environment: one retry, then status crashed with a note (no exception)."""
-    checks = fake_checks(tmp_path)
-    (broken,) = folders(tmp_path, "broken_root")
-    (broken / "ipykernel_launcher.py").write_text("raise SystemExit('no kernel today')\n", encoding="utf-8")
-    nbformat.write(new_notebook(GOOD), tmp_path / "a.ipynb")
-    options = Options(repo_root=broken, scratch_root=tmp_path)  # first on PYTHONPATH
-    (grade,) = asyncio.run(grade_all([tmp_path / "a.ipynb"], Criteria(checks), options))
-    assert (grade.status, grade.total) == ("crashed", 0)
-    assert "the kernel did not start" in grade.note
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ipynb", "broken_root", "fake_checks.py"]
-
-
 def test_cli_errors(tmp_path, capsys):
     assert cli_main([str(tmp_path / "nowhere")]) == 1
     assert "does not exist" in capsys.readouterr().err
@@ -830,10 +791,11 @@ def make_repo(base: Path) -> Path:
     """A throwaway git checkout with the stand-in criteria and a helper_functions.py."""
     repo = base / "repo"
     (repo / "tests").mkdir(parents=True)
-    # The stand-in, importing helper_functions lazily in evaluate, as the real criteria do.
+    # The stand-in, importing helper_functions lazily in evaluate (and in preload), as the real criteria do.
     lazy = FAKE_CHECKS + (
         "\n_evaluate = evaluate\n\n\ndef evaluate(number, values, probes=None):\n"
         "    import helper_functions  # noqa: F401\n\n    return _evaluate(number, values, probes)\n"
+        "\n\ndef preload():\n    import helper_functions  # noqa: F401\n"
     )
     (repo / "tests" / "exercise_checks.py").write_text(lazy, encoding="utf-8")
     (repo / "helper_functions.py").write_text("SEED = 42\n", encoding="utf-8")
@@ -917,6 +879,18 @@ def test_roster_only_shards_and_merge(tmp_path):
     assert list(scratch.iterdir()) == []
 
 
+def test_only_keeps_each_earlier_row_once(tmp_path):
+    """--only rewrites the CSV from the records and keeps the earlier rows that have none: a row whose name the
+    CSV escapes (a formula) is the same submission, not a row without a record."""
+    from tests.grading import report
+
+    record = {"submission": "=x.ipynb", "status": "graded", "total": 1, "max": 1, "note": "",
+              "exercises": [{"number": 1, "points": 1}]}
+    report.write_csv(tmp_path / "g.csv", [(record, None)], [], None, False)
+    report.write_csv(tmp_path / "g.csv", [(record, None)], [], report.read_csv_rows(tmp_path / "g.csv"), False)
+    assert read_table(tmp_path / "g.csv")[1:] == [["'=x.ipynb", "1", "1", "1", "graded", ""]]
+
+
 def test_interrupted_batches_keep_their_rows(tmp_path):
     """SIGTERM: finished rows stay, kernels stop, no traceback. SIGKILL: rows stay; the next run cleans up."""
     checks = fake_checks(tmp_path)
@@ -938,23 +912,14 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
             time.sleep(0.1)
         raise AssertionError("no row appeared")
 
-    def kernels_in(folder: Path) -> list[int]:
-        pids = []
-        for pid in os.listdir("/proc"):
-            try:
-                if f"TMPDIR={folder}".encode() in Path(f"/proc/{pid}/environ").read_bytes():
-                    pids.append(int(pid))
-            except (OSError, ValueError):
-                pass
-        return pids
-
     process = start_after_first_row(tmp_path / "term")
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Task exception was never retrieved" not in stderr
     assert list(read_csv(tmp_path / "term" / "grades.csv")) == ["1 quick.ipynb"]
-    assert [p for p in kernels_in(scratch) if p != os.getpid()] == [] and list(scratch.iterdir()) == []
+    assert [p for p in processes_with(f"TMPDIR={scratch}", "environ") if p != os.getpid()] == []
+    assert list(scratch.iterdir()) == []
 
     process = start_after_first_row(tmp_path / "kill")
     process.kill()
@@ -962,7 +927,7 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
     assert list(read_csv(tmp_path / "kill" / "grades.csv")) == ["1 quick.ipynb"]
     left = [p for p in scratch.iterdir() if p.name.startswith("grading-")]
     assert len(left) == 1, "SIGKILL leaves the scratch folder of the running submission"
-    for pid in kernels_in(left[0]):  # the orphaned kernel: killed here (nothing can catch SIGKILL)
+    for pid in processes_with(f"TMPDIR={left[0]}", "environ"):  # the orphaned kernel (nothing can catch SIGKILL)
         os.kill(pid, signal.SIGKILL)
     (subs / "2 slow.ipynb").unlink()
     again = run_cli(subs, "--out", tmp_path / "again", "--criteria", checks, tmpdir=scratch)
@@ -971,9 +936,15 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
 
 
 # --- Reading notebooks and values ---
+LOOSE = {"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [
+    {"cell_type": "code", "source": ["a = 1\n", "b = 2"], "outputs": [], "execution_count": None, "metadata": {}}]}
+
+
 @pytest.mark.parametrize(
     "content, reason",
     [
+        # Minimal v4 without cell ids or metadata, source as a list of lines: Jupyter opens these.
+        (json.dumps(LOOSE).encode(), ""),
         (b"", "not valid JSON"),
         (b"{ not json", "not valid JSON"),
         (b"[1, 2]", "not a notebook"),
@@ -984,21 +955,15 @@ def test_interrupted_batches_keep_their_rows(tmp_path):
          "not a readable notebook"),
     ],
 )
-def test_load_notebook_rejects(tmp_path, content, reason):
+def test_load_notebook(tmp_path, content, reason):
+    """What isn't a notebook is refused with the reason; loose notebooks that Jupyter opens are read."""
     path = tmp_path / "x.ipynb"
     path.write_bytes(content)
     nb, why = load_notebook(path)
-    assert nb is None and reason in why
-
-
-def test_load_notebook_accepts_loose_notebooks(tmp_path):
-    """Minimal v4 without cell ids or metadata, source as a list of lines: Jupyter opens these."""
-    cell = {"cell_type": "code", "source": ["a = 1\n", "b = 2"], "outputs": [], "execution_count": None,
-            "metadata": {}}
-    path = tmp_path / "loose.ipynb"
-    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [cell]}), encoding="utf-8")
-    nb, why = load_notebook(path)
-    assert why == "" and nb.cells[0].source == "a = 1\nb = 2"
+    if reason:
+        assert nb is None and reason in why
+    else:
+        assert why == "" and nb.cells[0].source == "a = 1\nb = 2"
 
 
 def test_cell_exercises_tags_then_headings():
@@ -1047,10 +1012,6 @@ def test_values_come_back_as_plain_data_only(tmp_path):
 
 
 # --- Part 2: the real criteria on submissions built from the template and solutions ---
-needs_exercises = pytest.mark.skipif(
-    not (TEMPLATE.exists() and SOLUTIONS.exists()),
-    reason="the exercise notebooks are not in the repository yet",
-)
 CHEAP = (1, 2, 3, 6)  # exercises whose solutions run in about a second
 ZERO = dict.fromkeys(range(1, 14), 0)
 
@@ -1070,12 +1031,8 @@ def role_of(cell) -> str:
 def build_submission(
     fill: tuple[int, ...], edit: dict[int, tuple[str, str]] | None = None, drop_checks: bool = False
 ) -> nbformat.NotebookNode:
-    """The template with the solution's answer cells of exercises ``fill`` copied in (same index).
-
-    ``edit`` maps an exercise to (prefix, suffix): the prefix goes before the
-    source of its first answer code cell, the suffix after its last one.
-    ``drop_checks`` deletes every check cell.
-    """
+    """The template with the solution's answer cells of exercises ``fill`` copied in (same index); ``edit`` maps an
+    exercise to (prefix, suffix) put around its answer code cells; ``drop_checks`` deletes every check cell."""
     # The published notebooks (git's version when a student filled in the template in place: tests/lesson.py).
     template = lesson.read_notebook(lesson.relative(TEMPLATE))
     solution = lesson.read_notebook(lesson.relative(SOLUTIONS))
@@ -1102,7 +1059,7 @@ def build_submission(
 
 @pytest.fixture(scope="module")
 def real_checks():
-    """The real criteria's points table (read by the evaluation process, as the grader does)."""
+    """The real criteria's points table {number: points} (read by the evaluation process, as the grader does)."""
     checks = Criteria(allow_modified=True)
 
     async def load():
@@ -1110,7 +1067,7 @@ def real_checks():
         await checks.close()
 
     asyncio.run(load())
-    return checks
+    return {e.number: e.points for e in checks.exercises}
 
 
 def timed(command: list, **kwargs) -> tuple[subprocess.CompletedProcess, float]:
@@ -1119,49 +1076,36 @@ def timed(command: list, **kwargs) -> tuple[subprocess.CompletedProcess, float]:
     return result, time.monotonic() - start
 
 
-@pytest.fixture(scope="module")
-def solutions_run(tmp_path_factory):
+def test_solutions_get_full_marks_at_most_5s_over_plain_execution(tmp_path, real_checks):
     """The real command on solutions/ (the only time the full solutions are graded), timed.
 
     At the same time, a plain nbclient run of the same notebook (``jupyter execute``, outputs discarded) is
     timed. Running the two side by side (one core each on a 2-core machine) exposes both to the same load from
     whatever else runs on the machine, which sequential runs would not.
     """
-    base = tmp_path_factory.mktemp("solutions")
-    scratch, plain_tmp = folders(base, "scratch", "plain_tmp")
-    grader = [sys.executable, "-m", "tests.grading", SOLUTIONS_DIR, "--out", base, "--no-progress", "--allow-modified"]
-    plain = [Path(sys.executable).parent / "jupyter-execute", "--timeout=600", "--kernel_name=python3", SOLUTIONS.name]
+    scratch, plain_tmp = folders(tmp_path, "scratch", "plain_tmp")
+    grader = [sys.executable, "-m", "tests.grading", SOLUTIONS_DIR, "--out", tmp_path, "--no-progress",
+              "--allow-modified"]
+    jupyter = [Path(sys.executable).parent / "jupyter-execute", "--timeout=600", "--kernel_name=python3",
+               SOLUTIONS.name]
     plain_env = {**cli_env(plain_tmp), "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
     with ThreadPoolExecutor(2) as pool:
-        graded = pool.submit(timed, grader, cwd=ROOT, env=cli_env(scratch))
-        plain = pool.submit(timed, plain, cwd=SOLUTIONS_DIR, env=plain_env)
-        (result, seconds), (plain_result, plain_seconds) = graded.result(), plain.result()
-    return {"result": result, "seconds": seconds, "plain": plain_result, "plain_seconds": plain_seconds,
-            "base": base, "scratch": scratch}
-
-
-@needs_exercises
-def test_solutions_get_full_marks(solutions_run, real_checks):
-    result = solutions_run["result"]
+        graded_run = pool.submit(timed, grader, cwd=ROOT, env=cli_env(scratch))
+        plain_run = pool.submit(timed, jupyter, cwd=SOLUTIONS_DIR, env=plain_env)
+        (result, graded), (plain, plain_seconds) = graded_run.result(), plain_run.result()
     assert result.returncode == 0, result.stderr
-    row = read_csv(solutions_run["base"] / "grades.csv")[SOLUTIONS.name]
+    row = read_csv(tmp_path / "grades.csv")[SOLUTIONS.name]
     assert row["status"] == "graded", row
-    assert points(row, real_checks.numbers) == {e.number: e.points for e in real_checks.exercises}, row
-    assert int(row["total"]) == int(row["max"]) == real_checks.max_points == 23
-    feedback = (solutions_run["base"] / "feedback" / f"{SOLUTIONS.stem}.md").read_text(encoding="utf-8")
+    assert points(row, real_checks) == real_checks, row
+    assert int(row["total"]) == int(row["max"]) == sum(real_checks.values()) == 23
+    feedback = (tmp_path / "feedback" / f"{SOLUTIONS.stem}.md").read_text(encoding="utf-8")
     assert feedback.count("✅ passed") == 2 * 13 and "❌" not in feedback
-    assert list(solutions_run["scratch"].iterdir()) == []
-
-
-@needs_exercises
-def test_grading_costs_at_most_execution_plus_load_plus_5s(solutions_run):
-    plain = solutions_run["plain"]
+    assert list(scratch.iterdir()) == []
     assert plain.returncode == 0, plain.stderr[-2000:]
-    graded, plain_seconds = solutions_run["seconds"], solutions_run["plain_seconds"]
     # The grader first loads the criteria in its evaluation process, before any cell runs (code from a
     # submission never runs in the grader); it prints how long that took. Everything else must cost at
     # most 5 s over plain execution.
-    load = float(re.search(r"a started kernel waited ([\d.]+) s", solutions_run["result"].stdout).group(1))
+    load = float(re.search(r"a started kernel waited ([\d.]+) s", result.stdout).group(1))
     print(f"grader on solutions/: {graded:.1f} s (a kernel waited {load:.1f} s for the criteria); plain run: "
           f"{plain_seconds:.1f} s")
     assert graded - load <= plain_seconds + 5, (
@@ -1182,9 +1126,10 @@ def graded_batch(base: Path, cases: dict, *options: str) -> dict:
             "subs_changed": listing(subs) != before_subs}
 
 
-@pytest.fixture(scope="module")
-def matrix(tmp_path_factory):
-    """The bad-input matrix, graded in one CLI run: {name: (submission, expected points, status)}."""
+@pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
+def test_matrix_exact_points_statuses_feedback_and_outputs(tmp_path, real_checks):
+    """The bad-input matrix ({name: (submission, expected points, status)}), graded in one CLI run: exact points and
+    status of each row, its feedback, and nothing written but the output paths."""
     cheap = {**ZERO, **{1: 1, 2: 1, 3: 1, 6: 2}}
     # Cheating: the criteria monkeypatched and redefined, passing outputs pasted into every
     # check cell. Only exercise 1 is really done, so 1 point.
@@ -1222,48 +1167,32 @@ def matrix(tmp_path_factory):
     protected = [TEMPLATE, SOLUTIONS, *(ROOT / "tests" / "exercises").glob("*.py"), ROOT / "helper_functions.py"]
     before_protected, before_repo = digests(protected), listing(ROOT, skip=(".git", ".venv"), content=False)
     # 30 s per cell: the template's import cell alone takes over 10 s on a loaded 2-core machine.
-    batch = graded_batch(tmp_path_factory.mktemp("matrix"), cases, "--cell-timeout", "30")
-    return {**batch, "cases": cases, "protected_changed": digests(protected) != before_protected,
-            "new_in_repo": set(listing(ROOT, skip=(".git", ".venv"), content=False)) - set(before_repo)}
-
-
-@needs_exercises
-@pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
-def test_matrix_exact_points_and_statuses(matrix, real_checks):
+    matrix = graded_batch(tmp_path, cases, "--cell-timeout", "30")
+    new = set(listing(ROOT, skip=(".git", ".venv"), content=False)) - set(before_repo)
     assert matrix["result"].returncode == 0, matrix["result"].stderr[-3000:]
     rows = matrix["rows"]
-    assert set(rows) == set(matrix["cases"])
+    assert set(rows) == set(cases)
     wrong = {}
-    for name, (_, expected, status) in matrix["cases"].items():
-        got = points(rows[name], real_checks.numbers)
+    for name, (_, expected, status) in cases.items():
+        got = points(rows[name], real_checks)
         if (got, rows[name]["status"]) != (expected, status):
             wrong[name] = {"expected": (expected, status), "got": (got, rows[name]["status"]), **rows[name]}
         assert int(rows[name]["total"]) == sum(got.values()) and int(rows[name]["max"]) == 23
     assert not wrong, json.dumps(wrong, indent=1)
-
-
-@needs_exercises
-@pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
-def test_matrix_feedback(matrix):
     text = matrix["feedback"]
-    assert sorted(text) == sorted(Path(n).stem for n in matrix["cases"])
+    assert sorted(text) == sorted(Path(n).stem for n in cases)
     assert "RuntimeError" in text["exception in exercise 2"] and "student bug" in text["exception in exercise 2"]
     assert "interrupted after 30 s" in text["endless loop in exercise 6"]
     assert re.search(r"printed 5,0\d\d,\d\d\d characters", text["huge output"])
     assert max(len(t.encode()) for t in text.values()) < 40_000
     assert "not graded: not valid JSON" in text["not json"]
-
-
-@needs_exercises
-@pytest.mark.slow  # the real criteria on 10 submissions, ~3 min; the attacks are in the default run
-def test_matrix_writes_only_the_output_paths(matrix):
     assert not matrix["subs_changed"], "the submissions folder must not change"
     assert list(matrix["scratch"].iterdir()) == [], "temporary folders must be removed"
-    assert not matrix["protected_changed"], "the notebooks, the criteria or helper_functions.py changed"
+    assert digests(protected) == before_protected, "the notebooks, the criteria or helper_functions.py changed"
     # Other tests (pytest -n auto) and sessions may add files to the checkout meanwhile: only
     # untracked newcomers count, and not hidden top-level folders (probes of other tests, tool
     # caches) or __pycache__ (the probe submission checks that kernels don't write bytecode).
-    new = matrix["new_in_repo"] - set(lesson.git("ls-files", check=True).stdout.decode().splitlines())
+    new -= set(lesson.git("ls-files", check=True).stdout.decode().splitlines())
     new = {p for p in new if not (p.startswith(".") or "__pycache__" in Path(p).parts)}
     assert not new, f"the grader wrote into the repository: {sorted(new)}"
 
@@ -1368,7 +1297,6 @@ def criteria_attacks(tmp_path_factory):
     return {**graded_batch(tmp_path_factory.mktemp("criteria_attacks"), cases), "cases": cases}
 
 
-@needs_exercises
 @pytest.mark.parametrize("name", ["lookup.ipynb", "lying.ipynb", "own class.ipynb", "typed table.ipynb"])
 def test_attacks_on_the_criteria_earn_nothing(criteria_attacks, name):
     """A lookup table of the data set, layers that lie about their outputs, a typed-in table: exact points."""

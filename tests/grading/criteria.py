@@ -12,7 +12,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 from tests.kernel_env import kernel_env
@@ -29,13 +29,7 @@ class CriteriaError(Exception):
     """The criteria could not be loaded or verified (nothing can be graded)."""
 
 
-@dataclass(frozen=True)
-class ExerciseInfo:
-    """One row of the points table, as read from ``EXERCISES``."""
-
-    number: int
-    title: str
-    points: int
+ExerciseInfo = namedtuple("ExerciseInfo", "number title points")  # one row of the points table (``EXERCISES``)
 
 
 def _sha(path: Path) -> str:
@@ -74,10 +68,8 @@ class Criteria:
         self.hashes = {p: _sha(p) for p in guarded}
         try:
             self.files = {("__init__.py" if p == self.path else p.name): p.read_text(encoding="utf-8") for p in sources}
-            for name, text in self.files.items():
-                compile(text, str(self.path / name), "exec")
             self.in_kernel = IN_KERNEL.read_text(encoding="utf-8")
-        except (OSError, SyntaxError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             raise CriteriaError(f"cannot read the criteria {self.path}: {exc}") from exc
         if "__init__.py" not in self.files:
             raise CriteriaError(f"cannot read the criteria {self.path}: no __init__.py")
@@ -91,13 +83,11 @@ class Criteria:
     def write_reader(self, folder: Path) -> Path:
         """The grader's copies of ``in_kernel.py`` and the criteria (``criteria/``) in ``folder``; returns it."""
         (folder / "criteria").mkdir(parents=True)
-        (folder / "in_kernel.py").write_text(self.in_kernel, encoding="utf-8")
-        for name, text in self.files.items():
-            (folder / "criteria" / name).write_text(text, encoding="utf-8")
         for path in (folder, folder / "criteria"):
             path.chmod(0o755)
-        for path in (folder / "in_kernel.py", *(folder / "criteria").iterdir()):
-            path.chmod(0o644)
+        for name, text in [("in_kernel.py", self.in_kernel), *((f"criteria/{n}", t) for n, t in self.files.items())]:
+            (folder / name).write_text(text, encoding="utf-8")
+            (folder / name).chmod(0o644)
         return folder
 
     async def begin(self) -> None:
@@ -180,14 +170,6 @@ class Criteria:
         procs.PROTECTED.discard(process.pid)
         if self._reader is not None:
             self._reader.cancel()
-
-    @property
-    def numbers(self) -> list[int]:
-        return [exercise.number for exercise in self.exercises]
-
-    @property
-    def max_points(self) -> int:
-        return sum(exercise.points for exercise in self.exercises)
 
     def changed_since_start(self) -> list[Path]:
         """The guarded files (criteria, helper_functions.py) whose content changed since the batch began."""

@@ -1,12 +1,13 @@
 """The grader's evaluation process (README, parts 1 and 2): loads the criteria and all they import, then forks
 per ``evaluate`` request (time limit, ``RLIMIT_AS``, imports refused). Requests are JSON lines on stdin, replies
 carry the same ``id``: ``probes`` writes ``make_probes(seed)``'s inputs, never the labels, as ``.npz``;
-``evaluate`` judges the values at ``path``; ``forget`` drops a seed's probes.
+``evaluate`` judges the values at ``path``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -15,13 +16,13 @@ import select
 import signal
 import stat
 import sys
+import tempfile
 import time
 import traceback
 
 from tests.grading.in_kernel import MAX_ARRAY_BYTES, MAX_JSON_BYTES, load_criteria
 from tests.grading.outcome import FAILED, NOT_ATTEMPTED, PASSED, STATUSES, short
 
-MAX_MESSAGE_CHARS = 600
 MAX_DETAILS_CHARS = 4000
 MAX_ANSWER_CHARS = 20_000
 MAX_CACHED_PROBES = 32
@@ -91,40 +92,13 @@ class _NoNewImports:
         raise ImportError(f"the grader's evaluation may not import {name!r} after kernels started")
 
 
-def imported_modules(folder: str) -> list[str]:
-    """Every absolute module an ``import`` or ``from ... import`` in the ``.py`` files of ``folder`` names."""
-    import ast
-
-    names: list[str] = []
-    for file in sorted(f for f in os.listdir(folder) if f.endswith(".py")):
-        with open(os.path.join(folder, file), encoding="utf-8") as f:
-            tree = ast.parse(f.read())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]  # submodules, if any
-    return list(dict.fromkeys(name for name in names if name != "__future__"))
-
-
 def load(folder: str, repo_root: str):
-    """The criteria package in ``folder``, with every module they import anywhere and their ``preload()``."""
-    import importlib
-
+    """The criteria package in ``folder``, after its ``preload()`` (what its functions import lazily)."""
     import numpy as np
 
     if repo_root not in sys.path:
         sys.path.insert(1, repo_root)
     module = load_criteria(folder, MODULE_NAME)
-    missing = [name for name in ("EXERCISES", "extract", "evaluate", "make_probes", "probe_inputs")
-               if not hasattr(module, name)]
-    if missing:
-        raise ValueError(f"it lacks {', '.join(missing)}")
-    for name in imported_modules(folder):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass  # e.g. a name imported from a module, not a module; the forks then refuse it, visibly
     if callable(getattr(module, "preload", None)):
         module.preload()
     buffer = io.BytesIO()  # reading an .npz loads zipfile's codecs: now, not in a fork
@@ -135,15 +109,10 @@ def load(folder: str, repo_root: str):
     return module
 
 
-_PROBES: dict = {}  # seed -> make_probes(seed), made in the server (inherited by the forks)
-
-
+@functools.lru_cache(maxsize=MAX_CACHED_PROBES)
 def _probes(module, seed: int):
-    if seed not in _PROBES:
-        while len(_PROBES) >= MAX_CACHED_PROBES:
-            _PROBES.pop(next(iter(_PROBES)))
-        _PROBES[seed] = module.make_probes(seed)
-    return _PROBES[seed]
+    """``make_probes(seed)``, made in the server at the ``probes`` request (the forks inherit it)."""
+    return module.make_probes(seed)
 
 
 def _handle_probes(module, request) -> dict:
@@ -151,9 +120,8 @@ def _handle_probes(module, request) -> dict:
 
     probes = _probes(module, int(request["seed"]))
     arrays = {str(name): np.asarray(x) for name, x in module.probe_inputs(probes).items()}  # inputs, never labels
-    with open(request["path"] + ".part", "wb") as f:
+    with open(request["path"], "wb") as f:
         np.savez(f, **arrays)
-    os.replace(request["path"] + ".part", request["path"])
     return {"ok": True}
 
 
@@ -187,8 +155,8 @@ def _handle_evaluate(module, request) -> dict:
     return reply
 
 
-def _child(module, request, write_fd: int) -> None:
-    """In the fork: limits, no imports, handle the request, write the reply, exit."""
+def _child(module, request, out) -> None:
+    """In the fork: limits, no imports, handle the request, write the reply to file ``out``, exit."""
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         memory = int(request.get("memory", 0))
@@ -198,40 +166,37 @@ def _child(module, request, write_fd: int) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
         sys.meta_path.insert(0, _NoNewImports)
         reply = _handle_evaluate(module, request)
-        reply.update(message=short(reply["message"], MAX_MESSAGE_CHARS), details=short(reply["details"],
-                                                                                       MAX_DETAILS_CHARS))
+        reply["details"] = short(reply["details"], MAX_DETAILS_CHARS)
         data = json.dumps(reply).encode()
     except MemoryError:
         data = json.dumps({"error": "memory"}).encode()
     except BaseException as exc:
         data = json.dumps({"error": f"{type(exc).__name__}: {short(exc, 300)}"}).encode()
-    view = memoryview(data)
-    while view:
-        view = view[os.write(write_fd, view) :]
+    out.write(data)
+    out.flush()
     os._exit(0)
 
 
 def _fork(module, request) -> tuple[int, dict]:
-    read_fd, write_fd = os.pipe()
+    """A fork evaluating ``request``; the server reads the reply file once the pipe closes (the fork ended)."""
+    out, (ended, write_fd) = tempfile.TemporaryFile(), os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.close(read_fd)
-        _child(module, request, write_fd)
+        os.close(ended)
+        _child(module, request, out)
     os.close(write_fd)
-    deadline = time.monotonic() + float(request.get("timeout", 60))
-    return pid, {"id": request["id"], "fd": read_fd, "chunks": [], "deadline": deadline}
+    return ended, {"id": request["id"], "pid": pid, "out": out,
+                   "deadline": time.monotonic() + float(request.get("timeout", 60))}
 
 
 def _collect(child: dict, status: int | None) -> dict:
     """The reply of a fork that ended (``status``) or was killed at its deadline (None)."""
-    if status is not None:  # drain what is left in the pipe
-        while chunk := os.read(child["fd"], 1 << 16):
-            child["chunks"].append(chunk)
-    os.close(child["fd"])
-    try:
-        reply = json.loads(b"".join(child["chunks"]) or b"{}")
-    except ValueError:
-        reply = {}
+    with child["out"] as out:
+        out.seek(0)
+        try:
+            reply = json.loads(out.read() or b"{}")
+        except ValueError:
+            reply = {}
     if status is None:
         reply = {"error": "timeout"}
     elif not reply:
@@ -261,13 +226,11 @@ def serve() -> None:
         import torch
 
         torch.set_num_threads(1)
-    children: dict[int, dict] = {}  # pid -> {id, fd, deadline, chunks, eof}
+    children: dict[int, dict] = {}  # the read end of a fork's pipe -> {id, pid, out, deadline}
     buffer, stdin_fd, open_stdin = b"", stdin.fileno(), True
     os.set_blocking(stdin_fd, False)
     while open_stdin or children:
-        # A child's pipe stays in after EOF: select returns at once until the child is reaped (no 0.2 s wait).
-        fds = [c["fd"] for c in children.values()] + ([stdin_fd] if open_stdin else [])
-        readable, _, _ = select.select(fds, [], [], 0.2)
+        readable, _, _ = select.select([*children, *([stdin_fd] if open_stdin else [])], [], [], 0.2)
         if stdin_fd in readable:
             try:
                 data = os.read(stdin_fd, 1 << 16)
@@ -283,26 +246,17 @@ def serve() -> None:
                         send({**_handle_probes(module, request), "id": request["id"]})
                     except Exception as exc:
                         send({"ok": False, "error": f"{type(exc).__name__}: {short(exc, 300)}", "id": request["id"]})
-                elif request.get("op") == "forget":
-                    _PROBES.pop(request.get("seed"), None)
-                    send({"id": request["id"]})
                 else:
-                    pid, child = _fork(module, request)
-                    children[pid] = child
-        for child in children.values():
-            if child["fd"] in readable and not child.get("eof"):
-                chunk = os.read(child["fd"], 1 << 16)
-                child["chunks"].append(chunk)
-                child["eof"] = not chunk
-        for pid, child in list(children.items()):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if not done and time.monotonic() > child["deadline"]:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                done, status = pid, None
-            if done:
-                del children[pid]
-                send(_collect(child, status))
+                    fd, child = _fork(module, request)
+                    children[fd] = child
+        for fd, child in list(children.items()):
+            if fd in readable or time.monotonic() > child["deadline"]:
+                if fd not in readable:
+                    os.kill(child["pid"], signal.SIGKILL)
+                status = os.waitpid(child["pid"], 0)[1]
+                del children[fd]
+                os.close(fd)
+                send(_collect(child, status if fd in readable else None))
 
 
 if __name__ == "__main__":

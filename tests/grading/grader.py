@@ -68,10 +68,6 @@ class CellReport:
     run: CellRun
     timeout_used: float = 0.0
 
-    @property
-    def state(self) -> str:
-        return self.run.state
-
 
 @dataclass
 class SubmissionGrade:
@@ -239,42 +235,41 @@ def clean_stale_scratch(parent: Path) -> None:
 async def grade_submission(path: Path, criteria: Criteria, options: Options) -> SubmissionGrade:
     """Grade one notebook file; never raises but ``CriteriaError`` (a grader failure becomes ``crashed``)."""
     start, path = monotonic(), Path(path)
-    try:
-        grade = await _grade(path, criteria, options, start)
-    except CriteriaError:
-        raise
-    except Exception as exc:  # the batch must go on; the row says what happened
-        traceback.print_exc(file=sys.stderr)
-        grade = SubmissionGrade(path, CRASHED, _all_failed(criteria, "not graded: the grader failed on this "
-                                "submission"), notes=[f"grader error: {type(exc).__name__}: {_first_line(exc)}"])
-    grade.seconds = monotonic() - start
-    return grade
-
-
-async def _grade(path: Path, criteria: Criteria, options: Options, start: float) -> SubmissionGrade:
     nb, reason = load_notebook(path)
     if nb is None:
         await criteria.ready()  # the points table
-        return SubmissionGrade(path, INVALID, _all_failed(criteria, f"not graded: {reason}"), [reason])
-    user = users.new_user() if options.isolation is not None and options.isolation.enabled else None
-    root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=options.scratch_root))
+        return SubmissionGrade(path, INVALID, _all_failed(criteria, f"not graded: {reason}"), [reason],
+                               seconds=monotonic() - start)
+    user = root = None
     try:
+        user = users.new_user() if options.isolation is not None and options.isolation.enabled else None
+        root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=options.scratch_root))
         (root / "owner.pid").write_text(str(os.getpid()))
         (root / "submission").mkdir()
         (root / "submission" / path.name).write_text(json.dumps(nb, ensure_ascii=False), encoding="utf-8")
         if user is not None:  # see users.py for the layout
             root.chmod(0o711)
             users.make_private_all(root, user)
+            # Once, before any of its code runs: later, HOME holds what the kernel put there (links included).
+            users.seed_matplotlib_cache(root / "home" / ".matplotlib", user)
         run = _Run(nb, criteria, options, root, start, user)
         await run.execute()
         begin = monotonic()
         grade = run.result(path, await run.evaluate())
         grade.timings = {"extract": round(run.extract_seconds, 2), "evaluate": round(monotonic() - begin, 2)}
-        return grade
+    except CriteriaError:
+        raise
+    except Exception as exc:  # the batch must go on; the row says what happened
+        traceback.print_exc(file=sys.stderr)
+        grade = SubmissionGrade(path, CRASHED, _all_failed(criteria, "not graded: the grader failed on this "
+                                "submission"), notes=[f"grader error: {type(exc).__name__}: {_first_line(exc)}"])
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
         if user is not None:
             users.remove_files_of(user)
+    grade.seconds = monotonic() - start
+    return grade
 
 
 class _Run:
@@ -294,7 +289,6 @@ class _Run:
         self.skip: set[int] = set()
         self.notes: list[str] = []
         self.crashed = self.timed_out = self.ran_to_end = False
-        self.batch = uuid.uuid4().hex[:12]
         self.seed: int | None = None  # drawn at the first extraction (the criteria are loaded by then)
         self.extracted: dict[int, str] = {}  # exercise -> results file
         self.extraction_notes: dict[int, str] = {}
@@ -302,7 +296,7 @@ class _Run:
         self.extract_seconds = 0.0
 
     def _kernel(self) -> Kernel:
-        env = grading_env(self.options.repo_root, self.root, f"{self.batch}-{uuid.uuid4().hex[:8]}", self.user)
+        env = grading_env(self.options.repo_root, self.root, uuid.uuid4().hex, self.user)
         return Kernel(self.work, env, self.root / "kernel.log", self.options.startup_timeout, self.user)
 
     async def _start(self, kernel: Kernel) -> None:
@@ -444,22 +438,17 @@ class _Run:
         limit = self.options.extract_timeout_s or max(self.options.cell_timeout, 30.0)
         if self.seed is None:
             self.seed = secrets.randbits(32)  # secret, fresh per submission; the labels stay in the evaluator
-        master = self.root / "probes.npz"
-        reply = await self.criteria.request({"op": "probes", "seed": self.seed, "path": str(master), **self._limits()})
-        if not reply.get("ok"):
-            master = None
+        probes = self.root / f"probes-{uuid.uuid4().hex}.npz"  # in a folder the kernel's user can't write to
+        reply = await self.criteria.request({"op": "probes", "seed": self.seed, "path": str(probes)})
+        if reply.get("ok"):
+            users.give(probes, self.user)
+        else:
+            probes = None
             self.notes.append(f"the grader could not make its probe inputs ({reply.get('error', 'no reply')})")
-        elif self.user is not None:
-            master.chmod(0o600)  # the grader's copy; each extraction gets its own below
         for ex in self.criteria.exercises:
             if ex.number in self.extracted:
                 continue
             base = self.results / f"values-{ex.number}-{uuid.uuid4().hex}"
-            probes = None
-            if master is not None:
-                probes = self.results / f"probes-{uuid.uuid4().hex}.npz"
-                shutil.copyfile(master, probes)
-                users.give(probes, self.user)
             self.extracted[ex.number] = str(base)
             run = await kernel.run(extraction_cell(self.reader, ex.number, base, probes), limit, 5.0, history=False)
             if run.state in ("timeout", "hung"):
@@ -475,16 +464,11 @@ class _Run:
                 return True
             elif run.state == "error":
                 self.extraction_notes[ex.number] = f"the grader's reading cell failed: {run.ename}: {run.evalue}"
-        if master is not None:
-            master.unlink(missing_ok=True)
         return False
 
     async def evaluate(self) -> list[Outcome]:
         """Each exercise's outcome, evaluated in the evaluation process (its own time and memory limit)."""
-        outcomes = [await self._evaluate(ex) for ex in self.criteria.exercises]
-        if self.seed is not None:
-            await self.criteria.request({"op": "forget", "seed": self.seed})
-        return outcomes
+        return [await self._evaluate(ex) for ex in self.criteria.exercises]
 
     async def _evaluate(self, ex: ExerciseInfo) -> Outcome:
         def grade(status, message, points=0, details="", answer=None):
@@ -494,8 +478,9 @@ class _Run:
         if ex.number not in self.extracted or ex.number in self.extraction_notes:
             why = "the notebook could not be run to the end" if not self.ran_to_end else "no results came back"
             return grade(FAILED, "not graded: " + self.extraction_notes.get(ex.number, f"{why} (see the notes above)"))
-        reply = await self.criteria.request({"op": "evaluate", "number": ex.number, "seed": self.seed,
-                                             "path": self.extracted[ex.number], **self._limits()})
+        reply = await self.criteria.request({"op": "evaluate", "number": ex.number, "seed": self.seed, "path":
+                                             self.extracted[ex.number], "timeout": self.options.evaluate_timeout,
+                                             "memory": self.options.evaluate_memory})
         if error := reply.get("error"):
             over = {"timeout": f"took longer than {self.options.evaluate_timeout:.0f} s",
                     "memory": f"needed more than {self.options.evaluate_memory / 1e9:.1f} GB"}.get(error)
@@ -507,10 +492,6 @@ class _Run:
         points = max(0, min(int(reply.get("points", 0)), ex.points)) if reply.get("status") == PASSED else 0
         return grade(reply.get("status", FAILED), str(reply.get("message", "")), points, str(reply.get("details", "")),
                      reply.get("answer"))
-
-    def _limits(self) -> dict:
-        """Time and memory limit of one request to the evaluation process."""
-        return {"timeout": self.options.evaluate_timeout, "memory": self.options.evaluate_memory}
 
     def result(self, path: Path, exercises: list[Outcome]) -> SubmissionGrade:
         status = CRASHED if self.crashed else TIMEOUT if self.timed_out else GRADED

@@ -59,7 +59,7 @@ def to_wire(values):
 
 
 def write_values(base, values):
-    """``base + '.json'`` (and ``base + '.npz'`` when there are arrays), each written atomically."""
+    """``base + '.json'`` (and ``base + '.npz'`` when there are arrays; read only once this cell has ended)."""
     import numpy as np
 
     try:
@@ -72,16 +72,14 @@ def write_values(base, values):
         _write(base, {"kind": "too large", "message": str(exc)})
         return
     if arrays:
-        with open(base + ".npz.part", "wb") as f:
+        with open(base + ".npz", "wb") as f:
             np.savez(f, **arrays)
-        os.replace(base + ".npz.part", base + ".npz")
     _write(base, text)
 
 
 def _write(base, entry):
-    with open(base + ".json.part", "w", encoding="utf-8") as f:
+    with open(base + ".json", "w", encoding="utf-8") as f:
         f.write(entry if isinstance(entry, str) else json.dumps(entry))
-    os.replace(base + ".json.part", base + ".json")
 
 
 def load_criteria(folder, name):
@@ -96,7 +94,7 @@ def load_criteria(folder, name):
 
 def run_one(student_ns, criteria_folder, base, number, probes_path=None):
     """Write exercise ``number``'s values from ``student_ns`` (the student's globals()) to ``base`` (.json,
-    .npz), read with the criteria in ``criteria_folder`` on the inputs in ``probes_path`` (read, then deleted)."""
+    .npz), read with the criteria in ``criteria_folder`` on the inputs in ``probes_path``."""
     name = f"_grader_criteria_{os.getpid()}_{number}_{id(student_ns)}"
     try:
         module = load_criteria(criteria_folder, name)
@@ -110,12 +108,6 @@ def run_one(student_ns, criteria_folder, base, number, probes_path=None):
         _write(base, {"kind": "error", "message": "the criteria failed to load in your kernel",
                       "traceback": short(traceback.format_exc(), MAX_TRACEBACK_CHARS)})
         return
-    finally:
-        if probes_path:
-            try:
-                os.remove(probes_path)  # read once; not left for the student's code to find
-            except OSError:
-                pass
     try:
         write_values(base, module.extract(number, student_ns, probes))
     except module.NotAttempted as exc:
@@ -139,17 +131,12 @@ def prepare(shell, max_chunk):
 
     shell.ask_exit = ask_exit
     for stream in (sys.stdout, sys.stderr):
-        buffers = getattr(stream, "_flush_buffers", None)
-        if buffers is None or getattr(buffers, "grader_chunked", False):
-            continue
+        buffers = getattr(stream, "_flush_buffers", None)  # None: a stream that isn't ipykernel's
 
         def chunked(_buffers=buffers):
             for parent, data in _buffers():
                 for start in range(0, len(data), max_chunk):
                     yield parent, data[start : start + max_chunk]
 
-        chunked.grader_chunked = True
-        try:
+        if buffers is not None:
             stream._flush_buffers = chunked
-        except Exception:  # a stream that isn't ipykernel's
-            pass

@@ -51,8 +51,8 @@ class _CurrentEnvKernelSpecs(KernelSpecManager):
 
 def grading_env(repo_root: Path, scratch: Path, token: str, user: users.KernelUser | None = None) -> dict[str, str]:
     """The lesson's kernel environment (``tests/kernel_env.py``) plus: temporary files and IPython's folder in
-    ``scratch``, no bytecode, the ``procs`` token; with a kernel ``user``, a ``HOME`` of its own in ``scratch``
-    (matplotlib's font list seeded), its ``USER``, and none of the grader's ``XDG_*``/``JUPYTER_*`` folders."""
+    ``scratch``, no bytecode, the ``procs`` token; with a kernel ``user``, a ``HOME`` of its own in ``scratch``,
+    its ``USER``, and none of the grader's ``XDG_*``/``JUPYTER_*`` folders."""
     from tests.kernel_env import kernel_env
 
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -66,7 +66,6 @@ def grading_env(repo_root: Path, scratch: Path, token: str, user: users.KernelUs
     if user is not None:
         home = scratch / "home"
         env.update(HOME=str(home), USER=user.name, LOGNAME=user.name, MPLCONFIGDIR=str(home / ".matplotlib"))
-        users.seed_matplotlib_cache(home / ".matplotlib", user)
     return env
 
 

@@ -122,7 +122,7 @@ def write_csv(path: Path, graded: list[tuple[dict, dict | None]], missing: list[
     ids = ["student_id", "name"] if roster else []
     rows = [["submission", *ids, *(f"ex{n}" for n in numbers), "total", "max", "status", "note"]]
     rows += [csv_row(record, numbers, student, roster) for record, student in graded]
-    listed = {record["submission"] for record, _ in graded + missing}
+    listed = {csv_safe(record["submission"]) for record, _ in graded + missing}  # as the CSV holds them
     rows += [row for name, row in sorted((extra_rows or {}).items(), key=lambda item: natural_key(item[0]))
              if name not in listed and row[-2:-1] != [MISSING]]
     rows += [csv_row(record, numbers, student, True) for record, student in missing]

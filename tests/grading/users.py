@@ -8,7 +8,7 @@ process it starts run as that uid. One submission's scratch folder::
         owner.pid          root, 0644
         kernel.log         root, 0600 (the kernel writes to the inherited descriptor)
         kernel-*.json      the connection file (the kernel's key): the uid, 0600
-        probes.npz         root, 0600 (the evaluator's copy of the fresh inputs)
+        probes-*.npz       the fresh inputs, one file per run of the notebook: the uid, 0600
         submission/ home/ tmp/ ipython/ results/   the uid, 0700
 
 So a kernel can't list or open another's folder, signal another's processes, or write to the output, the
