@@ -106,6 +106,32 @@ def test_notebook_is_clean_and_executed_in_order(name):
     assert not problems, f"{name} ({where}): {fix}\n  " + "\n  ".join(problems)
 
 
+# One sitting: the core path (every cell before the "Going further" heading) of each lesson notebook.
+CORE_MAX_WORDS, CORE_MAX_CODE_LINES, CELL_MAX_CODE_LINES = 4500, 550, 30
+
+
+def _code_lines(cell: dict) -> int:
+    return sum(1 for line in _source(cell).splitlines() if line.strip())
+
+
+@pytest.mark.parametrize("name", [lesson.THEORY, lesson.CLASSIFICATION])
+def test_core_path_fits_one_sitting_and_no_code_cell_is_a_wall(name):
+    """Words and code before "Going further" stay within one sitting's budget; no code cell over 30 lines."""
+    cells = json.loads(lesson.notebook_text(name))["cells"]
+    start = [i for i, cell in enumerate(cells) if cell["cell_type"] == "markdown"
+             and re.match(r"#+\s*Going further", _source(cell).lstrip())]
+    assert start, f'{name} has no markdown heading starting with "Going further" (the optional part)'
+    core = cells[:start[0]]
+    words = sum(len(_source(cell).split()) for cell in core if cell["cell_type"] == "markdown")
+    lines = sum(_code_lines(cell) for cell in core if cell["cell_type"] == "code")
+    assert words <= CORE_MAX_WORDS, f"{name}: {words} words of markdown before Going further (at most {CORE_MAX_WORDS})"
+    assert lines <= CORE_MAX_CODE_LINES, (
+        f"{name}: {lines} non-blank code lines before Going further (at most {CORE_MAX_CODE_LINES})")
+    walls = {i: _code_lines(cell) for i, cell in enumerate(cells)
+             if cell["cell_type"] == "code" and _code_lines(cell) > CELL_MAX_CODE_LINES}
+    assert not walls, f"{name}: code cells over {CELL_MAX_CODE_LINES} non-blank lines (cell index: lines): {walls}"
+
+
 def test_kernelspec_is_the_one_the_pinned_ipykernel_installs():
     """KERNELSPEC is what `jupyter kernelspec` lists, or JupyterLab would rewrite it on opening."""
     from jupyter_client.kernelspec import KernelSpecManager
