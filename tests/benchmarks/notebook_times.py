@@ -31,8 +31,8 @@ REFERENCE = "imports only (reference)"
 REFERENCE_SOURCE = "import torch, numpy, sklearn, matplotlib.pyplot"
 # The budgets the lesson promises: (max ratio of median wall time to the reference's, max peak RSS in MiB).
 BUDGETS = {
-    "01_neural_networks_theory.ipynb": (4.0, 600),
-    "02_neural_networks_classification.ipynb": (4.0, 600),
+    "01_neural_networks_theory.ipynb": (3.5, 600),
+    "02_neural_networks_classification.ipynb": (3.5, 600),
     "02_neural_networks_exercises.ipynb": (2.0, 800),
     "solutions/02_neural_networks_exercises_solutions.ipynb": (8.0, 800),
 }
