@@ -114,16 +114,27 @@ def _code_lines(cell: dict) -> int:
     return sum(1 for line in _source(cell).splitlines() if line.strip())
 
 
-@pytest.mark.parametrize("name", [lesson.THEORY, lesson.CLASSIFICATION])
-def test_core_path_fits_one_sitting_and_no_code_cell_is_a_wall(name):
-    """Words and code before "Going further" stay within one sitting's budget; no code cell over 30 lines."""
+def _parts(name: str) -> tuple[list, list]:
+    """The notebook's cells before and from its "Going further" heading."""
     cells = json.loads(lesson.notebook_text(name))["cells"]
     start = [i for i, cell in enumerate(cells) if cell["cell_type"] == "markdown"
              and re.match(r"#+\s*Going further", _source(cell).lstrip())]
     assert start, f'{name} has no markdown heading starting with "Going further" (the optional part)'
-    core = cells[:start[0]]
-    words = sum(len(_source(cell).split()) for cell in core if cell["cell_type"] == "markdown")
-    lines = sum(_code_lines(cell) for cell in core if cell["cell_type"] == "code")
+    return cells[:start[0]], cells[start[0]:]
+
+
+def _counts(cells: list) -> tuple[int, int, int]:
+    """Words of markdown, non-blank code lines and code cells with output (experiments)."""
+    return (sum(len(_source(cell).split()) for cell in cells if cell["cell_type"] == "markdown"),
+            sum(_code_lines(cell) for cell in cells if cell["cell_type"] == "code"),
+            sum(1 for cell in cells if cell["cell_type"] == "code" and cell.get("outputs")))
+
+
+@pytest.mark.parametrize("name", [lesson.THEORY, lesson.CLASSIFICATION])
+def test_core_path_fits_one_sitting_and_no_code_cell_is_a_wall(name):
+    """Words and code before "Going further" stay within one sitting's budget; no code cell over 30 lines."""
+    cells = json.loads(lesson.notebook_text(name))["cells"]
+    words, lines, _ = _counts(_parts(name)[0])
     assert words <= CORE_MAX_WORDS, f"{name}: {words} words of markdown before Going further (at most {CORE_MAX_WORDS})"
     assert lines <= CORE_MAX_CODE_LINES, (
         f"{name}: {lines} non-blank code lines before Going further (at most {CORE_MAX_CODE_LINES})")
@@ -231,3 +242,13 @@ PARAMS = _code(1, source="SEED = 42", tags=["parameters"])
 def test_checker_accepts_clean_notebooks_and_names_each_problem(nb, fragment):
     problems = check_notebook(nb)
     assert any(fragment in p for p in problems) if fragment else problems == [], problems
+
+
+def test_readme_study_times_quote_the_notebooks_own_counts():
+    """The README's study-time estimate quotes each part's words, code lines and experiments as they are now."""
+    readme = " ".join((lesson.ROOT / "README.md").read_text(encoding="utf-8").split())
+    quoted = re.findall(r"([\d,]+) words, ([\d,]+) lines(?: of code)? and (\d+) experiments", readme)
+    counts = [_counts(part) for name in (lesson.THEORY, lesson.CLASSIFICATION) for part in _parts(name)]
+    assert [tuple(int(n.replace(",", "")) for n in q) for q in quoted] == counts, (
+        "README.md's study-time paragraph quotes other counts than the notebooks have (core and Going further of "
+        f"notebooks 1 and 2: words, code lines, experiments): {counts}; update the counts and the minutes")
